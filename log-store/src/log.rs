@@ -1,0 +1,582 @@
+//! [`Log`]: opening (with recovery), durable appends, reads, waiting for new data, and retention; plus its
+//! configuration ([`LogOptions`], [`SyncPolicy`], [`FaultInjection`]) and reports.
+
+use std::fs::{self, File, OpenOptions, TryLockError};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, PoisonError, RwLock};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::error::{Error, Result};
+use crate::frame::{EncodedFrame, FRAME_HEADER_BYTES};
+use crate::index::{self, IndexEntry};
+use crate::reader::{LogReader, Tailer};
+use crate::segment;
+use crate::writer::{AppendRequest, Writer};
+
+/// Name of the lock file that keeps two `Log`s from appending to one directory.
+const LOCK_FILE_NAME: &str = "LOCK";
+
+/// When an append's fsync happens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncPolicy {
+    /// Each batch is written and fsync'd on its own.
+    EveryBatch,
+    /// Batches from concurrent appenders share one fsync. After the first batch of a group arrives the writer
+    /// waits up to `max_delay` for more, and stops collecting once the group holds `max_bytes` of frames.
+    /// Every append still returns only after the fsync that covers it.
+    GroupCommit {
+        max_delay: Duration,
+        max_bytes: usize,
+    },
+}
+
+/// A test hook that makes fsyncs of segment files fail, to exercise poisoning. The failure is simulated in
+/// place of the `sync_data` call (the data is then genuinely not known to be durable), and only segment syncs
+/// are affected, not directory or index syncs. Production code leaves [`LogOptions::fault_injection`] unset.
+#[derive(Debug, Clone, Default)]
+pub struct FaultInjection {
+    fail_next_sync: Arc<AtomicBool>,
+}
+
+impl FaultInjection {
+    pub fn new() -> FaultInjection {
+        FaultInjection::default()
+    }
+
+    /// Makes the next fsync of a segment file fail with an I/O error.
+    pub fn fail_next_sync(&self) {
+        self.fail_next_sync.store(true, Ordering::SeqCst);
+    }
+
+    pub(crate) fn take_sync_failure(&self) -> bool {
+        self.fail_next_sync.swap(false, Ordering::SeqCst)
+    }
+}
+
+/// Configuration of a [`Log`].
+#[derive(Debug, Clone)]
+pub struct LogOptions {
+    /// A segment is sealed and a new one started when the next frame would take it past this size. A single
+    /// frame larger than this gets a segment of its own. At most `u32::MAX` (index positions are u32).
+    pub segment_bytes_max: u64,
+    /// Compress each payload with zstd (kept uncompressed when that does not make it smaller).
+    pub compression: bool,
+    pub sync: SyncPolicy,
+    /// Bytes of frames between two entries of the sparse offset index; smaller means faster seeks and larger
+    /// index files.
+    pub index_interval_bytes: u64,
+    /// Test hook, see [`FaultInjection`]; `None` in production.
+    pub fault_injection: Option<FaultInjection>,
+}
+
+impl Default for LogOptions {
+    fn default() -> LogOptions {
+        LogOptions {
+            segment_bytes_max: 64 << 20,
+            compression: false,
+            sync: SyncPolicy::EveryBatch,
+            index_interval_bytes: 4096,
+            fault_injection: None,
+        }
+    }
+}
+
+impl LogOptions {
+    fn validate(&self) -> Result<()> {
+        let invalid = |reason: String| Err(Error::InvalidArgument { reason });
+        if self.segment_bytes_max < FRAME_HEADER_BYTES as u64
+            || self.segment_bytes_max > u64::from(u32::MAX)
+        {
+            return invalid(format!(
+                "segment_bytes_max must be between one frame header and u32::MAX. segment_bytes_max=`{}`",
+                self.segment_bytes_max
+            ));
+        }
+        if self.index_interval_bytes == 0 {
+            return invalid(
+                "index_interval_bytes must be positive. index_interval_bytes=`0`".to_string(),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The offsets an append received; returned once the batch is durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendAck {
+    /// Offset of the batch's first record.
+    pub base_offset: u64,
+    /// Offset after the batch's last record (`base_offset + record_count`), the next batch's base offset.
+    pub next_offset: u64,
+}
+
+/// What opening a log found and repaired.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenReport {
+    pub segment_count: usize,
+    pub log_start_offset: u64,
+    pub next_offset: u64,
+    /// Bytes cut from a torn tail of the last segment; zero when the log was closed cleanly.
+    pub truncated_bytes: u64,
+    /// The segment that was truncated, if any.
+    pub truncated_segment: Option<PathBuf>,
+    /// Sealed segments whose index was missing or stale and was rebuilt.
+    pub rebuilt_indexes: usize,
+    /// Human-readable warnings (truncation, rebuilt indexes, removed orphan files) for the caller to log.
+    pub warnings: Vec<String>,
+}
+
+/// What [`Log::truncate_before`] removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetentionReport {
+    pub deleted_segments: usize,
+    /// The first offset still readable.
+    pub log_start_offset: u64,
+}
+
+/// Counters of the writer's work since the log was opened, for metrics and for checking that group commit
+/// really shares fsyncs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LogStats {
+    /// Batches acknowledged as durable.
+    pub batches_appended: u64,
+    /// Frame bytes written to segments (headers included, payloads as stored).
+    pub bytes_written: u64,
+    /// Fsyncs of segment files (directory and index fsyncs excluded).
+    pub segment_syncs: u64,
+}
+
+/// The writer's counters; relaxed atomics because they are statistics, not synchronization.
+#[derive(Debug, Default)]
+pub(crate) struct StatCounters {
+    pub(crate) batches_appended: AtomicU64,
+    pub(crate) bytes_written: AtomicU64,
+    pub(crate) segment_syncs: AtomicU64,
+}
+
+impl StatCounters {
+    pub(crate) fn add(counter: &AtomicU64, amount: u64) {
+        counter.fetch_add(amount, Ordering::Relaxed);
+    }
+
+    fn snapshot(&self) -> LogStats {
+        LogStats {
+            batches_appended: self.batches_appended.load(Ordering::Relaxed),
+            bytes_written: self.bytes_written.load(Ordering::Relaxed),
+            segment_syncs: self.segment_syncs.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The durable end of the log as published to readers and waiters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DurableState {
+    /// Every offset below this is fsync'd and may be read.
+    pub(crate) next_offset: u64,
+    /// The segment appends go to, and how many of its bytes are durable. Readers in that segment read no
+    /// further, so they never buffer bytes of a frame the writer is still writing.
+    pub(crate) active_base_offset: u64,
+    pub(crate) active_durable_bytes: u64,
+    pub(crate) poisoned: bool,
+    /// The `Log` was dropped; no more appends will come.
+    pub(crate) closed: bool,
+}
+
+/// A segment as readers see it.
+#[derive(Debug, Clone)]
+pub(crate) struct SegmentEntry {
+    pub(crate) base_offset: u64,
+    pub(crate) index: Vec<IndexEntry>,
+}
+
+/// State shared by the `Log`, its writer thread, readers and tailers.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) dir: PathBuf,
+    /// Sorted by base offset; never empty; the last one is the active segment.
+    segments: RwLock<Vec<SegmentEntry>>,
+    pub(crate) durable: watch::Sender<DurableState>,
+    pub(crate) stats: StatCounters,
+}
+
+impl Shared {
+    // A panic while the lock was held cannot leave the vector half-updated (each change is one push, drain or
+    // index push), so a poisoned lock is still safe to use.
+    pub(crate) fn with_segments<T>(&self, read: impl FnOnce(&[SegmentEntry]) -> T) -> T {
+        let segments = self.segments.read().unwrap_or_else(PoisonError::into_inner);
+        read(&segments)
+    }
+
+    pub(crate) fn with_segments_mut<T>(
+        &self,
+        write: impl FnOnce(&mut Vec<SegmentEntry>) -> T,
+    ) -> T {
+        let mut segments = self
+            .segments
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        write(&mut segments)
+    }
+
+    pub(crate) fn durable_state(&self) -> DurableState {
+        *self.durable.borrow()
+    }
+
+    /// Where a read of `offset` starts: the segment holding it, the byte position to seek to and the base
+    /// offset of the batch there. Errors if `offset` is outside `[log_start, durable end]`.
+    pub(crate) fn locate(&self, offset: u64) -> Result<(u64, u64, u64)> {
+        let end = self.durable_state().next_offset;
+        self.with_segments(|segments| {
+            let log_start = segments.first().map_or(0, |segment| segment.base_offset);
+            if offset < log_start {
+                return Err(Error::OffsetDeleted {
+                    requested: offset,
+                    log_start,
+                });
+            }
+            if offset > end {
+                return Err(Error::OffsetOutOfRange {
+                    requested: offset,
+                    start: log_start,
+                    end,
+                });
+            }
+            let holding = segments.partition_point(|segment| segment.base_offset <= offset);
+            let Some(segment) = holding.checked_sub(1).map(|at| &segments[at]) else {
+                return Err(Error::Internal {
+                    reason: format!("no segment holds an offset inside the log. offset=`{offset}`"),
+                });
+            };
+            Ok(
+                match index::lookup(&segment.index, offset - segment.base_offset) {
+                    Some(entry) => (
+                        segment.base_offset,
+                        u64::from(entry.position),
+                        segment.base_offset + u64::from(entry.relative_offset),
+                    ),
+                    None => (segment.base_offset, 0, segment.base_offset),
+                },
+            )
+        })
+    }
+
+    pub(crate) fn log_start_offset(&self) -> u64 {
+        self.with_segments(|segments| segments.first().map_or(0, |segment| segment.base_offset))
+    }
+
+    /// Whether a segment with exactly this base offset is in the log.
+    pub(crate) fn has_segment(&self, base_offset: u64) -> bool {
+        self.with_segments(|segments| {
+            segments
+                .binary_search_by_key(&base_offset, |segment| segment.base_offset)
+                .is_ok()
+        })
+    }
+}
+
+/// A durable append-only log of batches in one directory. See the crate docs for the format and guarantees.
+///
+/// All methods take `&self`; share a `Log` between threads with an `Arc`. Dropping it stops the writer thread
+/// (after it has answered every append already sent) and wakes tailers with [`Error::Closed`].
+#[derive(Debug)]
+pub struct Log {
+    shared: Arc<Shared>,
+    requests: Option<mpsc::Sender<AppendRequest>>,
+    writer: Option<JoinHandle<()>>,
+    compression: bool,
+    /// Held for the `Log`'s life; the OS releases the lock when it is closed, even after a crash.
+    _lock: File,
+}
+
+impl Log {
+    /// Opens the log in `dir`, creating the directory and a first segment at offset 0 if needed, and recovers
+    /// it: sealed segments are checked for gaps and damage, a torn tail of the last segment is truncated.
+    pub fn open(dir: impl AsRef<Path>, options: LogOptions) -> Result<(Log, OpenReport)> {
+        options.validate()?;
+        let dir = dir.as_ref().to_path_buf();
+        if !dir.is_dir() {
+            fs::create_dir_all(&dir)
+                .map_err(|source| Error::io("create log directory", &dir, source))?;
+            if let Some(parent) = dir.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+                segment::sync_dir(parent)?;
+            }
+        }
+        let lock = lock_dir(&dir)?;
+        let mut warnings = Vec::new();
+
+        let (mut bases, index_bases) = segment::list_dir(&dir)?;
+        if bases.is_empty() {
+            let path = segment::segment_path(&dir, 0);
+            OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+                .map_err(|source| Error::io("create segment", &path, source))?;
+            segment::sync_dir(&dir)?;
+            bases.push(0);
+        }
+        for orphan in index_bases
+            .iter()
+            .filter(|base| bases.binary_search(base).is_err())
+        {
+            // Left by retention interrupted between deleting a segment and its index.
+            let path = segment::index_path(&dir, *orphan);
+            fs::remove_file(&path)
+                .map_err(|source| Error::io("remove orphan index", &path, source))?;
+            warnings.push(format!(
+                "removed an index without a segment. path=`{}`",
+                path.display()
+            ));
+        }
+
+        let mut segments = Vec::with_capacity(bases.len());
+        let mut rebuilt_indexes = 0;
+        for pair in bases.windows(2) {
+            let (base_offset, next_base_offset) = (pair[0], pair[1]);
+            let sealed = segment::load_sealed(&dir, base_offset, options.index_interval_bytes)?;
+            let path = segment::segment_path(&dir, base_offset);
+            if sealed.end_offset < next_base_offset {
+                return Err(Error::MissingSegment {
+                    after: path,
+                    expected_base_offset: sealed.end_offset,
+                    found_base_offset: next_base_offset,
+                });
+            }
+            if sealed.end_offset > next_base_offset {
+                return Err(Error::Corrupt {
+                    reason: format!(
+                        "segment overlaps the next segment. end_offset=`{}`, next_base_offset=`{next_base_offset}`",
+                        sealed.end_offset
+                    ),
+                    position: fs::metadata(&path).map_or(0, |metadata| metadata.len()),
+                    segment: path,
+                });
+            }
+            if sealed.index_rebuilt {
+                rebuilt_indexes += 1;
+                warnings.push(format!(
+                    "rebuilt a missing or stale segment index. segment=`{}`",
+                    path.display()
+                ));
+            }
+            segments.push(SegmentEntry {
+                base_offset,
+                index: sealed.index,
+            });
+        }
+
+        let last_base_offset = *bases.last().unwrap_or(&0);
+        let recovered =
+            segment::recover_last(&dir, last_base_offset, options.index_interval_bytes)?;
+        let last_path = segment::segment_path(&dir, last_base_offset);
+        let (truncated_bytes, truncated_segment) = match &recovered.truncated {
+            Some((bytes, reason)) => {
+                warnings.push(format!(
+                    "truncated a torn tail. segment=`{}`, position=`{}`, truncated_bytes=`{bytes}`, reason=`{reason}`",
+                    last_path.display(),
+                    recovered.segment_bytes
+                ));
+                (*bytes, Some(last_path))
+            }
+            None => (0, None),
+        };
+        segments.push(SegmentEntry {
+            base_offset: last_base_offset,
+            index: recovered.index,
+        });
+
+        let report = OpenReport {
+            segment_count: segments.len(),
+            log_start_offset: segments[0].base_offset,
+            next_offset: recovered.next_offset,
+            truncated_bytes,
+            truncated_segment,
+            rebuilt_indexes,
+            warnings,
+        };
+        let (durable, _) = watch::channel(DurableState {
+            next_offset: recovered.next_offset,
+            active_base_offset: last_base_offset,
+            active_durable_bytes: recovered.segment_bytes,
+            poisoned: false,
+            closed: false,
+        });
+        let shared = Arc::new(Shared {
+            dir,
+            segments: RwLock::new(segments),
+            durable,
+            stats: StatCounters::default(),
+        });
+        let compression = options.compression;
+        let writer = Writer::new(
+            shared.clone(),
+            options,
+            last_base_offset,
+            recovered.segment_bytes,
+            recovered.builder,
+            recovered.next_offset,
+        )?;
+        let (requests, receiver) = mpsc::channel();
+        let writer = std::thread::Builder::new()
+            .name("dyntable-log-writer".to_string())
+            .spawn(move || writer.run(receiver))
+            .map_err(|source| Error::io("spawn log writer thread", &shared.dir, source))?;
+        let log = Log {
+            shared,
+            requests: Some(requests),
+            writer: Some(writer),
+            compression,
+            _lock: lock,
+        };
+        Ok((log, report))
+    }
+
+    /// Appends one batch of `record_count` records and returns its offsets once it is durable (fsync'd, and
+    /// the directory fsync'd if the batch started a new segment). Blocks the calling thread; from async code
+    /// call it inside `spawn_blocking`.
+    ///
+    /// An error means the batch's fate is unknown: it may or may not be in the log after a reopen. After an
+    /// I/O failure the log is poisoned and every later append returns [`Error::Poisoned`].
+    pub fn append(&self, payload: &[u8], record_count: u32) -> Result<AppendAck> {
+        let frame = EncodedFrame::encode(payload, record_count, self.compression)
+            .map_err(|reason| Error::InvalidArgument { reason })?;
+        let (reply, response) = mpsc::sync_channel(1);
+        let requests = self.requests.as_ref().ok_or(Error::Closed)?;
+        requests
+            .send(AppendRequest { frame, reply })
+            .map_err(|_| writer_gone())?;
+        response.recv().map_err(|_| writer_gone())?
+    }
+
+    /// Reads batches from the one containing `offset` up to the durable end. `offset` may equal the end (the
+    /// reader then yields nothing until more is appended).
+    pub fn read_from(&self, offset: u64) -> Result<LogReader> {
+        LogReader::new(self.shared.clone(), offset)
+    }
+
+    /// A [`Tailer`] that yields batches from the one containing `offset` and then waits for new ones.
+    pub fn tailer(&self, offset: u64) -> Result<Tailer> {
+        Ok(Tailer::new(self.read_from(offset)?))
+    }
+
+    /// Waits until the record at `offset` is durable and returns the durable end (greater than `offset`).
+    /// Woken by appends, not by polling. Fails with [`Error::Poisoned`] if the log is poisoned first.
+    pub async fn wait_for(&self, offset: u64) -> Result<u64> {
+        wait_past(self.shared.durable.subscribe(), offset).await
+    }
+
+    /// Deletes every sealed segment whose records are all below `offset`. The active segment is never deleted,
+    /// so the log start can stay below `offset`. Readers already inside a deleted segment finish it (the open
+    /// file outlives the name on Unix); new reads below the new start get [`Error::OffsetDeleted`].
+    pub fn truncate_before(&self, offset: u64) -> Result<RetentionReport> {
+        // Segments leave the list before their files go, so no new reader picks one that is being deleted.
+        let (deleted, log_start_offset) = self.shared.with_segments_mut(|segments| {
+            let mut deletable = 0;
+            while deletable + 1 < segments.len() && segments[deletable + 1].base_offset <= offset {
+                deletable += 1;
+            }
+            let deleted: Vec<u64> = segments
+                .drain(..deletable)
+                .map(|segment| segment.base_offset)
+                .collect();
+            (deleted, segments[0].base_offset)
+        });
+        for base_offset in &deleted {
+            segment::remove_segment(&self.shared.dir, *base_offset)?;
+        }
+        if !deleted.is_empty() {
+            segment::sync_dir(&self.shared.dir)?;
+        }
+        Ok(RetentionReport {
+            deleted_segments: deleted.len(),
+            log_start_offset,
+        })
+    }
+
+    /// Offset after the last durable batch: the base offset the next append will get.
+    pub fn next_offset(&self) -> u64 {
+        self.shared.durable_state().next_offset
+    }
+
+    /// The first offset not deleted by retention.
+    pub fn log_start_offset(&self) -> u64 {
+        self.shared.log_start_offset()
+    }
+
+    /// Base offsets of the segments, oldest first; the last one is the active segment.
+    pub fn segment_base_offsets(&self) -> Vec<u64> {
+        self.shared
+            .with_segments(|segments| segments.iter().map(|segment| segment.base_offset).collect())
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.shared.dir
+    }
+
+    /// What the writer has done since the log was opened.
+    pub fn stats(&self) -> LogStats {
+        self.shared.stats.snapshot()
+    }
+
+    /// Whether an I/O failure has poisoned the log.
+    pub fn is_poisoned(&self) -> bool {
+        self.shared.durable_state().poisoned
+    }
+}
+
+impl Drop for Log {
+    fn drop(&mut self) {
+        // Closing the channel ends the writer's loop once it has answered what was sent; joining makes the
+        // directory free for the next `Log::open` as soon as `drop` returns.
+        drop(self.requests.take());
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+        self.shared.durable.send_modify(|state| state.closed = true);
+    }
+}
+
+/// Waits until the durable end passes `offset`.
+pub(crate) async fn wait_past(
+    mut durable: watch::Receiver<DurableState>,
+    offset: u64,
+) -> Result<u64> {
+    let state = *durable
+        .wait_for(|state| state.next_offset > offset || state.poisoned || state.closed)
+        .await
+        .map_err(|_| Error::Closed)?;
+    if state.next_offset > offset {
+        Ok(state.next_offset)
+    } else if state.poisoned {
+        Err(Error::Poisoned {
+            reason: "an earlier write or fsync failed".to_string(),
+        })
+    } else {
+        Err(Error::Closed)
+    }
+}
+
+fn writer_gone() -> Error {
+    Error::Internal {
+        reason: "the log writer thread stopped unexpectedly".to_string(),
+    }
+}
+
+fn lock_dir(dir: &Path) -> Result<File> {
+    let path = dir.join(LOCK_FILE_NAME);
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| Error::io("open lock file", &path, source))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(TryLockError::WouldBlock) => Err(Error::Locked { path }),
+        Err(TryLockError::Error(source)) => Err(Error::io("lock log directory", &path, source)),
+    }
+}

@@ -1,0 +1,130 @@
+//! File access on any `object_store`: the few operations the table format needs, with errors that name
+//! the path and the action.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::TryStreamExt;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+
+use crate::error::{Error, Result};
+
+/// An object store plus the root path of a warehouse or table.
+#[derive(Clone, Debug)]
+pub struct FileIO {
+    pub store: Arc<dyn ObjectStore>,
+    pub root: Path,
+}
+
+impl FileIO {
+    pub fn new(store: Arc<dyn ObjectStore>, root: Path) -> Self {
+        FileIO { store, root }
+    }
+
+    /// A FileIO rooted at `root/child`.
+    pub fn child(&self, child: &str) -> FileIO {
+        FileIO { store: self.store.clone(), root: self.path(child) }
+    }
+
+    pub fn path(&self, relative: &str) -> Path {
+        let mut p = self.root.clone();
+        for part in relative.split('/').filter(|s| !s.is_empty()) {
+            p = p.clone().join(part);
+        }
+        p
+    }
+
+    pub async fn read(&self, relative: &str) -> Result<Bytes> {
+        let path = self.path(relative);
+        let r = self.store.get(&path).await.map_err(|e| io_err("read", &path, e))?;
+        r.bytes().await.map_err(|e| io_err("read", &path, e))
+    }
+
+    /// Reads a file that may be absent.
+    pub async fn read_opt(&self, relative: &str) -> Result<Option<Bytes>> {
+        match self.read(relative).await {
+            Ok(b) => Ok(Some(b)),
+            Err(Error::Io { source: object_store::Error::NotFound { .. }, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn size(&self, relative: &str) -> Result<u64> {
+        let path = self.path(relative);
+        Ok(self.store.head(&path).await.map_err(|e| io_err("stat", &path, e))?.size)
+    }
+
+    pub async fn exists(&self, relative: &str) -> Result<bool> {
+        let path = self.path(relative);
+        match self.store.head(&path).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(io_err("stat", &path, e)),
+        }
+    }
+
+    /// Writes (or overwrites) a file. Only used for files with unique names or for hints.
+    pub async fn write(&self, relative: &str, data: Bytes) -> Result<()> {
+        let path = self.path(relative);
+        self.store.put(&path, PutPayload::from_bytes(data)).await.map_err(|e| io_err("write", &path, e))?;
+        Ok(())
+    }
+
+    /// Creates a file only if it does not exist (`PutMode::Create`). Returns false when it already existed.
+    pub async fn create(&self, relative: &str, data: Bytes) -> Result<bool> {
+        let path = self.path(relative);
+        let opts = PutOptions { mode: PutMode::Create, ..Default::default() };
+        match self.store.put_opts(&path, PutPayload::from_bytes(data), opts).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::AlreadyExists { .. }) | Err(object_store::Error::Precondition { .. }) => Ok(false),
+            Err(e) => Err(io_err("create", &path, e)),
+        }
+    }
+
+    /// Names (relative to `dir`) of the files directly under `dir`.
+    pub async fn list_names(&self, dir: &str) -> Result<Vec<String>> {
+        let path = self.path(dir);
+        let listing = self.store.list_with_delimiter(Some(&path)).await;
+        match listing {
+            Ok(l) => Ok(l.objects.into_iter().filter_map(|o| o.location.filename().map(str::to_string)).collect()),
+            Err(object_store::Error::NotFound { .. }) => Ok(Vec::new()),
+            Err(e) => Err(io_err("list", &path, e)),
+        }
+    }
+
+    /// Names of the sub-directories directly under `dir`.
+    pub async fn list_dirs(&self, dir: &str) -> Result<Vec<String>> {
+        let path = self.path(dir);
+        match self.store.list_with_delimiter(Some(&path)).await {
+            Ok(l) => Ok(l.common_prefixes.into_iter().filter_map(|p| p.filename().map(str::to_string)).collect()),
+            Err(object_store::Error::NotFound { .. }) => Ok(Vec::new()),
+            Err(e) => Err(io_err("list", &path, e)),
+        }
+    }
+
+    pub async fn delete(&self, relative: &str) -> Result<()> {
+        let path = self.path(relative);
+        match self.store.delete(&path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(io_err("delete", &path, e)),
+        }
+    }
+
+    /// Deletes everything under `dir`.
+    pub async fn delete_dir(&self, dir: &str) -> Result<()> {
+        let path = self.path(dir);
+        let files: Vec<_> = self.store.list(Some(&path)).map_ok(|m| m.location).try_collect().await.map_err(|e| io_err("list", &path, e))?;
+        for f in files {
+            match self.store.delete(&f).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(io_err("delete", &f, e)),
+            }
+        }
+        Ok(())
+    }
+}
+
+pub fn io_err(action: &'static str, path: &Path, source: object_store::Error) -> Error {
+    Error::Io { action, path: path.to_string(), source }
+}

@@ -1,0 +1,269 @@
+//! Table options: Paimon's option names, their defaults, and validation of what dyntable supports.
+//!
+//! Options live in the schema file as a string map. Options dyntable does not know are rejected when a
+//! table is created (a typo must not silently do nothing), but tolerated when a table written by another
+//! Paimon implementation is opened.
+
+use std::collections::BTreeMap;
+
+use crate::error::{Error, Result};
+
+pub const BUCKET: &str = "bucket";
+pub const BUCKET_KEY: &str = "bucket-key";
+pub const WRITE_BUFFER_SIZE: &str = "write-buffer-size";
+pub const TARGET_FILE_SIZE: &str = "target-file-size";
+pub const MERGE_ENGINE: &str = "merge-engine";
+pub const SEQUENCE_FIELD: &str = "sequence.field";
+pub const ROWKIND_FIELD: &str = "rowkind.field";
+pub const STATS_MODE: &str = "metadata.stats-mode";
+pub const FILE_FORMAT: &str = "file.format";
+pub const FILE_COMPRESSION: &str = "file.compression";
+pub const ZSTD_LEVEL: &str = "file.compression.zstd-level";
+pub const PARTITION_DEFAULT_NAME: &str = "partition.default-name";
+pub const CHANGELOG_PRODUCER: &str = "changelog-producer";
+pub const COMMIT_MAX_RETRIES: &str = "commit.max-retries";
+pub const MANIFEST_MERGE_MIN_COUNT: &str = "manifest.merge-min-count";
+pub const DELETION_VECTORS: &str = "deletion-vectors.enabled";
+pub const DEFAULT_PARTITION_NAME: &str = "__DEFAULT_PARTITION__";
+
+/// Keys accepted at creation besides the ones parsed here (validated by the crates that use them).
+const OTHER_KNOWN_KEYS: &[&str] = &[
+    "write-only",
+    "num-sorted-run.compaction-trigger",
+    "num-sorted-run.stop-trigger",
+    "num-levels",
+    "compaction.max-size-amplification-percent",
+    "compaction.size-ratio",
+    "snapshot.num-retained.min",
+    "snapshot.num-retained.max",
+    "snapshot.time-retained",
+    "manifest.target-file-size",
+    "manifest.format",
+    "manifest.compression",
+    "page-size",
+    "read.batch-size",
+    "write-buffer-spillable",
+    "ignore-delete",
+    "log.system",
+    "log.consistency",
+    "path",
+    "owner",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatsMode {
+    None,
+    Counts,
+    Truncate(usize),
+    Full,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MergeEngine {
+    Deduplicate,
+    FirstRow,
+    PartialUpdate,
+    Aggregation,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Compression {
+    Zstd(i32),
+    Snappy,
+    Lz4,
+    Gzip,
+    None,
+}
+
+/// The parsed options of a table.
+#[derive(Debug, Clone)]
+pub struct CoreOptions {
+    pub raw: BTreeMap<String, String>,
+    pub bucket: i32,
+    pub bucket_key: Vec<String>,
+    pub write_buffer_size: u64,
+    /// `None` when not set; the default depends on whether the table has a primary key.
+    pub target_file_size: Option<u64>,
+    pub merge_engine: MergeEngine,
+    pub sequence_field: Option<String>,
+    pub rowkind_field: Option<String>,
+    pub stats_mode: StatsMode,
+    pub compression: Compression,
+    pub partition_default_name: String,
+    pub commit_max_retries: u32,
+    pub manifest_merge_min_count: usize,
+    pub deletion_vectors: bool,
+    pub changelog_producer: String,
+}
+
+impl CoreOptions {
+    /// Parses options; fails on malformed values whatever their origin.
+    pub fn parse(raw: &BTreeMap<String, String>) -> Result<Self> {
+        let get = |k: &str| raw.get(k).map(|s| s.trim().to_string());
+        let bucket = match get(BUCKET) {
+            Some(v) => v.parse::<i32>().ok().filter(|b| *b == -1 || *b > 0).ok_or_else(|| opt_err(BUCKET, &v, "expected -1 (dynamic) or a positive number of buckets"))?,
+            None => -1,
+        };
+        let bucket_key = get(BUCKET_KEY).map(|v| v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()).unwrap_or_default();
+        let write_buffer_size = match get(WRITE_BUFFER_SIZE) {
+            Some(v) => parse_memory_size(&v).filter(|s| *s > 0).ok_or_else(|| opt_err(WRITE_BUFFER_SIZE, &v, "expected a positive memory size such as `256 mb`"))?,
+            None => 256 << 20,
+        };
+        let target_file_size = match get(TARGET_FILE_SIZE) {
+            Some(v) => Some(parse_memory_size(&v).filter(|s| *s > 0).ok_or_else(|| opt_err(TARGET_FILE_SIZE, &v, "expected a positive memory size such as `128 mb`"))?),
+            None => None,
+        };
+        let merge_engine = match get(MERGE_ENGINE).as_deref() {
+            None | Some("deduplicate") => MergeEngine::Deduplicate,
+            Some("first-row") => MergeEngine::FirstRow,
+            Some("partial-update") => MergeEngine::PartialUpdate,
+            Some("aggregation") => MergeEngine::Aggregation,
+            Some(v) => return Err(opt_err(MERGE_ENGINE, v, "allowed: deduplicate, partial-update, aggregation, first-row")),
+        };
+        let stats_mode = match get(STATS_MODE) {
+            None => StatsMode::Truncate(16),
+            Some(v) => parse_stats_mode(&v).ok_or_else(|| opt_err(STATS_MODE, &v, "allowed: none, counts, full, truncate(N)"))?,
+        };
+        let zstd_level = match get(ZSTD_LEVEL) {
+            Some(v) => v.parse::<i32>().ok().filter(|l| (1..=22).contains(l)).ok_or_else(|| opt_err(ZSTD_LEVEL, &v, "expected 1..22"))?,
+            None => 1,
+        };
+        let compression = match get(FILE_COMPRESSION).map(|s| s.to_ascii_lowercase()).as_deref() {
+            None | Some("zstd") => Compression::Zstd(zstd_level),
+            Some("snappy") => Compression::Snappy,
+            Some("lz4") => Compression::Lz4,
+            Some("gzip") => Compression::Gzip,
+            Some("none") | Some("uncompressed") => Compression::None,
+            Some(v) => return Err(opt_err(FILE_COMPRESSION, v, "allowed: zstd, snappy, lz4, gzip, none")),
+        };
+        if let Some(v) = get(FILE_FORMAT) {
+            if !v.eq_ignore_ascii_case("parquet") {
+                return Err(opt_err(FILE_FORMAT, &v, "dyntable reads and writes parquet only"));
+            }
+        }
+        let commit_max_retries = match get(COMMIT_MAX_RETRIES) {
+            Some(v) => v.parse().map_err(|_| opt_err(COMMIT_MAX_RETRIES, &v, "expected a non-negative integer"))?,
+            None => 10,
+        };
+        let manifest_merge_min_count = match get(MANIFEST_MERGE_MIN_COUNT) {
+            Some(v) => v.parse().ok().filter(|n: &usize| *n > 0).ok_or_else(|| opt_err(MANIFEST_MERGE_MIN_COUNT, &v, "expected a positive integer"))?,
+            None => 30,
+        };
+        let deletion_vectors = match get(DELETION_VECTORS) {
+            Some(v) => parse_bool(&v).ok_or_else(|| opt_err(DELETION_VECTORS, &v, "expected true or false"))?,
+            None => false,
+        };
+        for key in ["write-only", "ignore-delete"] {
+            if let Some(v) = get(key) {
+                parse_bool(&v).ok_or_else(|| opt_err(key, &v, "expected true or false"))?;
+            }
+        }
+        Ok(CoreOptions {
+            raw: raw.clone(),
+            bucket,
+            bucket_key,
+            write_buffer_size,
+            target_file_size,
+            merge_engine,
+            sequence_field: get(SEQUENCE_FIELD).filter(|s| !s.is_empty()),
+            rowkind_field: get(ROWKIND_FIELD).filter(|s| !s.is_empty()),
+            stats_mode,
+            compression,
+            partition_default_name: get(PARTITION_DEFAULT_NAME).unwrap_or_else(|| DEFAULT_PARTITION_NAME.to_string()),
+            commit_max_retries,
+            manifest_merge_min_count,
+            deletion_vectors,
+            changelog_producer: get(CHANGELOG_PRODUCER).unwrap_or_else(|| "none".into()),
+        })
+    }
+
+    /// Rejects keys dyntable does not know (for tables dyntable creates).
+    pub fn check_known_keys(raw: &BTreeMap<String, String>) -> Result<()> {
+        let parsed = [
+            BUCKET, BUCKET_KEY, WRITE_BUFFER_SIZE, TARGET_FILE_SIZE, MERGE_ENGINE, SEQUENCE_FIELD, ROWKIND_FIELD, STATS_MODE, FILE_FORMAT,
+            FILE_COMPRESSION, ZSTD_LEVEL, PARTITION_DEFAULT_NAME, CHANGELOG_PRODUCER, COMMIT_MAX_RETRIES, MANIFEST_MERGE_MIN_COUNT, DELETION_VECTORS,
+        ];
+        for (k, v) in raw {
+            let known = parsed.contains(&k.as_str()) || OTHER_KNOWN_KEYS.contains(&k.as_str()) || k.starts_with("fields.") || k.starts_with("log.");
+            if !known {
+                return Err(opt_err(k, v, "unknown option"));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn target_file_size(&self, primary_key: bool) -> u64 {
+        self.target_file_size.unwrap_or(if primary_key { 128 << 20 } else { 256 << 20 })
+    }
+}
+
+fn opt_err(key: &str, value: &str, reason: &str) -> Error {
+    Error::InvalidOption { key: key.to_string(), value: value.to_string(), reason: reason.to_string() }
+}
+
+fn parse_bool(v: &str) -> Option<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" => Some(true),
+        "false" => Some(false),
+        _ => None,
+    }
+}
+
+fn parse_stats_mode(v: &str) -> Option<StatsMode> {
+    let l = v.trim().to_ascii_lowercase();
+    match l.as_str() {
+        "none" => Some(StatsMode::None),
+        "counts" => Some(StatsMode::Counts),
+        "full" => Some(StatsMode::Full),
+        _ => {
+            let n = l.strip_prefix("truncate(")?.strip_suffix(')')?.trim().parse::<usize>().ok()?;
+            (n > 0).then_some(StatsMode::Truncate(n))
+        }
+    }
+}
+
+/// Parses Paimon memory sizes: `1024`, `64 kb`, `128mb`, `1 gb`, `2 tb` (units are powers of 1024).
+pub fn parse_memory_size(text: &str) -> Option<u64> {
+    let t = text.trim().to_ascii_lowercase();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let mult: u64 = match unit.trim() {
+        "" | "b" | "bytes" => 1,
+        "k" | "kb" | "kibibytes" => 1 << 10,
+        "m" | "mb" | "mebibytes" => 1 << 20,
+        "g" | "gb" | "gibibytes" => 1 << 30,
+        "t" | "tb" | "tebibytes" => 1 << 40,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    /// Defaults match Paimon's, and malformed or unknown options are rejected naming the option.
+    #[test]
+    fn parse_and_validate() {
+        let o = CoreOptions::parse(&opts(&[])).unwrap();
+        assert_eq!(o.bucket, -1);
+        assert_eq!(o.write_buffer_size, 256 << 20);
+        assert_eq!(o.stats_mode, StatsMode::Truncate(16));
+        assert_eq!(o.target_file_size(true), 128 << 20);
+        assert_eq!(o.target_file_size(false), 256 << 20);
+        let o = CoreOptions::parse(&opts(&[("bucket", "4"), ("write-buffer-size", "64 mb"), ("metadata.stats-mode", "truncate(8)")])).unwrap();
+        assert_eq!((o.bucket, o.write_buffer_size, o.stats_mode), (4, 64 << 20, StatsMode::Truncate(8)));
+        for (k, v) in [("bucket", "0"), ("bucket", "x"), ("write-buffer-size", "12 parsecs"), ("merge-engine", "newest"), ("metadata.stats-mode", "truncate(0)"), ("file.format", "orc")] {
+            let e = CoreOptions::parse(&opts(&[(k, v)])).unwrap_err().to_string();
+            assert!(e.contains(k) && e.contains(v), "{e}");
+        }
+        let e = CoreOptions::check_known_keys(&opts(&[("buckets", "2")])).unwrap_err().to_string();
+        assert!(e.contains("buckets") && e.contains("unknown option"), "{e}");
+        CoreOptions::check_known_keys(&opts(&[("fields.v.aggregate-function", "sum"), ("bucket", "2")])).unwrap();
+    }
+}

@@ -1,0 +1,373 @@
+//! The table writer: validates incoming Arrow batches, routes rows to (partition, bucket), keeps them in a
+//! memory-bounded write buffer, and flushes each bucket as sorted, merged level-0 files.
+//!
+//! Invariant: within a bucket, sequence numbers only grow, starting after the largest one already
+//! committed, so a later write of a key always wins over an earlier one.
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, Int64Array, Int8Array, RecordBatch, UInt32Array};
+use arrow::compute::{self, SortColumn, SortOptions};
+use arrow::row::{RowConverter, SortField};
+use arrow_schema::{DataType as ArrowType, TimeUnit};
+
+use crate::binary_row::{bucket_of, encode_row, serialize_row};
+use crate::datafile::{bucket_dir, file_schema, DataFileWriter, RowKind};
+use crate::datum::Datum;
+use crate::error::{Error, Result};
+use crate::io::FileIO;
+use crate::manifest::DataFileMeta;
+use crate::options::{CoreOptions, MergeEngine};
+use crate::schema::TableSchema;
+use crate::types::DataType;
+
+/// The files one bucket produced for a commit.
+#[derive(Debug, Clone)]
+pub struct CommitMessage {
+    pub partition: Vec<Datum>,
+    pub bucket: i32,
+    pub total_buckets: i32,
+    pub new_files: Vec<DataFileMeta>,
+    /// Files this change removes (compaction before-files).
+    pub compact_before: Vec<DataFileMeta>,
+    /// Files a compaction produced.
+    pub compact_after: Vec<DataFileMeta>,
+}
+
+struct BucketBuffer {
+    partition: Vec<Datum>,
+    batches: Vec<RecordBatch>,
+}
+
+/// Writes rows of one table; `prepare_commit` hands the produced files to a commit.
+pub struct TableWrite {
+    io: FileIO,
+    schema: Arc<TableSchema>,
+    options: CoreOptions,
+    file_writer: DataFileWriter,
+    row_kind_column: Option<String>,
+    buffers: HashMap<(Vec<u8>, i32), BucketBuffer>,
+    buffered_bytes: usize,
+    next_sequence: HashMap<(Vec<u8>, i32), i64>,
+    pending: HashMap<(Vec<u8>, i32), CommitMessage>,
+    partition_types: Vec<DataType>,
+    key_indices: Vec<usize>,
+    bucket_key_indices: Vec<usize>,
+    partition_indices: Vec<usize>,
+}
+
+impl TableWrite {
+    /// `max_sequence` holds, per (serialized partition, bucket), the largest sequence number committed so far.
+    pub fn new(io: FileIO, schema: Arc<TableSchema>, max_sequence: HashMap<(Vec<u8>, i32), i64>) -> Result<Self> {
+        let options = schema.options()?;
+        let pk = !schema.primary_keys.is_empty();
+        if pk && options.bucket < 1 {
+            return Err(Error::InvalidOption {
+                key: "bucket".into(),
+                value: options.bucket.to_string(),
+                reason: "dyntable writes primary-key tables with fixed buckets only; set bucket to a positive number".into(),
+            });
+        }
+        if pk && options.merge_engine != MergeEngine::Deduplicate {
+            return Err(Error::InvalidOption {
+                key: "merge-engine".into(),
+                value: options.raw.get("merge-engine").cloned().unwrap_or_default(),
+                reason: "dyntable writes the deduplicate merge engine only so far".into(),
+            });
+        }
+        if options.deletion_vectors {
+            return Err(Error::InvalidOption { key: "deletion-vectors.enabled".into(), value: "true".into(), reason: "dyntable does not write deletion vectors".into() });
+        }
+        let idx = |names: &[String]| -> Vec<usize> { names.iter().filter_map(|n| schema.field_index(n)).collect() };
+        let key_indices = idx(&schema.trimmed_primary_keys());
+        let bucket_key_indices = idx(&schema.bucket_keys()?);
+        let partition_indices = idx(&schema.partition_keys);
+        let uuid = uuid::Uuid::new_v4().to_string();
+        let file_writer = DataFileWriter::new(io.clone(), schema.clone(), options.clone(), &uuid, Arc::new(AtomicU64::new(0)));
+        Ok(TableWrite {
+            io,
+            partition_types: schema.partition_types(),
+            schema,
+            options,
+            file_writer,
+            row_kind_column: None,
+            buffers: HashMap::new(),
+            buffered_bytes: 0,
+            next_sequence: max_sequence.into_iter().map(|(k, v)| (k, v + 1)).collect(),
+            pending: HashMap::new(),
+            key_indices,
+            bucket_key_indices,
+            partition_indices,
+        })
+    }
+
+    /// Names a column of the incoming batches that holds row kinds (`+I`, `-U`, `+U`, `-D`) and is not stored.
+    pub fn with_row_kind_column(mut self, column: Option<String>) -> Self {
+        self.row_kind_column = column;
+        self
+    }
+
+    pub fn schema(&self) -> &Arc<TableSchema> {
+        &self.schema
+    }
+
+    /// Bytes currently held in the write buffer.
+    pub fn buffered_bytes(&self) -> usize {
+        self.buffered_bytes
+    }
+
+    /// Validates `batch` and buffers its rows; flushes when the buffer exceeds `write-buffer-size`.
+    /// On error nothing of this batch is buffered.
+    pub async fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        let (values, kinds) = self.conform(batch)?;
+        if values.num_rows() == 0 {
+            return Ok(());
+        }
+        let pk = !self.schema.primary_keys.is_empty();
+        let groups = self.route(&values)?;
+        let total_buckets = self.options.bucket;
+        for ((part_bytes, bucket), (partition, indices)) in groups {
+            let (rows, row_kinds) = if indices.len() == values.num_rows() {
+                (values.clone(), kinds.clone())
+            } else {
+                let idx = UInt32Array::from(indices);
+                (compute::take_record_batch(&values, &idx)?, compute::take(&kinds, &idx, None)?.as_primitive::<arrow::datatypes::Int8Type>().clone())
+            };
+            let file_batch = if pk {
+                let next = self.next_sequence.entry((part_bytes.clone(), bucket)).or_insert(0);
+                let seq = Int64Array::from_iter_values(*next..*next + rows.num_rows() as i64);
+                *next += rows.num_rows() as i64;
+                let mut cols: Vec<ArrayRef> = self.key_indices.iter().map(|i| rows.column(*i).clone()).collect();
+                cols.push(Arc::new(seq));
+                cols.push(Arc::new(row_kinds));
+                cols.extend(rows.columns().iter().cloned());
+                RecordBatch::try_new(file_schema(&self.schema), cols)?
+            } else {
+                rows
+            };
+            self.buffered_bytes += file_batch.get_array_memory_size();
+            let buf = self.buffers.entry((part_bytes.clone(), bucket)).or_insert_with(|| BucketBuffer { partition: partition.clone(), batches: Vec::new() });
+            buf.batches.push(file_batch);
+            let _ = total_buckets;
+        }
+        if self.buffered_bytes as u64 >= self.options.write_buffer_size {
+            self.flush_all().await?;
+        }
+        Ok(())
+    }
+
+    /// Checks the batch against the table schema and returns the table columns and the row kinds.
+    fn conform(&self, batch: &RecordBatch) -> Result<(RecordBatch, Int8Array)> {
+        let schema = &self.schema;
+        for f in batch.schema().fields() {
+            let is_kind_col = self.row_kind_column.as_deref() == Some(f.name().as_str());
+            if !is_kind_col && schema.field(f.name()).is_none() {
+                return Err(Error::SchemaMismatch(format!("column `{}` is not in the table (columns: {})", f.name(), schema.fields.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", "))));
+            }
+        }
+        let mut columns = Vec::with_capacity(schema.fields.len());
+        for f in &schema.fields {
+            let col = batch.column_by_name(&f.name).ok_or_else(|| Error::SchemaMismatch(format!("column `{}` is missing from the batch", f.name)))?;
+            let want = f.data_type.to_arrow();
+            let col = if col.data_type() == &want {
+                col.clone()
+            } else if compatible(col.data_type(), &want) {
+                let opts = compute::CastOptions { safe: false, ..Default::default() };
+                compute::cast_with_options(col, &want, &opts).map_err(|e| Error::SchemaMismatch(format!("column `{}` cannot be stored as {}: {e}", f.name, f.data_type.to_json())))?
+            } else {
+                return Err(Error::SchemaMismatch(format!("column `{}` has type {}, the table expects {}", f.name, col.data_type(), f.data_type.to_json())));
+            };
+            if !f.data_type.nullable && col.null_count() > 0 {
+                return Err(Error::SchemaMismatch(format!("column `{}` is NOT NULL but the batch has {} null(s) in it", f.name, col.null_count())));
+            }
+            columns.push(col);
+        }
+        let values = RecordBatch::try_new(schema.arrow_schema(), columns)?;
+        let kind_source = self.row_kind_column.clone().or_else(|| self.options.rowkind_field.clone());
+        let kinds = match kind_source {
+            None => Int8Array::from(vec![RowKind::Insert as i8; batch.num_rows()]),
+            Some(c) => {
+                let col = batch.column_by_name(&c).ok_or_else(|| Error::SchemaMismatch(format!("row kind column `{c}` is missing from the batch")))?;
+                let s = compute::cast(col, &ArrowType::Utf8).map_err(|_| Error::SchemaMismatch(format!("row kind column `{c}` must be a string column")))?;
+                let s = s.as_string::<i32>();
+                let mut out = Vec::with_capacity(s.len());
+                for i in 0..s.len() {
+                    if s.is_null(i) {
+                        return Err(Error::invalid(format!("row kind column `{c}` is null at row {i}")));
+                    }
+                    out.push(RowKind::parse(s.value(i)).map_err(|e| Error::invalid(format!("{e} at row {i} of column `{c}`")))? as i8);
+                }
+                Int8Array::from(out)
+            }
+        };
+        if self.schema.primary_keys.is_empty() {
+            if let Some(i) = kinds.values().iter().position(|k| *k != RowKind::Insert as i8) {
+                return Err(Error::invalid(format!("append table accepts only +I rows, row {i} has kind {}", RowKind::from_byte(kinds.value(i)).map(|k| k.short_string()).unwrap_or("?"))));
+            }
+        }
+        let ignore_delete = self.options.raw.get("ignore-delete").map(|v| v.eq_ignore_ascii_case("true")).unwrap_or(false);
+        if ignore_delete {
+            let keep: arrow::array::BooleanArray = kinds.iter().map(|k| Some(!RowKind::from_byte(k.unwrap_or(0)).map(RowKind::is_retract).unwrap_or(false))).collect();
+            let values = compute::filter_record_batch(&values, &keep)?;
+            let kinds = compute::filter(&kinds, &keep)?.as_primitive::<arrow::datatypes::Int8Type>().clone();
+            return Ok((values, kinds));
+        }
+        Ok((values, kinds))
+    }
+
+    /// Groups row indices by (partition, bucket).
+    #[allow(clippy::type_complexity)]
+    fn route(&self, values: &RecordBatch) -> Result<HashMap<(Vec<u8>, i32), (Vec<Datum>, Vec<u32>)>> {
+        let n = values.num_rows();
+        let mut groups: HashMap<(Vec<u8>, i32), (Vec<Datum>, Vec<u32>)> = HashMap::new();
+        let buckets = self.options.bucket;
+        let fixed = buckets > 0 && !self.bucket_key_indices.is_empty();
+        if self.partition_indices.is_empty() && !(fixed && buckets > 1) {
+            let bucket = if buckets > 0 { 0 } else { 0 };
+            groups.insert((serialize_row(&[], &[])?, bucket), (Vec::new(), (0..n as u32).collect()));
+            return Ok(groups);
+        }
+        let bucket_types: Vec<DataType> = self.bucket_key_indices.iter().map(|i| self.schema.fields[*i].data_type.clone()).collect();
+        let mut bucket_vals = Vec::with_capacity(bucket_types.len());
+        let mut part_vals = Vec::with_capacity(self.partition_indices.len());
+        let mut last_part: Option<(Vec<Datum>, Vec<u8>)> = None;
+        for row in 0..n {
+            part_vals.clear();
+            for i in &self.partition_indices {
+                part_vals.push(Datum::from_array(values.column(*i), row, &self.schema.fields[*i].data_type)?);
+            }
+            let part_bytes = match &last_part {
+                Some((v, b)) if *v == part_vals => b.clone(),
+                _ => {
+                    let b = serialize_row(&part_vals, &self.partition_types)?;
+                    last_part = Some((part_vals.clone(), b.clone()));
+                    b
+                }
+            };
+            let bucket = if fixed && buckets > 1 {
+                bucket_vals.clear();
+                for i in &self.bucket_key_indices {
+                    bucket_vals.push(Datum::from_array(values.column(*i), row, &self.schema.fields[*i].data_type)?);
+                }
+                bucket_of(&encode_row(&bucket_vals, &bucket_types)?, buckets)
+            } else {
+                0
+            };
+            groups.entry((part_bytes, bucket)).or_insert_with(|| (part_vals.clone(), Vec::new())).1.push(row as u32);
+        }
+        Ok(groups)
+    }
+
+    /// Flushes every bucket's buffer to level-0 files.
+    pub async fn flush_all(&mut self) -> Result<()> {
+        let keys: Vec<_> = self.buffers.keys().cloned().collect();
+        for k in keys {
+            self.flush_bucket(&k).await?;
+        }
+        self.buffered_bytes = 0;
+        Ok(())
+    }
+
+    async fn flush_bucket(&mut self, key: &(Vec<u8>, i32)) -> Result<()> {
+        let Some(buf) = self.buffers.remove(key) else { return Ok(()) };
+        if buf.batches.is_empty() {
+            return Ok(());
+        }
+        let bytes: usize = buf.batches.iter().map(|b| b.get_array_memory_size()).sum();
+        let merged = compute::concat_batches(&buf.batches[0].schema(), &buf.batches)?;
+        drop(buf.batches);
+        let sorted = if self.schema.primary_keys.is_empty() { merged } else { sort_and_deduplicate(&merged, &self.schema, &self.options)? };
+        let dir = bucket_dir(&self.schema, &buf.partition, key.1, &self.options.partition_default_name);
+        let files = self.file_writer.write(&dir, &sorted, 0, 0).await?;
+        let total_buckets = self.options.bucket;
+        let msg = self.pending.entry(key.clone()).or_insert_with(|| CommitMessage {
+            partition: buf.partition.clone(),
+            bucket: key.1,
+            total_buckets,
+            new_files: Vec::new(),
+            compact_before: Vec::new(),
+            compact_after: Vec::new(),
+        });
+        msg.new_files.extend(files);
+        self.buffered_bytes = self.buffered_bytes.saturating_sub(bytes);
+        Ok(())
+    }
+
+    /// Flushes everything and returns the files written since the last call, one message per bucket.
+    pub async fn prepare_commit(&mut self) -> Result<Vec<CommitMessage>> {
+        self.flush_all().await?;
+        let mut out: Vec<CommitMessage> = self.pending.drain().map(|(_, m)| m).collect();
+        out.sort_by(|a, b| (format!("{:?}", a.partition), a.bucket).cmp(&(format!("{:?}", b.partition), b.bucket)));
+        Ok(out)
+    }
+
+    /// Drops buffered rows and forgets uncommitted files (they stay on disk as orphans until cleaned).
+    pub fn abort(&mut self) {
+        self.buffers.clear();
+        self.pending.clear();
+        self.buffered_bytes = 0;
+    }
+
+    pub fn io(&self) -> &FileIO {
+        &self.io
+    }
+}
+
+/// Whether a batch column of type `from` may be stored in a column of type `to` by a checked cast.
+fn compatible(from: &ArrowType, to: &ArrowType) -> bool {
+    use ArrowType::*;
+    let int_rank = |t: &ArrowType| match t {
+        Int8 => Some(1),
+        Int16 => Some(2),
+        Int32 => Some(3),
+        Int64 => Some(4),
+        UInt8 => Some(2),
+        UInt16 => Some(3),
+        UInt32 => Some(4),
+        _ => None,
+    };
+    match (from, to) {
+        (Utf8View | LargeUtf8 | Dictionary(..), Utf8) => true,
+        (BinaryView | LargeBinary | FixedSizeBinary(_), Binary) => true,
+        (Timestamp(_, _), Timestamp(_, _)) => true,
+        (Decimal128(..) | Decimal32(..) | Decimal64(..), Decimal128(..)) => true,
+        (Float32, Float64) | (Float16, Float32 | Float64) => true,
+        (Date64, Date32) => true,
+        (Time32(_) | Time64(_), Time32(TimeUnit::Millisecond)) => true,
+        (List(_) | LargeList(_), List(_)) | (Map(..), Map(..)) | (Struct(_), Struct(_)) => true,
+        (a, b) => matches!((int_rank(a), int_rank(b)), (Some(x), Some(y)) if x <= y),
+    }
+}
+
+/// Sorts a bucket's rows by key (then sequence number) and keeps one row per key by the merge engine
+/// (deduplicate: the row with the largest `sequence.field`, then the largest sequence number).
+pub fn sort_and_deduplicate(batch: &RecordBatch, schema: &TableSchema, options: &CoreOptions) -> Result<RecordBatch> {
+    let nkeys = schema.key_fields().len();
+    let value_offset = nkeys + 2;
+    let asc = SortOptions { descending: false, nulls_first: true };
+    let mut sort_cols: Vec<SortColumn> = (0..nkeys).map(|i| SortColumn { values: batch.column(i).clone(), options: Some(asc) }).collect();
+    if let Some(seq_fields) = &options.sequence_field {
+        for f in seq_fields.split(',') {
+            let idx = schema.field_index(f.trim()).ok_or_else(|| Error::invalid(format!("sequence.field `{f}` is not a column")))?;
+            sort_cols.push(SortColumn { values: batch.column(value_offset + idx).clone(), options: Some(asc) });
+        }
+    }
+    sort_cols.push(SortColumn { values: batch.column(nkeys).clone(), options: Some(asc) });
+    let indices = compute::lexsort_to_indices(&sort_cols, None)?;
+    let sorted = compute::take_record_batch(batch, &indices)?;
+    let converter = RowConverter::new((0..nkeys).map(|i| SortField::new(sorted.column(i).data_type().clone())).collect())?;
+    let rows = converter.convert_columns(&sorted.columns()[..nkeys])?;
+    let n = sorted.num_rows();
+    let mut keep = Vec::with_capacity(n);
+    for i in 0..n {
+        if i + 1 == n || rows.row(i) != rows.row(i + 1) {
+            keep.push(i as u32);
+        }
+    }
+    if keep.len() == n {
+        return Ok(sorted);
+    }
+    Ok(compute::take_record_batch(&sorted, &UInt32Array::from(keep))?)
+}
