@@ -1,0 +1,206 @@
+//! The physical scan: planned splits spread over DataFusion partitions, each partition streaming its
+//! splits through the storage read (merge-on-read, row filter, projection).
+
+use std::fmt;
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::TaskContext;
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties, ReplaceChildrenOptions, SendableRecordBatchStream};
+use dyntable_storage::read::TableRead;
+use dyntable_storage::scan::PruneStats;
+use dyntable_storage::{DataSplit, Predicate};
+use futures::{StreamExt, TryStreamExt};
+
+use crate::filter::DisplayPredicate;
+
+/// Scans planned splits of a dyntable table; one DataFusion partition per group of splits.
+///
+/// Shown by `EXPLAIN` as
+/// `DyntableScan: table=t, snapshot=3, partitions=2, splits=4, files=10, pruned_files=6, projection=[a, b], filter=[...]`.
+#[derive(Debug)]
+pub struct DyntableScanExec {
+    table: String,
+    snapshot: Option<i64>,
+    read: TableRead,
+    groups: Vec<Vec<DataSplit>>,
+    prune: PruneStats,
+    projection: Vec<String>,
+    filter: Option<Predicate>,
+    limit: Option<usize>,
+    properties: Arc<PlanProperties>,
+}
+
+impl DyntableScanExec {
+    /// Builds the scan. `read` must have been created with `projection` and `filter`; `schema` is its
+    /// output schema. The splits are spread over at most `target_partitions` partitions.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        table: String,
+        snapshot: Option<i64>,
+        read: TableRead,
+        splits: Vec<DataSplit>,
+        prune: PruneStats,
+        projection: Vec<String>,
+        filter: Option<Predicate>,
+        limit: Option<usize>,
+        target_partitions: usize,
+    ) -> Self {
+        let schema = read.output_schema();
+        let groups = group_splits(splits, target_partitions);
+        let properties = PlanProperties::new(
+            EquivalenceProperties::new(schema),
+            Partitioning::UnknownPartitioning(groups.len()),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        );
+        DyntableScanExec { table, snapshot, read, groups, prune, projection, filter, limit, properties: Arc::new(properties) }
+    }
+
+    /// The snapshot read, `None` for a table without snapshots.
+    pub fn snapshot(&self) -> Option<i64> {
+        self.snapshot
+    }
+
+    /// What planning pruned (manifests and files).
+    pub fn prune_stats(&self) -> &PruneStats {
+        &self.prune
+    }
+
+    /// The predicate pushed into planning and the read.
+    pub fn filter(&self) -> Option<&Predicate> {
+        self.filter.as_ref()
+    }
+
+    /// The splits of each output partition.
+    pub fn split_groups(&self) -> &[Vec<DataSplit>] {
+        &self.groups
+    }
+
+    fn num_splits(&self) -> usize {
+        self.groups.iter().map(Vec::len).sum()
+    }
+
+    fn num_files(&self) -> usize {
+        self.groups.iter().flatten().map(|s| s.files.len()).sum()
+    }
+}
+
+/// Spreads splits over at most `target` groups, largest first onto the least loaded group (by bytes),
+/// keeping each group's splits in plan order. Always at least one (possibly empty) group.
+fn group_splits(splits: Vec<DataSplit>, target: usize) -> Vec<Vec<DataSplit>> {
+    let n = target.max(1).min(splits.len()).max(1);
+    let size = |s: &DataSplit| s.files.iter().map(|f| f.file_size.max(0) as u64).sum::<u64>();
+    let mut order: Vec<usize> = (0..splits.len()).collect();
+    order.sort_by_key(|i| std::cmp::Reverse(size(&splits[*i])));
+    let mut load = vec![0u64; n];
+    let mut assigned = vec![0usize; splits.len()];
+    for i in order {
+        let g = (0..n).min_by_key(|g| (load[*g], *g)).expect("at least one group");
+        load[g] += size(&splits[i]);
+        assigned[i] = g;
+    }
+    let mut groups: Vec<Vec<DataSplit>> = (0..n).map(|_| Vec::new()).collect();
+    for (i, s) in splits.into_iter().enumerate() {
+        groups[assigned[i]].push(s);
+    }
+    groups
+}
+
+impl DisplayAs for DyntableScanExec {
+    fn fmt_as(&self, t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        let snapshot = self.snapshot.map(|s| s.to_string()).unwrap_or_else(|| "none".into());
+        let filter = self.filter.as_ref().map(|p| DisplayPredicate(p).to_string()).unwrap_or_default();
+        match t {
+            DisplayFormatType::Default | DisplayFormatType::Verbose => {
+                write!(
+                    f,
+                    "DyntableScan: table={}, snapshot={snapshot}, partitions={}, splits={}, files={}, pruned_files={}, pruned_manifests={}, projection=[{}], filter=[{filter}]",
+                    self.table,
+                    self.groups.len(),
+                    self.num_splits(),
+                    self.num_files(),
+                    self.prune.files_pruned,
+                    self.prune.manifests_pruned,
+                    self.projection.join(", "),
+                )?;
+                if let Some(l) = self.limit {
+                    write!(f, ", limit={l}")?;
+                }
+                Ok(())
+            }
+            DisplayFormatType::TreeRender => {
+                writeln!(f, "table={}", self.table)?;
+                writeln!(f, "snapshot={snapshot}")?;
+                writeln!(f, "splits={}", self.num_splits())?;
+                writeln!(f, "files={}", self.num_files())?;
+                writeln!(f, "pruned_files={}", self.prune.files_pruned)?;
+                write!(f, "filter=[{filter}]")
+            }
+        }
+    }
+}
+
+impl ExecutionPlan for DyntableScanExec {
+    fn name(&self) -> &str {
+        "DyntableScanExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![]
+    }
+
+    fn apply_expressions(&self, _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn replace_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>, _options: ReplaceChildrenOptions) -> Result<Arc<dyn ExecutionPlan>> {
+        leaf_children(self, children)
+    }
+
+    fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
+        leaf_children(self, children)
+    }
+
+    fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
+        let splits = self
+            .groups
+            .get(partition)
+            .cloned()
+            .ok_or_else(|| DataFusionError::Internal(format!("DyntableScanExec has {} partitions, asked for partition {partition}", self.groups.len())))?;
+        let read = self.read.clone().with_batch_size(context.session_config().batch_size());
+        let schema: SchemaRef = self.schema();
+        let stream = read.read_splits(splits).map_err(|e| DataFusionError::External(Box::new(e)));
+        let stream = match self.limit {
+            None => stream.boxed(),
+            // Stop reading once the partition has produced `limit` rows (DataFusion trims the excess).
+            Some(limit) => stream
+                .scan(0usize, move |seen, batch| {
+                    let done = *seen >= limit;
+                    if let Ok(b) = &batch {
+                        *seen += b.num_rows();
+                    }
+                    futures::future::ready((!done).then_some(batch))
+                })
+                .boxed(),
+        };
+        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
+    }
+}
+
+fn leaf_children(plan: Arc<DyntableScanExec>, children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
+    if children.is_empty() {
+        Ok(plan)
+    } else {
+        Err(DataFusionError::Internal("DyntableScanExec is a leaf and takes no children".into()))
+    }
+}
