@@ -1,0 +1,126 @@
+//! Helpers shared by the integration tests: building batches from JSON rows, reading a table's rows in
+//! the oracles' canonical form, and an object store that injects faults.
+#![allow(dead_code)]
+
+use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use async_trait::async_trait;
+use dyntable::convert::{canonical_lines, json_to_batch};
+use dyntable::{Catalog, Identifier, TableSpec};
+use dyntable_storage::io::FileIO;
+use dyntable_storage::{FileStoreTable, ScanFrom};
+use futures::stream::BoxStream;
+use object_store::path::Path;
+use object_store::{
+    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore, PutMultipartOptions, PutOptions, PutPayload, PutResult,
+};
+use serde_json::Value;
+
+pub fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime")
+}
+
+/// A batch of the table's columns (plus `_op` when rows carry it) from JSON objects.
+pub fn batch(table: &FileStoreTable, rows: &[Value]) -> RecordBatch {
+    let with_op = rows.iter().any(|r| r.get("_op").is_some());
+    json_to_batch(rows, &table.schema().fields, with_op.then_some("_op")).expect("rows match the table")
+}
+
+/// The table's rows at `from`, as sorted canonical JSON lines.
+pub async fn lines(table: &FileStoreTable, from: &ScanFrom) -> Vec<String> {
+    let batches = table.scan_collect(from, None, None).await.expect("scan");
+    canonical_lines(&batches, &table.schema().fields).expect("canonical")
+}
+
+pub fn canon(rows: &[Value]) -> Vec<String> {
+    let mut v: Vec<String> = rows.iter().map(dyntable::convert::canonical_json).collect();
+    v.sort();
+    v
+}
+
+pub async fn create(catalog: &Catalog, name: &str, schema: &str, pk: &[&str], partition: &[&str], options: &[(&str, &str)]) -> dyntable_storage::Result<FileStoreTable> {
+    let spec = TableSpec {
+        schema: schema.into(),
+        primary_key: pk.iter().map(|s| s.to_string()).collect(),
+        partition: partition.iter().map(|s| s.to_string()).collect(),
+        options: options.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        comment: None,
+    };
+    catalog.create_table(&Identifier::parse(name)?, &spec, false).await
+}
+
+pub fn memory_catalog() -> Catalog {
+    Catalog::from_io(FileIO::new(Arc::new(object_store::memory::InMemory::new()), Path::from("wh")))
+}
+
+/// Wraps a store; the next `fail_after_put` puts whose path contains `pattern` apply and then report an
+/// error (an ambiguous failure: the write happened, the reply was lost), and `fail_put` ones fail outright.
+#[derive(Debug)]
+pub struct FaultyStore {
+    pub inner: Arc<dyn ObjectStore>,
+    pub pattern: std::sync::Mutex<String>,
+    pub fail_after_put: AtomicUsize,
+    pub fail_put: AtomicUsize,
+    pub puts: AtomicUsize,
+}
+
+impl FaultyStore {
+    pub fn new(inner: Arc<dyn ObjectStore>) -> Self {
+        FaultyStore { inner, pattern: std::sync::Mutex::new(String::new()), fail_after_put: AtomicUsize::new(0), fail_put: AtomicUsize::new(0), puts: AtomicUsize::new(0) }
+    }
+    pub fn arm(&self, pattern: &str, after_put: usize, before_put: usize) {
+        *self.pattern.lock().unwrap() = pattern.to_string();
+        self.fail_after_put.store(after_put, Ordering::SeqCst);
+        self.fail_put.store(before_put, Ordering::SeqCst);
+    }
+    fn take(counter: &AtomicUsize) -> bool {
+        counter.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok()
+    }
+}
+
+impl fmt::Display for FaultyStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "FaultyStore({})", self.inner)
+    }
+}
+
+fn injected(path: &Path) -> object_store::Error {
+    object_store::Error::Generic { store: "faulty", source: format!("injected failure at {path}").into() }
+}
+
+#[async_trait]
+impl ObjectStore for FaultyStore {
+    async fn put_opts(&self, location: &Path, payload: PutPayload, opts: PutOptions) -> object_store::Result<PutResult> {
+        self.puts.fetch_add(1, Ordering::SeqCst);
+        let matches = location.as_ref().contains(self.pattern.lock().unwrap().as_str());
+        if matches && Self::take(&self.fail_put) {
+            return Err(injected(location));
+        }
+        let r = self.inner.put_opts(location, payload, opts).await?;
+        if matches && Self::take(&self.fail_after_put) {
+            return Err(injected(location));
+        }
+        Ok(r)
+    }
+    async fn put_multipart_opts(&self, location: &Path, opts: PutMultipartOptions) -> object_store::Result<Box<dyn MultipartUpload>> {
+        self.inner.put_multipart_opts(location, opts).await
+    }
+    async fn get_opts(&self, location: &Path, options: GetOptions) -> object_store::Result<GetResult> {
+        self.inner.get_opts(location, options).await
+    }
+    fn delete_stream(&self, locations: BoxStream<'static, object_store::Result<Path>>) -> BoxStream<'static, object_store::Result<Path>> {
+        self.inner.delete_stream(locations)
+    }
+    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        self.inner.list(prefix)
+    }
+    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
+        self.inner.list_with_delimiter(prefix).await
+    }
+    async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> object_store::Result<()> {
+        self.inner.copy_opts(from, to, options).await
+    }
+}
