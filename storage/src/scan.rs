@@ -156,6 +156,10 @@ pub async fn plan(manifests: &ManifestStore, schema: &TableSchema, snapshot: Opt
             // Partition null counts count files, so compare against the file count.
             if !pf.might_match(&lookup, count) {
                 prune.manifests_pruned += 1;
+                // Count the live files the skipped manifest holds as pruned, so totals stay comparable.
+                let files = (m.num_added_files - m.num_deleted_files).max(0) as usize;
+                prune.files_total += files;
+                prune.files_pruned += files;
                 continue;
             }
         }
