@@ -1,0 +1,118 @@
+//! The `dyntable` CLI as other tools call it: create-table, write (jsonl, csv, parquet, row kinds),
+//! scan (time travel, columns, filter, jsonl), snapshots, files, tags, and errors with a non-zero exit.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn dyntable(wh: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dyntable")).arg("--warehouse").arg(wh).args(args).output().expect("run dyntable")
+}
+
+fn ok(wh: &Path, args: &[&str]) -> String {
+    let out = dyntable(wh, args);
+    assert!(out.status.success(), "dyntable {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn fails(wh: &Path, args: &[&str]) -> String {
+    let out = dyntable(wh, args);
+    assert!(!out.status.success(), "dyntable {args:?} should fail");
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    err
+}
+
+/// The documented command shapes work end to end and jsonl output uses the documented encodings.
+#[test]
+fn cli_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let wh = dir.path().join("wh");
+    ok(&wh, &["create-table", "db.t", "--schema", "id BIGINT NOT NULL, name STRING, price DECIMAL(10, 2), day DATE, ts TIMESTAMP(6), raw BYTES, dt STRING NOT NULL", "--primary-key", "id,dt", "--partition", "dt", "--option", "bucket=2"]);
+    let f1 = dir.path().join("c1.jsonl");
+    std::fs::write(&f1, concat!(
+        r#"{"id": 1, "name": "a", "price": "1.50", "day": "2024-01-01", "ts": "2024-01-01T10:00:00.123456", "raw": "00ff", "dt": "x", "op": "+I"}"#, "\n",
+        r#"{"id": 2, "name": "b", "price": "2.00", "day": "2024-01-02", "ts": "2024-01-01T10:00:00", "raw": null, "dt": "y", "op": "+I"}"#, "\n",
+    )).unwrap();
+    assert!(ok(&wh, &["write", "db.t", f1.to_str().unwrap(), "--row-kind-column", "op"]).contains("snapshot 1"));
+    let f2 = dir.path().join("c2.csv");
+    std::fs::write(&f2, "id,name,price,day,ts,raw,dt,op\n2,,,,,,y,-D\n3,c,3.25,2024-01-03,2024-01-03T00:00:00,abcd,x,+I\n").unwrap();
+    assert!(ok(&wh, &["write", "db.t", f2.to_str().unwrap(), "--row-kind-column", "op"]).contains("snapshot 2"));
+    let out = ok(&wh, &["scan", "db.t", "--format", "jsonl"]);
+    let mut rows: Vec<&str> = out.lines().collect();
+    rows.sort();
+    assert_eq!(rows, vec![
+        r#"{"id":1,"name":"a","price":"1.50","day":"2024-01-01","ts":"2024-01-01T10:00:00.123456","raw":"00ff","dt":"x"}"#,
+        r#"{"id":3,"name":"c","price":"3.25","day":"2024-01-03","ts":"2024-01-03T00:00:00","raw":"abcd","dt":"x"}"#,
+    ]);
+    let out = ok(&wh, &["scan", "db.t", "--snapshot", "1", "--columns", "id,name", "--format", "jsonl"]);
+    assert_eq!(out.lines().count(), 2);
+    assert!(out.contains(r#"{"id":2,"name":"b"}"#), "{out}");
+    let out = ok(&wh, &["scan", "db.t", "--filter", "dt = 'x' AND id > 1", "--format", "jsonl"]);
+    assert_eq!(out.trim(), r#"{"id":3,"name":"c","price":"3.25","day":"2024-01-03","ts":"2024-01-03T00:00:00","raw":"abcd","dt":"x"}"#);
+    assert!(ok(&wh, &["scan", "db.t"]).contains("| id |"));
+    let snaps = ok(&wh, &["snapshots", "db.t", "--format", "jsonl"]);
+    assert_eq!(snaps.lines().count(), 2);
+    assert!(snaps.contains(r#""commitKind":"APPEND""#));
+    assert!(ok(&wh, &["snapshots", "db.t"]).contains("APPEND"));
+    assert!(ok(&wh, &["files", "db.t"]).contains("bucket-") || ok(&wh, &["files", "db.t"]).contains(".parquet"));
+    ok(&wh, &["tag", "create", "db.t", "first", "--snapshot", "1"]);
+    assert_eq!(ok(&wh, &["scan", "db.t", "--tag", "first", "--format", "jsonl"]).lines().count(), 2);
+    assert!(ok(&wh, &["tag", "list", "db.t"]).contains("first"));
+    ok(&wh, &["tag", "delete", "db.t", "first"]);
+    assert!(ok(&wh, &["list", "db"]).contains("db.t"));
+
+    // A parquet file written by dyntable's own scan path is accepted as input too.
+    let pq = dir.path().join("in.parquet");
+    {
+        let schema = std::sync::Arc::new(arrow::datatypes::Schema::new(vec![
+            arrow::datatypes::Field::new("id", arrow::datatypes::DataType::Int64, false),
+            arrow::datatypes::Field::new("name", arrow::datatypes::DataType::Utf8, true),
+            arrow::datatypes::Field::new("dt", arrow::datatypes::DataType::Utf8, false),
+        ]));
+        let batch = arrow::array::RecordBatch::try_new(schema.clone(), vec![
+            std::sync::Arc::new(arrow::array::Int64Array::from(vec![10, 11])),
+            std::sync::Arc::new(arrow::array::StringArray::from(vec![Some("p"), None])),
+            std::sync::Arc::new(arrow::array::StringArray::from(vec!["z", "z"])),
+        ]).unwrap();
+        let mut w = parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&pq).unwrap(), schema, None).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+    }
+    let e = fails(&wh, &["write", "db.t", pq.to_str().unwrap()]);
+    assert!(e.contains("`price`") && e.contains("missing"), "{e}");
+}
+
+/// Errors give a message and a non-zero exit, and leave the table unchanged.
+#[test]
+fn cli_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let wh = dir.path().join("wh");
+    let e = fails(&wh, &["scan", "db.t"]);
+    assert!(e.contains("does not exist"), "{e}");
+    ok(&wh, &["create-table", "db.t", "--schema", "id BIGINT NOT NULL, v STRING", "--primary-key", "id"]);
+    assert!(fails(&wh, &["create-table", "db.t", "--schema", "id BIGINT NOT NULL", "--primary-key", "id"]).contains("already exists"));
+    assert!(fails(&wh, &["create-table", "db.u", "--schema", "id BIGINT NOT NULL", "--option", "bukket=2"]).contains("bukket"));
+    assert!(fails(&wh, &["scan", "db.nope"]).contains("db.nope"));
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(&bad, "{\"id\": 1, \"v\": \"a\", \"op\": \"+I\"}\n{\"id\": 2, \"v\": \"b\", \"op\": \"+Q\"}\n").unwrap();
+    assert!(fails(&wh, &["write", "db.t", bad.to_str().unwrap(), "--row-kind-column", "op"]).contains("+Q"));
+    std::fs::write(&bad, "{\"id\": \"one\"}\n").unwrap();
+    assert!(fails(&wh, &["write", "db.t", bad.to_str().unwrap()]).contains("id"));
+    std::fs::write(&bad, "{\"id\": null, \"v\": \"x\"}\n").unwrap();
+    assert!(fails(&wh, &["write", "db.t", bad.to_str().unwrap()]).contains("NOT NULL"));
+    std::fs::write(&bad, "not json\n").unwrap();
+    assert!(fails(&wh, &["write", "db.t", bad.to_str().unwrap()]).contains("line 1"));
+    assert!(fails(&wh, &["scan", "db.t", "--snapshot", "3"]).contains("snapshot 3"));
+    assert!(fails(&wh, &["scan", "db.t", "--filter", "id >"]).contains("filter"));
+    assert_eq!(ok(&wh, &["snapshots", "db.t", "--format", "jsonl"]).lines().count(), 0, "no failed write committed anything");
+}
+
+/// The demo runs end to end on a fresh warehouse (the README's main command).
+#[test]
+fn demo_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ok(&dir.path().join("wh"), &["demo", "--commits", "3", "--rows", "100"]);
+    assert!(out.contains("time travel to snapshot 1"), "{out}");
+    assert!(out.contains("snapshots:"), "{out}");
+}
