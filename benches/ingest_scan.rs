@@ -33,7 +33,9 @@ type Row = (i64, u32, f64, i64, i64);
 
 fn generate() -> Vec<Row> {
     let mut rng = SmallRng::seed_from_u64(42);
-    (0..ROWS).map(|i| (i as i64, rng.random_range(0..KEYS), rng.random::<f64>() * 1000.0, rng.random_range(0..1_000_000), 1_704_067_200_000_000 + i as i64 * 1_000)).collect()
+    (0..ROWS)
+        .map(|i| (i as i64, rng.random_range(0..KEYS), rng.random::<f64>() * 1000.0, rng.random_range(0..1_000_000), 1_704_067_200_000_000 + i as i64 * 1_000))
+        .collect()
 }
 
 fn to_batches(rows: &[Row]) -> Vec<RecordBatch> {
@@ -86,7 +88,11 @@ fn write_plain(path: &Path, batches: &[RecordBatch]) {
 }
 
 fn read_plain(path: &Path) -> usize {
-    let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(path).expect("open plain file")).expect("parquet footer").with_batch_size(8192).build().expect("reader");
+    let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(path).expect("open plain file"))
+        .expect("parquet footer")
+        .with_batch_size(8192)
+        .build()
+        .expect("reader");
     reader.map(|b| b.expect("decode").num_rows()).sum()
 }
 
@@ -134,7 +140,11 @@ fn benches(c: &mut Criterion) {
     let plain_all = dir.path().join("plain-all.parquet");
     group.bench_function("plain_parquet_write", |b| b.iter(|| write_plain(&plain_all, &batches)));
     group.bench_function("pk_table_upsert", |b| {
-        b.iter_batched(|| runtime.block_on(create_pk_table(&catalog, "bench.ingest")), |table| runtime.block_on(ingest(&table, &batches)), BatchSize::PerIteration)
+        b.iter_batched(
+            || runtime.block_on(create_pk_table(&catalog, "bench.ingest")),
+            |table| runtime.block_on(ingest(&table, &batches)),
+            BatchSize::PerIteration,
+        )
     });
     group.finish();
 

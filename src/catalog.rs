@@ -81,7 +81,8 @@ impl Catalog {
             return Err(Error::invalid(format!("warehouse `{warehouse}` is not a directory")));
         }
         let abs = std::fs::canonicalize(&path).map_err(|e| Error::invalid(format!("cannot open warehouse `{warehouse}`: {e}")))?;
-        let store = object_store::local::LocalFileSystem::new_with_prefix(&abs).map_err(|e| Error::invalid(format!("cannot open warehouse `{warehouse}`: {e}")))?;
+        let store =
+            object_store::local::LocalFileSystem::new_with_prefix(&abs).map_err(|e| Error::invalid(format!("cannot open warehouse `{warehouse}`: {e}")))?;
         Ok(Catalog { io: FileIO::new(Arc::new(store), Path::from("")), local_root: Some(abs), warehouse: warehouse.to_string() })
     }
 
@@ -133,7 +134,8 @@ impl Catalog {
             return Err(Error::AlreadyExists(format!("database `{name}`")));
         }
         if let Some(root) = &self.local_root {
-            std::fs::create_dir_all(root.join(format!("{name}.db"))).map_err(|e| Error::invalid(format!("cannot create database `{name}` in warehouse `{}`: {e}", self.warehouse)))?;
+            std::fs::create_dir_all(root.join(format!("{name}.db")))
+                .map_err(|e| Error::invalid(format!("cannot create database `{name}` in warehouse `{}`: {e}", self.warehouse)))?;
         }
         Ok(())
     }

@@ -80,7 +80,9 @@ pub fn json_to_array(values: &[&Value], ty: &PType) -> Result<ArrayRef> {
             .map(|v| match v {
                 Value::Null => Ok(None),
                 Value::String(s) => Ok(Some(s.clone())),
-                Value::Object(o) if o.len() == 1 && (o.contains_key("$decimal") || o.contains_key("$bytes")) => Ok(o.values().next().and_then(|x| x.as_str()).map(str::to_string)),
+                Value::Object(o) if o.len() == 1 && (o.contains_key("$decimal") || o.contains_key("$bytes")) => {
+                    Ok(o.values().next().and_then(|x| x.as_str()).map(str::to_string))
+                }
                 Value::Number(n) => Ok(Some(n.to_string())),
                 _ => Err(bad(v, name)),
             })
@@ -135,7 +137,8 @@ pub fn json_to_array(values: &[&Value], ty: &PType) -> Result<ArrayRef> {
                 out.push(match s {
                     None => None,
                     Some(s) => {
-                        let t = chrono::NaiveTime::parse_from_str(s.trim(), "%H:%M:%S%.f").map_err(|e| Error::invalid(format!("`{s}` is not a time (HH:MM:SS[.fff]): {e}")))?;
+                        let t = chrono::NaiveTime::parse_from_str(s.trim(), "%H:%M:%S%.f")
+                            .map_err(|e| Error::invalid(format!("`{s}` is not a time (HH:MM:SS[.fff]): {e}")))?;
                         Some((chrono::Timelike::num_seconds_from_midnight(&t) * 1000 + chrono::Timelike::nanosecond(&t) / 1_000_000) as i32)
                     }
                 });
@@ -270,10 +273,18 @@ pub fn value_to_json(array: &dyn Array, row: usize, ty: &PType, style: JsonStyle
     }
     let float = |x: f64| -> Value {
         if x.is_nan() {
-            if style == JsonStyle::Oracle { serde_json::json!({"$float": "nan"}) } else { Value::String("NaN".into()) }
+            if style == JsonStyle::Oracle {
+                serde_json::json!({"$float": "nan"})
+            } else {
+                Value::String("NaN".into())
+            }
         } else if x.is_infinite() {
             let s = if x > 0.0 { "inf" } else { "-inf" };
-            if style == JsonStyle::Oracle { serde_json::json!({"$float": s}) } else { Value::String(s.into()) }
+            if style == JsonStyle::Oracle {
+                serde_json::json!({"$float": s})
+            } else {
+                Value::String(s.into())
+            }
         } else {
             serde_json::Number::from_f64(x).map(Value::Number).unwrap_or(Value::Null)
         }
@@ -289,7 +300,11 @@ pub fn value_to_json(array: &dyn Array, row: usize, ty: &PType, style: JsonStyle
             let entries = map.value(row);
             let (k, v) = (entries.column(0), entries.column(1));
             if style == JsonStyle::Oracle {
-                Value::Array((0..entries.len()).map(|i| Ok(Value::Array(vec![value_to_json(k.as_ref(), i, kt, style)?, value_to_json(v.as_ref(), i, vt, style)?]))).collect::<Result<_>>()?)
+                Value::Array(
+                    (0..entries.len())
+                        .map(|i| Ok(Value::Array(vec![value_to_json(k.as_ref(), i, kt, style)?, value_to_json(v.as_ref(), i, vt, style)?])))
+                        .collect::<Result<_>>()?,
+                )
             } else {
                 let mut m = Map::new();
                 for i in 0..entries.len() {
@@ -323,11 +338,19 @@ pub fn value_to_json(array: &dyn Array, row: usize, ty: &PType, style: JsonStyle
                 D::F64(v) => float(v),
                 D::Decimal(v, _, s) => {
                     let text = format_decimal(v, s);
-                    if style == JsonStyle::Oracle { serde_json::json!({"$decimal": text}) } else { Value::String(text) }
+                    if style == JsonStyle::Oracle {
+                        serde_json::json!({"$decimal": text})
+                    } else {
+                        Value::String(text)
+                    }
                 }
                 D::String(s) => Value::String(s),
                 D::Bytes(b) => {
-                    if style == JsonStyle::Oracle { serde_json::json!({"$bytes": hex_encode(&b)}) } else { Value::String(hex_encode(&b)) }
+                    if style == JsonStyle::Oracle {
+                        serde_json::json!({"$bytes": hex_encode(&b)})
+                    } else {
+                        Value::String(hex_encode(&b))
+                    }
                 }
                 D::Date(days) => Value::String(format_date(days)),
                 D::Time(ms) => {
@@ -418,7 +441,10 @@ pub fn read_csv(path: &std::path::Path, schema: &TableSchema, row_kind_column: O
         }
     }
     let csv_schema = Arc::new(Schema::new(fields));
-    let reader = arrow::csv::ReaderBuilder::new(csv_schema).with_header(true).build(file).map_err(|e| Error::invalid(format!("cannot read CSV `{}`: {e}", path.display())))?;
+    let reader = arrow::csv::ReaderBuilder::new(csv_schema)
+        .with_header(true)
+        .build(file)
+        .map_err(|e| Error::invalid(format!("cannot read CSV `{}`: {e}", path.display())))?;
     let mut out = Vec::new();
     for b in reader {
         let b = b.map_err(|e| Error::invalid(format!("bad CSV in `{}`: {e}", path.display())))?;
@@ -430,7 +456,10 @@ pub fn read_csv(path: &std::path::Path, schema: &TableSchema, row_kind_column: O
             match schema.field(f.name()).map(|x| &x.data_type.kind) {
                 Some(TypeKind::Binary(_) | TypeKind::VarBinary(_)) => {
                     let s = col.as_string::<i32>();
-                    let v: Vec<Option<Vec<u8>>> = s.iter().map(|x| x.map(|h| hex::decode(h).map_err(|_| Error::invalid(format!("`{h}` is not hex bytes")))).transpose()).collect::<Result<_>>()?;
+                    let v: Vec<Option<Vec<u8>>> = s
+                        .iter()
+                        .map(|x| x.map(|h| hex::decode(h).map_err(|_| Error::invalid(format!("`{h}` is not hex bytes")))).transpose())
+                        .collect::<Result<_>>()?;
                     cols.push(Arc::new(BinaryArray::from(v.iter().map(|o| o.as_deref()).collect::<Vec<_>>())) as ArrayRef);
                     fs.push(Field::new(f.name(), DataType::Binary, true));
                 }

@@ -50,7 +50,13 @@ pub async fn run(warehouse: &str, commits: usize, rows_per_commit: usize, mut ou
         let (mut ids, mut customers, mut amounts, mut ts, mut dts, mut ops) = (vec![], vec![], vec![], vec![], vec![], vec![]);
         for r in 0..rows_per_commit {
             let id = (rng.next() % key_space) as i64;
-            let op = if c > 0 && rng.next() % 5 == 0 { "-D" } else if c > 0 { "+U" } else { "+I" };
+            let op = if c > 0 && rng.next() % 5 == 0 {
+                "-D"
+            } else if c > 0 {
+                "+U"
+            } else {
+                "+I"
+            };
             ids.push(id);
             customers.push(format!("customer-{}", rng.next() % 50));
             amounts.push((rng.next() % 100_000) as f64 / 100.0);
@@ -81,7 +87,11 @@ pub async fn run(warehouse: &str, commits: usize, rows_per_commit: usize, mut ou
     let first = table.scan_collect(&ScanFrom::Snapshot(1), None, None).await?;
     out(&format!("\ntime travel to snapshot 1: {} rows", first.iter().map(|b| b.num_rows()).sum::<usize>()));
     let filtered = table
-        .scan_collect(&ScanFrom::Latest, Some(&["id".to_string(), "amount".to_string()]), Some(dyntable_storage::Predicate::eq("dt", dyntable_storage::Datum::String("2024-01-02".into()))))
+        .scan_collect(
+            &ScanFrom::Latest,
+            Some(&["id".to_string(), "amount".to_string()]),
+            Some(dyntable_storage::Predicate::eq("dt", dyntable_storage::Datum::String("2024-01-02".into()))),
+        )
         .await?;
     let plan = table.plan(&ScanFrom::Latest, Some(&dyntable_storage::Predicate::eq("dt", dyntable_storage::Datum::String("2024-01-02".into())))).await?;
     out(&format!(
@@ -92,7 +102,14 @@ pub async fn run(warehouse: &str, commits: usize, rows_per_commit: usize, mut ou
     ));
     out("\nsnapshots:");
     for s in table.snapshot_manager().all().await? {
-        out(&format!("  {:>3} {:<9} total={:<6} delta={:<6} time={}", s.id, format!("{:?}", s.commit_kind).to_uppercase(), s.total_record_count.unwrap_or(0), s.delta_record_count.unwrap_or(0), dyntable_storage::datum::format_timestamp(s.time_millis, 0, 3)));
+        out(&format!(
+            "  {:>3} {:<9} total={:<6} delta={:<6} time={}",
+            s.id,
+            format!("{:?}", s.commit_kind).to_uppercase(),
+            s.total_record_count.unwrap_or(0),
+            s.delta_record_count.unwrap_or(0),
+            dyntable_storage::datum::format_timestamp(s.time_millis, 0, 3)
+        ));
     }
     Ok(())
 }

@@ -28,12 +28,32 @@ fn fails(wh: &Path, args: &[&str]) -> String {
 fn cli_round_trip() {
     let dir = tempfile::tempdir().unwrap();
     let wh = dir.path().join("wh");
-    ok(&wh, &["create-table", "db.t", "--schema", "id BIGINT NOT NULL, name STRING, price DECIMAL(10, 2), day DATE, ts TIMESTAMP(6), raw BYTES, dt STRING NOT NULL", "--primary-key", "id,dt", "--partition", "dt", "--option", "bucket=2"]);
+    ok(
+        &wh,
+        &[
+            "create-table",
+            "db.t",
+            "--schema",
+            "id BIGINT NOT NULL, name STRING, price DECIMAL(10, 2), day DATE, ts TIMESTAMP(6), raw BYTES, dt STRING NOT NULL",
+            "--primary-key",
+            "id,dt",
+            "--partition",
+            "dt",
+            "--option",
+            "bucket=2",
+        ],
+    );
     let f1 = dir.path().join("c1.jsonl");
-    std::fs::write(&f1, concat!(
-        r#"{"id": 1, "name": "a", "price": "1.50", "day": "2024-01-01", "ts": "2024-01-01T10:00:00.123456", "raw": "00ff", "dt": "x", "op": "+I"}"#, "\n",
-        r#"{"id": 2, "name": "b", "price": "2.00", "day": "2024-01-02", "ts": "2024-01-01T10:00:00", "raw": null, "dt": "y", "op": "+I"}"#, "\n",
-    )).unwrap();
+    std::fs::write(
+        &f1,
+        concat!(
+            r#"{"id": 1, "name": "a", "price": "1.50", "day": "2024-01-01", "ts": "2024-01-01T10:00:00.123456", "raw": "00ff", "dt": "x", "op": "+I"}"#,
+            "\n",
+            r#"{"id": 2, "name": "b", "price": "2.00", "day": "2024-01-02", "ts": "2024-01-01T10:00:00", "raw": null, "dt": "y", "op": "+I"}"#,
+            "\n",
+        ),
+    )
+    .unwrap();
     assert!(ok(&wh, &["write", "db.t", f1.to_str().unwrap(), "--row-kind-column", "op"]).contains("snapshot 1"));
     let f2 = dir.path().join("c2.csv");
     std::fs::write(&f2, "id,name,price,day,ts,raw,dt,op\n2,,,,,,y,-D\n3,c,3.25,2024-01-03,2024-01-03T00:00:00,abcd,x,+I\n").unwrap();
@@ -41,10 +61,13 @@ fn cli_round_trip() {
     let out = ok(&wh, &["scan", "db.t", "--format", "jsonl"]);
     let mut rows: Vec<&str> = out.lines().collect();
     rows.sort();
-    assert_eq!(rows, vec![
-        r#"{"id":1,"name":"a","price":"1.50","day":"2024-01-01","ts":"2024-01-01T10:00:00.123456","raw":"00ff","dt":"x"}"#,
-        r#"{"id":3,"name":"c","price":"3.25","day":"2024-01-03","ts":"2024-01-03T00:00:00","raw":"abcd","dt":"x"}"#,
-    ]);
+    assert_eq!(
+        rows,
+        vec![
+            r#"{"id":1,"name":"a","price":"1.50","day":"2024-01-01","ts":"2024-01-01T10:00:00.123456","raw":"00ff","dt":"x"}"#,
+            r#"{"id":3,"name":"c","price":"3.25","day":"2024-01-03","ts":"2024-01-03T00:00:00","raw":"abcd","dt":"x"}"#,
+        ]
+    );
     let out = ok(&wh, &["scan", "db.t", "--snapshot", "1", "--columns", "id,name", "--format", "jsonl"]);
     assert_eq!(out.lines().count(), 2);
     assert!(out.contains(r#"{"id":2,"name":"b"}"#), "{out}");
@@ -70,11 +93,15 @@ fn cli_round_trip() {
             arrow::datatypes::Field::new("name", arrow::datatypes::DataType::Utf8, true),
             arrow::datatypes::Field::new("dt", arrow::datatypes::DataType::Utf8, false),
         ]));
-        let batch = arrow::array::RecordBatch::try_new(schema.clone(), vec![
-            std::sync::Arc::new(arrow::array::Int64Array::from(vec![10, 11])),
-            std::sync::Arc::new(arrow::array::StringArray::from(vec![Some("p"), None])),
-            std::sync::Arc::new(arrow::array::StringArray::from(vec!["z", "z"])),
-        ]).unwrap();
+        let batch = arrow::array::RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                std::sync::Arc::new(arrow::array::Int64Array::from(vec![10, 11])),
+                std::sync::Arc::new(arrow::array::StringArray::from(vec![Some("p"), None])),
+                std::sync::Arc::new(arrow::array::StringArray::from(vec!["z", "z"])),
+            ],
+        )
+        .unwrap();
         let mut w = parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&pq).unwrap(), schema, None).unwrap();
         w.write(&batch).unwrap();
         w.close().unwrap();

@@ -24,9 +24,15 @@ enum Oracle {
 const ALL: [Oracle; 3] = [Oracle::PyPaimon, Oracle::PaimonRust, Oracle::Java];
 
 fn oracles_dir() -> PathBuf {
-    let dir = std::env::var_os("DYNTABLE_ORACLES").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(std::env::var("HOME").expect("HOME is set")).join(".cache/paimon-oracles"));
+    let dir = std::env::var_os("DYNTABLE_ORACLES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").expect("HOME is set")).join(".cache/paimon-oracles"));
     for python in ["py/bin/python", "java/bin/python"] {
-        assert!(dir.join(python).exists(), "Paimon oracles are missing: {} not found. Run scripts/setup-oracles.sh (the README's test command does).", dir.join(python).display());
+        assert!(
+            dir.join(python).exists(),
+            "Paimon oracles are missing: {} not found. Run scripts/setup-oracles.sh (the README's test command does).",
+            dir.join(python).display()
+        );
     }
     dir
 }
@@ -174,9 +180,17 @@ fn dyntable_tables_read_identically_in_all_three_oracles() {
         }
     }
     for oracle in [Oracle::PyPaimon, Oracle::PaimonRust] {
-        assert_same(&format!("{oracle:?} db.nested"), &dyntable_lines(&catalog, "db.nested", ScanFrom::Latest), &oracle_read(oracle, wh, "db", "nested", None, None));
+        assert_same(
+            &format!("{oracle:?} db.nested"),
+            &dyntable_lines(&catalog, "db.nested", ScanFrom::Latest),
+            &oracle_read(oracle, wh, "db", "nested", None, None),
+        );
     }
-    assert_same("pypaimon tag", &dyntable_lines(&catalog, "db.pk", ScanFrom::Tag("before-end".into())), &oracle_read(Oracle::PyPaimon, wh, "db", "pk", None, Some("before-end")));
+    assert_same(
+        "pypaimon tag",
+        &dyntable_lines(&catalog, "db.pk", ScanFrom::Tag("before-end".into())),
+        &oracle_read(Oracle::PyPaimon, wh, "db", "pk", None, Some("before-end")),
+    );
 }
 
 /// Tables pypaimon writes (primary key with row kinds, partitions and 2 buckets; append) read identically in
@@ -188,10 +202,18 @@ fn pypaimon_tables_read_identically_in_dyntable() {
     run(Command::new(python("py")).arg(scripts().join("write_pypaimon.py")).arg(wh));
     let catalog = Catalog::open(wh.to_str().unwrap(), false).unwrap();
     for table in ["pk", "append"] {
-        assert_same(&format!("db_py.{table}"), &dyntable_lines(&catalog, &format!("db_py.{table}"), ScanFrom::Latest), &oracle_read(Oracle::PyPaimon, wh, "db_py", table, None, None));
+        assert_same(
+            &format!("db_py.{table}"),
+            &dyntable_lines(&catalog, &format!("db_py.{table}"), ScanFrom::Latest),
+            &oracle_read(Oracle::PyPaimon, wh, "db_py", table, None, None),
+        );
     }
     for s in 1..=3 {
-        assert_same(&format!("db_py.pk snapshot {s}"), &dyntable_lines(&catalog, "db_py.pk", ScanFrom::Snapshot(s)), &oracle_read(Oracle::PyPaimon, wh, "db_py", "pk", Some(s), None));
+        assert_same(
+            &format!("db_py.pk snapshot {s}"),
+            &dyntable_lines(&catalog, "db_py.pk", ScanFrom::Snapshot(s)),
+            &oracle_read(Oracle::PyPaimon, wh, "db_py", "pk", Some(s), None),
+        );
     }
 }
 
@@ -225,7 +247,9 @@ fn java_tables_with_compacted_files_read_identically_in_dyntable() {
         for i in 0..60 {
             let id = (i * 7 + c * 11) % 90;
             let op = if c > 2 && i % 9 == 0 { "-D" } else { "+I" };
-            text.push_str(&json!({"id": id, "name": format!("c{c}-{i}"), "amount": format!("{}.{:02}", id * 3, c), "dt": format!("d{}", id % 3), "_op": op}).to_string());
+            text.push_str(
+                &json!({"id": id, "name": format!("c{c}-{i}"), "amount": format!("{}.{:02}", id * 3, c), "dt": format!("d{}", id % 3), "_op": op}).to_string(),
+            );
             text.push('\n');
         }
         std::fs::write(&path, text).unwrap();
@@ -239,9 +263,17 @@ fn java_tables_with_compacted_files_read_identically_in_dyntable() {
     });
     assert!(levels.iter().any(|l| *l > 0), "Java compacted some files above level 0: {levels:?}");
     for table in ["java_pk", "java_append", "compacted"] {
-        assert_same(&format!("db_java.{table}"), &dyntable_lines(&catalog, &format!("db_java.{table}"), ScanFrom::Latest), &oracle_read(Oracle::Java, wh, "db_java", table, None, None));
+        assert_same(
+            &format!("db_java.{table}"),
+            &dyntable_lines(&catalog, &format!("db_java.{table}"), ScanFrom::Latest),
+            &oracle_read(Oracle::Java, wh, "db_java", table, None, None),
+        );
     }
     for s in [1, 4, 7] {
-        assert_same(&format!("db_java.compacted snapshot {s}"), &dyntable_lines(&catalog, "db_java.compacted", ScanFrom::Snapshot(s)), &oracle_read(Oracle::Java, wh, "db_java", "compacted", Some(s), None));
+        assert_same(
+            &format!("db_java.compacted snapshot {s}"),
+            &dyntable_lines(&catalog, "db_java.compacted", ScanFrom::Snapshot(s)),
+            &oracle_read(Oracle::Java, wh, "db_java", "compacted", Some(s), None),
+        );
     }
 }

@@ -52,11 +52,8 @@ fn ops(seed: u64, count: usize) -> Vec<Op> {
 }
 
 fn state_lines(state: &State, partition: Option<&str>) -> Vec<String> {
-    let rows: Vec<Value> = state
-        .iter()
-        .filter(|((p, _), _)| partition.is_none_or(|x| x == p))
-        .map(|((p, k), (v, n))| json!({"k": k, "p": p, "v": v, "n": n}))
-        .collect();
+    let rows: Vec<Value> =
+        state.iter().filter(|((p, _), _)| partition.is_none_or(|x| x == p)).map(|((p, k), (v, n))| json!({"k": k, "p": p, "v": v, "n": n})).collect();
     canon(&rows)
 }
 
@@ -67,9 +64,16 @@ fn run_model(seed: u64, count: usize) {
         let dir = tempfile::tempdir().unwrap();
         let catalog = Catalog::open(dir.path().to_str().unwrap(), true).unwrap();
         // A small write buffer makes some batches flush to several level-0 files before their commit.
-        let mut table = create(&catalog, "db.model", "k BIGINT NOT NULL, p STRING NOT NULL, v STRING, n INT", &["k", "p"], &["p"], &[("bucket", "2"), ("write-buffer-size", "8 kb")])
-            .await
-            .unwrap();
+        let mut table = create(
+            &catalog,
+            "db.model",
+            "k BIGINT NOT NULL, p STRING NOT NULL, v STRING, n INT",
+            &["k", "p"],
+            &["p"],
+            &[("bucket", "2"), ("write-buffer-size", "8 kb")],
+        )
+        .await
+        .unwrap();
         let mut writer = table.writer().await.unwrap().with_row_kind_column(Some("_op".into()));
         let mut committed: State = BTreeMap::new();
         let mut pending: Vec<(Op, Value)> = Vec::new();

@@ -24,29 +24,50 @@ fn primary_key_upserts_deletes_and_time_travel() {
         let catalog = memory_catalog();
         let t = create(&catalog, "db.t", PK_SCHEMA, &["id", "dt"], &["dt"], &[("bucket", "2")]).await.unwrap();
         let mut w = t.writer().await.unwrap().with_row_kind_column(Some("_op".into()));
-        w.write(&batch(&t, &[
-            json!({"id": 1, "name": "a", "amount": 1.5, "dt": "2024-01-01", "_op": "+I"}),
-            json!({"id": 2, "name": "b", "amount": 2.5, "dt": "2024-01-01", "_op": "+I"}),
-            json!({"id": 3, "name": "c", "amount": null, "dt": "2024-01-02", "_op": "+I"}),
-        ])).await.unwrap();
+        w.write(&batch(
+            &t,
+            &[
+                json!({"id": 1, "name": "a", "amount": 1.5, "dt": "2024-01-01", "_op": "+I"}),
+                json!({"id": 2, "name": "b", "amount": 2.5, "dt": "2024-01-01", "_op": "+I"}),
+                json!({"id": 3, "name": "c", "amount": null, "dt": "2024-01-02", "_op": "+I"}),
+            ],
+        ))
+        .await
+        .unwrap();
         assert_eq!(w.commit().await.unwrap(), Some(1));
         let s1_time = t.snapshot_manager().snapshot(1).await.unwrap().time_millis;
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        w.write(&batch(&t, &[
-            json!({"id": 2, "name": "b", "amount": 2.5, "dt": "2024-01-01", "_op": "-U"}),
-            json!({"id": 2, "name": "b2", "amount": 20.0, "dt": "2024-01-01", "_op": "+U"}),
-            json!({"id": 3, "dt": "2024-01-02", "_op": "-D"}),
-        ])).await.unwrap();
+        w.write(&batch(
+            &t,
+            &[
+                json!({"id": 2, "name": "b", "amount": 2.5, "dt": "2024-01-01", "_op": "-U"}),
+                json!({"id": 2, "name": "b2", "amount": 20.0, "dt": "2024-01-01", "_op": "+U"}),
+                json!({"id": 3, "dt": "2024-01-02", "_op": "-D"}),
+            ],
+        ))
+        .await
+        .unwrap();
         assert_eq!(w.commit().await.unwrap(), Some(2));
-        w.write(&batch(&t, &[json!({"id": 4, "name": "d", "amount": 4.0, "dt": "2024-01-02", "_op": "+I"}), json!({"id": 1, "name": "a1", "amount": 1.0, "dt": "2024-01-01", "_op": "+U"})])).await.unwrap();
+        w.write(&batch(
+            &t,
+            &[
+                json!({"id": 4, "name": "d", "amount": 4.0, "dt": "2024-01-02", "_op": "+I"}),
+                json!({"id": 1, "name": "a1", "amount": 1.0, "dt": "2024-01-01", "_op": "+U"}),
+            ],
+        ))
+        .await
+        .unwrap();
         assert_eq!(w.commit().await.unwrap(), Some(3));
 
         let latest = lines(&t, &ScanFrom::Latest).await;
-        assert_eq!(latest, canon(&[
-            json!({"id": 1, "name": "a1", "amount": 1.0, "dt": "2024-01-01"}),
-            json!({"id": 2, "name": "b2", "amount": 20.0, "dt": "2024-01-01"}),
-            json!({"id": 4, "name": "d", "amount": 4.0, "dt": "2024-01-02"}),
-        ]));
+        assert_eq!(
+            latest,
+            canon(&[
+                json!({"id": 1, "name": "a1", "amount": 1.0, "dt": "2024-01-01"}),
+                json!({"id": 2, "name": "b2", "amount": 20.0, "dt": "2024-01-01"}),
+                json!({"id": 4, "name": "d", "amount": 4.0, "dt": "2024-01-02"}),
+            ])
+        );
         let first = canon(&[
             json!({"id": 1, "name": "a", "amount": 1.5, "dt": "2024-01-01"}),
             json!({"id": 2, "name": "b", "amount": 2.5, "dt": "2024-01-01"}),
@@ -68,9 +89,15 @@ fn primary_key_upserts_deletes_and_time_travel() {
         let mut w2 = t.writer().await.unwrap();
         w2.write(&batch(&t, &[json!({"id": 4, "name": "d2", "amount": 4.5, "dt": "2024-01-02"})])).await.unwrap();
         w2.commit().await.unwrap();
-        assert!(lines(&t, &ScanFrom::Latest).await.contains(&dyntable::convert::canonical_json(&json!({"id": 4, "name": "d2", "amount": 4.5, "dt": "2024-01-02"}))));
+        assert!(lines(&t, &ScanFrom::Latest)
+            .await
+            .contains(&dyntable::convert::canonical_json(&json!({"id": 4, "name": "d2", "amount": 4.5, "dt": "2024-01-02"}))));
         let snaps = t.snapshot_manager().all().await.unwrap();
-        assert_eq!(snaps.iter().map(|s| s.total_record_count.unwrap()).collect::<Vec<_>>(), vec![3, 5, 7, 8], "the -U/+U pair of id 2 merges in the write buffer");
+        assert_eq!(
+            snaps.iter().map(|s| s.total_record_count.unwrap()).collect::<Vec<_>>(),
+            vec![3, 5, 7, 8],
+            "the -U/+U pair of id 2 merges in the write buffer"
+        );
     });
 }
 
@@ -127,12 +154,17 @@ fn overwrite_partition_and_table() {
         let catalog = memory_catalog();
         let t = create(&catalog, "db.o", PK_SCHEMA, &["id", "dt"], &["dt"], &[("bucket", "2")]).await.unwrap();
         let mut w = t.writer().await.unwrap();
-        w.write(&batch(&t, &[json!({"id": 1, "name": "a", "amount": 1.0, "dt": "p1"}), json!({"id": 2, "name": "b", "amount": 2.0, "dt": "p2"})])).await.unwrap();
+        w.write(&batch(&t, &[json!({"id": 1, "name": "a", "amount": 1.0, "dt": "p1"}), json!({"id": 2, "name": "b", "amount": 2.0, "dt": "p2"})]))
+            .await
+            .unwrap();
         w.commit().await.unwrap();
         w.write(&batch(&t, &[json!({"id": 9, "name": "z", "amount": 9.0, "dt": "p1"})])).await.unwrap();
         let id = w.overwrite(OverwriteScope::Partitions(Predicate::eq("dt", Datum::String("p1".into())))).await.unwrap();
         assert_eq!(t.snapshot_manager().snapshot(id).await.unwrap().commit_kind, dyntable_storage::CommitKind::Overwrite);
-        assert_eq!(lines(&t, &ScanFrom::Latest).await, canon(&[json!({"id": 9, "name": "z", "amount": 9.0, "dt": "p1"}), json!({"id": 2, "name": "b", "amount": 2.0, "dt": "p2"})]));
+        assert_eq!(
+            lines(&t, &ScanFrom::Latest).await,
+            canon(&[json!({"id": 9, "name": "z", "amount": 9.0, "dt": "p1"}), json!({"id": 2, "name": "b", "amount": 2.0, "dt": "p2"})])
+        );
         w.write(&batch(&t, &[json!({"id": 5, "name": "e", "amount": 5.0, "dt": "p3"})])).await.unwrap();
         w.overwrite(OverwriteScope::Table).await.unwrap();
         assert_eq!(lines(&t, &ScanFrom::Latest).await, canon(&[json!({"id": 5, "name": "e", "amount": 5.0, "dt": "p3"})]));
@@ -146,7 +178,16 @@ fn overwrite_partition_and_table() {
 fn write_buffer_flush_and_file_rolling() {
     rt().block_on(async {
         let catalog = memory_catalog();
-        let t = create(&catalog, "db.f", "id BIGINT NOT NULL, v STRING", &["id"], &[], &[("bucket", "1"), ("write-buffer-size", "64 kb"), ("target-file-size", "32 kb")]).await.unwrap();
+        let t = create(
+            &catalog,
+            "db.f",
+            "id BIGINT NOT NULL, v STRING",
+            &["id"],
+            &[],
+            &[("bucket", "1"), ("write-buffer-size", "64 kb"), ("target-file-size", "32 kb")],
+        )
+        .await
+        .unwrap();
         let mut w = t.writer().await.unwrap();
         let mut expect = std::collections::BTreeMap::new();
         for round in 0..6 {
@@ -233,14 +274,22 @@ fn bad_input_is_rejected_and_table_unchanged() {
         let wrong = arrow::array::RecordBatch::try_new(
             Arc::new(arrow::datatypes::Schema::new(vec![
                 arrow::datatypes::Field::new("id", arrow::datatypes::DataType::Utf8, false),
-                schema.field(1).clone(), schema.field(2).clone(), schema.field(3).clone(),
+                schema.field(1).clone(),
+                schema.field(2).clone(),
+                schema.field(3).clone(),
             ])),
-            vec![Arc::new(arrow::array::StringArray::from(vec!["1"])), Arc::new(arrow::array::StringArray::from(vec!["n"])), Arc::new(arrow::array::Float64Array::from(vec![1.0])), Arc::new(arrow::array::StringArray::from(vec!["x"]))],
+            vec![
+                Arc::new(arrow::array::StringArray::from(vec!["1"])),
+                Arc::new(arrow::array::StringArray::from(vec!["n"])),
+                Arc::new(arrow::array::Float64Array::from(vec![1.0])),
+                Arc::new(arrow::array::StringArray::from(vec!["x"])),
+            ],
         )
         .unwrap();
         let e = w.write(&wrong).await.unwrap_err().to_string();
         assert!(e.contains("`id`") && e.contains("BIGINT"), "{e}");
-        let e = dyntable::convert::json_to_batch(&[json!({"id": null, "name": "n", "amount": 1.0, "dt": "x"})], &t.schema().fields, None).map(|b| futures::executor::block_on(w.write(&b)));
+        let e = dyntable::convert::json_to_batch(&[json!({"id": null, "name": "n", "amount": 1.0, "dt": "x"})], &t.schema().fields, None)
+            .map(|b| futures::executor::block_on(w.write(&b)));
         let e = e.unwrap().unwrap_err().to_string();
         assert!(e.contains("`id`") && e.contains("NOT NULL"), "{e}");
         let e = w.write(&batch(&t, &[json!({"id": 5, "name": "a", "amount": 1.0, "dt": "x", "_op": "+X"})])).await.unwrap_err().to_string();
@@ -425,7 +474,10 @@ fn files_of_older_schemas_read_correctly() {
         let mut w = t.writer().await.unwrap();
         w.write(&batch(&t, &[json!({"id": 2, "v_renamed": "b2", "extra": 7})])).await.unwrap();
         w.commit().await.unwrap();
-        assert_eq!(lines(&t, &ScanFrom::Latest).await, canon(&[json!({"id": 1, "v_renamed": "a", "extra": null}), json!({"id": 2, "v_renamed": "b2", "extra": 7})]));
+        assert_eq!(
+            lines(&t, &ScanFrom::Latest).await,
+            canon(&[json!({"id": 1, "v_renamed": "a", "extra": null}), json!({"id": 2, "v_renamed": "b2", "extra": 7})])
+        );
     });
 }
 

@@ -19,31 +19,19 @@ pub enum ErrorKind {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CompactionError {
     #[error("table option has an invalid value. option=`{option}`, value=`{value}`, allowed=`{allowed}`")]
-    InvalidOption {
-        option: String,
-        value: String,
-        allowed: String,
-    },
+    InvalidOption { option: String, value: String, allowed: String },
 
     #[error("an lsm tree needs at least two levels. num_levels=`{num_levels}`")]
     TooFewLevels { num_levels: u32 },
 
     #[error("two data files of one level overlap in key range. level=`{level}`, file=`{file}`, other_file=`{other_file}`")]
-    OverlappingFiles {
-        level: u32,
-        file: String,
-        other_file: String,
-    },
+    OverlappingFiles { level: u32, file: String, other_file: String },
 
     #[error("a data file is listed twice in one bucket. file=`{file}`")]
     DuplicateFile { file: String },
 
     #[error("a data file has a level beyond the max level. file=`{file}`, level=`{level}`, max_level=`{max_level}`")]
-    LevelOutOfRange {
-        file: String,
-        level: u32,
-        max_level: u32,
-    },
+    LevelOutOfRange { file: String, level: u32, max_level: u32 },
 
     #[error("a compaction removes a data file that is not in the levels. file=`{file}`, level=`{level}`")]
     UnknownFile { file: String, level: u32 },
@@ -53,15 +41,9 @@ impl CompactionError {
     /// The coarse kind; exhaustive so that a new variant must say what callers do with it.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            CompactionError::InvalidOption { .. } | CompactionError::TooFewLevels { .. } => {
-                ErrorKind::Invalid
-            }
-            CompactionError::OverlappingFiles { .. } | CompactionError::DuplicateFile { .. } => {
-                ErrorKind::Data
-            }
-            CompactionError::LevelOutOfRange { .. } | CompactionError::UnknownFile { .. } => {
-                ErrorKind::Internal
-            }
+            CompactionError::InvalidOption { .. } | CompactionError::TooFewLevels { .. } => ErrorKind::Invalid,
+            CompactionError::OverlappingFiles { .. } | CompactionError::DuplicateFile { .. } => ErrorKind::Data,
+            CompactionError::LevelOutOfRange { .. } | CompactionError::UnknownFile { .. } => ErrorKind::Internal,
         }
     }
 }

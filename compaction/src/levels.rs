@@ -82,15 +82,11 @@ impl<K: Ord + Clone> Levels<K> {
     /// that overlap, or a file name listed twice, mean the table metadata is damaged.
     pub fn new(files: Vec<FileInfo<K>>, num_levels: u32) -> Result<Self> {
         let highest_file_level = files.iter().map(|file| file.level).max();
-        let num_levels =
-            highest_file_level.map_or(num_levels, |level| num_levels.max(level.saturating_add(1)));
+        let num_levels = highest_file_level.map_or(num_levels, |level| num_levels.max(level.saturating_add(1)));
         if num_levels < 2 {
             return Err(CompactionError::TooFewLevels { num_levels });
         }
-        let mut levels = Levels {
-            level0: Vec::new(),
-            upper: vec![Vec::new(); (num_levels - 1) as usize],
-        };
+        let mut levels = Levels { level0: Vec::new(), upper: vec![Vec::new(); (num_levels - 1) as usize] };
         levels.insert_files(files)?;
         levels.check_shape()?;
         Ok(levels)
@@ -130,19 +126,12 @@ impl<K> Levels<K> {
     pub fn files_of_level(&self, level: u32) -> &[FileInfo<K>] {
         match level {
             0 => &self.level0,
-            _ => self
-                .upper
-                .get(level as usize - 1)
-                .map_or(&[], Vec::as_slice),
+            _ => self.upper.get(level as usize - 1).map_or(&[], Vec::as_slice),
         }
     }
 
     pub fn total_size_bytes(&self) -> u64 {
-        self.level0
-            .iter()
-            .chain(self.upper.iter().flatten())
-            .map(|file| file.size_bytes)
-            .sum()
+        self.level0.iter().chain(self.upper.iter().flatten()).map(|file| file.size_bytes).sum()
     }
 
     /// Whether a flush should wait for compaction (Paimon's `shouldWaitForLatestCompaction`).
@@ -154,31 +143,19 @@ impl<K> Levels<K> {
 impl<K: Ord + Clone> Levels<K> {
     /// The runs the pickers read: level-0 files newest first, then levels 1 to max that hold files.
     pub fn level_sorted_runs(&self) -> Vec<LevelSortedRun<K>> {
-        let level0_runs = self.level0.iter().map(|file| LevelSortedRun {
-            level: 0,
-            run: SortedRun::single(file.clone()),
-        });
+        let level0_runs = self.level0.iter().map(|file| LevelSortedRun { level: 0, run: SortedRun::single(file.clone()) });
         let upper_runs = self
             .upper
             .iter()
             .enumerate()
             .filter(|(_, files)| !files.is_empty())
-            .map(|(index, files)| LevelSortedRun {
-                level: index as u32 + 1,
-                run: SortedRun {
-                    files: files.clone(),
-                },
-            });
+            .map(|(index, files)| LevelSortedRun { level: index as u32 + 1, run: SortedRun { files: files.clone() } });
         level0_runs.chain(upper_runs).collect()
     }
 
     /// Every file, in run order.
     pub fn all_files(&self) -> Vec<FileInfo<K>> {
-        self.level0
-            .iter()
-            .chain(self.upper.iter().flatten())
-            .cloned()
-            .collect()
+        self.level0.iter().chain(self.upper.iter().flatten()).cloned().collect()
     }
 
     /// Applies a compaction or flush result: removes `before` (matched by name and level) and adds `after`.
@@ -197,18 +174,12 @@ impl<K: Ord + Clone> Levels<K> {
     }
 
     fn remove_file(&mut self, file: &FileInfo<K>) -> Result<()> {
-        let unknown = || CompactionError::UnknownFile {
-            file: file.name.clone(),
-            level: file.level,
-        };
+        let unknown = || CompactionError::UnknownFile { file: file.name.clone(), level: file.level };
         let files = match file.level {
             0 => &mut self.level0,
             level => self.upper.get_mut(level as usize - 1).ok_or_else(unknown)?,
         };
-        let position = files
-            .iter()
-            .position(|candidate| candidate.name == file.name)
-            .ok_or_else(unknown)?;
+        let position = files.iter().position(|candidate| candidate.name == file.name).ok_or_else(unknown)?;
         files.remove(position);
         Ok(())
     }
@@ -220,26 +191,14 @@ impl<K: Ord + Clone> Levels<K> {
                 0 => self.level0.push(file),
                 level if level <= max_level => self.upper[level as usize - 1].push(file),
                 level => {
-                    return Err(CompactionError::LevelOutOfRange {
-                        file: file.name,
-                        level,
-                        max_level,
-                    });
+                    return Err(CompactionError::LevelOutOfRange { file: file.name, level, max_level });
                 }
             }
         }
         // Ties on the sequence number happen when two jobs write one bucket; the name keeps the order total.
-        self.level0.sort_by(|a, b| {
-            b.max_sequence_number
-                .cmp(&a.max_sequence_number)
-                .then_with(|| a.name.cmp(&b.name))
-        });
+        self.level0.sort_by(|a, b| b.max_sequence_number.cmp(&a.max_sequence_number).then_with(|| a.name.cmp(&b.name)));
         for files in &mut self.upper {
-            files.sort_by(|a, b| {
-                a.min_key
-                    .cmp(&b.min_key)
-                    .then_with(|| a.max_key.cmp(&b.max_key))
-            });
+            files.sort_by(|a, b| a.min_key.cmp(&b.min_key).then_with(|| a.max_key.cmp(&b.max_key)));
         }
         Ok(())
     }
@@ -249,9 +208,7 @@ impl<K: Ord + Clone> Levels<K> {
         let mut names = HashSet::new();
         for file in self.level0.iter().chain(self.upper.iter().flatten()) {
             if !names.insert(file.name.as_str()) {
-                return Err(CompactionError::DuplicateFile {
-                    file: file.name.clone(),
-                });
+                return Err(CompactionError::DuplicateFile { file: file.name.clone() });
             }
         }
         for (index, files) in self.upper.iter().enumerate() {
@@ -259,11 +216,7 @@ impl<K: Ord + Clone> Levels<K> {
                 // Sorted by min key, so a file overlaps some earlier file exactly when it overlaps its predecessor
                 // (the predecessor's max key is the largest so far in a valid run).
                 if pair[1].min_key <= pair[0].max_key {
-                    return Err(CompactionError::OverlappingFiles {
-                        level: index as u32 + 1,
-                        file: pair[0].name.clone(),
-                        other_file: pair[1].name.clone(),
-                    });
+                    return Err(CompactionError::OverlappingFiles { level: index as u32 + 1, file: pair[0].name.clone(), other_file: pair[1].name.clone() });
                 }
             }
         }
@@ -272,10 +225,7 @@ impl<K: Ord + Clone> Levels<K> {
 }
 
 /// Builds the newest-first runs of a bucket from a flat list of its files (see [`Levels::new`]).
-pub fn level_sorted_runs_from_files<K: Ord + Clone>(
-    files: Vec<FileInfo<K>>,
-    num_levels: u32,
-) -> Result<Vec<LevelSortedRun<K>>> {
+pub fn level_sorted_runs_from_files<K: Ord + Clone>(files: Vec<FileInfo<K>>, num_levels: u32) -> Result<Vec<LevelSortedRun<K>>> {
     Ok(Levels::new(files, num_levels)?.level_sorted_runs())
 }
 
@@ -290,30 +240,11 @@ mod tests {
     use crate::error::ErrorKind;
 
     fn file(name: &str, level: u32, keys: (u32, u32), sequence: i64) -> FileInfo<u32> {
-        FileInfo {
-            name: name.to_string(),
-            size_bytes: 10,
-            level,
-            min_key: keys.0,
-            max_key: keys.1,
-            max_sequence_number: sequence,
-            delete_row_count: Some(0),
-        }
+        FileInfo { name: name.to_string(), size_bytes: 10, level, min_key: keys.0, max_key: keys.1, max_sequence_number: sequence, delete_row_count: Some(0) }
     }
 
     fn run_shape(runs: &[LevelSortedRun<u32>]) -> Vec<(u32, Vec<&str>)> {
-        runs.iter()
-            .map(|run| {
-                (
-                    run.level,
-                    run.run
-                        .files
-                        .iter()
-                        .map(|file| file.name.as_str())
-                        .collect(),
-                )
-            })
-            .collect()
+        runs.iter().map(|run| (run.level, run.run.files.iter().map(|file| file.name.as_str()).collect())).collect()
     }
 
     #[test]
@@ -332,20 +263,9 @@ mod tests {
         let runs = level_sorted_runs_from_files(files, 6).unwrap();
         assert_eq!(
             run_shape(&runs),
-            vec![
-                (0, vec!["l0-new"]),
-                (0, vec!["l0-tie-a"]),
-                (0, vec!["l0-tie-b"]),
-                (0, vec!["l0-old"]),
-                (1, vec!["l1"]),
-                (3, vec!["l3-a", "l3-b"]),
-            ]
+            vec![(0, vec!["l0-new"]), (0, vec!["l0-tie-a"]), (0, vec!["l0-tie-b"]), (0, vec!["l0-old"]), (1, vec!["l1"]), (3, vec!["l3-a", "l3-b"]),]
         );
-        let levels = Levels::new(
-            runs.iter().flat_map(|run| run.run.files.clone()).collect(),
-            6,
-        )
-        .unwrap();
+        let levels = Levels::new(runs.iter().flat_map(|run| run.run.files.clone()).collect(), 6).unwrap();
         assert_eq!(levels.number_of_sorted_runs(), 6);
         assert_eq!(levels.non_empty_highest_level(), Some(3));
         assert_eq!(levels.max_level(), 5);
@@ -357,31 +277,15 @@ mod tests {
         let levels = Levels::new(vec![file("deep", 7, (0, 1), 1)], 3).unwrap();
         assert_eq!(levels.number_of_levels(), 8);
         assert_eq!(levels.non_empty_highest_level(), Some(7));
-        assert_eq!(
-            Levels::<u32>::new(Vec::new(), 1),
-            Err(CompactionError::TooFewLevels { num_levels: 1 })
-        );
-        assert_eq!(
-            Levels::<u32>::new(Vec::new(), 2)
-                .unwrap()
-                .non_empty_highest_level(),
-            None
-        );
+        assert_eq!(Levels::<u32>::new(Vec::new(), 1), Err(CompactionError::TooFewLevels { num_levels: 1 }));
+        assert_eq!(Levels::<u32>::new(Vec::new(), 2).unwrap().non_empty_highest_level(), None);
     }
 
     #[test]
     fn overlapping_files_in_a_level_are_rejected() {
         // Two level-1 files sharing a key break the one-run-per-level rule; touching ranges count as overlap.
-        let error =
-            Levels::new(vec![file("a", 1, (0, 10), 1), file("b", 1, (10, 20), 2)], 3).unwrap_err();
-        assert_eq!(
-            error,
-            CompactionError::OverlappingFiles {
-                level: 1,
-                file: "a".into(),
-                other_file: "b".into()
-            }
-        );
+        let error = Levels::new(vec![file("a", 1, (0, 10), 1), file("b", 1, (10, 20), 2)], 3).unwrap_err();
+        assert_eq!(error, CompactionError::OverlappingFiles { level: 1, file: "a".into(), other_file: "b".into() });
         assert_eq!(error.kind(), ErrorKind::Data);
         // Level 0 may overlap freely.
         assert!(Levels::new(vec![file("a", 0, (0, 10), 1), file("b", 0, (10, 20), 2)], 3).is_ok());
@@ -390,45 +294,27 @@ mod tests {
     #[test]
     fn update_moves_files_and_is_all_or_nothing() {
         // An update removes `before`, adds `after`, and leaves the levels untouched when any part is invalid.
-        let mut levels =
-            Levels::new(vec![file("a", 0, (0, 10), 1), file("b", 0, (5, 20), 2)], 3).unwrap();
+        let mut levels = Levels::new(vec![file("a", 0, (0, 10), 1), file("b", 0, (5, 20), 2)], 3).unwrap();
         let merged = file("c", 2, (0, 20), 2);
         let flushed = levels.level0().to_vec();
-        levels
-            .update(&flushed, std::slice::from_ref(&merged))
-            .unwrap();
+        levels.update(&flushed, std::slice::from_ref(&merged)).unwrap();
         assert_eq!(levels.all_files(), vec![merged.clone()]);
 
         let snapshot = levels.clone();
         let unknown = file("missing", 0, (0, 1), 1);
-        assert_eq!(
-            levels.update(&[unknown], &[]),
-            Err(CompactionError::UnknownFile {
-                file: "missing".into(),
-                level: 0
-            })
-        );
+        assert_eq!(levels.update(&[unknown], &[]), Err(CompactionError::UnknownFile { file: "missing".into(), level: 0 }));
         let overlapping = file("d", 2, (20, 30), 3);
         assert!(levels.update(&[], &[overlapping]).is_err());
         let too_deep = file("e", 3, (40, 50), 3);
-        assert_eq!(
-            levels.update(&[], &[too_deep]).unwrap_err().kind(),
-            ErrorKind::Internal
-        );
-        assert_eq!(
-            levels.update(&[], &[merged]).unwrap_err(),
-            CompactionError::DuplicateFile { file: "c".into() }
-        );
+        assert_eq!(levels.update(&[], &[too_deep]).unwrap_err().kind(), ErrorKind::Internal);
+        assert_eq!(levels.update(&[], &[merged]).unwrap_err(), CompactionError::DuplicateFile { file: "c".into() });
         assert_eq!(levels, snapshot);
     }
 
     #[test]
     fn stall_starts_above_the_stop_trigger() {
         // Writes stall only when the sorted runs exceed the stop trigger, not when they equal it.
-        let options = CompactionOptions {
-            num_sorted_run_stop_trigger: 2,
-            ..CompactionOptions::default()
-        };
+        let options = CompactionOptions { num_sorted_run_stop_trigger: 2, ..CompactionOptions::default() };
         let two = vec![file("a", 0, (0, 1), 1), file("b", 0, (0, 1), 2)];
         let levels = Levels::new(two.clone(), 3).unwrap();
         assert!(!levels.should_stall(&options));

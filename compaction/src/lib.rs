@@ -59,19 +59,12 @@ mod rewrite;
 mod strategy;
 
 pub use error::{CompactionError, ErrorKind, Result};
-pub use levels::{
-    level_sorted_runs_from_files, should_stall, FileInfo, LevelSortedRun, Levels, SortedRun,
-};
+pub use levels::{level_sorted_runs_from_files, should_stall, FileInfo, LevelSortedRun, Levels, SortedRun};
 pub use options::{
-    parse_memory_size, CompactionOptions, COMPACTION_MAX_SIZE_AMPLIFICATION_PERCENT,
-    COMPACTION_SIZE_RATIO, DEFAULT_MAX_SIZE_AMPLIFICATION_PERCENT,
-    DEFAULT_NUM_SORTED_RUN_COMPACTION_TRIGGER, DEFAULT_SIZE_RATIO_PERCENT,
-    DEFAULT_STOP_TRIGGER_EXTRA_RUNS, DEFAULT_TARGET_FILE_SIZE_BYTES, NUM_LEVELS,
+    parse_memory_size, CompactionOptions, COMPACTION_MAX_SIZE_AMPLIFICATION_PERCENT, COMPACTION_SIZE_RATIO, DEFAULT_MAX_SIZE_AMPLIFICATION_PERCENT,
+    DEFAULT_NUM_SORTED_RUN_COMPACTION_TRIGGER, DEFAULT_SIZE_RATIO_PERCENT, DEFAULT_STOP_TRIGGER_EXTRA_RUNS, DEFAULT_TARGET_FILE_SIZE_BYTES, NUM_LEVELS,
     NUM_SORTED_RUN_COMPACTION_TRIGGER, NUM_SORTED_RUN_STOP_TRIGGER, TARGET_FILE_SIZE,
 };
 pub use plan::{drop_deletes, plan_compaction, CompactionPlan, CompactionTrigger};
 pub use rewrite::{interval_partition, plan_rewrite, CompactAction, RewriteSettings};
-pub use strategy::{
-    pick_full_compaction, CompactStrategy, CompactUnit, ForceUpLevel0Compaction,
-    UniversalCompaction,
-};
+pub use strategy::{pick_full_compaction, CompactStrategy, CompactUnit, ForceUpLevel0Compaction, UniversalCompaction};

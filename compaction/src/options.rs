@@ -12,8 +12,7 @@ pub const NUM_SORTED_RUN_COMPACTION_TRIGGER: &str = "num-sorted-run.compaction-t
 /// `num-sorted-run.stop-trigger`: sorted runs above which writes wait for compaction.
 pub const NUM_SORTED_RUN_STOP_TRIGGER: &str = "num-sorted-run.stop-trigger";
 /// `compaction.max-size-amplification-percent`: extra size, in percent of the oldest run, before a full compaction.
-pub const COMPACTION_MAX_SIZE_AMPLIFICATION_PERCENT: &str =
-    "compaction.max-size-amplification-percent";
+pub const COMPACTION_MAX_SIZE_AMPLIFICATION_PERCENT: &str = "compaction.max-size-amplification-percent";
 /// `compaction.size-ratio`: percent of flexibility when comparing sorted run sizes.
 pub const COMPACTION_SIZE_RATIO: &str = "compaction.size-ratio";
 /// `num-levels`: number of LSM levels, level 0 included.
@@ -56,8 +55,7 @@ impl Default for CompactionOptions {
     fn default() -> Self {
         CompactionOptions {
             num_sorted_run_compaction_trigger: DEFAULT_NUM_SORTED_RUN_COMPACTION_TRIGGER,
-            num_sorted_run_stop_trigger: DEFAULT_NUM_SORTED_RUN_COMPACTION_TRIGGER
-                + DEFAULT_STOP_TRIGGER_EXTRA_RUNS,
+            num_sorted_run_stop_trigger: DEFAULT_NUM_SORTED_RUN_COMPACTION_TRIGGER + DEFAULT_STOP_TRIGGER_EXTRA_RUNS,
             max_size_amplification_percent: DEFAULT_MAX_SIZE_AMPLIFICATION_PERCENT,
             size_ratio_percent: DEFAULT_SIZE_RATIO_PERCENT,
             num_levels: DEFAULT_NUM_SORTED_RUN_COMPACTION_TRIGGER + 1,
@@ -75,10 +73,7 @@ impl CompactionOptions {
     where
         I: IntoIterator<Item = (&'a String, &'a String)>,
     {
-        let table_options: BTreeMap<&str, &str> = table_options
-            .into_iter()
-            .map(|(key, value)| (key.as_str(), value.as_str()))
-            .collect();
+        let table_options: BTreeMap<&str, &str> = table_options.into_iter().map(|(key, value)| (key.as_str(), value.as_str())).collect();
         let get = |option: &str| table_options.get(option).copied();
 
         let trigger = match get(NUM_SORTED_RUN_COMPACTION_TRIGGER) {
@@ -88,9 +83,7 @@ impl CompactionOptions {
         let stop_trigger = match get(NUM_SORTED_RUN_STOP_TRIGGER) {
             Some(value) => parse_int(NUM_SORTED_RUN_STOP_TRIGGER, value, trigger)?,
             // Java adds "safely": the sum saturates at Integer.MAX_VALUE instead of wrapping.
-            None => trigger
-                .saturating_add(DEFAULT_STOP_TRIGGER_EXTRA_RUNS)
-                .min(JAVA_INT_MAX),
+            None => trigger.saturating_add(DEFAULT_STOP_TRIGGER_EXTRA_RUNS).min(JAVA_INT_MAX),
         };
         let max_size_amplification_percent = match get(COMPACTION_MAX_SIZE_AMPLIFICATION_PERCENT) {
             Some(value) => parse_int(COMPACTION_MAX_SIZE_AMPLIFICATION_PERCENT, value, 0)?,
@@ -106,9 +99,9 @@ impl CompactionOptions {
             None => trigger.saturating_add(1).min(JAVA_INT_MAX),
         };
         let target_file_size_bytes = match get(TARGET_FILE_SIZE) {
-            Some(value) => parse_memory_size(value)
-                .filter(|bytes| *bytes > 0)
-                .ok_or_else(|| invalid(TARGET_FILE_SIZE, value, MEMORY_SIZE_ALLOWED.to_string()))?,
+            Some(value) => {
+                parse_memory_size(value).filter(|bytes| *bytes > 0).ok_or_else(|| invalid(TARGET_FILE_SIZE, value, MEMORY_SIZE_ALLOWED.to_string()))?
+            }
             None => DEFAULT_TARGET_FILE_SIZE_BYTES,
         };
 
@@ -126,20 +119,12 @@ impl CompactionOptions {
 
     /// Checks the relations between the fields, for options built in code rather than parsed.
     pub fn validate(&self) -> Result<()> {
-        if self.num_sorted_run_compaction_trigger < 1
-            || self.num_sorted_run_compaction_trigger > JAVA_INT_MAX
-        {
-            return Err(invalid(
-                NUM_SORTED_RUN_COMPACTION_TRIGGER,
-                &self.num_sorted_run_compaction_trigger.to_string(),
-                int_allowed(1),
-            ));
+        if self.num_sorted_run_compaction_trigger < 1 || self.num_sorted_run_compaction_trigger > JAVA_INT_MAX {
+            return Err(invalid(NUM_SORTED_RUN_COMPACTION_TRIGGER, &self.num_sorted_run_compaction_trigger.to_string(), int_allowed(1)));
         }
         // Java clamps a stop trigger below the compaction trigger up to it; rejecting it instead tells the user
         // their setting has no effect.
-        if self.num_sorted_run_stop_trigger < self.num_sorted_run_compaction_trigger
-            || self.num_sorted_run_stop_trigger > JAVA_INT_MAX
-        {
+        if self.num_sorted_run_stop_trigger < self.num_sorted_run_compaction_trigger || self.num_sorted_run_stop_trigger > JAVA_INT_MAX {
             return Err(invalid(
                 NUM_SORTED_RUN_STOP_TRIGGER,
                 &self.num_sorted_run_stop_trigger.to_string(),
@@ -147,32 +132,16 @@ impl CompactionOptions {
             ));
         }
         if self.max_size_amplification_percent > JAVA_INT_MAX {
-            return Err(invalid(
-                COMPACTION_MAX_SIZE_AMPLIFICATION_PERCENT,
-                &self.max_size_amplification_percent.to_string(),
-                int_allowed(0),
-            ));
+            return Err(invalid(COMPACTION_MAX_SIZE_AMPLIFICATION_PERCENT, &self.max_size_amplification_percent.to_string(), int_allowed(0)));
         }
         if self.size_ratio_percent > JAVA_INT_MAX {
-            return Err(invalid(
-                COMPACTION_SIZE_RATIO,
-                &self.size_ratio_percent.to_string(),
-                int_allowed(0),
-            ));
+            return Err(invalid(COMPACTION_SIZE_RATIO, &self.size_ratio_percent.to_string(), int_allowed(0)));
         }
         if self.num_levels < 2 || self.num_levels > JAVA_INT_MAX {
-            return Err(invalid(
-                NUM_LEVELS,
-                &self.num_levels.to_string(),
-                int_allowed(2),
-            ));
+            return Err(invalid(NUM_LEVELS, &self.num_levels.to_string(), int_allowed(2)));
         }
         if self.target_file_size_bytes == 0 {
-            return Err(invalid(
-                TARGET_FILE_SIZE,
-                "0",
-                MEMORY_SIZE_ALLOWED.to_string(),
-            ));
+            return Err(invalid(TARGET_FILE_SIZE, "0", MEMORY_SIZE_ALLOWED.to_string()));
         }
         Ok(())
     }
@@ -191,15 +160,10 @@ impl CompactionOptions {
     }
 }
 
-const MEMORY_SIZE_ALLOWED: &str =
-    "a memory size above zero: digits with an optional unit b, k/kb, m/mb, g/gb or t/tb, e.g. `128 mb`, `1gb`, `1024`";
+const MEMORY_SIZE_ALLOWED: &str = "a memory size above zero: digits with an optional unit b, k/kb, m/mb, g/gb or t/tb, e.g. `128 mb`, `1gb`, `1024`";
 
 fn invalid(option: &str, value: &str, allowed: String) -> CompactionError {
-    CompactionError::InvalidOption {
-        option: option.to_string(),
-        value: value.to_string(),
-        allowed,
-    }
+    CompactionError::InvalidOption { option: option.to_string(), value: value.to_string(), allowed }
 }
 
 fn int_allowed(min: u32) -> String {
@@ -219,10 +183,7 @@ fn parse_int(option: &str, value: &str, min: u32) -> Result<u32> {
             int_allowed(min)
         }
     };
-    let parsed: i64 = value
-        .trim()
-        .parse()
-        .map_err(|_| invalid(option, value, allowed()))?;
+    let parsed: i64 = value.trim().parse().map_err(|_| invalid(option, value, allowed()))?;
     if parsed < i64::from(min) || parsed > i64::from(JAVA_INT_MAX) {
         return Err(invalid(option, value, allowed()));
     }
@@ -236,9 +197,7 @@ fn parse_int(option: &str, value: &str, min: u32) -> Result<u32> {
 /// is not digits followed by a known unit, and for sizes that overflow `u64`.
 pub fn parse_memory_size(text: &str) -> Option<u64> {
     let trimmed = text.trim();
-    let digits_end = trimmed
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(trimmed.len());
+    let digits_end = trimmed.find(|c: char| !c.is_ascii_digit()).unwrap_or(trimmed.len());
     let (number, unit) = trimmed.split_at(digits_end);
     if number.is_empty() {
         return None;
@@ -262,15 +221,11 @@ mod tests {
     use std::collections::HashMap;
 
     fn options(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(key, value)| (key.to_string(), value.to_string()))
-            .collect()
+        pairs.iter().map(|(key, value)| (key.to_string(), value.to_string())).collect()
     }
 
     fn parse_error(pairs: &[(&str, &str)]) -> CompactionError {
-        CompactionOptions::from_table_options(&options(pairs))
-            .expect_err("options should be rejected")
+        CompactionOptions::from_table_options(&options(pairs)).expect_err("options should be rejected")
     }
 
     #[test]
@@ -285,10 +240,7 @@ mod tests {
         assert_eq!(parsed.num_levels, 6);
         assert_eq!(parsed.max_level(), 5);
         assert_eq!(parsed.target_file_size_bytes, 128 * 1024 * 1024);
-        assert_eq!(
-            parsed.upgrade_file_size_bytes_min(),
-            128 * 1024 * 1024 / 10 * 7
-        );
+        assert_eq!(parsed.upgrade_file_size_bytes_min(), 128 * 1024 * 1024 / 10 * 7);
     }
 
     #[test]
@@ -372,10 +324,7 @@ mod tests {
     #[test]
     fn a_stop_trigger_below_the_trigger_is_rejected() {
         // A stop trigger smaller than the compaction trigger would never stall before compaction; it is refused.
-        let error = parse_error(&[
-            (NUM_SORTED_RUN_COMPACTION_TRIGGER, "6"),
-            (NUM_SORTED_RUN_STOP_TRIGGER, "5"),
-        ]);
+        let error = parse_error(&[(NUM_SORTED_RUN_COMPACTION_TRIGGER, "6"), (NUM_SORTED_RUN_STOP_TRIGGER, "5")]);
         assert_eq!(
             error.to_string(),
             "table option has an invalid value. option=`num-sorted-run.stop-trigger`, value=`5`, \
@@ -389,11 +338,7 @@ mod tests {
         let error = parse_error(&[(NUM_LEVELS, "1")]);
         assert_eq!(
             error,
-            CompactionError::InvalidOption {
-                option: NUM_LEVELS.to_string(),
-                value: "1".to_string(),
-                allowed: "an integer from 2 to 2147483647".to_string(),
-            }
+            CompactionError::InvalidOption { option: NUM_LEVELS.to_string(), value: "1".to_string(), allowed: "an integer from 2 to 2147483647".to_string() }
         );
     }
 
@@ -401,24 +346,16 @@ mod tests {
     fn unparsable_numbers_and_sizes_are_rejected() {
         // Text that is not a Java int or a memory size gives the option, the raw value and what would be accepted.
         let error = parse_error(&[(COMPACTION_SIZE_RATIO, "one")]);
-        assert!(
-            matches!(&error, CompactionError::InvalidOption { option, value, .. }
-            if option == COMPACTION_SIZE_RATIO && value == "one")
-        );
+        assert!(matches!(&error, CompactionError::InvalidOption { option, value, .. }
+            if option == COMPACTION_SIZE_RATIO && value == "one"));
         let error = parse_error(&[(COMPACTION_MAX_SIZE_AMPLIFICATION_PERCENT, "3000000000")]);
-        assert!(
-            matches!(&error, CompactionError::InvalidOption { option, .. }
-            if option == COMPACTION_MAX_SIZE_AMPLIFICATION_PERCENT)
-        );
+        assert!(matches!(&error, CompactionError::InvalidOption { option, .. }
+            if option == COMPACTION_MAX_SIZE_AMPLIFICATION_PERCENT));
         for value in ["lots", "0", "0 mb", "12 parsecs"] {
             let error = parse_error(&[(TARGET_FILE_SIZE, value)]);
             assert_eq!(
                 error,
-                CompactionError::InvalidOption {
-                    option: TARGET_FILE_SIZE.to_string(),
-                    value: value.to_string(),
-                    allowed: MEMORY_SIZE_ALLOWED.to_string(),
-                }
+                CompactionError::InvalidOption { option: TARGET_FILE_SIZE.to_string(), value: value.to_string(), allowed: MEMORY_SIZE_ALLOWED.to_string() }
             );
         }
     }
@@ -426,17 +363,9 @@ mod tests {
     #[test]
     fn validate_catches_options_built_in_code() {
         // Options built as a struct literal get the same checks as parsed ones.
-        let options = CompactionOptions {
-            num_levels: 1,
-            ..CompactionOptions::default()
-        };
-        assert!(
-            matches!(options.validate(), Err(CompactionError::InvalidOption { option, .. }) if option == NUM_LEVELS)
-        );
-        let options = CompactionOptions {
-            target_file_size_bytes: 0,
-            ..CompactionOptions::default()
-        };
+        let options = CompactionOptions { num_levels: 1, ..CompactionOptions::default() };
+        assert!(matches!(options.validate(), Err(CompactionError::InvalidOption { option, .. }) if option == NUM_LEVELS));
+        let options = CompactionOptions { target_file_size_bytes: 0, ..CompactionOptions::default() };
         assert!(options.validate().is_err());
         assert!(CompactionOptions::default().validate().is_ok());
     }

@@ -18,11 +18,7 @@ use crate::strategy::CompactUnit;
 /// Sections come in key order, so a merge can handle one section at a time and concatenate the outputs.
 pub fn interval_partition<K: Ord + Clone>(files: &[FileInfo<K>]) -> Vec<Vec<SortedRun<K>>> {
     let mut sorted = files.to_vec();
-    sorted.sort_by(|a, b| {
-        a.min_key
-            .cmp(&b.min_key)
-            .then_with(|| a.max_key.cmp(&b.max_key))
-    });
+    sorted.sort_by(|a, b| a.min_key.cmp(&b.min_key).then_with(|| a.max_key.cmp(&b.max_key)));
 
     let mut sections = Vec::new();
     let mut section: Vec<FileInfo<K>> = Vec::new();
@@ -51,9 +47,7 @@ fn split_into_runs<K: Ord + Clone>(files: Vec<FileInfo<K>>) -> Vec<SortedRun<K>>
     // Min-heap on (end key of the run, run index); the index makes ties deterministic.
     let mut ends: BinaryHeap<Reverse<(K, usize)>> = BinaryHeap::new();
     for file in files {
-        let fits_earliest_run = ends
-            .peek()
-            .is_some_and(|Reverse((end, _))| file.min_key > *end);
+        let fits_earliest_run = ends.peek().is_some_and(|Reverse((end, _))| file.min_key > *end);
         let end = file.max_key.clone();
         if fits_earliest_run {
             if let Some(Reverse((_, index))) = ends.pop() {
@@ -73,18 +67,11 @@ fn split_into_runs<K: Ord + Clone>(files: Vec<FileInfo<K>>) -> Vec<SortedRun<K>>
 pub enum CompactAction<K = Vec<u8>> {
     /// Move the file to `output_level` in metadata only: it is deleted at its old level and added, unchanged, at
     /// the new one.
-    Upgrade {
-        file: FileInfo<K>,
-        output_level: u32,
-    },
+    Upgrade { file: FileInfo<K>, output_level: u32 },
     /// Merge these files and write the result, rolled at `target-file-size`, to `output_level`. Each section is
     /// merged on its own (a merge sort of its runs) and the sections' outputs are concatenated in order; with
     /// `drop_deletes` the merge leaves -D rows out, which is only correct when no older data can sit below.
-    Rewrite {
-        sections: Vec<Vec<SortedRun<K>>>,
-        output_level: u32,
-        drop_deletes: bool,
-    },
+    Rewrite { sections: Vec<Vec<SortedRun<K>>>, output_level: u32, drop_deletes: bool },
     /// The file already is a large, non-overlapping file on the output level: nothing to do. Listed so that every
     /// file of the unit appears in exactly one action.
     Unchanged { file: FileInfo<K> },
@@ -95,11 +82,7 @@ impl<K> CompactAction<K> {
     pub fn input_files(&self) -> Vec<&FileInfo<K>> {
         match self {
             CompactAction::Upgrade { file, .. } | CompactAction::Unchanged { file } => vec![file],
-            CompactAction::Rewrite { sections, .. } => sections
-                .iter()
-                .flatten()
-                .flat_map(|run| run.files.iter())
-                .collect(),
+            CompactAction::Rewrite { sections, .. } => sections.iter().flatten().flat_map(|run| run.files.iter()).collect(),
         }
     }
 }
@@ -122,16 +105,8 @@ pub struct RewriteSettings {
 /// merged together) and is upgraded. Files are never skipped over, so rewritten outputs keep key order. A batch
 /// of a single lone small file is upgraded too, since rewriting one file alone merges nothing. A file that may
 /// hold deletes is never upgraded into the max level: it is rewritten alone so its deletes can be dropped.
-pub fn plan_rewrite<K: Ord + Clone>(
-    unit: &CompactUnit<K>,
-    settings: &RewriteSettings,
-) -> Vec<CompactAction<K>> {
-    let mut planner = RewritePlanner {
-        output_level: unit.output_level,
-        settings,
-        actions: Vec::new(),
-        waiting: Vec::new(),
-    };
+pub fn plan_rewrite<K: Ord + Clone>(unit: &CompactUnit<K>, settings: &RewriteSettings) -> Vec<CompactAction<K>> {
+    let mut planner = RewritePlanner { output_level: unit.output_level, settings, actions: Vec::new(), waiting: Vec::new() };
     if unit.file_rewrite {
         for file in &unit.files {
             planner.rewrite_alone(file.clone());
@@ -171,10 +146,7 @@ impl<K: Ord + Clone> RewritePlanner<'_, K> {
         if file.level == self.output_level {
             self.actions.push(CompactAction::Unchanged { file });
         } else if self.output_level != self.settings.max_level || !file.may_hold_deletes() {
-            self.actions.push(CompactAction::Upgrade {
-                file,
-                output_level: self.output_level,
-            });
+            self.actions.push(CompactAction::Upgrade { file, output_level: self.output_level });
         } else {
             self.rewrite_alone(file);
         }
@@ -199,11 +171,7 @@ impl<K: Ord + Clone> RewritePlanner<'_, K> {
             }
         }
         if !waiting.is_empty() {
-            self.actions.push(CompactAction::Rewrite {
-                sections: waiting,
-                output_level: self.output_level,
-                drop_deletes: self.settings.drop_deletes,
-            });
+            self.actions.push(CompactAction::Rewrite { sections: waiting, output_level: self.output_level, drop_deletes: self.settings.drop_deletes });
         }
     }
 }
@@ -213,27 +181,11 @@ mod tests {
     use super::*;
 
     fn file(name: &str, level: u32, keys: (u32, u32), size_bytes: u64) -> FileInfo<u32> {
-        FileInfo {
-            name: name.to_string(),
-            size_bytes,
-            level,
-            min_key: keys.0,
-            max_key: keys.1,
-            max_sequence_number: 0,
-            delete_row_count: Some(0),
-        }
+        FileInfo { name: name.to_string(), size_bytes, level, min_key: keys.0, max_key: keys.1, max_sequence_number: 0, delete_row_count: Some(0) }
     }
 
     fn names(sections: &[Vec<SortedRun<u32>>]) -> Vec<Vec<Vec<&str>>> {
-        sections
-            .iter()
-            .map(|section| {
-                section
-                    .iter()
-                    .map(|run| run.files.iter().map(|file| file.name.as_str()).collect())
-                    .collect()
-            })
-            .collect()
+        sections.iter().map(|section| section.iter().map(|run| run.files.iter().map(|file| file.name.as_str()).collect()).collect()).collect()
     }
 
     /// A compact rendering of actions: ("upgrade", name), ("rewrite", names), ("unchanged", name).
@@ -244,15 +196,8 @@ mod tests {
                 CompactAction::Upgrade { file, output_level } => {
                     format!("upgrade {} to {output_level}", file.name)
                 }
-                CompactAction::Rewrite {
-                    sections,
-                    output_level,
-                    drop_deletes,
-                } => {
-                    format!(
-                        "rewrite {:?} to {output_level} drop_deletes={drop_deletes}",
-                        names(sections)
-                    )
+                CompactAction::Rewrite { sections, output_level, drop_deletes } => {
+                    format!("rewrite {:?} to {output_level} drop_deletes={drop_deletes}", names(sections))
                 }
                 CompactAction::Unchanged { file } => format!("unchanged {}", file.name),
             })
@@ -260,19 +205,10 @@ mod tests {
     }
 
     fn unit(output_level: u32, files: Vec<FileInfo<u32>>) -> CompactUnit<u32> {
-        CompactUnit {
-            output_level,
-            files,
-            full: false,
-            file_rewrite: false,
-        }
+        CompactUnit { output_level, files, full: false, file_rewrite: false }
     }
 
-    const SETTINGS: RewriteSettings = RewriteSettings {
-        max_level: 5,
-        upgrade_file_size_bytes_min: 70,
-        drop_deletes: false,
-    };
+    const SETTINGS: RewriteSettings = RewriteSettings { max_level: 5, upgrade_file_size_bytes_min: 70, drop_deletes: false };
 
     #[test]
     fn interval_partition_groups_overlapping_files() {
@@ -332,34 +268,16 @@ mod tests {
         // (70 of 100) counts as large.
         let actions = plan_rewrite(&unit(1, vec![file("small", 0, (0, 1), 5)]), &SETTINGS);
         assert_eq!(describe(&actions), vec!["upgrade small to 1"]);
-        let actions = plan_rewrite(
-            &unit(
-                1,
-                vec![file("edge", 0, (0, 1), 70), file("tiny", 0, (5, 6), 1)],
-            ),
-            &SETTINGS,
-        );
-        assert_eq!(
-            describe(&actions),
-            vec!["upgrade edge to 1", "upgrade tiny to 1"]
-        );
+        let actions = plan_rewrite(&unit(1, vec![file("edge", 0, (0, 1), 70), file("tiny", 0, (5, 6), 1)]), &SETTINGS);
+        assert_eq!(describe(&actions), vec!["upgrade edge to 1", "upgrade tiny to 1"]);
     }
 
     #[test]
     fn a_large_file_already_on_the_output_level_is_left_alone() {
         // The level-3 file overlaps nothing and is large, so it stays where it is; the level-0 file that
         // overlaps nothing is upgraded to level 3 beside it.
-        let actions = plan_rewrite(
-            &unit(
-                3,
-                vec![file("new", 0, (0, 5), 90), file("big", 3, (10, 20), 90)],
-            ),
-            &SETTINGS,
-        );
-        assert_eq!(
-            describe(&actions),
-            vec!["upgrade new to 3", "unchanged big"]
-        );
+        let actions = plan_rewrite(&unit(3, vec![file("new", 0, (0, 5), 90), file("big", 3, (10, 20), 90)]), &SETTINGS);
+        assert_eq!(describe(&actions), vec!["upgrade new to 3", "unchanged big"]);
     }
 
     #[test]
@@ -372,26 +290,12 @@ mod tests {
         unknown.delete_row_count = None;
         let clean = file("clean", 0, (40, 50), 90);
         let files = vec![with_deletes, unknown, clean];
-        let settings = RewriteSettings {
-            drop_deletes: true,
-            ..SETTINGS
-        };
+        let settings = RewriteSettings { drop_deletes: true, ..SETTINGS };
         assert_eq!(
             describe(&plan_rewrite(&unit(5, files.clone()), &settings)),
-            vec![
-                r#"rewrite [[["deletes"]]] to 5 drop_deletes=true"#,
-                r#"rewrite [[["unknown"]]] to 5 drop_deletes=true"#,
-                "upgrade clean to 5",
-            ]
+            vec![r#"rewrite [[["deletes"]]] to 5 drop_deletes=true"#, r#"rewrite [[["unknown"]]] to 5 drop_deletes=true"#, "upgrade clean to 5",]
         );
-        assert_eq!(
-            describe(&plan_rewrite(&unit(4, files), &SETTINGS)),
-            vec![
-                "upgrade deletes to 4",
-                "upgrade unknown to 4",
-                "upgrade clean to 4"
-            ]
-        );
+        assert_eq!(describe(&plan_rewrite(&unit(4, files), &SETTINGS)), vec!["upgrade deletes to 4", "upgrade unknown to 4", "upgrade clean to 4"]);
     }
 
     #[test]
@@ -399,16 +303,10 @@ mod tests {
         // A full compaction of a bucket that already is one max-level run rewrites the chosen files one by one.
         let mut rewrite_unit = unit(5, vec![file("x", 5, (0, 1), 90), file("y", 5, (2, 3), 1)]);
         rewrite_unit.file_rewrite = true;
-        let settings = RewriteSettings {
-            drop_deletes: true,
-            ..SETTINGS
-        };
+        let settings = RewriteSettings { drop_deletes: true, ..SETTINGS };
         assert_eq!(
             describe(&plan_rewrite(&rewrite_unit, &settings)),
-            vec![
-                r#"rewrite [[["x"]]] to 5 drop_deletes=true"#,
-                r#"rewrite [[["y"]]] to 5 drop_deletes=true"#
-            ]
+            vec![r#"rewrite [[["x"]]] to 5 drop_deletes=true"#, r#"rewrite [[["y"]]] to 5 drop_deletes=true"#]
         );
     }
 }

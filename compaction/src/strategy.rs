@@ -23,16 +23,8 @@ pub struct CompactUnit<K = Vec<u8>> {
 impl<K: Clone> CompactUnit<K> {
     /// A unit holding every file of `runs`, in run order.
     pub fn from_level_runs(output_level: u32, runs: &[LevelSortedRun<K>], full: bool) -> Self {
-        let files = runs
-            .iter()
-            .flat_map(|run| run.run.files.iter().cloned())
-            .collect();
-        CompactUnit {
-            output_level,
-            files,
-            full,
-            file_rewrite: false,
-        }
+        let files = runs.iter().flat_map(|run| run.run.files.iter().cloned()).collect();
+        CompactUnit { output_level, files, full, file_rewrite: false }
     }
 }
 
@@ -51,31 +43,16 @@ pub trait CompactStrategy<K = Vec<u8>> {
 /// When the bucket already is a single run at the max level, merging it again would change nothing, so only the
 /// files `must_rewrite` selects (files with expired records or deletion vectors, or all of them when the user
 /// forces a rewrite) are picked, each to be rewritten on its own; `None` if it selects none.
-pub fn pick_full_compaction<K: Clone>(
-    num_levels: u32,
-    runs: &[LevelSortedRun<K>],
-    must_rewrite: impl Fn(&FileInfo<K>) -> bool,
-) -> Option<CompactUnit<K>> {
+pub fn pick_full_compaction<K: Clone>(num_levels: u32, runs: &[LevelSortedRun<K>], must_rewrite: impl Fn(&FileInfo<K>) -> bool) -> Option<CompactUnit<K>> {
     let max_level = max_level(num_levels);
     match runs {
         [] => None,
         [only] if only.level == max_level => {
-            let files: Vec<FileInfo<K>> = only
-                .run
-                .files
-                .iter()
-                .filter(|file| must_rewrite(file))
-                .cloned()
-                .collect();
+            let files: Vec<FileInfo<K>> = only.run.files.iter().filter(|file| must_rewrite(file)).cloned().collect();
             if files.is_empty() {
                 None
             } else {
-                Some(CompactUnit {
-                    output_level: max_level,
-                    files,
-                    full: true,
-                    file_rewrite: true,
-                })
+                Some(CompactUnit { output_level: max_level, files, full: true, file_rewrite: true })
             }
         }
         _ => Some(CompactUnit::from_level_runs(max_level, runs, true)),
@@ -106,11 +83,7 @@ pub struct UniversalCompaction {
 }
 
 impl UniversalCompaction {
-    pub fn new(
-        max_size_amplification_percent: u32,
-        size_ratio_percent: u32,
-        num_sorted_run_compaction_trigger: u32,
-    ) -> Self {
+    pub fn new(max_size_amplification_percent: u32, size_ratio_percent: u32, num_sorted_run_compaction_trigger: u32) -> Self {
         UniversalCompaction {
             max_size_amplification_percent,
             size_ratio_percent,
@@ -119,52 +92,31 @@ impl UniversalCompaction {
     }
 
     pub fn from_options(options: &CompactionOptions) -> Self {
-        UniversalCompaction::new(
-            options.max_size_amplification_percent,
-            options.size_ratio_percent,
-            options.num_sorted_run_compaction_trigger,
-        )
+        UniversalCompaction::new(options.max_size_amplification_percent, options.size_ratio_percent, options.num_sorted_run_compaction_trigger)
     }
 
     /// A forced full compaction of every run (see [`pick_full_compaction`]); nothing to rewrite in place.
-    pub fn pick_full<K: Clone>(
-        &self,
-        num_levels: u32,
-        runs: &[LevelSortedRun<K>],
-    ) -> Option<CompactUnit<K>> {
+    pub fn pick_full<K: Clone>(&self, num_levels: u32, runs: &[LevelSortedRun<K>]) -> Option<CompactUnit<K>> {
         pick_full_compaction(num_levels, runs, |_| false)
     }
 
     /// Rule 1: everything into the max level when the newer runs are too large next to the oldest.
-    pub fn pick_for_size_amplification<K: Clone>(
-        &self,
-        max_level: u32,
-        runs: &[LevelSortedRun<K>],
-    ) -> Option<CompactUnit<K>> {
+    pub fn pick_for_size_amplification<K: Clone>(&self, max_level: u32, runs: &[LevelSortedRun<K>]) -> Option<CompactUnit<K>> {
         if runs.len() < self.num_sorted_run_compaction_trigger {
             return None;
         }
         let (oldest, newer) = runs.split_last()?;
-        let newer_size_bytes: u128 = newer
-            .iter()
-            .map(|run| u128::from(run.total_size_bytes()))
-            .sum();
+        let newer_size_bytes: u128 = newer.iter().map(|run| u128::from(run.total_size_bytes())).sum();
         let oldest_size_bytes = u128::from(oldest.total_size_bytes());
         // u128 keeps `size * percent` exact for any u64 size.
-        if newer_size_bytes * 100
-            > u128::from(self.max_size_amplification_percent) * oldest_size_bytes
-        {
+        if newer_size_bytes * 100 > u128::from(self.max_size_amplification_percent) * oldest_size_bytes {
             return Some(CompactUnit::from_level_runs(max_level, runs, true));
         }
         None
     }
 
     /// Rule 2: a candidate grown from the newest run by size ratio.
-    pub fn pick_for_size_ratio<K: Clone>(
-        &self,
-        max_level: u32,
-        runs: &[LevelSortedRun<K>],
-    ) -> Option<CompactUnit<K>> {
+    pub fn pick_for_size_ratio<K: Clone>(&self, max_level: u32, runs: &[LevelSortedRun<K>]) -> Option<CompactUnit<K>> {
         if runs.len() < self.num_sorted_run_compaction_trigger {
             return None;
         }
@@ -181,16 +133,12 @@ impl UniversalCompaction {
         start: CandidateStart,
     ) -> Option<CompactUnit<K>> {
         debug_assert!(candidate_count >= 1 && candidate_count <= runs.len());
-        let mut candidate_size_bytes: u128 = runs[..candidate_count]
-            .iter()
-            .map(|run| u128::from(run.total_size_bytes()))
-            .sum();
+        let mut candidate_size_bytes: u128 = runs[..candidate_count].iter().map(|run| u128::from(run.total_size_bytes())).sum();
         let mut triggered = start == CandidateStart::Forced || candidate_count > 1;
         for next in &runs[candidate_count..] {
             let next_size_bytes = u128::from(next.total_size_bytes());
             // Java computes `candidate * (100.0 + ratio) / 100.0 < next` in doubles; this is the exact form.
-            let next_is_larger = candidate_size_bytes * (100 + u128::from(self.size_ratio_percent))
-                < next_size_bytes * 100;
+            let next_is_larger = candidate_size_bytes * (100 + u128::from(self.size_ratio_percent)) < next_size_bytes * 100;
             // Once a compaction is on, runs of levels 0 and 1 are swept in whatever their size: leaving them would
             // only make the output land on level 0 or leave a tiny level 1 under it.
             if next_is_larger && (!triggered || next.level > 1) {
@@ -212,18 +160,9 @@ impl UniversalCompaction {
     /// The output goes one level below the next older run, so the order of runs is kept. If that is level 0 (the
     /// next run is on level 0 or 1), the unit is extended through the first run above level 0 and writes to that
     /// run's level instead: compaction output never goes to level 0. Taking every run writes to the max level.
-    pub fn create_unit<K: Clone>(
-        &self,
-        max_level: u32,
-        runs: &[LevelSortedRun<K>],
-        mut run_count: usize,
-    ) -> CompactUnit<K> {
+    pub fn create_unit<K: Clone>(&self, max_level: u32, runs: &[LevelSortedRun<K>], mut run_count: usize) -> CompactUnit<K> {
         debug_assert!(run_count >= 1 && run_count <= runs.len());
-        let mut output_level = if run_count == runs.len() {
-            max_level
-        } else {
-            runs[run_count].level.saturating_sub(1)
-        };
+        let mut output_level = if run_count == runs.len() { max_level } else { runs[run_count].level.saturating_sub(1) };
         if output_level == 0 {
             for next in &runs[run_count..] {
                 run_count += 1;
@@ -242,21 +181,12 @@ impl UniversalCompaction {
 
     /// Paimon's `forcePickL0`: all level-0 runs, grown by size ratio, even if that is a single file. Used where
     /// level 0 must be emptied (lookup changelog, deletion vectors).
-    pub fn force_pick_level0<K: Clone>(
-        &self,
-        num_levels: u32,
-        runs: &[LevelSortedRun<K>],
-    ) -> Option<CompactUnit<K>> {
+    pub fn force_pick_level0<K: Clone>(&self, num_levels: u32, runs: &[LevelSortedRun<K>]) -> Option<CompactUnit<K>> {
         let level0_runs = runs.iter().take_while(|run| run.level == 0).count();
         if level0_runs == 0 {
             return None;
         }
-        self.grow_by_size_ratio(
-            max_level(num_levels),
-            runs,
-            level0_runs,
-            CandidateStart::Forced,
-        )
+        self.grow_by_size_ratio(max_level(num_levels), runs, level0_runs, CandidateStart::Forced)
     }
 }
 
@@ -278,12 +208,7 @@ impl<K: Clone> CompactStrategy<K> for UniversalCompaction {
         }
         if runs.len() > self.num_sorted_run_compaction_trigger {
             let candidate_count = runs.len() - self.num_sorted_run_compaction_trigger + 1;
-            return self.grow_by_size_ratio(
-                max_level,
-                runs,
-                candidate_count,
-                CandidateStart::NeedsSecondRun,
-            );
+            return self.grow_by_size_ratio(max_level, runs, candidate_count, CandidateStart::NeedsSecondRun);
         }
         None
     }
@@ -300,9 +225,7 @@ pub struct ForceUpLevel0Compaction {
 
 impl<K: Clone> CompactStrategy<K> for ForceUpLevel0Compaction {
     fn pick(&self, num_levels: u32, runs: &[LevelSortedRun<K>]) -> Option<CompactUnit<K>> {
-        self.universal
-            .pick(num_levels, runs)
-            .or_else(|| self.universal.force_pick_level0(num_levels, runs))
+        self.universal.pick(num_levels, runs).or_else(|| self.universal.force_pick_level0(num_levels, runs))
     }
 }
 
@@ -332,11 +255,7 @@ mod tests {
 
     /// Runs where the i-th run sits on level i, as Paimon's size-ratio tests build them.
     fn staircase(sizes: &[u64]) -> Vec<LevelSortedRun<u32>> {
-        sizes
-            .iter()
-            .enumerate()
-            .map(|(level, size)| run(level as u32, *size))
-            .collect()
+        sizes.iter().enumerate().map(|(level, size)| run(level as u32, *size)).collect()
     }
 
     fn sizes(unit: &CompactUnit<u32>) -> Vec<u64> {
@@ -364,17 +283,12 @@ mod tests {
         assert!(unit.full);
         // At the default 200%: 1 + 1 + 1 + 1 = 4 newer bytes against an oldest run of 1 is 400 > 200 * 1.
         let universal = UniversalCompaction::new(200, 1, 5);
-        let unit = universal
-            .pick(6, &[run(0, 1), run(0, 1), run(0, 1), run(0, 1), run(5, 1)])
-            .unwrap();
+        let unit = universal.pick(6, &[run(0, 1), run(0, 1), run(0, 1), run(0, 1), run(5, 1)]).unwrap();
         assert_eq!(unit.output_level, 5);
         assert!(unit.full);
         // Exactly 200% is not above the limit: 4 newer bytes against 2 gives 4 * 100 = 200 * 2, which is not `>`.
         let universal = UniversalCompaction::new(200, 0, 5);
-        let unit = universal.pick_for_size_amplification(
-            5,
-            &[run(0, 1), run(0, 1), run(0, 1), run(0, 1), run(5, 2)],
-        );
+        let unit = universal.pick_for_size_amplification(5, &[run(0, 1), run(0, 1), run(0, 1), run(0, 1), run(5, 2)]);
         assert_eq!(unit, None);
     }
 
@@ -421,13 +335,8 @@ mod tests {
         assert!(!unit.full);
         // The ratio is a percentage of slack: 8 * 1.10 = 8.8 < 9 stops at once, 8 * 1.20 = 9.6 >= 9 takes all.
         let runs = staircase(&[8, 9, 10]);
-        assert_eq!(
-            UniversalCompaction::new(25, 10, 2).pick_for_size_ratio(2, &runs),
-            None
-        );
-        let unit = UniversalCompaction::new(25, 20, 2)
-            .pick_for_size_ratio(2, &runs)
-            .unwrap();
+        assert_eq!(UniversalCompaction::new(25, 10, 2).pick_for_size_ratio(2, &runs), None);
+        let unit = UniversalCompaction::new(25, 20, 2).pick_for_size_ratio(2, &runs).unwrap();
         assert_eq!(sizes(&unit), vec![8, 9, 10]);
     }
 
@@ -477,9 +386,7 @@ mod tests {
             if let Some(unit) = universal.pick_for_size_ratio(current.len() as u32, &runs) {
                 let picked = unit.files.len();
                 let merged: u64 = unit.files.iter().map(|file| file.size_bytes).sum();
-                current = std::iter::once(merged)
-                    .chain(current[picked..].iter().copied())
-                    .collect();
+                current = std::iter::once(merged).chain(current[picked..].iter().copied()).collect();
             }
             assert_eq!(current, want);
         }
@@ -496,15 +403,7 @@ mod tests {
         // Default options: 7 growing level-0 runs under a large level-5 run. Amp: 1+2+4+8+16+32 = 63 < 2 * 10000.
         // Ratio: 1 * 1.01 < 2. File number: 7 - 5 + 1 = 3 runs, then level-0 runs are swept in.
         let universal = UniversalCompaction::new(200, 1, 5);
-        let runs = vec![
-            run(0, 1),
-            run(0, 2),
-            run(0, 4),
-            run(0, 8),
-            run(0, 16),
-            run(0, 32),
-            run(5, 10_000),
-        ];
+        let runs = vec![run(0, 1), run(0, 2), run(0, 4), run(0, 8), run(0, 16), run(0, 32), run(5, 10_000)];
         let unit = universal.pick(6, &runs).unwrap();
         assert_eq!(sizes(&unit), vec![1, 2, 4, 8, 16, 32]);
         assert_eq!(unit.output_level, 4);
@@ -515,9 +414,7 @@ mod tests {
         // For runs on levels 0, 0, 1, 3, 4 (max level 5), taking 1..=5 runs writes to 1, 1, 2, 3 and 5, as Paimon.
         let universal = UniversalCompaction::new(25, 1, 3);
         let runs: Vec<_> = [0, 0, 1, 3, 4].iter().map(|level| run(*level, 1)).collect();
-        let outputs: Vec<u32> = (1..=5)
-            .map(|count| universal.create_unit(5, &runs, count).output_level)
-            .collect();
+        let outputs: Vec<u32> = (1..=5).map(|count| universal.create_unit(5, &runs, count).output_level).collect();
         assert_eq!(outputs, vec![1, 1, 2, 3, 5]);
         // Taking one run of level 0 before another level-0 run would write to level 0, so the unit grows through
         // the first run above level 0 (level 1, 3 runs) and writes there.
@@ -529,9 +426,7 @@ mod tests {
         assert_eq!(unit.output_level, 5);
         assert!(unit.full);
         // Paimon's `testNoOutputLevel0`: two level-0 runs, level 1 and a big level 2.
-        let unit = universal
-            .pick(3, &[run(0, 1), run(0, 1), run(1, 1), run(2, 50)])
-            .unwrap();
+        let unit = universal.pick(3, &[run(0, 1), run(0, 1), run(1, 1), run(2, 50)]).unwrap();
         assert_eq!(sizes(&unit), vec![1, 1, 1]);
         assert_eq!(unit.output_level, 1);
     }
@@ -543,35 +438,22 @@ mod tests {
         let universal = UniversalCompaction::new(200, 1, 5);
         let unit = universal.pick_full(6, &[run(0, 1), run(2, 5)]).unwrap();
         assert_eq!(sizes(&unit), vec![1, 5]);
-        assert_eq!(
-            (unit.output_level, unit.full, unit.file_rewrite),
-            (5, true, false)
-        );
+        assert_eq!((unit.output_level, unit.full, unit.file_rewrite), (5, true, false));
         assert_eq!(universal.pick_full::<u32>(6, &[]), None);
         assert_eq!(universal.pick_full(6, &[run(5, 7)]), None);
         let unit = pick_full_compaction(6, &[run(5, 7)], |file| file.size_bytes == 7).unwrap();
-        assert_eq!(
-            (unit.output_level, unit.full, unit.file_rewrite),
-            (5, true, true)
-        );
+        assert_eq!((unit.output_level, unit.full, unit.file_rewrite), (5, true, true));
         // A single run below the max level is still moved up.
-        assert_eq!(
-            universal.pick_full(6, &[run(3, 7)]).unwrap().output_level,
-            5
-        );
+        assert_eq!(universal.pick_full(6, &[run(3, 7)]).unwrap().output_level, 5);
     }
 
     #[test]
     fn force_up_level0_empties_level0_when_universal_picks_nothing() {
         // Paimon's lookup cases: below the trigger, level 0 is still compacted, growing by size ratio.
-        let strategy = ForceUpLevel0Compaction {
-            universal: UniversalCompaction::new(25, 1, 3),
-        };
+        let strategy = ForceUpLevel0Compaction { universal: UniversalCompaction::new(25, 1, 3) };
         let unit = strategy.pick(3, &level0(&[1, 2, 2, 2])).unwrap();
         assert_eq!((sizes(&unit), unit.output_level), (vec![1, 2, 2, 2], 2));
-        let unit = strategy
-            .pick(3, &[run(0, 1), run(1, 2), run(2, 2)])
-            .unwrap();
+        let unit = strategy.pick(3, &[run(0, 1), run(1, 2), run(2, 2)]).unwrap();
         assert_eq!((sizes(&unit), unit.output_level), (vec![1, 2, 2], 2));
         let unit = strategy.pick(3, &[run(0, 1), run(2, 2)]).unwrap();
         assert_eq!((sizes(&unit), unit.output_level), (vec![1], 1));

@@ -49,11 +49,7 @@ pub enum Error {
 
     /// A read asked for an offset past the end of the log.
     #[error("offset is out of range. requested=`{requested}`, start=`{start}`, end=`{end}`")]
-    OffsetOutOfRange {
-        requested: u64,
-        start: u64,
-        end: u64,
-    },
+    OffsetOutOfRange { requested: u64, start: u64, end: u64 },
 
     /// A read asked for an offset whose segment retention has deleted.
     #[error("offset was deleted by retention. requested=`{requested}`, log_start=`{log_start}`")]
@@ -114,10 +110,6 @@ impl Error {
     }
 
     pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Error {
-        Error::Io {
-            action,
-            path: path.into(),
-            source,
-        }
+        Error::Io { action, path: path.into(), source }
     }
 }

@@ -52,23 +52,15 @@ pub(crate) struct EncodedFrame {
 
 impl EncodedFrame {
     /// Builds the frame for `payload`, compressing it when `compress` is set and compression makes it smaller.
-    pub(crate) fn encode(
-        payload: &[u8],
-        record_count: u32,
-        compress: bool,
-    ) -> Result<EncodedFrame, String> {
+    pub(crate) fn encode(payload: &[u8], record_count: u32, compress: bool) -> Result<EncodedFrame, String> {
         if record_count == 0 {
             return Err("a batch must hold at least one record. record_count=`0`".to_string());
         }
         if payload.len() > BATCH_PAYLOAD_BYTES_MAX {
-            return Err(format!(
-                "batch payload is too large. payload_bytes=`{}`, payload_bytes_max=`{BATCH_PAYLOAD_BYTES_MAX}`",
-                payload.len()
-            ));
+            return Err(format!("batch payload is too large. payload_bytes=`{}`, payload_bytes_max=`{BATCH_PAYLOAD_BYTES_MAX}`", payload.len()));
         }
         let compressed = if compress {
-            let compressed = zstd::bulk::compress(payload, ZSTD_LEVEL)
-                .map_err(|error| format!("zstd compression failed. error=`{error}`"))?;
+            let compressed = zstd::bulk::compress(payload, ZSTD_LEVEL).map_err(|error| format!("zstd compression failed. error=`{error}`"))?;
             // Incompressible payloads are stored as they are: the reader then skips a pointless decompression.
             (compressed.len() < payload.len()).then_some(compressed)
         } else {
@@ -78,8 +70,8 @@ impl EncodedFrame {
             Some(compressed) => (compressed.as_slice(), FLAG_ZSTD),
             None => (payload, 0),
         };
-        let length = u32::try_from(FRAME_LENGTH_FIXED_BYTES + stored.len())
-            .map_err(|_| format!("batch frame is too large. stored_bytes=`{}`", stored.len()))?;
+        let length =
+            u32::try_from(FRAME_LENGTH_FIXED_BYTES + stored.len()).map_err(|_| format!("batch frame is too large. stored_bytes=`{}`", stored.len()))?;
 
         let mut bytes = Vec::with_capacity(FRAME_HEADER_BYTES + stored.len());
         bytes.push(FRAME_MAGIC_V1);
@@ -93,11 +85,7 @@ impl EncodedFrame {
 
         let mut crc_after_base_offset = crc32fast::Hasher::new();
         crc_after_base_offset.update(&bytes[FRAME_CRC_START + 8..]);
-        Ok(EncodedFrame {
-            bytes,
-            record_count,
-            crc_after_base_offset,
-        })
+        Ok(EncodedFrame { bytes, record_count, crc_after_base_offset })
     }
 
     /// Writes the base offset and the crc into the frame.
@@ -147,46 +135,30 @@ pub(crate) enum FrameRead {
 /// Checks the fixed header fields that do not need the payload.
 fn parse_header(header: &[u8; FRAME_HEADER_BYTES]) -> Result<(FrameHeader, usize), String> {
     if header[0] != FRAME_MAGIC_V1 {
-        return Err(format!(
-            "frame has a bad magic byte. found=`{:#04x}`",
-            header[0]
-        ));
+        return Err(format!("frame has a bad magic byte. found=`{:#04x}`", header[0]));
     }
     let length = u32::from_le_bytes([header[1], header[2], header[3], header[4]]) as usize;
-    if !(FRAME_LENGTH_FIXED_BYTES..=FRAME_LENGTH_FIXED_BYTES + BATCH_PAYLOAD_BYTES_MAX)
-        .contains(&length)
-    {
+    if !(FRAME_LENGTH_FIXED_BYTES..=FRAME_LENGTH_FIXED_BYTES + BATCH_PAYLOAD_BYTES_MAX).contains(&length) {
         return Err(format!("frame has an impossible length. length=`{length}`"));
     }
     let mut base_offset = [0u8; 8];
     base_offset.copy_from_slice(&header[9..17]);
     let record_count = u32::from_le_bytes([header[17], header[18], header[19], header[20]]);
     let flags = header[21];
-    let frame = FrameHeader {
-        base_offset: u64::from_le_bytes(base_offset),
-        record_count,
-        flags,
-        frame_bytes: 5 + length as u64,
-    };
+    let frame = FrameHeader { base_offset: u64::from_le_bytes(base_offset), record_count, flags, frame_bytes: 5 + length as u64 };
     Ok((frame, length - FRAME_LENGTH_FIXED_BYTES))
 }
 
 /// Checks the fields that the crc vouches for; run after the crc so that a damaged frame reports the crc.
 fn check_fields(frame: &FrameHeader) -> Result<(), String> {
     if frame.flags & !FLAGS_KNOWN != 0 {
-        return Err(format!(
-            "frame has unknown flags. flags=`{:#04x}`",
-            frame.flags
-        ));
+        return Err(format!("frame has unknown flags. flags=`{:#04x}`", frame.flags));
     }
     if frame.record_count == 0 {
         return Err("frame has a record count of zero".to_string());
     }
     if frame.next_offset().is_none() {
-        return Err(format!(
-            "frame's offsets overflow. base_offset=`{}`, record_count=`{}`",
-            frame.base_offset, frame.record_count
-        ));
+        return Err(format!("frame's offsets overflow. base_offset=`{}`, record_count=`{}`", frame.base_offset, frame.record_count));
     }
     Ok(())
 }
@@ -206,11 +178,7 @@ fn stored_crc(header: &[u8; FRAME_HEADER_BYTES]) -> u32 {
 ///
 /// `remaining_bytes`, when known, is how many bytes the file holds from this position; a frame that claims more
 /// is reported as a defect before anything is allocated for it.
-pub(crate) fn read_frame<R: Read>(
-    reader: &mut R,
-    remaining_bytes: Option<u64>,
-    payload: &mut Vec<u8>,
-) -> io::Result<FrameRead> {
+pub(crate) fn read_frame<R: Read>(reader: &mut R, remaining_bytes: Option<u64>, payload: &mut Vec<u8>) -> io::Result<FrameRead> {
     let mut header = [0u8; FRAME_HEADER_BYTES];
     let mut filled = 0;
     while filled < FRAME_HEADER_BYTES {
@@ -225,9 +193,7 @@ pub(crate) fn read_frame<R: Read>(
         return Ok(FrameRead::End);
     }
     if filled < FRAME_HEADER_BYTES {
-        return Ok(FrameRead::Defect(format!(
-            "frame header is incomplete. header_bytes=`{filled}`"
-        )));
+        return Ok(FrameRead::Defect(format!("frame header is incomplete. header_bytes=`{filled}`")));
     }
     let (frame, payload_bytes) = match parse_header(&header) {
         Ok(parsed) => parsed,
@@ -245,17 +211,12 @@ pub(crate) fn read_frame<R: Read>(
     // `take` + `read_to_end` grows the buffer as bytes arrive, so a damaged length costs no large allocation.
     reader.take(payload_bytes as u64).read_to_end(payload)?;
     if payload.len() < payload_bytes {
-        return Ok(FrameRead::Defect(format!(
-            "frame payload is incomplete. payload_bytes=`{}`, expected_bytes=`{payload_bytes}`",
-            payload.len()
-        )));
+        return Ok(FrameRead::Defect(format!("frame payload is incomplete. payload_bytes=`{}`, expected_bytes=`{payload_bytes}`", payload.len())));
     }
     let computed = frame_crc(&header, payload);
     let stored = stored_crc(&header);
     if computed != stored {
-        return Ok(FrameRead::Defect(format!(
-            "frame crc mismatch. stored=`{stored:#010x}`, computed=`{computed:#010x}`"
-        )));
+        return Ok(FrameRead::Defect(format!("frame crc mismatch. stored=`{stored:#010x}`, computed=`{computed:#010x}`")));
     }
     if let Err(reason) = check_fields(&frame) {
         return Ok(FrameRead::Defect(reason));
@@ -295,9 +256,7 @@ pub(crate) fn find_valid_frame_after_start(bytes: &[u8], base_offset_min: u64) -
         let Some(payload) = bytes.get(payload_start..payload_start + payload_bytes) else {
             return false;
         };
-        frame.base_offset >= base_offset_min
-            && check_fields(&frame).is_ok()
-            && frame_crc(&header, payload) == stored_crc(&header)
+        frame.base_offset >= base_offset_min && check_fields(&frame).is_ok() && frame_crc(&header, payload) == stored_crc(&header)
     })
 }
 
@@ -306,8 +265,7 @@ pub(crate) fn decode_payload(frame: &FrameHeader, stored: Vec<u8>) -> Result<Byt
     if frame.flags & FLAG_ZSTD == 0 {
         return Ok(Bytes::from(stored));
     }
-    let mut decoder = zstd::stream::read::Decoder::new(stored.as_slice())
-        .map_err(|error| format!("zstd decoder failed to start. error=`{error}`"))?;
+    let mut decoder = zstd::stream::read::Decoder::new(stored.as_slice()).map_err(|error| format!("zstd decoder failed to start. error=`{error}`"))?;
     let mut payload = Vec::new();
     // One byte more than the limit detects a payload that would decompress past it.
     (&mut decoder)
@@ -315,9 +273,7 @@ pub(crate) fn decode_payload(frame: &FrameHeader, stored: Vec<u8>) -> Result<Byt
         .read_to_end(&mut payload)
         .map_err(|error| format!("payload failed to decompress. error=`{error}`"))?;
     if payload.len() > BATCH_PAYLOAD_BYTES_MAX {
-        return Err(format!(
-            "payload decompresses past the limit. payload_bytes_max=`{BATCH_PAYLOAD_BYTES_MAX}`"
-        ));
+        return Err(format!("payload decompresses past the limit. payload_bytes_max=`{BATCH_PAYLOAD_BYTES_MAX}`"));
     }
     Ok(Bytes::from(payload))
 }
@@ -349,9 +305,7 @@ mod tests {
     #[test]
     fn frame_round_trips() {
         let compressible = vec![7u8; 10_000];
-        let incompressible: Vec<u8> = (0..10_000u32)
-            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
-            .collect();
+        let incompressible: Vec<u8> = (0..10_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
         for payload in [&b""[..], b"hello", &compressible, &incompressible] {
             for compress in [false, true] {
                 let bytes = sealed(payload, 3, compress, 1 << 40);
@@ -372,10 +326,7 @@ mod tests {
     fn sealed_crc_matches_a_direct_crc() {
         let bytes = sealed(b"some payload bytes", 9, false, 12_345);
         let direct = crc32fast::hash(&bytes[FRAME_CRC_START..]);
-        assert_eq!(
-            u32::from_le_bytes([bytes[5], bytes[6], bytes[7], bytes[8]]),
-            direct
-        );
+        assert_eq!(u32::from_le_bytes([bytes[5], bytes[6], bytes[7], bytes[8]]), direct);
     }
 
     /// Every single-bit flip anywhere in a frame is caught as a defect.
@@ -386,10 +337,7 @@ mod tests {
             for bit in 0..8 {
                 let mut damaged = bytes.clone();
                 damaged[byte] ^= 1 << bit;
-                assert!(
-                    validate_frame_bytes(&damaged).is_err(),
-                    "flip at byte {byte} bit {bit} went unnoticed"
-                );
+                assert!(validate_frame_bytes(&damaged).is_err(), "flip at byte {byte} bit {bit} went unnoticed");
             }
         }
     }
@@ -402,10 +350,7 @@ mod tests {
             let mut reader = &bytes[..cut];
             let mut stored = Vec::new();
             let read = read_frame(&mut reader, None, &mut stored).expect("reads");
-            assert!(
-                matches!(read, FrameRead::Defect(_)),
-                "cut at {cut} gave {read:?}"
-            );
+            assert!(matches!(read, FrameRead::Defect(_)), "cut at {cut} gave {read:?}");
         }
     }
 
@@ -425,10 +370,6 @@ mod tests {
         bytes.extend_from_slice(&frame);
         assert_eq!(find_valid_frame_after_start(&bytes, 40), Some(13));
         assert_eq!(find_valid_frame_after_start(&bytes, 51), None);
-        assert_eq!(
-            find_valid_frame_after_start(&frame, 0),
-            None,
-            "position zero is not searched"
-        );
+        assert_eq!(find_valid_frame_after_start(&frame, 0), None, "position zero is not searched");
     }
 }

@@ -27,26 +27,15 @@ impl IndexBuilder {
     /// A builder for a segment whose frames after the last entry (or the segment start) span `bytes_since_entry`.
     pub(crate) fn new(interval_bytes: u64, bytes_since_entry: u64) -> IndexBuilder {
         debug_assert!(interval_bytes > 0);
-        IndexBuilder {
-            interval_bytes,
-            bytes_since_entry,
-        }
+        IndexBuilder { interval_bytes, bytes_since_entry }
     }
 
     /// Called for each frame in order; returns the entry to add for it, if any. The first frame of a segment
     /// never gets one: position zero is where a lookup without an entry starts anyway.
-    pub(crate) fn on_frame(
-        &mut self,
-        relative_offset: u32,
-        position: u32,
-        frame_bytes: u64,
-    ) -> Option<IndexEntry> {
+    pub(crate) fn on_frame(&mut self, relative_offset: u32, position: u32, frame_bytes: u64) -> Option<IndexEntry> {
         let entry = (self.bytes_since_entry >= self.interval_bytes).then(|| {
             self.bytes_since_entry = 0;
-            IndexEntry {
-                relative_offset,
-                position,
-            }
+            IndexEntry { relative_offset, position }
         });
         self.bytes_since_entry += frame_bytes;
         entry
@@ -55,8 +44,7 @@ impl IndexBuilder {
 
 /// The last entry at or below `relative_offset`, i.e. where a scan for that offset should start.
 pub(crate) fn lookup(entries: &[IndexEntry], relative_offset: u64) -> Option<IndexEntry> {
-    let after =
-        entries.partition_point(|entry| u64::from(entry.relative_offset) <= relative_offset);
+    let after = entries.partition_point(|entry| u64::from(entry.relative_offset) <= relative_offset);
     after.checked_sub(1).map(|last| entries[last])
 }
 
@@ -74,10 +62,7 @@ pub(crate) fn encode(entries: &[IndexEntry]) -> Vec<u8> {
 /// the right frame is checked when it is used.
 pub(crate) fn decode(bytes: &[u8], segment_bytes: u64) -> Result<Vec<IndexEntry>, String> {
     if !bytes.len().is_multiple_of(INDEX_ENTRY_BYTES) {
-        return Err(format!(
-            "index length is not a whole number of entries. index_bytes=`{}`",
-            bytes.len()
-        ));
+        return Err(format!("index length is not a whole number of entries. index_bytes=`{}`", bytes.len()));
     }
     let entries: Vec<IndexEntry> = bytes
         .chunks_exact(INDEX_ENTRY_BYTES)
@@ -88,24 +73,15 @@ pub(crate) fn decode(bytes: &[u8], segment_bytes: u64) -> Result<Vec<IndexEntry>
         .collect();
     for pair in entries.windows(2) {
         if pair[1].relative_offset <= pair[0].relative_offset {
-            return Err(format!(
-                "index offsets do not increase. relative_offset=`{}`",
-                pair[1].relative_offset
-            ));
+            return Err(format!("index offsets do not increase. relative_offset=`{}`", pair[1].relative_offset));
         }
         if pair[1].position <= pair[0].position {
-            return Err(format!(
-                "index positions do not increase. position=`{}`",
-                pair[1].position
-            ));
+            return Err(format!("index positions do not increase. position=`{}`", pair[1].position));
         }
     }
     if let Some(last) = entries.last() {
         if u64::from(last.position) >= segment_bytes {
-            return Err(format!(
-                "index points past the end of the segment. position=`{}`, segment_bytes=`{segment_bytes}`",
-                last.position
-            ));
+            return Err(format!("index points past the end of the segment. position=`{}`, segment_bytes=`{segment_bytes}`", last.position));
         }
     }
     Ok(entries)
@@ -118,16 +94,7 @@ mod tests {
     /// Entries survive an encode/decode round trip, and lookup picks the last entry at or below the target.
     #[test]
     fn round_trip_and_lookup() {
-        let entries = vec![
-            IndexEntry {
-                relative_offset: 10,
-                position: 4096,
-            },
-            IndexEntry {
-                relative_offset: 25,
-                position: 8200,
-            },
-        ];
+        let entries = vec![IndexEntry { relative_offset: 10, position: 4096 }, IndexEntry { relative_offset: 25, position: 8200 }];
         let decoded = decode(&encode(&entries), 10_000).expect("valid");
         assert_eq!(decoded, entries);
         assert_eq!(lookup(&entries, 3), None);
@@ -139,16 +106,7 @@ mod tests {
     /// Torn, unordered and out-of-bounds index files are refused so that recovery rebuilds them.
     #[test]
     fn malformed_indexes_are_refused() {
-        let entries = vec![
-            IndexEntry {
-                relative_offset: 10,
-                position: 4096,
-            },
-            IndexEntry {
-                relative_offset: 5,
-                position: 8200,
-            },
-        ];
+        let entries = vec![IndexEntry { relative_offset: 10, position: 4096 }, IndexEntry { relative_offset: 5, position: 8200 }];
         assert!(decode(&encode(&entries), 10_000).is_err());
         assert!(decode(&encode(&entries[..1]), 4096).is_err());
         assert!(decode(&encode(&entries[..1])[..7], 10_000).is_err());

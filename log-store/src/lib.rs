@@ -83,7 +83,5 @@ mod writer;
 
 pub use crate::error::{Error, ErrorKind, Result};
 pub use crate::frame::BATCH_PAYLOAD_BYTES_MAX;
-pub use crate::log::{
-    AppendAck, FaultInjection, Log, LogOptions, LogStats, OpenReport, RetentionReport, SyncPolicy,
-};
+pub use crate::log::{AppendAck, FaultInjection, Log, LogOptions, LogStats, OpenReport, RetentionReport, SyncPolicy};
 pub use crate::reader::{Batch, LogReader, Tailer};

@@ -28,10 +28,7 @@ pub enum SyncPolicy {
     /// Batches from concurrent appenders share one fsync. After the first batch of a group arrives the writer
     /// waits up to `max_delay` for more, and stops collecting once the group holds `max_bytes` of frames.
     /// Every append still returns only after the fsync that covers it.
-    GroupCommit {
-        max_delay: Duration,
-        max_bytes: usize,
-    },
+    GroupCommit { max_delay: Duration, max_bytes: usize },
 }
 
 /// A test hook that makes fsyncs of segment files fail, to exercise poisoning. The failure is simulated in
@@ -75,31 +72,18 @@ pub struct LogOptions {
 
 impl Default for LogOptions {
     fn default() -> LogOptions {
-        LogOptions {
-            segment_bytes_max: 64 << 20,
-            compression: false,
-            sync: SyncPolicy::EveryBatch,
-            index_interval_bytes: 4096,
-            fault_injection: None,
-        }
+        LogOptions { segment_bytes_max: 64 << 20, compression: false, sync: SyncPolicy::EveryBatch, index_interval_bytes: 4096, fault_injection: None }
     }
 }
 
 impl LogOptions {
     fn validate(&self) -> Result<()> {
         let invalid = |reason: String| Err(Error::InvalidArgument { reason });
-        if self.segment_bytes_max < FRAME_HEADER_BYTES as u64
-            || self.segment_bytes_max > u64::from(u32::MAX)
-        {
-            return invalid(format!(
-                "segment_bytes_max must be between one frame header and u32::MAX. segment_bytes_max=`{}`",
-                self.segment_bytes_max
-            ));
+        if self.segment_bytes_max < FRAME_HEADER_BYTES as u64 || self.segment_bytes_max > u64::from(u32::MAX) {
+            return invalid(format!("segment_bytes_max must be between one frame header and u32::MAX. segment_bytes_max=`{}`", self.segment_bytes_max));
         }
         if self.index_interval_bytes == 0 {
-            return invalid(
-                "index_interval_bytes must be positive. index_interval_bytes=`0`".to_string(),
-            );
+            return invalid("index_interval_bytes must be positive. index_interval_bytes=`0`".to_string());
         }
         Ok(())
     }
@@ -211,14 +195,8 @@ impl Shared {
         read(&segments)
     }
 
-    pub(crate) fn with_segments_mut<T>(
-        &self,
-        write: impl FnOnce(&mut Vec<SegmentEntry>) -> T,
-    ) -> T {
-        let mut segments = self
-            .segments
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
+    pub(crate) fn with_segments_mut<T>(&self, write: impl FnOnce(&mut Vec<SegmentEntry>) -> T) -> T {
+        let mut segments = self.segments.write().unwrap_or_else(PoisonError::into_inner);
         write(&mut segments)
     }
 
@@ -233,34 +211,19 @@ impl Shared {
         self.with_segments(|segments| {
             let log_start = segments.first().map_or(0, |segment| segment.base_offset);
             if offset < log_start {
-                return Err(Error::OffsetDeleted {
-                    requested: offset,
-                    log_start,
-                });
+                return Err(Error::OffsetDeleted { requested: offset, log_start });
             }
             if offset > end {
-                return Err(Error::OffsetOutOfRange {
-                    requested: offset,
-                    start: log_start,
-                    end,
-                });
+                return Err(Error::OffsetOutOfRange { requested: offset, start: log_start, end });
             }
             let holding = segments.partition_point(|segment| segment.base_offset <= offset);
             let Some(segment) = holding.checked_sub(1).map(|at| &segments[at]) else {
-                return Err(Error::Internal {
-                    reason: format!("no segment holds an offset inside the log. offset=`{offset}`"),
-                });
+                return Err(Error::Internal { reason: format!("no segment holds an offset inside the log. offset=`{offset}`") });
             };
-            Ok(
-                match index::lookup(&segment.index, offset - segment.base_offset) {
-                    Some(entry) => (
-                        segment.base_offset,
-                        u64::from(entry.position),
-                        segment.base_offset + u64::from(entry.relative_offset),
-                    ),
-                    None => (segment.base_offset, 0, segment.base_offset),
-                },
-            )
+            Ok(match index::lookup(&segment.index, offset - segment.base_offset) {
+                Some(entry) => (segment.base_offset, u64::from(entry.position), segment.base_offset + u64::from(entry.relative_offset)),
+                None => (segment.base_offset, 0, segment.base_offset),
+            })
         })
     }
 
@@ -270,11 +233,7 @@ impl Shared {
 
     /// Whether a segment with exactly this base offset is in the log.
     pub(crate) fn has_segment(&self, base_offset: u64) -> bool {
-        self.with_segments(|segments| {
-            segments
-                .binary_search_by_key(&base_offset, |segment| segment.base_offset)
-                .is_ok()
-        })
+        self.with_segments(|segments| segments.binary_search_by_key(&base_offset, |segment| segment.base_offset).is_ok())
     }
 }
 
@@ -299,8 +258,7 @@ impl Log {
         options.validate()?;
         let dir = dir.as_ref().to_path_buf();
         if !dir.is_dir() {
-            fs::create_dir_all(&dir)
-                .map_err(|source| Error::io("create log directory", &dir, source))?;
+            fs::create_dir_all(&dir).map_err(|source| Error::io("create log directory", &dir, source))?;
             if let Some(parent) = dir.parent().filter(|parent| !parent.as_os_str().is_empty()) {
                 segment::sync_dir(parent)?;
             }
@@ -311,26 +269,15 @@ impl Log {
         let (mut bases, index_bases) = segment::list_dir(&dir)?;
         if bases.is_empty() {
             let path = segment::segment_path(&dir, 0);
-            OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)
-                .map_err(|source| Error::io("create segment", &path, source))?;
+            OpenOptions::new().write(true).create_new(true).open(&path).map_err(|source| Error::io("create segment", &path, source))?;
             segment::sync_dir(&dir)?;
             bases.push(0);
         }
-        for orphan in index_bases
-            .iter()
-            .filter(|base| bases.binary_search(base).is_err())
-        {
+        for orphan in index_bases.iter().filter(|base| bases.binary_search(base).is_err()) {
             // Left by retention interrupted between deleting a segment and its index.
             let path = segment::index_path(&dir, *orphan);
-            fs::remove_file(&path)
-                .map_err(|source| Error::io("remove orphan index", &path, source))?;
-            warnings.push(format!(
-                "removed an index without a segment. path=`{}`",
-                path.display()
-            ));
+            fs::remove_file(&path).map_err(|source| Error::io("remove orphan index", &path, source))?;
+            warnings.push(format!("removed an index without a segment. path=`{}`", path.display()));
         }
 
         let mut segments = Vec::with_capacity(bases.len());
@@ -340,38 +287,24 @@ impl Log {
             let sealed = segment::load_sealed(&dir, base_offset, options.index_interval_bytes)?;
             let path = segment::segment_path(&dir, base_offset);
             if sealed.end_offset < next_base_offset {
-                return Err(Error::MissingSegment {
-                    after: path,
-                    expected_base_offset: sealed.end_offset,
-                    found_base_offset: next_base_offset,
-                });
+                return Err(Error::MissingSegment { after: path, expected_base_offset: sealed.end_offset, found_base_offset: next_base_offset });
             }
             if sealed.end_offset > next_base_offset {
                 return Err(Error::Corrupt {
-                    reason: format!(
-                        "segment overlaps the next segment. end_offset=`{}`, next_base_offset=`{next_base_offset}`",
-                        sealed.end_offset
-                    ),
+                    reason: format!("segment overlaps the next segment. end_offset=`{}`, next_base_offset=`{next_base_offset}`", sealed.end_offset),
                     position: fs::metadata(&path).map_or(0, |metadata| metadata.len()),
                     segment: path,
                 });
             }
             if sealed.index_rebuilt {
                 rebuilt_indexes += 1;
-                warnings.push(format!(
-                    "rebuilt a missing or stale segment index. segment=`{}`",
-                    path.display()
-                ));
+                warnings.push(format!("rebuilt a missing or stale segment index. segment=`{}`", path.display()));
             }
-            segments.push(SegmentEntry {
-                base_offset,
-                index: sealed.index,
-            });
+            segments.push(SegmentEntry { base_offset, index: sealed.index });
         }
 
         let last_base_offset = *bases.last().unwrap_or(&0);
-        let recovered =
-            segment::recover_last(&dir, last_base_offset, options.index_interval_bytes)?;
+        let recovered = segment::recover_last(&dir, last_base_offset, options.index_interval_bytes)?;
         let last_path = segment::segment_path(&dir, last_base_offset);
         let (truncated_bytes, truncated_segment) = match &recovered.truncated {
             Some((bytes, reason)) => {
@@ -384,10 +317,7 @@ impl Log {
             }
             None => (0, None),
         };
-        segments.push(SegmentEntry {
-            base_offset: last_base_offset,
-            index: recovered.index,
-        });
+        segments.push(SegmentEntry { base_offset: last_base_offset, index: recovered.index });
 
         let report = OpenReport {
             segment_count: segments.len(),
@@ -405,33 +335,15 @@ impl Log {
             poisoned: false,
             closed: false,
         });
-        let shared = Arc::new(Shared {
-            dir,
-            segments: RwLock::new(segments),
-            durable,
-            stats: StatCounters::default(),
-        });
+        let shared = Arc::new(Shared { dir, segments: RwLock::new(segments), durable, stats: StatCounters::default() });
         let compression = options.compression;
-        let writer = Writer::new(
-            shared.clone(),
-            options,
-            last_base_offset,
-            recovered.segment_bytes,
-            recovered.builder,
-            recovered.next_offset,
-        )?;
+        let writer = Writer::new(shared.clone(), options, last_base_offset, recovered.segment_bytes, recovered.builder, recovered.next_offset)?;
         let (requests, receiver) = mpsc::channel();
         let writer = std::thread::Builder::new()
             .name("dyntable-log-writer".to_string())
             .spawn(move || writer.run(receiver))
             .map_err(|source| Error::io("spawn log writer thread", &shared.dir, source))?;
-        let log = Log {
-            shared,
-            requests: Some(requests),
-            writer: Some(writer),
-            compression,
-            _lock: lock,
-        };
+        let log = Log { shared, requests: Some(requests), writer: Some(writer), compression, _lock: lock };
         Ok((log, report))
     }
 
@@ -442,13 +354,10 @@ impl Log {
     /// An error means the batch's fate is unknown: it may or may not be in the log after a reopen. After an
     /// I/O failure the log is poisoned and every later append returns [`Error::Poisoned`].
     pub fn append(&self, payload: &[u8], record_count: u32) -> Result<AppendAck> {
-        let frame = EncodedFrame::encode(payload, record_count, self.compression)
-            .map_err(|reason| Error::InvalidArgument { reason })?;
+        let frame = EncodedFrame::encode(payload, record_count, self.compression).map_err(|reason| Error::InvalidArgument { reason })?;
         let (reply, response) = mpsc::sync_channel(1);
         let requests = self.requests.as_ref().ok_or(Error::Closed)?;
-        requests
-            .send(AppendRequest { frame, reply })
-            .map_err(|_| writer_gone())?;
+        requests.send(AppendRequest { frame, reply }).map_err(|_| writer_gone())?;
         response.recv().map_err(|_| writer_gone())?
     }
 
@@ -479,10 +388,7 @@ impl Log {
             while deletable + 1 < segments.len() && segments[deletable + 1].base_offset <= offset {
                 deletable += 1;
             }
-            let deleted: Vec<u64> = segments
-                .drain(..deletable)
-                .map(|segment| segment.base_offset)
-                .collect();
+            let deleted: Vec<u64> = segments.drain(..deletable).map(|segment| segment.base_offset).collect();
             (deleted, segments[0].base_offset)
         });
         for base_offset in &deleted {
@@ -491,10 +397,7 @@ impl Log {
         if !deleted.is_empty() {
             segment::sync_dir(&self.shared.dir)?;
         }
-        Ok(RetentionReport {
-            deleted_segments: deleted.len(),
-            log_start_offset,
-        })
+        Ok(RetentionReport { deleted_segments: deleted.len(), log_start_offset })
     }
 
     /// Offset after the last durable batch: the base offset the next append will get.
@@ -509,8 +412,7 @@ impl Log {
 
     /// Base offsets of the segments, oldest first; the last one is the active segment.
     pub fn segment_base_offsets(&self) -> Vec<u64> {
-        self.shared
-            .with_segments(|segments| segments.iter().map(|segment| segment.base_offset).collect())
+        self.shared.with_segments(|segments| segments.iter().map(|segment| segment.base_offset).collect())
     }
 
     pub fn dir(&self) -> &Path {
@@ -541,39 +443,24 @@ impl Drop for Log {
 }
 
 /// Waits until the durable end passes `offset`.
-pub(crate) async fn wait_past(
-    mut durable: watch::Receiver<DurableState>,
-    offset: u64,
-) -> Result<u64> {
-    let state = *durable
-        .wait_for(|state| state.next_offset > offset || state.poisoned || state.closed)
-        .await
-        .map_err(|_| Error::Closed)?;
+pub(crate) async fn wait_past(mut durable: watch::Receiver<DurableState>, offset: u64) -> Result<u64> {
+    let state = *durable.wait_for(|state| state.next_offset > offset || state.poisoned || state.closed).await.map_err(|_| Error::Closed)?;
     if state.next_offset > offset {
         Ok(state.next_offset)
     } else if state.poisoned {
-        Err(Error::Poisoned {
-            reason: "an earlier write or fsync failed".to_string(),
-        })
+        Err(Error::Poisoned { reason: "an earlier write or fsync failed".to_string() })
     } else {
         Err(Error::Closed)
     }
 }
 
 fn writer_gone() -> Error {
-    Error::Internal {
-        reason: "the log writer thread stopped unexpectedly".to_string(),
-    }
+    Error::Internal { reason: "the log writer thread stopped unexpectedly".to_string() }
 }
 
 fn lock_dir(dir: &Path) -> Result<File> {
     let path = dir.join(LOCK_FILE_NAME);
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|source| Error::io("open lock file", &path, source))?;
+    let file = OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(|source| Error::io("open lock file", &path, source))?;
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(TryLockError::WouldBlock) => Err(Error::Locked { path }),

@@ -46,9 +46,7 @@ struct BoundedFile {
 impl Read for BoundedFile {
     fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
         let allowed = self.limit.saturating_sub(self.position);
-        let length = buffer
-            .len()
-            .min(usize::try_from(allowed).unwrap_or(usize::MAX));
+        let length = buffer.len().min(usize::try_from(allowed).unwrap_or(usize::MAX));
         if length == 0 {
             return Ok(0);
         }
@@ -82,12 +80,7 @@ pub struct LogReader {
 
 impl std::fmt::Debug for LogReader {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter
-            .debug_struct("LogReader")
-            .field("dir", &self.shared.dir)
-            .field("next_offset", &self.next_offset)
-            .field("failed", &self.failed)
-            .finish()
+        formatter.debug_struct("LogReader").field("dir", &self.shared.dir).field("next_offset", &self.next_offset).field("failed", &self.failed).finish()
     }
 }
 
@@ -95,20 +88,12 @@ impl LogReader {
     pub(crate) fn new(shared: Arc<Shared>, offset: u64) -> Result<LogReader> {
         let (segment_base_offset, position, frame_offset) = shared.locate(offset)?;
         let current = open_segment(&shared, segment_base_offset, position, frame_offset)?;
-        Ok(LogReader {
-            shared,
-            next_offset: frame_offset,
-            skip_through: (frame_offset < offset).then_some(offset),
-            current: Some(current),
-            failed: false,
-        })
+        Ok(LogReader { shared, next_offset: frame_offset, skip_through: (frame_offset < offset).then_some(offset), current: Some(current), failed: false })
     }
 
     /// The offset the next returned batch will start at or contain.
     pub fn next_offset(&self) -> u64 {
-        self.skip_through
-            .unwrap_or(self.next_offset)
-            .max(self.next_offset)
+        self.skip_through.unwrap_or(self.next_offset).max(self.next_offset)
     }
 
     /// Reads the next durable batch; `None` at the durable end. Does not fuse: after an error the position is
@@ -122,52 +107,26 @@ impl LogReader {
             }
             let current = match &mut self.current {
                 Some(current) => current,
-                None => self.current.insert(open_segment(
-                    &self.shared,
-                    self.next_offset,
-                    0,
-                    self.next_offset,
-                )?),
+                None => self.current.insert(open_segment(&self.shared, self.next_offset, 0, self.next_offset)?),
             };
             // Sealed segments were fsync'd in full before their successor existed, so they need no bound.
-            current.reader.get_mut().limit = if current.base_offset == durable.active_base_offset {
-                durable.active_durable_bytes
-            } else {
-                u64::MAX
-            };
+            current.reader.get_mut().limit = if current.base_offset == durable.active_base_offset { durable.active_durable_bytes } else { u64::MAX };
             let position = current.position;
-            let read = frame::read_frame(&mut current.reader, None, &mut stored)
-                .map_err(|source| Error::io("read segment", &current.path, source))?;
+            let read = frame::read_frame(&mut current.reader, None, &mut stored).map_err(|source| Error::io("read segment", &current.path, source))?;
             let frame = match read {
                 FrameRead::Frame(frame) => frame,
-                FrameRead::Defect(reason) => {
-                    return Err(Error::Corrupt {
-                        segment: current.path.clone(),
-                        position,
-                        reason,
-                    })
-                }
+                FrameRead::Defect(reason) => return Err(Error::Corrupt { segment: current.path.clone(), position, reason }),
                 FrameRead::End => {
                     // The durable end is further on, so the next batch starts the next segment.
-                    if !self.shared.has_segment(self.next_offset)
-                        && self.next_offset >= self.shared.log_start_offset()
-                    {
+                    if !self.shared.has_segment(self.next_offset) && self.next_offset >= self.shared.log_start_offset() {
                         return Err(Error::Corrupt {
                             segment: current.path.clone(),
                             position,
-                            reason: format!(
-                                "segment ends but no segment starts at its end offset. end_offset=`{}`",
-                                self.next_offset
-                            ),
+                            reason: format!("segment ends but no segment starts at its end offset. end_offset=`{}`", self.next_offset),
                         });
                     }
                     if current.base_offset == self.next_offset {
-                        return Err(Error::Internal {
-                            reason: format!(
-                                "segment is empty below the durable end. segment=`{}`",
-                                current.path.display()
-                            ),
-                        });
+                        return Err(Error::Internal { reason: format!("segment is empty below the durable end. segment=`{}`", current.path.display()) });
                     }
                     self.current = None;
                     continue;
@@ -177,16 +136,11 @@ impl LogReader {
                 return Err(Error::Corrupt {
                     segment: current.path.clone(),
                     position,
-                    reason: format!(
-                        "batch has an unexpected base offset. found=`{}`, expected=`{}`",
-                        frame.base_offset, self.next_offset
-                    ),
+                    reason: format!("batch has an unexpected base offset. found=`{}`, expected=`{}`", frame.base_offset, self.next_offset),
                 });
             }
             let Some(next_offset) = frame.next_offset() else {
-                return Err(Error::Internal {
-                    reason: "a validated frame's offsets overflow".to_string(),
-                });
+                return Err(Error::Internal { reason: "a validated frame's offsets overflow".to_string() });
             };
             current.position += frame.frame_bytes;
             self.next_offset = next_offset;
@@ -196,19 +150,12 @@ impl LogReader {
                 }
                 self.skip_through = None;
             }
-            let payload =
-                frame::decode_payload(&frame, std::mem::take(&mut stored)).map_err(|reason| {
-                    Error::Corrupt {
-                        segment: current.path.clone(),
-                        position,
-                        reason,
-                    }
-                })?;
-            return Ok(Some(Batch {
-                base_offset: frame.base_offset,
-                record_count: frame.record_count,
-                payload,
-            }));
+            let payload = frame::decode_payload(&frame, std::mem::take(&mut stored)).map_err(|reason| Error::Corrupt {
+                segment: current.path.clone(),
+                position,
+                reason,
+            })?;
+            return Ok(Some(Batch { base_offset: frame.base_offset, record_count: frame.record_count, payload }));
         }
     }
 }
@@ -231,40 +178,20 @@ impl Iterator for LogReader {
 }
 
 /// Opens the segment with base offset `base_offset` at `position`, where the batch at `frame_offset` starts.
-fn open_segment(
-    shared: &Shared,
-    base_offset: u64,
-    position: u64,
-    frame_offset: u64,
-) -> Result<OpenSegment> {
+fn open_segment(shared: &Shared, base_offset: u64, position: u64, frame_offset: u64) -> Result<OpenSegment> {
     let path = segment::segment_path(&shared.dir, base_offset);
     let mut file = match File::open(&path) {
         Ok(file) => file,
         // Retention deleted it between the lookup and the open.
-        Err(error)
-            if error.kind() == std::io::ErrorKind::NotFound && !shared.has_segment(base_offset) =>
-        {
-            return Err(Error::OffsetDeleted {
-                requested: frame_offset,
-                log_start: shared.log_start_offset(),
-            })
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound && !shared.has_segment(base_offset) => {
+            return Err(Error::OffsetDeleted { requested: frame_offset, log_start: shared.log_start_offset() })
         }
         Err(source) => return Err(Error::io("open segment", &path, source)),
     };
-    file.seek(SeekFrom::Start(position))
-        .map_err(|source| Error::io("seek segment", &path, source))?;
-    let bounded = BoundedFile {
-        file,
-        position,
-        limit: u64::MAX,
-    };
+    file.seek(SeekFrom::Start(position)).map_err(|source| Error::io("seek segment", &path, source))?;
+    let bounded = BoundedFile { file, position, limit: u64::MAX };
     let reader = BufReader::with_capacity(READ_BUFFER_BYTES, bounded);
-    Ok(OpenSegment {
-        base_offset,
-        path,
-        reader,
-        position,
-    })
+    Ok(OpenSegment { base_offset, path, reader, position })
 }
 
 /// Follows the log: yields every batch from the starting offset on, waiting for appends at the end.
@@ -280,10 +207,7 @@ pub struct Tailer {
 
 impl std::fmt::Debug for Tailer {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter
-            .debug_struct("Tailer")
-            .field("reader", &self.reader)
-            .finish()
+        formatter.debug_struct("Tailer").field("reader", &self.reader).finish()
     }
 }
 

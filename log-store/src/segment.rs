@@ -17,9 +17,7 @@ const BASE_OFFSET_DIGITS: usize = 20;
 const SCAN_BUFFER_BYTES: usize = 256 << 10;
 
 pub(crate) fn segment_path(dir: &Path, base_offset: u64) -> PathBuf {
-    dir.join(format!(
-        "{base_offset:0BASE_OFFSET_DIGITS$}{SEGMENT_SUFFIX}"
-    ))
+    dir.join(format!("{base_offset:0BASE_OFFSET_DIGITS$}{SEGMENT_SUFFIX}"))
 }
 
 pub(crate) fn index_path(dir: &Path, base_offset: u64) -> PathBuf {
@@ -38,8 +36,7 @@ fn parse_base_offset(name: &str, suffix: &str) -> Option<u64> {
 pub(crate) fn list_dir(dir: &Path) -> Result<(Vec<u64>, Vec<u64>)> {
     let mut segments = Vec::new();
     let mut indexes = Vec::new();
-    let entries =
-        fs::read_dir(dir).map_err(|source| Error::io("list log directory", dir, source))?;
+    let entries = fs::read_dir(dir).map_err(|source| Error::io("list log directory", dir, source))?;
     for entry in entries {
         let entry = entry.map_err(|source| Error::io("list log directory", dir, source))?;
         let name = entry.file_name();
@@ -60,11 +57,8 @@ pub(crate) fn list_dir(dir: &Path) -> Result<(Vec<u64>, Vec<u64>)> {
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     #[cfg(unix)]
     {
-        let handle =
-            File::open(dir).map_err(|source| Error::io("open log directory", dir, source))?;
-        handle
-            .sync_all()
-            .map_err(|source| Error::io("sync log directory", dir, source))?;
+        let handle = File::open(dir).map_err(|source| Error::io("open log directory", dir, source))?;
+        handle.sync_all().map_err(|source| Error::io("sync log directory", dir, source))?;
     }
     // Other platforms offer no directory fsync through std; their metadata journaling is relied on instead.
     #[cfg(not(unix))]
@@ -76,12 +70,9 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
 /// or the frame check at open and is rebuilt, so it needs no rename dance.
 pub(crate) fn write_index(dir: &Path, base_offset: u64, entries: &[IndexEntry]) -> Result<()> {
     let path = index_path(dir, base_offset);
-    let mut file =
-        File::create(&path).map_err(|source| Error::io("create index", &path, source))?;
-    file.write_all(&index::encode(entries))
-        .map_err(|source| Error::io("write index", &path, source))?;
-    file.sync_data()
-        .map_err(|source| Error::io("sync index", &path, source))?;
+    let mut file = File::create(&path).map_err(|source| Error::io("create index", &path, source))?;
+    file.write_all(&index::encode(entries)).map_err(|source| Error::io("write index", &path, source))?;
+    file.sync_data().map_err(|source| Error::io("sync index", &path, source))?;
     Ok(())
 }
 
@@ -109,60 +100,35 @@ struct Scan {
 
 /// Scans frames from `start_position`, where the batch at `start_offset` must begin, checking that each frame is
 /// valid and continues the offsets of the one before.
-fn scan(
-    path: &Path,
-    segment_base_offset: u64,
-    start_position: u64,
-    start_offset: u64,
-    mut builder: IndexBuilder,
-) -> Result<Scan> {
+fn scan(path: &Path, segment_base_offset: u64, start_position: u64, start_offset: u64, mut builder: IndexBuilder) -> Result<Scan> {
     let file = File::open(path).map_err(|source| Error::io("open segment", path, source))?;
-    let segment_bytes = file
-        .metadata()
-        .map_err(|source| Error::io("stat segment", path, source))?
-        .len();
+    let segment_bytes = file.metadata().map_err(|source| Error::io("stat segment", path, source))?.len();
     let mut reader = BufReader::with_capacity(SCAN_BUFFER_BYTES, file);
-    reader
-        .seek(SeekFrom::Start(start_position))
-        .map_err(|source| Error::io("seek segment", path, source))?;
+    reader.seek(SeekFrom::Start(start_position)).map_err(|source| Error::io("seek segment", path, source))?;
     let mut position = start_position;
     let mut expected_offset = start_offset;
     let mut entries = Vec::new();
     let mut payload = Vec::new();
     let stop = loop {
         let remaining_bytes = segment_bytes.saturating_sub(position);
-        let read = frame::read_frame(&mut reader, Some(remaining_bytes), &mut payload)
-            .map_err(|source| Error::io("read segment", path, source))?;
+        let read = frame::read_frame(&mut reader, Some(remaining_bytes), &mut payload).map_err(|source| Error::io("read segment", path, source))?;
         let frame = match read {
             FrameRead::End => break None,
-            FrameRead::Defect(reason) => {
-                break Some(Stop {
-                    position,
-                    reason,
-                    frame_is_valid: false,
-                })
-            }
+            FrameRead::Defect(reason) => break Some(Stop { position, reason, frame_is_valid: false }),
             FrameRead::Frame(frame) => frame,
         };
         if frame.base_offset != expected_offset {
             break Some(Stop {
                 position,
-                reason: format!(
-                    "batch has an unexpected base offset. found=`{}`, expected=`{expected_offset}`",
-                    frame.base_offset
-                ),
+                reason: format!("batch has an unexpected base offset. found=`{}`, expected=`{expected_offset}`", frame.base_offset),
                 frame_is_valid: true,
             });
         }
         let relative_offset = expected_offset - segment_base_offset;
-        let (Ok(relative_offset), Ok(frame_position)) =
-            (u32::try_from(relative_offset), u32::try_from(position))
-        else {
+        let (Ok(relative_offset), Ok(frame_position)) = (u32::try_from(relative_offset), u32::try_from(position)) else {
             break Some(Stop {
                 position,
-                reason: format!(
-                    "segment exceeds the index's u32 range. relative_offset=`{relative_offset}`, position=`{position}`"
-                ),
+                reason: format!("segment exceeds the index's u32 range. relative_offset=`{relative_offset}`, position=`{position}`"),
                 frame_is_valid: true,
             });
         };
@@ -174,13 +140,7 @@ fn scan(
         // reaching an unwrap.
         expected_offset = frame.next_offset().unwrap_or(u64::MAX);
     };
-    Ok(Scan {
-        end_offset: expected_offset,
-        end_position: position,
-        index: entries,
-        builder,
-        stop,
-    })
+    Ok(Scan { end_offset: expected_offset, end_position: position, index: entries, builder, stop })
 }
 
 /// A sealed (not last) segment after its check at open.
@@ -195,61 +155,28 @@ pub(crate) struct SealedSegment {
 /// Checks a sealed segment. With a usable index only the frames after its last entry are read, so opening a
 /// long log costs about one index interval per segment; otherwise the whole segment is scanned and its index
 /// rewritten. Any bad frame is corruption: a sealed segment was fsync'd in full before its successor existed.
-pub(crate) fn load_sealed(
-    dir: &Path,
-    base_offset: u64,
-    index_interval_bytes: u64,
-) -> Result<SealedSegment> {
+pub(crate) fn load_sealed(dir: &Path, base_offset: u64, index_interval_bytes: u64) -> Result<SealedSegment> {
     let path = segment_path(dir, base_offset);
-    let segment_bytes = fs::metadata(&path)
-        .map_err(|source| Error::io("stat segment", &path, source))?
-        .len();
+    let segment_bytes = fs::metadata(&path).map_err(|source| Error::io("stat segment", &path, source))?.len();
     let stored_index = read_index(dir, base_offset, segment_bytes)?;
     if let Some(entries) = stored_index {
         let (start_position, start_offset) = match entries.last() {
-            Some(last) => (
-                u64::from(last.position),
-                base_offset + u64::from(last.relative_offset),
-            ),
+            Some(last) => (u64::from(last.position), base_offset + u64::from(last.relative_offset)),
             None => (0, base_offset),
         };
         // The builder state does not matter here: a complete index has no entries past its last one.
-        let tail = scan(
-            &path,
-            base_offset,
-            start_position,
-            start_offset,
-            IndexBuilder::new(u64::MAX, 0),
-        )?;
+        let tail = scan(&path, base_offset, start_position, start_offset, IndexBuilder::new(u64::MAX, 0))?;
         if tail.stop.is_none() && tail.end_position == segment_bytes {
-            return Ok(SealedSegment {
-                index: entries,
-                end_offset: tail.end_offset,
-                index_rebuilt: false,
-            });
+            return Ok(SealedSegment { index: entries, end_offset: tail.end_offset, index_rebuilt: false });
         }
         // The index disagrees with the segment, or the tail is damaged; the full scan below tells which.
     }
-    let full = scan(
-        &path,
-        base_offset,
-        0,
-        base_offset,
-        IndexBuilder::new(index_interval_bytes, 0),
-    )?;
+    let full = scan(&path, base_offset, 0, base_offset, IndexBuilder::new(index_interval_bytes, 0))?;
     if let Some(stop) = full.stop {
-        return Err(Error::Corrupt {
-            segment: path,
-            position: stop.position,
-            reason: stop.reason,
-        });
+        return Err(Error::Corrupt { segment: path, position: stop.position, reason: stop.reason });
     }
     write_index(dir, base_offset, &full.index)?;
-    Ok(SealedSegment {
-        index: full.index,
-        end_offset: full.end_offset,
-        index_rebuilt: true,
-    })
+    Ok(SealedSegment { index: full.index, end_offset: full.end_offset, index_rebuilt: true })
 }
 
 /// Reads a segment's index file; `None` when it is missing or malformed (the caller rebuilds it).
@@ -277,19 +204,9 @@ pub(crate) struct RecoveredSegment {
 /// Recovers the last segment: scans every frame (its index file, if any, predates appends since and is ignored)
 /// and, if the scan stops at a bad frame that no valid batch follows, truncates the file there. A crash while
 /// appending leaves exactly such a tail: a frame that was not acknowledged because its fsync never returned.
-pub(crate) fn recover_last(
-    dir: &Path,
-    base_offset: u64,
-    index_interval_bytes: u64,
-) -> Result<RecoveredSegment> {
+pub(crate) fn recover_last(dir: &Path, base_offset: u64, index_interval_bytes: u64) -> Result<RecoveredSegment> {
     let path = segment_path(dir, base_offset);
-    let scanned = scan(
-        &path,
-        base_offset,
-        0,
-        base_offset,
-        IndexBuilder::new(index_interval_bytes, 0),
-    )?;
+    let scanned = scan(&path, base_offset, 0, base_offset, IndexBuilder::new(index_interval_bytes, 0))?;
     let Some(stop) = scanned.stop else {
         return Ok(RecoveredSegment {
             index: scanned.index,
@@ -300,38 +217,22 @@ pub(crate) fn recover_last(
         });
     };
     if stop.frame_is_valid {
-        return Err(Error::Corrupt {
-            segment: path,
-            position: stop.position,
-            reason: stop.reason,
-        });
+        return Err(Error::Corrupt { segment: path, position: stop.position, reason: stop.reason });
     }
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&path)
-        .map_err(|source| Error::io("open segment for recovery", &path, source))?;
+    let mut file = OpenOptions::new().read(true).write(true).open(&path).map_err(|source| Error::io("open segment for recovery", &path, source))?;
     let mut tail = Vec::new();
-    file.seek(SeekFrom::Start(stop.position))
-        .and_then(|_| file.read_to_end(&mut tail))
-        .map_err(|source| Error::io("read segment tail", &path, source))?;
+    file.seek(SeekFrom::Start(stop.position)).and_then(|_| file.read_to_end(&mut tail)).map_err(|source| Error::io("read segment tail", &path, source))?;
     if let Some(valid_at) = frame::find_valid_frame_after_start(&tail, scanned.end_offset) {
         return Err(Error::Corrupt {
             segment: path,
             position: stop.position,
-            reason: format!(
-                "{}; a valid batch follows, so this is not a torn tail. valid_batch_position=`{}`",
-                stop.reason,
-                stop.position + valid_at as u64
-            ),
+            reason: format!("{}; a valid batch follows, so this is not a torn tail. valid_batch_position=`{}`", stop.reason, stop.position + valid_at as u64),
         });
     }
-    file.set_len(stop.position)
-        .map_err(|source| Error::io("truncate torn tail", &path, source))?;
+    file.set_len(stop.position).map_err(|source| Error::io("truncate torn tail", &path, source))?;
     // The truncation must be durable before new batches land behind it, or a crash could resurrect the torn
     // bytes between acknowledged batches.
-    file.sync_all()
-        .map_err(|source| Error::io("sync truncated segment", &path, source))?;
+    file.sync_all().map_err(|source| Error::io("sync truncated segment", &path, source))?;
     Ok(RecoveredSegment {
         index: scanned.index,
         builder: scanned.builder,
@@ -364,22 +265,10 @@ mod tests {
         let dir = Path::new("/logs");
         let path = segment_path(dir, 42);
         assert_eq!(path, Path::new("/logs/00000000000000000042.log"));
-        assert_eq!(
-            parse_base_offset("00000000000000000042.log", SEGMENT_SUFFIX),
-            Some(42)
-        );
-        assert_eq!(
-            parse_base_offset("18446744073709551615.index", INDEX_SUFFIX),
-            Some(u64::MAX)
-        );
+        assert_eq!(parse_base_offset("00000000000000000042.log", SEGMENT_SUFFIX), Some(42));
+        assert_eq!(parse_base_offset("18446744073709551615.index", INDEX_SUFFIX), Some(u64::MAX));
         assert_eq!(parse_base_offset("42.log", SEGMENT_SUFFIX), None);
-        assert_eq!(
-            parse_base_offset("0000000000000000004x.log", SEGMENT_SUFFIX),
-            None
-        );
-        assert_eq!(
-            parse_base_offset("99999999999999999999.log", SEGMENT_SUFFIX),
-            None
-        );
+        assert_eq!(parse_base_offset("0000000000000000004x.log", SEGMENT_SUFFIX), None);
+        assert_eq!(parse_base_offset("99999999999999999999.log", SEGMENT_SUFFIX), None);
     }
 }

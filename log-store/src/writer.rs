@@ -63,20 +63,7 @@ impl Writer {
     ) -> Result<Writer> {
         let path = segment::segment_path(&shared.dir, base_offset);
         let file = open_for_append(&path, segment_bytes)?;
-        Ok(Writer {
-            shared,
-            options,
-            active: ActiveSegment {
-                base_offset,
-                path,
-                file,
-                segment_bytes,
-                builder,
-                dirty: false,
-            },
-            next_offset,
-            poisoned: None,
-        })
+        Ok(Writer { shared, options, active: ActiveSegment { base_offset, path, file, segment_bytes, builder, dirty: false }, next_offset, poisoned: None })
     }
 
     /// Serves requests until every sender is gone (the `Log` was dropped).
@@ -88,16 +75,8 @@ impl Writer {
     }
 
     /// Collects the group that `first` starts, following the sync policy.
-    fn gather(
-        &self,
-        first: AppendRequest,
-        requests: &Receiver<AppendRequest>,
-    ) -> Vec<AppendRequest> {
-        let SyncPolicy::GroupCommit {
-            max_delay,
-            max_bytes,
-        } = self.options.sync
-        else {
+    fn gather(&self, first: AppendRequest, requests: &Receiver<AppendRequest>) -> Vec<AppendRequest> {
+        let SyncPolicy::GroupCommit { max_delay, max_bytes } = self.options.sync else {
             return vec![first];
         };
         let deadline = Instant::now() + max_delay;
@@ -127,12 +106,7 @@ impl Writer {
     fn commit(&mut self, group: Vec<AppendRequest>) {
         if let Some(reason) = &self.poisoned {
             for request in group {
-                reply(
-                    &request.reply,
-                    Err(Error::Poisoned {
-                        reason: reason.clone(),
-                    }),
-                );
+                reply(&request.reply, Err(Error::Poisoned { reason: reason.clone() }));
             }
             return;
         }
@@ -145,16 +119,12 @@ impl Writer {
                 continue;
             }
             let base_offset = self.next_offset;
-            let Some(next_offset) = base_offset.checked_add(u64::from(request.frame.record_count))
-            else {
+            let Some(next_offset) = base_offset.checked_add(u64::from(request.frame.record_count)) else {
                 // Refused before anything is written, so the log stays healthy.
                 reply(
                     &request.reply,
                     Err(Error::InvalidArgument {
-                        reason: format!(
-                            "offsets would overflow u64. next_offset=`{base_offset}`, record_count=`{}`",
-                            request.frame.record_count
-                        ),
+                        reason: format!("offsets would overflow u64. next_offset=`{base_offset}`, record_count=`{}`", request.frame.record_count),
                     }),
                 );
                 continue;
@@ -162,13 +132,7 @@ impl Writer {
             match self.write(&mut request.frame, base_offset) {
                 Ok(()) => {
                     self.next_offset = next_offset;
-                    written.push((
-                        request.reply,
-                        AppendAck {
-                            base_offset,
-                            next_offset,
-                        },
-                    ));
+                    written.push((request.reply, AppendAck { base_offset, next_offset }));
                 }
                 Err(error) => {
                     failure = Some(error);
@@ -181,11 +145,7 @@ impl Writer {
         }
         match failure {
             None => {
-                let (durable_end, active_base_offset, active_durable_bytes) = (
-                    self.next_offset,
-                    self.active.base_offset,
-                    self.active.segment_bytes,
-                );
+                let (durable_end, active_base_offset, active_durable_bytes) = (self.next_offset, self.active.base_offset, self.active.segment_bytes);
                 // One update, so readers never see the new end without the byte bound that covers it.
                 self.shared.durable.send_modify(|state| {
                     state.next_offset = durable_end;
@@ -203,23 +163,13 @@ impl Writer {
                 // really on disk.
                 let reason = error.to_string();
                 self.poisoned = Some(reason.clone());
-                self.shared
-                    .durable
-                    .send_modify(|state| state.poisoned = true);
-                let mut replies = written
-                    .into_iter()
-                    .map(|(reply_to, _)| reply_to)
-                    .chain(not_written);
+                self.shared.durable.send_modify(|state| state.poisoned = true);
+                let mut replies = written.into_iter().map(|(reply_to, _)| reply_to).chain(not_written);
                 if let Some(first) = replies.next() {
                     reply(&first, Err(error));
                 }
                 for reply_to in replies {
-                    reply(
-                        &reply_to,
-                        Err(Error::Poisoned {
-                            reason: reason.clone(),
-                        }),
-                    );
+                    reply(&reply_to, Err(Error::Poisoned { reason: reason.clone() }));
                 }
             }
         }
@@ -232,24 +182,15 @@ impl Writer {
         let relative_offset = base_offset - active.base_offset;
         // `roll_if_needed` keeps both inside u32: positions stay below `segment_bytes_max`, relative offsets are
         // checked directly.
-        let (Ok(relative_offset), Ok(position)) = (
-            u32::try_from(relative_offset),
-            u32::try_from(active.segment_bytes),
-        ) else {
+        let (Ok(relative_offset), Ok(position)) = (u32::try_from(relative_offset), u32::try_from(active.segment_bytes)) else {
             return Err(Error::Internal {
-                reason: format!(
-                    "segment outgrew the index's u32 range. relative_offset=`{relative_offset}`, position=`{}`",
-                    active.segment_bytes
-                ),
+                reason: format!("segment outgrew the index's u32 range. relative_offset=`{relative_offset}`, position=`{}`", active.segment_bytes),
             });
         };
         frame.seal(base_offset);
         // The index entry may become visible before the frame is durable; readers never read past the durable
         // end, so an entry for a not-yet-durable batch is never followed.
-        if let Some(entry) = active
-            .builder
-            .on_frame(relative_offset, position, frame.len() as u64)
-        {
+        if let Some(entry) = active.builder.on_frame(relative_offset, position, frame.len() as u64) {
             self.shared.with_segments_mut(|segments| {
                 if let Some(last) = segments.last_mut() {
                     debug_assert_eq!(last.base_offset, active.base_offset);
@@ -258,10 +199,7 @@ impl Writer {
             });
         }
         active.dirty = true;
-        active
-            .file
-            .write_all(&frame.bytes)
-            .map_err(|source| Error::io("write batch", &active.path, source))?;
+        active.file.write_all(&frame.bytes).map_err(|source| Error::io("write batch", &active.path, source))?;
         active.segment_bytes += frame.len() as u64;
         StatCounters::add(&self.shared.stats.bytes_written, frame.len() as u64);
         Ok(())
@@ -272,8 +210,7 @@ impl Writer {
         if self.active.segment_bytes == 0 {
             return Ok(());
         }
-        let too_many_bytes =
-            self.active.segment_bytes + frame_bytes > self.options.segment_bytes_max;
+        let too_many_bytes = self.active.segment_bytes + frame_bytes > self.options.segment_bytes_max;
         let too_many_offsets = base_offset - sealed_base_offset > u64::from(u32::MAX);
         if !too_many_bytes && !too_many_offsets {
             return Ok(());
@@ -282,35 +219,16 @@ impl Writer {
         // Open relies on this: only the last segment may have a torn tail.
         self.sync_active()?;
         let sealed_index = self.shared.with_segments(|segments| {
-            segments
-                .iter()
-                .find(|segment| segment.base_offset == sealed_base_offset)
-                .map(|segment| segment.index.clone())
-                .unwrap_or_default()
+            segments.iter().find(|segment| segment.base_offset == sealed_base_offset).map(|segment| segment.index.clone()).unwrap_or_default()
         });
         segment::write_index(&self.shared.dir, sealed_base_offset, &sealed_index)?;
 
         let path = segment::segment_path(&self.shared.dir, base_offset);
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(|source| Error::io("create segment", &path, source))?;
+        let file = OpenOptions::new().write(true).create_new(true).open(&path).map_err(|source| Error::io("create segment", &path, source))?;
         segment::sync_dir(&self.shared.dir)?;
-        self.shared.with_segments_mut(|segments| {
-            segments.push(SegmentEntry {
-                base_offset,
-                index: Vec::new(),
-            })
-        });
-        self.active = ActiveSegment {
-            base_offset,
-            path,
-            file,
-            segment_bytes: 0,
-            builder: IndexBuilder::new(self.options.index_interval_bytes, 0),
-            dirty: false,
-        };
+        self.shared.with_segments_mut(|segments| segments.push(SegmentEntry { base_offset, index: Vec::new() }));
+        self.active =
+            ActiveSegment { base_offset, path, file, segment_bytes: 0, builder: IndexBuilder::new(self.options.index_interval_bytes, 0), dirty: false };
         Ok(())
     }
 
@@ -319,22 +237,11 @@ impl Writer {
         if !active.dirty {
             return Ok(());
         }
-        let injected = self
-            .options
-            .fault_injection
-            .as_ref()
-            .is_some_and(|faults| faults.take_sync_failure());
+        let injected = self.options.fault_injection.as_ref().is_some_and(|faults| faults.take_sync_failure());
         if injected {
-            return Err(Error::io(
-                "sync segment",
-                &active.path,
-                std::io::Error::other("fsync failure injected by FaultInjection"),
-            ));
+            return Err(Error::io("sync segment", &active.path, std::io::Error::other("fsync failure injected by FaultInjection")));
         }
-        active
-            .file
-            .sync_data()
-            .map_err(|source| Error::io("sync segment", &active.path, source))?;
+        active.file.sync_data().map_err(|source| Error::io("sync segment", &active.path, source))?;
         active.dirty = false;
         StatCounters::add(&self.shared.stats.segment_syncs, 1);
         Ok(())
@@ -343,12 +250,8 @@ impl Writer {
 
 fn open_for_append(path: &std::path::Path, segment_bytes: u64) -> Result<File> {
     use std::io::{Seek, SeekFrom};
-    let mut file = OpenOptions::new()
-        .write(true)
-        .open(path)
-        .map_err(|source| Error::io("open segment for append", path, source))?;
-    file.seek(SeekFrom::Start(segment_bytes))
-        .map_err(|source| Error::io("seek segment", path, source))?;
+    let mut file = OpenOptions::new().write(true).open(path).map_err(|source| Error::io("open segment for append", path, source))?;
+    file.seek(SeekFrom::Start(segment_bytes)).map_err(|source| Error::io("seek segment", path, source))?;
     Ok(file)
 }
 

@@ -11,10 +11,7 @@ use datafusion::execution::TaskContext;
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::{
-    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
-    ReplaceChildrenOptions, SendableRecordBatchStream,
-};
+use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties, ReplaceChildrenOptions, SendableRecordBatchStream};
 use dyntable_storage::read::TableRead;
 use dyntable_storage::scan::PruneStats;
 use dyntable_storage::{DataSplit, Predicate};
@@ -76,17 +73,7 @@ impl DyntableScanExec {
             EmissionType::Incremental,
             Boundedness::Bounded,
         );
-        DyntableScanExec {
-            table,
-            snapshot,
-            read,
-            groups,
-            prune,
-            projection,
-            filter,
-            limit,
-            properties: Arc::new(properties),
-        }
+        DyntableScanExec { table, snapshot, read, groups, prune, projection, filter, limit, properties: Arc::new(properties) }
     }
 
     /// The snapshot read, `None` for a table without snapshots.
@@ -122,20 +109,13 @@ impl DyntableScanExec {
 /// keeping each group's splits in plan order. Always at least one (possibly empty) group.
 fn group_splits(splits: Vec<DataSplit>, target: usize) -> Vec<Vec<DataSplit>> {
     let n = target.max(1).min(splits.len()).max(1);
-    let size = |s: &DataSplit| {
-        s.files
-            .iter()
-            .map(|f| f.file_size.max(0) as u64)
-            .sum::<u64>()
-    };
+    let size = |s: &DataSplit| s.files.iter().map(|f| f.file_size.max(0) as u64).sum::<u64>();
     let mut order: Vec<usize> = (0..splits.len()).collect();
     order.sort_by_key(|i| std::cmp::Reverse(size(&splits[*i])));
     let mut load = vec![0u64; n];
     let mut assigned = vec![0usize; splits.len()];
     for i in order {
-        let g = (0..n)
-            .min_by_key(|g| (load[*g], *g))
-            .expect("at least one group");
+        let g = (0..n).min_by_key(|g| (load[*g], *g)).expect("at least one group");
         load[g] += size(&splits[i]);
         assigned[i] = g;
     }
@@ -148,15 +128,8 @@ fn group_splits(splits: Vec<DataSplit>, target: usize) -> Vec<Vec<DataSplit>> {
 
 impl DisplayAs for DyntableScanExec {
     fn fmt_as(&self, t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        let snapshot = self
-            .snapshot
-            .map(|s| s.to_string())
-            .unwrap_or_else(|| "none".into());
-        let filter = self
-            .filter
-            .as_ref()
-            .map(|p| DisplayPredicate(p).to_string())
-            .unwrap_or_default();
+        let snapshot = self.snapshot.map(|s| s.to_string()).unwrap_or_else(|| "none".into());
+        let filter = self.filter.as_ref().map(|p| DisplayPredicate(p).to_string()).unwrap_or_default();
         match t {
             DisplayFormatType::Default | DisplayFormatType::Verbose => {
                 write!(
@@ -200,47 +173,27 @@ impl ExecutionPlan for DyntableScanExec {
         vec![]
     }
 
-    fn apply_expressions(
-        &self,
-        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
-    ) -> Result<TreeNodeRecursion> {
+    fn apply_expressions(&self, _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>) -> Result<TreeNodeRecursion> {
         Ok(TreeNodeRecursion::Continue)
     }
 
-    fn replace_children(
-        self: Arc<Self>,
-        children: Vec<Arc<dyn ExecutionPlan>>,
-        _options: ReplaceChildrenOptions,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
+    fn replace_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>, _options: ReplaceChildrenOptions) -> Result<Arc<dyn ExecutionPlan>> {
         leaf_children(self, children)
     }
 
-    fn with_new_children(
-        self: Arc<Self>,
-        children: Vec<Arc<dyn ExecutionPlan>>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
+    fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
         leaf_children(self, children)
     }
 
-    fn execute(
-        &self,
-        partition: usize,
-        context: Arc<TaskContext>,
-    ) -> Result<SendableRecordBatchStream> {
-        let splits = self.groups.get(partition).cloned().ok_or_else(|| {
-            DataFusionError::Internal(format!(
-                "DyntableScanExec has {} partitions, asked for partition {partition}",
-                self.groups.len()
-            ))
-        })?;
-        let read = self
-            .read
-            .clone()
-            .with_batch_size(context.session_config().batch_size());
+    fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
+        let splits = self
+            .groups
+            .get(partition)
+            .cloned()
+            .ok_or_else(|| DataFusionError::Internal(format!("DyntableScanExec has {} partitions, asked for partition {partition}", self.groups.len())))?;
+        let read = self.read.clone().with_batch_size(context.session_config().batch_size());
         let schema: SchemaRef = self.schema();
-        let stream = read
-            .read_splits(splits)
-            .map_err(|e| DataFusionError::External(Box::new(e)));
+        let stream = read.read_splits(splits).map_err(|e| DataFusionError::External(Box::new(e)));
         let stream = match self.limit {
             None => stream.boxed(),
             // Stop reading once the partition has produced `limit` rows (DataFusion trims the excess).
@@ -258,15 +211,10 @@ impl ExecutionPlan for DyntableScanExec {
     }
 }
 
-fn leaf_children(
-    plan: Arc<DyntableScanExec>,
-    children: Vec<Arc<dyn ExecutionPlan>>,
-) -> Result<Arc<dyn ExecutionPlan>> {
+fn leaf_children(plan: Arc<DyntableScanExec>, children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
     if children.is_empty() {
         Ok(plan)
     } else {
-        Err(DataFusionError::Internal(
-            "DyntableScanExec is a leaf and takes no children".into(),
-        ))
+        Err(DataFusionError::Internal("DyntableScanExec is a leaf and takes no children".into()))
     }
 }

@@ -62,16 +62,8 @@ pub fn register_table(ctx: &SessionContext, name: &str, table: FileStoreTable) -
 }
 
 /// Registers `table` read at `from` (snapshot id, tag, timestamp) in `ctx` as `name`.
-pub fn register_table_at(
-    ctx: &SessionContext,
-    name: &str,
-    table: FileStoreTable,
-    from: ScanFrom,
-) -> Result<()> {
-    ctx.register_table(
-        name,
-        Arc::new(DyntableTableProvider::new(table).with_scan_from(from)),
-    )?;
+pub fn register_table_at(ctx: &SessionContext, name: &str, table: FileStoreTable, from: ScanFrom) -> Result<()> {
+    ctx.register_table(name, Arc::new(DyntableTableProvider::new(table).with_scan_from(from)))?;
     Ok(())
 }
 

@@ -40,12 +40,7 @@ impl DyntableTableProvider {
     /// Reads the latest snapshot.
     pub fn new(table: FileStoreTable) -> Self {
         let schema = table.schema().arrow_schema();
-        DyntableTableProvider {
-            table,
-            from: ScanFrom::Latest,
-            schema,
-            exact_filters: false,
-        }
+        DyntableTableProvider { table, from: ScanFrom::Latest, schema, exact_filters: false }
     }
 
     /// Reads the snapshot `from` selects: an id, a tag, or the latest at or before a timestamp.
@@ -101,10 +96,7 @@ impl TableProvider for DyntableTableProvider {
         TableType::Base
     }
 
-    fn supports_filters_pushdown(
-        &self,
-        filters: &[&Expr],
-    ) -> Result<Vec<TableProviderFilterPushDown>> {
+    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> Result<Vec<TableProviderFilterPushDown>> {
         let schema = self.table.schema();
         Ok(filters
             .iter()
@@ -116,13 +108,7 @@ impl TableProvider for DyntableTableProvider {
             .collect())
     }
 
-    async fn scan(
-        &self,
-        state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        filters: &[Expr],
-        limit: Option<usize>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
+    async fn scan(&self, state: &dyn Session, projection: Option<&Vec<usize>>, filters: &[Expr], limit: Option<usize>) -> Result<Arc<dyn ExecutionPlan>> {
         let schema = self.table.schema();
         let names: Vec<String> = match projection {
             Some(indices) => indices
@@ -132,26 +118,14 @@ impl TableProvider for DyntableTableProvider {
                         .fields
                         .get(*i)
                         .map(|f| f.name.clone())
-                        .ok_or_else(|| {
-                            DataFusionError::Plan(format!(
-                                "projection index {i} out of range for table `{}`",
-                                self.table.name()
-                            ))
-                        })
+                        .ok_or_else(|| DataFusionError::Plan(format!("projection index {i} out of range for table `{}`", self.table.name())))
                 })
                 .collect::<Result<_>>()?,
             None => schema.fields.iter().map(|f| f.name.clone()).collect(),
         };
         let predicate = filters_to_predicate(filters, schema);
-        let read = self
-            .table
-            .new_read(Some(&names), predicate.clone())
-            .map_err(external)?;
-        let plan = self
-            .table
-            .plan(&self.from, predicate.as_ref())
-            .await
-            .map_err(external)?;
+        let read = self.table.new_read(Some(&names), predicate.clone()).map_err(external)?;
+        let plan = self.table.plan(&self.from, predicate.as_ref()).await.map_err(external)?;
         Ok(Arc::new(DyntableScanExec::new(
             self.table.name().to_string(),
             plan.snapshot.as_ref().map(|s| s.id),

@@ -32,21 +32,14 @@ fn memory_io() -> FileIO {
 fn schema(sql: &str, partition: &[&str], pk: &[&str], options: &[(&str, &str)]) -> TableSchema {
     let (fields, highest) = parse_sql_fields(sql).unwrap();
     let s = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    let options = options
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+    let options = options.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     TableSchema::new(fields, highest, s(partition), s(pk), options, None).unwrap()
 }
 
 /// One change to the primary-key table: (row kind, dt, id, name, amount).
 type Change = (&'static str, &'static str, i64, Option<&'static str>, i64);
 
-async fn write_changes(
-    table: &FileStoreTable,
-    model: &mut Model,
-    changes: &[Change],
-) -> std::result::Result<i64, Box<dyn std::error::Error>> {
+async fn write_changes(table: &FileStoreTable, model: &mut Model, changes: &[Change]) -> std::result::Result<i64, Box<dyn std::error::Error>> {
     let schema = Arc::new(Schema::new(vec![
         Field::new("dt", DataType::Utf8, false),
         Field::new("id", DataType::Int64, false),
@@ -57,27 +50,14 @@ async fn write_changes(
     let batch = RecordBatch::try_new(
         schema,
         vec![
-            Arc::new(StringArray::from(
-                changes.iter().map(|c| c.1).collect::<Vec<_>>(),
-            )),
-            Arc::new(Int64Array::from(
-                changes.iter().map(|c| c.2).collect::<Vec<_>>(),
-            )),
-            Arc::new(StringArray::from(
-                changes.iter().map(|c| c.3).collect::<Vec<_>>(),
-            )),
-            Arc::new(Int64Array::from(
-                changes.iter().map(|c| c.4).collect::<Vec<_>>(),
-            )),
-            Arc::new(StringArray::from(
-                changes.iter().map(|c| c.0).collect::<Vec<_>>(),
-            )),
+            Arc::new(StringArray::from(changes.iter().map(|c| c.1).collect::<Vec<_>>())),
+            Arc::new(Int64Array::from(changes.iter().map(|c| c.2).collect::<Vec<_>>())),
+            Arc::new(StringArray::from(changes.iter().map(|c| c.3).collect::<Vec<_>>())),
+            Arc::new(Int64Array::from(changes.iter().map(|c| c.4).collect::<Vec<_>>())),
+            Arc::new(StringArray::from(changes.iter().map(|c| c.0).collect::<Vec<_>>())),
         ],
     )?;
-    let mut writer = table
-        .writer()
-        .await?
-        .with_row_kind_column(Some("_op".into()));
+    let mut writer = table.writer().await?.with_row_kind_column(Some("_op".into()));
     writer.write(&batch).await?;
     let snapshot = writer.commit().await?.expect("a commit");
     for (op, dt, id, name, amount) in changes {
@@ -97,25 +77,14 @@ async fn write_changes(
 /// A primary-key table partitioned by `dt`, two buckets, three commits with upserts and deletes.
 /// Returns the table and the model after each commit (index 0 = snapshot 1).
 async fn orders() -> std::result::Result<(FileStoreTable, Vec<Model>), Box<dyn std::error::Error>> {
-    let s = schema(
-        "dt STRING NOT NULL, id BIGINT NOT NULL, name STRING, amount BIGINT NOT NULL",
-        &["dt"],
-        &["dt", "id"],
-        &[("bucket", "2")],
-    );
+    let s = schema("dt STRING NOT NULL, id BIGINT NOT NULL, name STRING, amount BIGINT NOT NULL", &["dt"], &["dt", "id"], &[("bucket", "2")]);
     let table = FileStoreTable::create(memory_io(), "db.t", s).await?;
     let mut model = Model::new();
     let mut models = Vec::new();
     let mut first: Vec<Change> = Vec::new();
     for dt in DAYS {
         for id in 1..=6 {
-            first.push((
-                "+I",
-                dt,
-                id,
-                Some(["a", "b", "c"][id as usize % 3]),
-                id * 10,
-            ));
+            first.push(("+I", dt, id, Some(["a", "b", "c"][id as usize % 3]), id * 10));
         }
     }
     assert_eq!(write_changes(&table, &mut model, &first).await?, 1);
@@ -128,11 +97,7 @@ async fn orders() -> std::result::Result<(FileStoreTable, Vec<Model>), Box<dyn s
     ];
     assert_eq!(write_changes(&table, &mut model, &second).await?, 2);
     models.push(model.clone());
-    let third: Vec<Change> = vec![
-        ("+U", "2024-01-01", 1, None, 1000),
-        ("-D", "2024-01-01", 4, None, 0),
-        ("+U", "2024-01-01", 2, Some("b3"), 20),
-    ];
+    let third: Vec<Change> = vec![("+U", "2024-01-01", 1, None, 1000), ("-D", "2024-01-01", 4, None, 0), ("+U", "2024-01-01", 2, Some("b3"), 20)];
     assert_eq!(write_changes(&table, &mut model, &third).await?, 3);
     models.push(model);
     Ok((table, models))
@@ -143,41 +108,20 @@ fn rows(batches: &[RecordBatch]) -> Vec<String> {
     let opts = FormatOptions::default().with_null("NULL");
     let mut out = Vec::new();
     for b in batches {
-        let fmts: Vec<_> = b
-            .columns()
-            .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts).unwrap())
-            .collect();
+        let fmts: Vec<_> = b.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &opts).unwrap()).collect();
         for r in 0..b.num_rows() {
-            out.push(
-                fmts.iter()
-                    .map(|f| f.value(r).to_string())
-                    .collect::<Vec<_>>()
-                    .join("|"),
-            );
+            out.push(fmts.iter().map(|f| f.value(r).to_string()).collect::<Vec<_>>().join("|"));
         }
     }
     out
 }
 
-fn model_rows(
-    model: &Model,
-    keep: impl Fn(&(String, i64), &(Option<String>, i64)) -> bool,
-) -> Vec<String> {
-    model
-        .iter()
-        .filter(|(k, v)| keep(k, v))
-        .map(|((dt, id), (name, amount))| {
-            format!("{dt}|{id}|{}|{amount}", name.as_deref().unwrap_or("NULL"))
-        })
-        .collect()
+fn model_rows(model: &Model, keep: impl Fn(&(String, i64), &(Option<String>, i64)) -> bool) -> Vec<String> {
+    model.iter().filter(|(k, v)| keep(k, v)).map(|((dt, id), (name, amount))| format!("{dt}|{id}|{}|{amount}", name.as_deref().unwrap_or("NULL"))).collect()
 }
 
 /// The physical plan of `sql` as text.
-async fn physical_plan(
-    ctx: &SessionContext,
-    sql: &str,
-) -> std::result::Result<String, Box<dyn std::error::Error>> {
+async fn physical_plan(ctx: &SessionContext, sql: &str) -> std::result::Result<String, Box<dyn std::error::Error>> {
     let plan = ctx.sql(sql).await?.create_physical_plan().await?;
     let text = displayable(plan.as_ref()).indent(true).to_string();
     Ok(text)
@@ -185,24 +129,13 @@ async fn physical_plan(
 
 /// The `DyntableScan` line of a plan.
 fn scan_line(plan: &str) -> String {
-    plan.lines()
-        .find(|l| l.contains("DyntableScan:"))
-        .unwrap_or_else(|| panic!("no DyntableScan in\n{plan}"))
-        .trim()
-        .to_string()
+    plan.lines().find(|l| l.contains("DyntableScan:")).unwrap_or_else(|| panic!("no DyntableScan in\n{plan}")).trim().to_string()
 }
 
 /// A `key=N` number in a scan line.
 fn stat(line: &str, key: &str) -> usize {
-    let at = line
-        .find(&format!("{key}="))
-        .unwrap_or_else(|| panic!("no {key} in {line}"));
-    line[at + key.len() + 1..]
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect::<String>()
-        .parse()
-        .unwrap()
+    let at = line.find(&format!("{key}=")).unwrap_or_else(|| panic!("no {key} in {line}"));
+    line[at + key.len() + 1..].chars().take_while(char::is_ascii_digit).collect::<String>().parse().unwrap()
 }
 
 /// SELECT * over a primary-key table returns the merged rows: upserts replace, deletes remove.
@@ -211,20 +144,14 @@ async fn select_merges_upserts_and_deletes() -> TestResult {
     let (table, models) = orders().await?;
     let ctx = SessionContext::new();
     register_table(&ctx, "t", table)?;
-    let got =
-        rows(&sql_to_batches(&ctx, "SELECT dt, id, name, amount FROM t ORDER BY dt, id").await?);
+    let got = rows(&sql_to_batches(&ctx, "SELECT dt, id, name, amount FROM t ORDER BY dt, id").await?);
     assert_eq!(got, model_rows(&models[2], |_, _| true));
     // Reading with several partitions (splits spread over them) gives the same rows.
     for target in [1, 2, 8] {
-        let ctx =
-            SessionContext::new_with_config(SessionConfig::new().with_target_partitions(target));
+        let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(target));
         register_table(&ctx, "t", orders().await?.0)?;
         let got = rows(&sql_to_batches(&ctx, "SELECT * FROM t ORDER BY dt, id").await?);
-        assert_eq!(
-            got,
-            model_rows(&models[2], |_, _| true),
-            "target_partitions={target}"
-        );
+        assert_eq!(got, model_rows(&models[2], |_, _| true), "target_partitions={target}");
         let line = scan_line(&physical_plan(&ctx, "SELECT * FROM t").await?);
         // 3 partitions x 2 buckets = 6 splits.
         assert_eq!(stat(&line, "splits"), 6, "{line}");
@@ -248,32 +175,17 @@ async fn partition_filter_prunes() -> TestResult {
     let sql = "SELECT dt, id, name, amount FROM t WHERE dt = '2024-01-02' ORDER BY id";
     let line = scan_line(&physical_plan(&ctx, sql).await?);
     assert!(line.contains("filter=[dt = '2024-01-02']"), "{line}");
-    assert!(
-        line.contains("table=db.t") && line.contains("snapshot=3"),
-        "{line}"
-    );
+    assert!(line.contains("table=db.t") && line.contains("snapshot=3"), "{line}");
     assert!(stat(&line, "pruned_files") > 0, "{line}");
     // Files of pruned manifests are not counted by the storage plan, so the sum may fall short.
-    assert!(
-        stat(&line, "files") + stat(&line, "pruned_files") <= files_total,
-        "{line}"
-    );
+    assert!(stat(&line, "files") + stat(&line, "pruned_files") <= files_total, "{line}");
     assert!(stat(&line, "files") < files_total, "{line}");
     assert_eq!(stat(&line, "splits"), 2, "{line}");
-    assert_eq!(
-        rows(&sql_to_batches(&ctx, sql).await?),
-        model_rows(&models[2], |k, _| k.0 == "2024-01-02")
-    );
+    assert_eq!(rows(&sql_to_batches(&ctx, sql).await?), model_rows(&models[2], |k, _| k.0 == "2024-01-02"));
 
     // The same through SQL EXPLAIN, as a user sees it.
-    let explain = arrow::util::pretty::pretty_format_batches(
-        &sql_to_batches(&ctx, &format!("EXPLAIN {sql}")).await?,
-    )?
-    .to_string();
-    assert!(
-        explain.contains("DyntableScan: table=db.t") && explain.contains("pruned_files="),
-        "{explain}"
-    );
+    let explain = arrow::util::pretty::pretty_format_batches(&sql_to_batches(&ctx, &format!("EXPLAIN {sql}")).await?)?.to_string();
+    assert!(explain.contains("DyntableScan: table=db.t") && explain.contains("pruned_files="), "{explain}");
 
     // IN lists, BETWEEN and OR on the partition column prune too.
     for (sql, days) in [
@@ -298,10 +210,7 @@ async fn value_filters_after_merge() -> TestResult {
     let inexact = SessionContext::new();
     register_table(&inexact, "t", table.clone())?;
     let exact = SessionContext::new();
-    exact.register_table(
-        "t",
-        Arc::new(DyntableTableProvider::new(table).with_exact_filters(true)),
-    )?;
+    exact.register_table("t", Arc::new(DyntableTableProvider::new(table).with_exact_filters(true)))?;
 
     let cases: Vec<(&str, Keep)> = vec![
         // (2024-01-01, 2) was 20, then 200, then 20 again; (2024-01-02, 2) is 20 throughout.
@@ -309,63 +218,31 @@ async fn value_filters_after_merge() -> TestResult {
         // (2024-01-01, 1) had name 'b' in snapshot 1 and NULL now.
         ("name = 'b'", Box::new(|_, v| v.0.as_deref() == Some("b"))),
         ("name IS NULL", Box::new(|_, v| v.0.is_none())),
-        (
-            "name IS NOT NULL AND amount >= 50",
-            Box::new(|_, v| v.0.is_some() && v.1 >= 50),
-        ),
-        (
-            "id IN (1, 4, 7) AND dt <> '2024-01-02'",
-            Box::new(|k, _| [1, 4, 7].contains(&k.1) && k.0 != "2024-01-02"),
-        ),
+        ("name IS NOT NULL AND amount >= 50", Box::new(|_, v| v.0.is_some() && v.1 >= 50)),
+        ("id IN (1, 4, 7) AND dt <> '2024-01-02'", Box::new(|k, _| [1, 4, 7].contains(&k.1) && k.0 != "2024-01-02")),
         ("id NOT IN (1, 2)", Box::new(|k, _| ![1, 2].contains(&k.1))),
-        (
-            "amount NOT BETWEEN 20 AND 100",
-            Box::new(|_, v| !(20..=100).contains(&v.1)),
-        ),
-        (
-            "amount > 100 OR name = 'c'",
-            Box::new(|_, v| v.1 > 100 || v.0.as_deref() == Some("c")),
-        ),
+        ("amount NOT BETWEEN 20 AND 100", Box::new(|_, v| !(20..=100).contains(&v.1))),
+        ("amount > 100 OR name = 'c'", Box::new(|_, v| v.1 > 100 || v.0.as_deref() == Some("c"))),
         // Not translatable: evaluated by DataFusion alone.
-        (
-            "name LIKE 'b%'",
-            Box::new(|_, v| v.0.as_deref().is_some_and(|n| n.starts_with('b'))),
-        ),
+        ("name LIKE 'b%'", Box::new(|_, v| v.0.as_deref().is_some_and(|n| n.starts_with('b')))),
         ("amount + id > 60", Box::new(|k, v| v.1 + k.1 > 60)),
     ];
     for (filter, keep) in cases {
         let sql = format!("SELECT dt, id, name, amount FROM t WHERE {filter} ORDER BY dt, id");
         let want = model_rows(model, |k, v| keep(k, v));
-        assert_eq!(
-            rows(&sql_to_batches(&inexact, &sql).await?),
-            want,
-            "inexact: {filter}"
-        );
-        assert_eq!(
-            rows(&sql_to_batches(&exact, &sql).await?),
-            want,
-            "exact: {filter}"
-        );
+        assert_eq!(rows(&sql_to_batches(&inexact, &sql).await?), want, "inexact: {filter}");
+        assert_eq!(rows(&sql_to_batches(&exact, &sql).await?), want, "exact: {filter}");
     }
 
     // Translated filters are shown in the scan; inexact keeps DataFusion's FilterExec, exact drops it.
     let sql = "SELECT id FROM t WHERE amount = 20";
     let plan = physical_plan(&inexact, sql).await?;
-    assert!(
-        scan_line(&plan).contains("filter=[amount = 20]") && plan.contains("FilterExec"),
-        "{plan}"
-    );
+    assert!(scan_line(&plan).contains("filter=[amount = 20]") && plan.contains("FilterExec"), "{plan}");
     let plan = physical_plan(&exact, sql).await?;
-    assert!(
-        scan_line(&plan).contains("filter=[amount = 20]") && !plan.contains("FilterExec"),
-        "{plan}"
-    );
+    assert!(scan_line(&plan).contains("filter=[amount = 20]") && !plan.contains("FilterExec"), "{plan}");
     // An untranslatable filter is not pushed.
     let plan = physical_plan(&exact, "SELECT id FROM t WHERE name LIKE 'b%'").await?;
-    assert!(
-        scan_line(&plan).contains("filter=[]") && plan.contains("FilterExec"),
-        "{plan}"
-    );
+    assert!(scan_line(&plan).contains("filter=[]") && plan.contains("FilterExec"), "{plan}");
     Ok(())
 }
 
@@ -377,25 +254,9 @@ async fn projection_is_pushed() -> TestResult {
     register_table(&ctx, "t", table)?;
     let plan = physical_plan(&ctx, "SELECT name FROM t").await?;
     assert!(scan_line(&plan).contains("projection=[name]"), "{plan}");
-    let batches = sql_to_batches(
-        &ctx,
-        "SELECT amount, id FROM t WHERE dt = '2024-01-03' ORDER BY id",
-    )
-    .await?;
-    assert_eq!(
-        batches[0]
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.name().as_str())
-            .collect::<Vec<_>>(),
-        ["amount", "id"]
-    );
-    let want: Vec<String> = models[2]
-        .iter()
-        .filter(|(k, _)| k.0 == "2024-01-03")
-        .map(|(k, v)| format!("{}|{}", v.1, k.1))
-        .collect();
+    let batches = sql_to_batches(&ctx, "SELECT amount, id FROM t WHERE dt = '2024-01-03' ORDER BY id").await?;
+    assert_eq!(batches[0].schema().fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>(), ["amount", "id"]);
+    let want: Vec<String> = models[2].iter().filter(|(k, _)| k.0 == "2024-01-03").map(|(k, v)| format!("{}|{}", v.1, k.1)).collect();
     assert_eq!(rows(&batches), want);
     Ok(())
 }
@@ -408,42 +269,18 @@ async fn aggregates() -> TestResult {
     let ctx = SessionContext::new();
     register_table(&ctx, "t", table)?;
     let got = rows(&sql_to_batches(&ctx, "SELECT count(*), sum(amount) FROM t").await?);
-    assert_eq!(
-        got,
-        [format!(
-            "{}|{}",
-            model.len(),
-            model.values().map(|v| v.1).sum::<i64>()
-        )]
-    );
-    let got = rows(
-        &sql_to_batches(
-            &ctx,
-            "SELECT dt, count(*), sum(amount) FROM t GROUP BY dt ORDER BY dt",
-        )
-        .await?,
-    );
+    assert_eq!(got, [format!("{}|{}", model.len(), model.values().map(|v| v.1).sum::<i64>())]);
+    let got = rows(&sql_to_batches(&ctx, "SELECT dt, count(*), sum(amount) FROM t GROUP BY dt ORDER BY dt").await?);
     let want: Vec<String> = DAYS
         .iter()
         .map(|d| {
             let part: Vec<_> = model.iter().filter(|(k, _)| k.0 == *d).collect();
-            format!(
-                "{d}|{}|{}",
-                part.len(),
-                part.iter().map(|(_, v)| v.1).sum::<i64>()
-            )
+            format!("{d}|{}|{}", part.len(), part.iter().map(|(_, v)| v.1).sum::<i64>())
         })
         .collect();
     assert_eq!(got, want);
     let got = rows(&sql_to_batches(&ctx, "SELECT count(*) FROM t WHERE dt = '2024-01-01'").await?);
-    assert_eq!(
-        got,
-        [model
-            .keys()
-            .filter(|k| k.0 == "2024-01-01")
-            .count()
-            .to_string()]
-    );
+    assert_eq!(got, [model.keys().filter(|k| k.0 == "2024-01-01").count().to_string()]);
     Ok(())
 }
 
@@ -455,48 +292,21 @@ async fn time_travel() -> TestResult {
     let ctx = SessionContext::new();
     register_table(&ctx, "latest", table.clone())?;
     register_table_at(&ctx, "s1", table.clone(), ScanFrom::Snapshot(1))?;
-    ctx.register_table(
-        "s2",
-        Arc::new(DyntableTableProvider::new(table.clone()).at_snapshot(2)),
-    )?;
-    ctx.register_table(
-        "tagged",
-        Arc::new(DyntableTableProvider::new(table.clone()).at_tag("first")),
-    )?;
-    ctx.register_table(
-        "by_time",
-        Arc::new(DyntableTableProvider::new(table.clone()).at_timestamp(i64::MAX)),
-    )?;
+    ctx.register_table("s2", Arc::new(DyntableTableProvider::new(table.clone()).at_snapshot(2)))?;
+    ctx.register_table("tagged", Arc::new(DyntableTableProvider::new(table.clone()).at_tag("first")))?;
+    ctx.register_table("by_time", Arc::new(DyntableTableProvider::new(table.clone()).at_timestamp(i64::MAX)))?;
     let q = |t: &str| format!("SELECT dt, id, name, amount FROM {t} ORDER BY dt, id");
-    assert_eq!(
-        rows(&sql_to_batches(&ctx, &q("s1")).await?),
-        model_rows(&models[0], |_, _| true)
-    );
-    assert_eq!(
-        rows(&sql_to_batches(&ctx, &q("s2")).await?),
-        model_rows(&models[1], |_, _| true)
-    );
-    assert_eq!(
-        rows(&sql_to_batches(&ctx, &q("tagged")).await?),
-        model_rows(&models[0], |_, _| true)
-    );
-    assert_eq!(
-        rows(&sql_to_batches(&ctx, &q("by_time")).await?),
-        model_rows(&models[2], |_, _| true)
-    );
+    assert_eq!(rows(&sql_to_batches(&ctx, &q("s1")).await?), model_rows(&models[0], |_, _| true));
+    assert_eq!(rows(&sql_to_batches(&ctx, &q("s2")).await?), model_rows(&models[1], |_, _| true));
+    assert_eq!(rows(&sql_to_batches(&ctx, &q("tagged")).await?), model_rows(&models[0], |_, _| true));
+    assert_eq!(rows(&sql_to_batches(&ctx, &q("by_time")).await?), model_rows(&models[2], |_, _| true));
     assert!(scan_line(&physical_plan(&ctx, "SELECT * FROM s1").await?).contains("snapshot=1"));
 
     let mut model = models[2].clone();
     let snapshot = write_changes(&table, &mut model, &[("-D", "2024-01-03", 7, None, 0)]).await?;
     assert_eq!(snapshot, 4);
-    assert_eq!(
-        rows(&sql_to_batches(&ctx, &q("latest")).await?),
-        model_rows(&model, |_, _| true)
-    );
-    assert_eq!(
-        rows(&sql_to_batches(&ctx, &q("s1")).await?),
-        model_rows(&models[0], |_, _| true)
-    );
+    assert_eq!(rows(&sql_to_batches(&ctx, &q("latest")).await?), model_rows(&model, |_, _| true));
+    assert_eq!(rows(&sql_to_batches(&ctx, &q("s1")).await?), model_rows(&models[0], |_, _| true));
     Ok(())
 }
 
@@ -504,40 +314,22 @@ async fn time_travel() -> TestResult {
 #[tokio::test]
 async fn append_table() -> TestResult {
     let dir = tempfile::tempdir()?;
-    let store = Arc::new(object_store::local::LocalFileSystem::new_with_prefix(
-        dir.path(),
-    )?);
+    let store = Arc::new(object_store::local::LocalFileSystem::new_with_prefix(dir.path())?);
     let io = FileIO::new(store, Path::from("db.db/events"));
-    let table = FileStoreTable::create(
-        io,
-        "db.events",
-        schema("k INT, x BIGINT, s STRING", &[], &[], &[]),
-    )
-    .await?;
-    let batch_schema = Arc::new(Schema::new(vec![
-        Field::new("k", DataType::Int32, true),
-        Field::new("x", DataType::Int64, true),
-        Field::new("s", DataType::Utf8, true),
-    ]));
+    let table = FileStoreTable::create(io, "db.events", schema("k INT, x BIGINT, s STRING", &[], &[], &[])).await?;
+    let batch_schema =
+        Arc::new(Schema::new(vec![Field::new("k", DataType::Int32, true), Field::new("x", DataType::Int64, true), Field::new("s", DataType::Utf8, true)]));
     let mut all: Vec<(i32, i64, Option<String>)> = Vec::new();
     // Four commits, each one file with x in [c*100, c*100+9].
     for c in 0..4i64 {
         let ks: Vec<i32> = (0..10).map(|i| i % 3).collect();
         let xs: Vec<i64> = (0..10).map(|i| c * 100 + i).collect();
-        let ss: Vec<Option<String>> = (0..10)
-            .map(|i| (i % 4 != 0).then(|| format!("s{c}-{i}")))
-            .collect();
+        let ss: Vec<Option<String>> = (0..10).map(|i| (i % 4 != 0).then(|| format!("s{c}-{i}"))).collect();
         for i in 0..10 {
             all.push((ks[i], xs[i], ss[i].clone()));
         }
-        let batch = RecordBatch::try_new(
-            batch_schema.clone(),
-            vec![
-                Arc::new(Int32Array::from(ks)),
-                Arc::new(Int64Array::from(xs)),
-                Arc::new(StringArray::from(ss)),
-            ],
-        )?;
+        let batch =
+            RecordBatch::try_new(batch_schema.clone(), vec![Arc::new(Int32Array::from(ks)), Arc::new(Int64Array::from(xs)), Arc::new(StringArray::from(ss))])?;
         let mut w = table.writer().await?;
         w.write(&batch).await?;
         w.commit().await?;
@@ -546,64 +338,27 @@ async fn append_table() -> TestResult {
     register_table(&ctx, "events", table)?;
 
     let got = rows(&sql_to_batches(&ctx, "SELECT count(*), sum(x), count(s) FROM events").await?);
-    assert_eq!(
-        got,
-        [format!(
-            "{}|{}|{}",
-            all.len(),
-            all.iter().map(|r| r.1).sum::<i64>(),
-            all.iter().filter(|r| r.2.is_some()).count()
-        )]
-    );
+    assert_eq!(got, [format!("{}|{}|{}", all.len(), all.iter().map(|r| r.1).sum::<i64>(), all.iter().filter(|r| r.2.is_some()).count())]);
 
     let sql = "SELECT k, x, s FROM events WHERE x >= 200 AND x < 205 ORDER BY x";
     let line = scan_line(&physical_plan(&ctx, sql).await?);
-    assert_eq!(
-        (stat(&line, "files"), stat(&line, "pruned_files")),
-        (1, 3),
-        "{line}"
-    );
-    let want: Vec<String> = all
-        .iter()
-        .filter(|r| (200..205).contains(&r.1))
-        .map(|r| format!("{}|{}|{}", r.0, r.1, r.2.as_deref().unwrap_or("NULL")))
-        .collect();
+    assert_eq!((stat(&line, "files"), stat(&line, "pruned_files")), (1, 3), "{line}");
+    let want: Vec<String> = all.iter().filter(|r| (200..205).contains(&r.1)).map(|r| format!("{}|{}|{}", r.0, r.1, r.2.as_deref().unwrap_or("NULL"))).collect();
     assert_eq!(rows(&sql_to_batches(&ctx, sql).await?), want);
 
-    let got = rows(
-        &sql_to_batches(
-            &ctx,
-            "SELECT k, count(*), sum(x) FROM events WHERE s IS NULL GROUP BY k ORDER BY k",
-        )
-        .await?,
-    );
+    let got = rows(&sql_to_batches(&ctx, "SELECT k, count(*), sum(x) FROM events WHERE s IS NULL GROUP BY k ORDER BY k").await?);
     let mut want: BTreeMap<i32, (usize, i64)> = BTreeMap::new();
     for r in all.iter().filter(|r| r.2.is_none()) {
         let e = want.entry(r.0).or_default();
         e.0 += 1;
         e.1 += r.1;
     }
-    assert_eq!(
-        got,
-        want.iter()
-            .map(|(k, (n, s))| format!("{k}|{n}|{s}"))
-            .collect::<Vec<_>>()
-    );
+    assert_eq!(got, want.iter().map(|(k, (n, s))| format!("{k}|{n}|{s}")).collect::<Vec<_>>());
 
     // LIMIT stops early and still returns the requested number of rows.
     let got = sql_to_batches(&ctx, "SELECT x FROM events LIMIT 3").await?;
     assert_eq!(got.iter().map(RecordBatch::num_rows).sum::<usize>(), 3);
-    let xs: BTreeSet<i64> = got
-        .iter()
-        .flat_map(|b| {
-            b.column(0)
-                .as_any()
-                .downcast_ref::<Int64Array>()
-                .unwrap()
-                .values()
-                .to_vec()
-        })
-        .collect();
+    let xs: BTreeSet<i64> = got.iter().flat_map(|b| b.column(0).as_any().downcast_ref::<Int64Array>().unwrap().values().to_vec()).collect();
     assert!(xs.iter().all(|x| all.iter().any(|r| r.1 == *x)));
     Ok(())
 }
@@ -611,23 +366,10 @@ async fn append_table() -> TestResult {
 /// A table without snapshots is an empty table.
 #[tokio::test]
 async fn empty_table() -> TestResult {
-    let table = FileStoreTable::create(
-        memory_io(),
-        "db.t",
-        schema(
-            "id BIGINT NOT NULL, v STRING",
-            &[],
-            &["id"],
-            &[("bucket", "1")],
-        ),
-    )
-    .await?;
+    let table = FileStoreTable::create(memory_io(), "db.t", schema("id BIGINT NOT NULL, v STRING", &[], &["id"], &[("bucket", "1")])).await?;
     let ctx = SessionContext::new();
     register_table(&ctx, "t", table)?;
-    assert_eq!(
-        rows(&sql_to_batches(&ctx, "SELECT count(*) FROM t").await?),
-        ["0"]
-    );
+    assert_eq!(rows(&sql_to_batches(&ctx, "SELECT count(*) FROM t").await?), ["0"]);
     assert!(rows(&sql_to_batches(&ctx, "SELECT * FROM t WHERE id = 1").await?).is_empty());
     assert!(scan_line(&physical_plan(&ctx, "SELECT * FROM t").await?).contains("snapshot=none"));
     Ok(())
@@ -639,26 +381,14 @@ async fn errors_are_datafusion_errors() -> TestResult {
     let (table, _) = orders().await?;
     let ctx = SessionContext::new();
     register_table(&ctx, "t", table.clone())?;
-    let e = sql_to_batches(&ctx, "SELECT nope FROM t")
-        .await
-        .unwrap_err();
+    let e = sql_to_batches(&ctx, "SELECT nope FROM t").await.unwrap_err();
     assert!(e.to_string().contains("nope"), "{e}");
-    let e = sql_to_batches(&ctx, "SELECT * FROM t WHERE nope = 1")
-        .await
-        .unwrap_err();
+    let e = sql_to_batches(&ctx, "SELECT * FROM t WHERE nope = 1").await.unwrap_err();
     assert!(e.to_string().contains("nope"), "{e}");
     // A snapshot that does not exist fails when the query is planned.
     register_table_at(&ctx, "gone", table, ScanFrom::Snapshot(99))?;
-    let e = sql_to_batches(&ctx, "SELECT * FROM gone")
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(
-            e.find_root(),
-            datafusion::error::DataFusionError::External(_)
-        ),
-        "{e:?}"
-    );
+    let e = sql_to_batches(&ctx, "SELECT * FROM gone").await.unwrap_err();
+    assert!(matches!(e.find_root(), datafusion::error::DataFusionError::External(_)), "{e:?}");
     assert!(e.to_string().contains("snapshot 99"), "{e}");
     Ok(())
 }

@@ -101,7 +101,13 @@ struct Rows {
 
 fn generate(rows: usize, keys: usize, seed: u64) -> Rows {
     let mut rng = SplitMix64(seed);
-    let mut out = Rows { ids: Vec::with_capacity(rows), keys: Vec::with_capacity(rows), a: Vec::with_capacity(rows), b: Vec::with_capacity(rows), ts: Vec::with_capacity(rows) };
+    let mut out = Rows {
+        ids: Vec::with_capacity(rows),
+        keys: Vec::with_capacity(rows),
+        a: Vec::with_capacity(rows),
+        b: Vec::with_capacity(rows),
+        ts: Vec::with_capacity(rows),
+    };
     for i in 0..rows {
         out.ids.push(i as i64);
         out.keys.push((rng.next_u64() % keys as u64) as u32);
@@ -336,7 +342,13 @@ async fn run_in(args: &Args, dir: &Path) -> Result<(), BoxError> {
     drop(latest_order);
     let input_arrow_bytes: usize = batches.iter().map(|b| b.get_array_memory_size()).sum();
     let rss_after_generate_kib = proc_status_kib("VmRSS:").unwrap_or(0);
-    eprintln!("generated {} batches ({:.0} MiB in memory) and {} live rows in {:.1}s", batches.len(), mib(input_arrow_bytes as u64), live_rows, gen_start.elapsed().as_secs_f64());
+    eprintln!(
+        "generated {} batches ({:.0} MiB in memory) and {} live rows in {:.1}s",
+        batches.len(),
+        mib(input_arrow_bytes as u64),
+        live_rows,
+        gen_start.elapsed().as_secs_f64()
+    );
 
     let warehouse = dir.join("warehouse");
     let catalog = Catalog::open(warehouse.to_str().ok_or("working directory is not UTF-8")?, true)?;
@@ -386,7 +398,9 @@ async fn run_in(args: &Args, dir: &Path) -> Result<(), BoxError> {
     drop(latest);
     let scan_files = table_files(&scan_table_handle).await?;
     if scan_files.files != 1 || scan_files.sorted_runs != 1 {
-        return Err(format!("the scan table should hold one file in one sorted run, it holds {} files in {} runs", scan_files.files, scan_files.sorted_runs).into());
+        return Err(
+            format!("the scan table should hold one file in one sorted run, it holds {} files in {} runs", scan_files.files, scan_files.sorted_runs).into()
+        );
     }
     let ingest_table = catalog.get_table(&Identifier::parse("bench.ingest")?).await?;
 
@@ -428,14 +442,42 @@ async fn run_in(args: &Args, dir: &Path) -> Result<(), BoxError> {
     println!("dyntable-bench: {} rows, {} keys ({} live), {} rows/batch, median of {} run(s)", args.rows, args.keys, live_rows, args.batch_rows, args.repeat);
     println!("{:<44} {:>9} {:>13} {:>7} {:>10}", "measurement", "seconds", "rows/s", "files", "MiB");
     println!("{:<44} {:>9.3} {:>13.0} {:>7} {:>10.1}", "plain parquet write (ArrowWriter, zstd 1)", plain_write, rows_total / plain_write, 1, mib(plain_bytes));
-    println!("{:<44} {:>9.3} {:>13.0} {:>7} {:>10.1}", "ingest into pk table, 1 commit", ingest_one, rows_total / ingest_one, ingest_files.files, mib(ingest_files.data_bytes));
+    println!(
+        "{:<44} {:>9.3} {:>13.0} {:>7} {:>10.1}",
+        "ingest into pk table, 1 commit",
+        ingest_one,
+        rows_total / ingest_one,
+        ingest_files.files,
+        mib(ingest_files.data_bytes)
+    );
     if let (Some(s), Some(f)) = (ingest_many, &ingest_commits_files) {
-        println!("{:<44} {:>9.3} {:>13.0} {:>7} {:>10.1}", format!("ingest into pk table, {commits_made} commits"), s, rows_total / s, f.files, mib(f.data_bytes));
+        println!(
+            "{:<44} {:>9.3} {:>13.0} {:>7} {:>10.1}",
+            format!("ingest into pk table, {commits_made} commits"),
+            s,
+            rows_total / s,
+            f.files,
+            mib(f.data_bytes)
+        );
     }
     println!("{:<44} {:>9.3} {:>13.0} {:>7} {:>10.1}", "plain parquet read (sync reader)", plain_read, live / plain_read, 1, mib(plain_latest_bytes));
     println!("{:<44} {:>9.3} {:>13.0} {:>7} {:>10.1}", "scan pk table, one sorted run", scan, live / scan, scan_files.files, mib(scan_files.data_bytes));
-    println!("{:<44} {:>9.3} {:>13.0} {:>7} {:>10.1}", "plain parquet read (async object_store)", plain_read_async, live / plain_read_async, 1, mib(plain_latest_bytes));
-    println!("{:<44} {:>9.3} {:>13.0} {:>7} {:>10.1}", format!("scan ingest table ({} runs, merge)", ingest_files.sorted_runs), scan_multi, live / scan_multi, ingest_files.files, mib(ingest_files.data_bytes));
+    println!(
+        "{:<44} {:>9.3} {:>13.0} {:>7} {:>10.1}",
+        "plain parquet read (async object_store)",
+        plain_read_async,
+        live / plain_read_async,
+        1,
+        mib(plain_latest_bytes)
+    );
+    println!(
+        "{:<44} {:>9.3} {:>13.0} {:>7} {:>10.1}",
+        format!("scan ingest table ({} runs, merge)", ingest_files.sorted_runs),
+        scan_multi,
+        live / scan_multi,
+        ingest_files.files,
+        mib(ingest_files.data_bytes)
+    );
     println!();
     println!("ingest / plain write: {:.2}x (target >= 0.70x) {}", ingest_ratio, if ingest_ratio >= 0.7 { "met" } else { "MISSED" });
     println!("scan / plain read:    {:.2}x (target >= 0.80x) {}", scan_ratio, if scan_ratio >= 0.8 { "met" } else { "MISSED" });

@@ -210,7 +210,10 @@ async fn run(cli: Cli) -> Result<()> {
             };
             let total: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
             let bar = indicatif::ProgressBar::new(total);
-            bar.set_style(indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} rows {per_sec} {eta}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} rows {per_sec} {eta}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
             if total < 200_000 {
                 bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
             }
@@ -266,7 +269,16 @@ async fn run(cli: Cli) -> Result<()> {
                     emit(&serde_json::to_string(s).map_err(|e| Error::Internal(e.to_string()))?)?;
                 }
             } else {
-                let mut tbl = vec![vec!["id".to_string(), "schema".into(), "kind".into(), "commit user".into(), "identifier".into(), "time (UTC)".into(), "total rows".into(), "delta rows".into()]];
+                let mut tbl = vec![vec![
+                    "id".to_string(),
+                    "schema".into(),
+                    "kind".into(),
+                    "commit user".into(),
+                    "identifier".into(),
+                    "time (UTC)".into(),
+                    "total rows".into(),
+                    "delta rows".into(),
+                ]];
                 for s in &snaps {
                     tbl.push(vec![
                         s.id.to_string(),
@@ -286,14 +298,41 @@ async fn run(cli: Cli) -> Result<()> {
             let t = open_table(wh, &table).await?;
             let from = snapshot.map(ScanFrom::Snapshot).unwrap_or(ScanFrom::Latest);
             let plan = t.plan(&from, None).await?;
-            let mut tbl = vec![vec!["partition".to_string(), "bucket".into(), "level".into(), "file".into(), "rows".into(), "bytes".into(), "min seq".into(), "max seq".into(), "schema".into()]];
+            let mut tbl = vec![vec![
+                "partition".to_string(),
+                "bucket".into(),
+                "level".into(),
+                "file".into(),
+                "rows".into(),
+                "bytes".into(),
+                "min seq".into(),
+                "max seq".into(),
+                "schema".into(),
+            ]];
             for split in &plan.splits {
-                let part = t.schema().partition_keys.iter().zip(&split.partition).map(|(k, v)| format!("{k}={}", v.to_partition_string())).collect::<Vec<_>>().join("/");
+                let part = t
+                    .schema()
+                    .partition_keys
+                    .iter()
+                    .zip(&split.partition)
+                    .map(|(k, v)| format!("{k}={}", v.to_partition_string()))
+                    .collect::<Vec<_>>()
+                    .join("/");
                 for f in &split.files {
                     if format == OutFormat::Jsonl {
                         emit(&serde_json::json!({"partition": part, "bucket": split.bucket, "level": f.level, "file": f.file_name, "rows": f.row_count, "bytes": f.file_size, "minSequenceNumber": f.min_sequence_number, "maxSequenceNumber": f.max_sequence_number, "schemaId": f.schema_id}).to_string())?;
                     } else {
-                        tbl.push(vec![part.clone(), split.bucket.to_string(), f.level.to_string(), f.file_name.clone(), f.row_count.to_string(), f.file_size.to_string(), f.min_sequence_number.to_string(), f.max_sequence_number.to_string(), f.schema_id.to_string()]);
+                        tbl.push(vec![
+                            part.clone(),
+                            split.bucket.to_string(),
+                            f.level.to_string(),
+                            f.file_name.clone(),
+                            f.row_count.to_string(),
+                            f.file_size.to_string(),
+                            f.min_sequence_number.to_string(),
+                            f.max_sequence_number.to_string(),
+                            f.schema_id.to_string(),
+                        ]);
                     }
                 }
             }

@@ -10,7 +10,6 @@ use crate::datum::Datum;
 use crate::error::{Error, Result};
 use crate::types::{DataType, TypeKind};
 
-
 const fn null_bits_size(arity: usize) -> usize {
     ((arity + 63 + 8) / 64) * 8
 }
@@ -245,7 +244,7 @@ mod tests {
     #[test]
     fn format_page_examples() {
         let row = serialize_row(&[Datum::String("2024-01-01".into())], &[t("STRING")]).unwrap();
-        assert_eq!(hex(&row), "00000001" .to_string() + "0000000000000000" + "0a00000010000000" + "323032342d30312d3031000000000000");
+        assert_eq!(hex(&row), "00000001".to_string() + "0000000000000000" + "0a00000010000000" + "323032342d30312d3031000000000000");
         assert_eq!(hex(&serialize_row(&[Datum::I64(2)], &[t("BIGINT")]).unwrap()), "0000000100000000000000000200000000000000");
         assert_eq!(hex(&serialize_row(&[], &[]).unwrap()), "000000000000000000000000");
         let key = encode_row(&[Datum::I64(1)], &[t("BIGINT")]).unwrap();
@@ -257,14 +256,42 @@ mod tests {
     #[test]
     fn round_trip_all_atomic_types() {
         let types = vec![
-            t("BOOLEAN"), t("TINYINT"), t("SMALLINT"), t("INT"), t("BIGINT"), t("FLOAT"), t("DOUBLE"), t("DECIMAL(10, 2)"),
-            t("DECIMAL(38, 4)"), t("STRING"), t("STRING"), t("BYTES"), t("DATE"), t("TIME"), t("TIMESTAMP(3)"), t("TIMESTAMP(9)"), t("INT"),
+            t("BOOLEAN"),
+            t("TINYINT"),
+            t("SMALLINT"),
+            t("INT"),
+            t("BIGINT"),
+            t("FLOAT"),
+            t("DOUBLE"),
+            t("DECIMAL(10, 2)"),
+            t("DECIMAL(38, 4)"),
+            t("STRING"),
+            t("STRING"),
+            t("BYTES"),
+            t("DATE"),
+            t("TIME"),
+            t("TIMESTAMP(3)"),
+            t("TIMESTAMP(9)"),
+            t("INT"),
         ];
         let values = vec![
-            Datum::Bool(true), Datum::I8(-3), Datum::I16(-300), Datum::I32(123456), Datum::I64(-9_000_000_000), Datum::F32(1.5), Datum::F64(-2.25),
-            Datum::Decimal(-12345, 10, 2), Datum::Decimal(-123456789012345678901234567i128, 38, 4), Datum::String("short".into()),
-            Datum::String("a string longer than seven bytes".into()), Datum::Bytes(vec![0, 1, 2, 255]), Datum::Date(19723), Datum::Time(3_600_000),
-            Datum::Timestamp(1_700_000_000_123, 0), Datum::Timestamp(-1_700_000_000_123, 456_789), Datum::Null,
+            Datum::Bool(true),
+            Datum::I8(-3),
+            Datum::I16(-300),
+            Datum::I32(123456),
+            Datum::I64(-9_000_000_000),
+            Datum::F32(1.5),
+            Datum::F64(-2.25),
+            Datum::Decimal(-12345, 10, 2),
+            Datum::Decimal(-123456789012345678901234567i128, 38, 4),
+            Datum::String("short".into()),
+            Datum::String("a string longer than seven bytes".into()),
+            Datum::Bytes(vec![0, 1, 2, 255]),
+            Datum::Date(19723),
+            Datum::Time(3_600_000),
+            Datum::Timestamp(1_700_000_000_123, 0),
+            Datum::Timestamp(-1_700_000_000_123, 456_789),
+            Datum::Null,
         ];
         let bytes = serialize_row(&values, &types).unwrap();
         assert_eq!(deserialize_row(&bytes, &types).unwrap(), values);

@@ -64,7 +64,10 @@ impl TableCommit {
 
     fn entries(&self, msg: &CommitMessage, kind: FileKind, files: &[DataFileMeta]) -> Result<Vec<ManifestEntry>> {
         let partition = serialize_row(&msg.partition, &self.schema.partition_types())?;
-        Ok(files.iter().map(|f| ManifestEntry { kind, partition: partition.clone(), bucket: msg.bucket, total_buckets: msg.total_buckets, file: f.clone() }).collect())
+        Ok(files
+            .iter()
+            .map(|f| ManifestEntry { kind, partition: partition.clone(), bucket: msg.bucket, total_buckets: msg.total_buckets, file: f.clone() })
+            .collect())
     }
 
     /// Commits an `APPEND` snapshot of the new files, then a `COMPACT` snapshot of compaction changes if
@@ -134,11 +137,19 @@ impl TableCommit {
         if let Some(id) = self.find_committed(identifier, kind, start_latest).await? {
             return Ok(id);
         }
-        Err(last_err.unwrap_or_else(|| Error::Conflict(format!("gave up committing after {} retries: other writers kept winning", self.options.commit_max_retries))))
+        Err(last_err
+            .unwrap_or_else(|| Error::Conflict(format!("gave up committing after {} retries: other writers kept winning", self.options.commit_max_retries))))
     }
 
     /// One attempt; `Ok(None)` when another writer published the snapshot id first.
-    async fn try_commit_once(&self, entries: &[ManifestEntry], overwrite: Option<&OverwriteScope>, kind: CommitKind, identifier: i64, latest: Option<&Snapshot>) -> Result<Option<i64>> {
+    async fn try_commit_once(
+        &self,
+        entries: &[ManifestEntry],
+        overwrite: Option<&OverwriteScope>,
+        kind: CommitKind,
+        identifier: i64,
+        latest: Option<&Snapshot>,
+    ) -> Result<Option<i64>> {
         let mut delta: Vec<ManifestEntry> = Vec::new();
         let needs_live = overwrite.is_some() || entries.iter().any(|e| e.kind == FileKind::Delete || e.file.level > 0);
         let live = match (latest, needs_live) {
@@ -153,7 +164,11 @@ impl TableCommit {
                     OverwriteScope::Partitions(p) => {
                         let values = deserialize_row(&e.partition, &partition_types)?;
                         let lookup = |c: &str| {
-                            self.schema.partition_keys.iter().position(|k| k == c).map(|i| ColStats { min: values[i].clone(), max: values[i].clone(), null_count: Some(values[i].is_null() as i64) })
+                            self.schema.partition_keys.iter().position(|k| k == c).map(|i| ColStats {
+                                min: values[i].clone(),
+                                max: values[i].clone(),
+                                null_count: Some(values[i].is_null() as i64),
+                            })
                         };
                         p.might_match(&lookup, 1)
                     }
@@ -224,7 +239,8 @@ impl TableCommit {
         }
         let after = merge_entries(live.iter().cloned().chain(entries.iter().cloned()));
         let key_types: Vec<_> = self.schema.key_fields().iter().map(|f| f.data_type.clone()).collect();
-        let touched: HashSet<(Vec<u8>, i32, i32)> = entries.iter().filter(|e| e.kind == FileKind::Add && e.file.level > 0).map(|e| (e.partition.clone(), e.bucket, e.file.level)).collect();
+        let touched: HashSet<(Vec<u8>, i32, i32)> =
+            entries.iter().filter(|e| e.kind == FileKind::Add && e.file.level > 0).map(|e| (e.partition.clone(), e.bucket, e.file.level)).collect();
         let mut groups: HashMap<(Vec<u8>, i32, i32), Vec<(Vec<Datum>, Vec<Datum>, String)>> = HashMap::new();
         for e in after.iter().filter(|e| touched.contains(&(e.partition.clone(), e.bucket, e.file.level))) {
             let min = deserialize_row(&e.file.min_key, &key_types)?;
@@ -235,7 +251,10 @@ impl TableCommit {
             files.sort_by(|a, b| cmp_rows(&a.0, &b.0));
             for w in files.windows(2) {
                 if cmp_rows(&w[1].0, &w[0].1) != std::cmp::Ordering::Greater {
-                    return Err(Error::Conflict(format!("LSM conflicts detected: files `{}` and `{}` overlap in level {level} of bucket {bucket}", w[0].2, w[1].2)));
+                    return Err(Error::Conflict(format!(
+                        "LSM conflicts detected: files `{}` and `{}` overlap in level {level} of bucket {bucket}",
+                        w[0].2, w[1].2
+                    )));
                 }
             }
         }

@@ -121,8 +121,7 @@ pub fn bucket_dir(schema: &TableSchema, partition: &[Datum], bucket: i32, defaul
 pub fn escape_path_name(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
-        let needs = (c as u32) < 0x20
-            || matches!(c, '"' | '#' | '%' | '\'' | '*' | '/' | ':' | '=' | '?' | '\\' | '\x7f' | '{' | '[' | ']' | '^');
+        let needs = (c as u32) < 0x20 || matches!(c, '"' | '#' | '%' | '\'' | '*' | '/' | ':' | '=' | '?' | '\\' | '\x7f' | '{' | '[' | ']' | '^');
         if needs {
             out.push_str(&format!("%{:02X}", c as u32));
         } else {
@@ -178,7 +177,8 @@ impl DataFileWriter {
         let mut offset = 0;
         while offset < batch.num_rows() {
             let name = self.next_file_name();
-            let mut writer = ArrowWriter::try_new(Vec::new(), batch.schema(), Some(self.props.clone())).map_err(|e| Error::Parquet { path: name.clone(), source: e })?;
+            let mut writer =
+                ArrowWriter::try_new(Vec::new(), batch.schema(), Some(self.props.clone())).map_err(|e| Error::Parquet { path: name.clone(), source: e })?;
             let start = offset;
             while offset < batch.num_rows() {
                 let len = slice_rows.min(batch.num_rows() - offset);
@@ -202,7 +202,8 @@ impl DataFileWriter {
         let mode = self.options.stats_mode;
         let value_types: Vec<_> = schema.fields.iter().map(|f| f.data_type.clone()).collect();
         let value_offset = if schema.primary_keys.is_empty() { 0 } else { schema.key_fields().len() + 2 };
-        let value_stats: Vec<ColStats> = schema.fields.iter().enumerate().map(|(i, f)| column_stats(rows.column(value_offset + i), &f.data_type)).collect::<Result<_>>()?;
+        let value_stats: Vec<ColStats> =
+            schema.fields.iter().enumerate().map(|(i, f)| column_stats(rows.column(value_offset + i), &f.data_type)).collect::<Result<_>>()?;
         let value_stats = to_simple_stats(&value_stats, &value_types, mode)?;
         let empty = serialize_row(&[], &[])?;
         let (min_key, max_key, key_stats, min_seq, max_seq, deletes) = if schema.primary_keys.is_empty() {
@@ -210,7 +211,8 @@ impl DataFileWriter {
         } else {
             let key_fields = schema.key_fields();
             let key_types: Vec<_> = key_fields.iter().map(|f| f.data_type.clone()).collect();
-            let row_key = |r: usize| -> Result<Vec<Datum>> { key_fields.iter().enumerate().map(|(i, f)| Datum::from_array(rows.column(i), r, &f.data_type)).collect() };
+            let row_key =
+                |r: usize| -> Result<Vec<Datum>> { key_fields.iter().enumerate().map(|(i, f)| Datum::from_array(rows.column(i), r, &f.data_type)).collect() };
             let min_key = serialize_row(&row_key(0)?, &key_types)?;
             let max_key = serialize_row(&row_key(rows.num_rows() - 1)?, &key_types)?;
             let ks: Vec<ColStats> = key_fields.iter().enumerate().map(|(i, f)| column_stats(rows.column(i), &f.data_type)).collect::<Result<_>>()?;
@@ -320,11 +322,8 @@ pub async fn read_data_file(
     roots.sort();
     roots.dedup();
     let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
-    let stream = builder
-        .with_projection(mask)
-        .with_batch_size(batch_size)
-        .build()
-        .map_err(|e| Error::corrupt(&display, format!("cannot read parquet file: {e}")))?;
+    let stream =
+        builder.with_projection(mask).with_batch_size(batch_size).build().map_err(|e| Error::corrupt(&display, format!("cannot read parquet file: {e}")))?;
     let display2 = display.clone();
     Ok(stream.map_err(move |e| Error::corrupt(&display2, format!("cannot decode parquet data: {e}"))).and_then(move |batch| {
         let out = conform(&batch, &sources, &out_schema).map_err(|e| Error::corrupt(&display, e));
@@ -359,7 +358,8 @@ fn conform(batch: &RecordBatch, sources: &[Option<String>], out_schema: &SchemaR
         }
     }
     let schema = Arc::new(ArrowSchema::new(fields));
-    RecordBatch::try_new_with_options(schema, columns, &arrow::array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows()))).map_err(|e| e.to_string())
+    RecordBatch::try_new_with_options(schema, columns, &arrow::array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows())))
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

@@ -125,7 +125,10 @@ impl Datum {
 
     /// A one-element Arrow array holding this value as type `ty` (used to compare columns with literals).
     pub fn to_array(&self, ty: &DataType) -> Result<ArrayRef> {
-        use arrow::array::{BinaryArray, BooleanArray, Date32Array, Decimal128Array, Float32Array, Float64Array, Int16Array, Int32Array, Int64Array, Int8Array, StringArray, Time32MillisecondArray, TimestampMicrosecondArray, TimestampMillisecondArray, TimestampNanosecondArray, TimestampSecondArray};
+        use arrow::array::{
+            BinaryArray, BooleanArray, Date32Array, Decimal128Array, Float32Array, Float64Array, Int16Array, Int32Array, Int64Array, Int8Array, StringArray,
+            Time32MillisecondArray, TimestampMicrosecondArray, TimestampMillisecondArray, TimestampNanosecondArray, TimestampSecondArray,
+        };
         use std::sync::Arc;
         let arrow_type = ty.to_arrow();
         if self.is_null() {

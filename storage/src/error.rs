@@ -37,9 +37,18 @@ pub enum Error {
     #[error("commit conflict: {0}")]
     Conflict(String),
     #[error("storage error while trying to {action}. path=`{path}`: {source}")]
-    Io { action: &'static str, path: String, #[source] source: object_store::Error },
+    Io {
+        action: &'static str,
+        path: String,
+        #[source]
+        source: object_store::Error,
+    },
     #[error("parquet error. path=`{path}`: {source}")]
-    Parquet { path: String, #[source] source: parquet::errors::ParquetError },
+    Parquet {
+        path: String,
+        #[source]
+        source: parquet::errors::ParquetError,
+    },
     #[error("arrow error: {0}")]
     Arrow(#[from] arrow_schema::ArrowError),
     #[error("internal error: {0}")]

@@ -186,10 +186,7 @@ fn stats_value(s: &SimpleStats) -> Value {
     Value::Record(vec![
         ("_MIN_VALUES".into(), Value::Bytes(s.min_values.clone())),
         ("_MAX_VALUES".into(), Value::Bytes(s.max_values.clone())),
-        (
-            "_NULL_COUNTS".into(),
-            opt(s.null_counts.as_ref(), |c| Value::Array(c.iter().map(|n| opt(*n, Value::Long)).collect())),
-        ),
+        ("_NULL_COUNTS".into(), opt(s.null_counts.as_ref(), |c| Value::Array(c.iter().map(|n| opt(*n, Value::Long)).collect()))),
     ])
 }
 
@@ -339,10 +336,14 @@ impl<'a> Rec<'a> {
     fn opt_strings(&self, name: &str) -> Result<Option<Vec<String>>> {
         match self.get(name) {
             None => Ok(None),
-            Some(Value::Array(items)) => items.iter().map(|v| match unwrap_union(v) {
-                Value::String(s) => Ok(s.clone()),
-                _ => Err(self.err(name)),
-            }).collect::<Result<Vec<_>>>().map(Some),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| match unwrap_union(v) {
+                    Value::String(s) => Ok(s.clone()),
+                    _ => Err(self.err(name)),
+                })
+                .collect::<Result<Vec<_>>>()
+                .map(Some),
             Some(_) => Err(self.err(name)),
         }
     }
@@ -409,7 +410,13 @@ pub fn decode_manifest(bytes: &[u8], path: &str) -> Result<Vec<ManifestEntry>> {
             if file.file_name.contains('/') || file.file_name.is_empty() {
                 return Err(Error::corrupt(path, format!("manifest entry has invalid file name `{}`", file.file_name)));
             }
-            Ok(ManifestEntry { kind, partition: r.bytes("_PARTITION")?, bucket: r.int("_BUCKET")?, total_buckets: r.opt_int("_TOTAL_BUCKETS")?.unwrap_or(-1), file })
+            Ok(ManifestEntry {
+                kind,
+                partition: r.bytes("_PARTITION")?,
+                bucket: r.int("_BUCKET")?,
+                total_buckets: r.opt_int("_TOTAL_BUCKETS")?.unwrap_or(-1),
+                file,
+            })
         })
         .collect()
 }
@@ -523,8 +530,20 @@ mod tests {
     #[test]
     fn manifest_round_trip() {
         let entries = vec![
-            ManifestEntry { kind: FileKind::Add, partition: vec![0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], bucket: 1, total_buckets: 2, file: sample_file("data-a-0.parquet") },
-            ManifestEntry { kind: FileKind::Delete, partition: vec![], bucket: 0, total_buckets: 2, file: DataFileMeta { value_stats_cols: Some(vec![]), ..sample_file("data-b-1.parquet") } },
+            ManifestEntry {
+                kind: FileKind::Add,
+                partition: vec![0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+                bucket: 1,
+                total_buckets: 2,
+                file: sample_file("data-a-0.parquet"),
+            },
+            ManifestEntry {
+                kind: FileKind::Delete,
+                partition: vec![],
+                bucket: 0,
+                total_buckets: 2,
+                file: DataFileMeta { value_stats_cols: Some(vec![]), ..sample_file("data-b-1.parquet") },
+            },
         ];
         let bytes = encode_manifest(&entries).unwrap();
         assert_eq!(decode_manifest(&bytes, "m").unwrap(), entries);

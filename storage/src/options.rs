@@ -101,16 +101,24 @@ impl CoreOptions {
     pub fn parse(raw: &BTreeMap<String, String>) -> Result<Self> {
         let get = |k: &str| raw.get(k).map(|s| s.trim().to_string());
         let bucket = match get(BUCKET) {
-            Some(v) => v.parse::<i32>().ok().filter(|b| *b == -1 || *b > 0).ok_or_else(|| opt_err(BUCKET, &v, "expected -1 (dynamic) or a positive number of buckets"))?,
+            Some(v) => v
+                .parse::<i32>()
+                .ok()
+                .filter(|b| *b == -1 || *b > 0)
+                .ok_or_else(|| opt_err(BUCKET, &v, "expected -1 (dynamic) or a positive number of buckets"))?,
             None => -1,
         };
         let bucket_key = get(BUCKET_KEY).map(|v| v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()).unwrap_or_default();
         let write_buffer_size = match get(WRITE_BUFFER_SIZE) {
-            Some(v) => parse_memory_size(&v).filter(|s| *s > 0).ok_or_else(|| opt_err(WRITE_BUFFER_SIZE, &v, "expected a positive memory size such as `256 mb`"))?,
+            Some(v) => {
+                parse_memory_size(&v).filter(|s| *s > 0).ok_or_else(|| opt_err(WRITE_BUFFER_SIZE, &v, "expected a positive memory size such as `256 mb`"))?
+            }
             None => 256 << 20,
         };
         let target_file_size = match get(TARGET_FILE_SIZE) {
-            Some(v) => Some(parse_memory_size(&v).filter(|s| *s > 0).ok_or_else(|| opt_err(TARGET_FILE_SIZE, &v, "expected a positive memory size such as `128 mb`"))?),
+            Some(v) => Some(
+                parse_memory_size(&v).filter(|s| *s > 0).ok_or_else(|| opt_err(TARGET_FILE_SIZE, &v, "expected a positive memory size such as `128 mb`"))?,
+            ),
             None => None,
         };
         let merge_engine = match get(MERGE_ENGINE).as_deref() {
@@ -180,8 +188,22 @@ impl CoreOptions {
     /// Rejects keys dyntable does not know (for tables dyntable creates).
     pub fn check_known_keys(raw: &BTreeMap<String, String>) -> Result<()> {
         let parsed = [
-            BUCKET, BUCKET_KEY, WRITE_BUFFER_SIZE, TARGET_FILE_SIZE, MERGE_ENGINE, SEQUENCE_FIELD, ROWKIND_FIELD, STATS_MODE, FILE_FORMAT,
-            FILE_COMPRESSION, ZSTD_LEVEL, PARTITION_DEFAULT_NAME, CHANGELOG_PRODUCER, COMMIT_MAX_RETRIES, MANIFEST_MERGE_MIN_COUNT, DELETION_VECTORS,
+            BUCKET,
+            BUCKET_KEY,
+            WRITE_BUFFER_SIZE,
+            TARGET_FILE_SIZE,
+            MERGE_ENGINE,
+            SEQUENCE_FIELD,
+            ROWKIND_FIELD,
+            STATS_MODE,
+            FILE_FORMAT,
+            FILE_COMPRESSION,
+            ZSTD_LEVEL,
+            PARTITION_DEFAULT_NAME,
+            CHANGELOG_PRODUCER,
+            COMMIT_MAX_RETRIES,
+            MANIFEST_MERGE_MIN_COUNT,
+            DELETION_VECTORS,
         ];
         for (k, v) in raw {
             let known = parsed.contains(&k.as_str()) || OTHER_KNOWN_KEYS.contains(&k.as_str()) || k.starts_with("fields.") || k.starts_with("log.");
@@ -258,7 +280,14 @@ mod tests {
         assert_eq!(o.target_file_size(false), 256 << 20);
         let o = CoreOptions::parse(&opts(&[("bucket", "4"), ("write-buffer-size", "64 mb"), ("metadata.stats-mode", "truncate(8)")])).unwrap();
         assert_eq!((o.bucket, o.write_buffer_size, o.stats_mode), (4, 64 << 20, StatsMode::Truncate(8)));
-        for (k, v) in [("bucket", "0"), ("bucket", "x"), ("write-buffer-size", "12 parsecs"), ("merge-engine", "newest"), ("metadata.stats-mode", "truncate(0)"), ("file.format", "orc")] {
+        for (k, v) in [
+            ("bucket", "0"),
+            ("bucket", "x"),
+            ("write-buffer-size", "12 parsecs"),
+            ("merge-engine", "newest"),
+            ("metadata.stats-mode", "truncate(0)"),
+            ("file.format", "orc"),
+        ] {
             let e = CoreOptions::parse(&opts(&[(k, v)])).unwrap_err().to_string();
             assert!(e.contains(k) && e.contains(v), "{e}");
         }

@@ -169,19 +169,26 @@ impl TableRead {
         let filter = self.filter.clone();
         let projection: Vec<String> = self.projection.iter().map(|f| f.name.clone()).collect();
         let out_schema = self.output_schema();
-        Ok(Box::pin(raw.and_then(move |b| {
-            let r = finish(&b, filter.as_ref(), &schema, &projection, &out_schema);
-            futures::future::ready(r)
-        }).try_filter(|b| futures::future::ready(b.num_rows() > 0))))
+        Ok(Box::pin(
+            raw.and_then(move |b| {
+                let r = finish(&b, filter.as_ref(), &schema, &projection, &out_schema);
+                futures::future::ready(r)
+            })
+            .try_filter(|b| futures::future::ready(b.num_rows() > 0)),
+        ))
     }
 
     /// Streams all splits one after another.
     pub fn read_splits(&self, splits: Vec<DataSplit>) -> BatchStream {
         let this = self.clone();
-        Box::pin(futures::stream::iter(splits).then(move |s| {
-            let this = this.clone();
-            async move { this.read_split(s).await }
-        }).try_flatten())
+        Box::pin(
+            futures::stream::iter(splits)
+                .then(move |s| {
+                    let this = this.clone();
+                    async move { this.read_split(s).await }
+                })
+                .try_flatten(),
+        )
     }
 
     /// Groups files into sorted runs, oldest data last: each level-0 file is a run (newest first), each

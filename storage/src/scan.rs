@@ -173,7 +173,8 @@ pub async fn plan(manifests: &ManifestStore, schema: &TableSchema, snapshot: Opt
         let (partition, keep) = match partition_cache.get(&e.partition) {
             Some(v) => v.clone(),
             None => {
-                let values = deserialize_row(&e.partition, &partition_types).map_err(|err| Error::corrupt(format!("manifest entry of `{}`", e.file.file_name), err))?;
+                let values =
+                    deserialize_row(&e.partition, &partition_types).map_err(|err| Error::corrupt(format!("manifest entry of `{}`", e.file.file_name), err))?;
                 let keep = match &partition_filter {
                     Some(pf) => {
                         let lookup = |c: &str| {
@@ -223,7 +224,13 @@ pub async fn plan(manifests: &ManifestStore, schema: &TableSchema, snapshot: Opt
         }
         splits
             .entry((e.partition.clone(), e.bucket))
-            .or_insert_with(|| DataSplit { partition: partition.clone(), partition_bytes: e.partition.clone(), bucket: e.bucket, total_buckets: e.total_buckets, files: Vec::new() })
+            .or_insert_with(|| DataSplit {
+                partition: partition.clone(),
+                partition_bytes: e.partition.clone(),
+                bucket: e.bucket,
+                total_buckets: e.total_buckets,
+                files: Vec::new(),
+            })
             .files
             .push(e.file);
     }

@@ -42,7 +42,8 @@ impl TableSchema {
                 f.data_type.nullable = false;
             }
         }
-        let schema = TableSchema { id: 0, fields, highest_field_id, partition_keys, primary_keys, options, comment, time_millis: chrono::Utc::now().timestamp_millis() };
+        let schema =
+            TableSchema { id: 0, fields, highest_field_id, partition_keys, primary_keys, options, comment, time_millis: chrono::Utc::now().timestamp_millis() };
         schema.validate()?;
         CoreOptions::check_known_keys(&schema.options)?;
         Ok(schema)
@@ -207,7 +208,11 @@ impl TableSchema {
         };
         let schema = TableSchema {
             id: v.get("id").and_then(Value::as_i64).ok_or_else(|| bad("id"))?,
-            highest_field_id: v.get("highestFieldId").and_then(Value::as_i64).map(|x| x as i32).unwrap_or_else(|| fields.iter().map(|f| f.id).max().unwrap_or(-1)),
+            highest_field_id: v
+                .get("highestFieldId")
+                .and_then(Value::as_i64)
+                .map(|x| x as i32)
+                .unwrap_or_else(|| fields.iter().map(|f| f.id).max().unwrap_or(-1)),
             fields,
             partition_keys: strings("partitionKeys")?,
             primary_keys: strings("primaryKeys")?,

@@ -186,7 +186,15 @@ impl SnapshotManager {
         validate_tag_name(name)?;
         let mut v = serde_json::to_value(snapshot).map_err(|e| Error::Internal(e.to_string()))?;
         let now = chrono::Utc::now().naive_utc();
-        v["tagCreateTime"] = serde_json::json!([now.format("%Y").to_string().parse::<i32>().unwrap_or(1970), chrono::Datelike::month(&now), chrono::Datelike::day(&now), chrono::Timelike::hour(&now), chrono::Timelike::minute(&now), chrono::Timelike::second(&now), chrono::Timelike::nanosecond(&now)]);
+        v["tagCreateTime"] = serde_json::json!([
+            now.format("%Y").to_string().parse::<i32>().unwrap_or(1970),
+            chrono::Datelike::month(&now),
+            chrono::Datelike::day(&now),
+            chrono::Timelike::hour(&now),
+            chrono::Timelike::minute(&now),
+            chrono::Timelike::second(&now),
+            chrono::Timelike::nanosecond(&now)
+        ]);
         v["tagTimeRetained"] = serde_json::Value::Null;
         let body = Bytes::from(serde_json::to_vec_pretty(&v).map_err(|e| Error::Internal(e.to_string()))?);
         if !self.io.create(&format!("tag/tag-{name}"), body).await? {

@@ -83,11 +83,17 @@ pub fn column_stats(array: &ArrayRef, ty: &DataType) -> Result<ColStats> {
         }
         (TypeKind::Char(_) | TypeKind::VarChar(_), _) => {
             let a = array.as_string::<i32>();
-            (compute::min_string(a).map(|s| Datum::String(s.to_string())).unwrap_or(Datum::Null), compute::max_string(a).map(|s| Datum::String(s.to_string())).unwrap_or(Datum::Null))
+            (
+                compute::min_string(a).map(|s| Datum::String(s.to_string())).unwrap_or(Datum::Null),
+                compute::max_string(a).map(|s| Datum::String(s.to_string())).unwrap_or(Datum::Null),
+            )
         }
         (TypeKind::Binary(_) | TypeKind::VarBinary(_), _) => {
             let a = array.as_binary::<i32>();
-            (compute::min_binary(a).map(|s| Datum::Bytes(s.to_vec())).unwrap_or(Datum::Null), compute::max_binary(a).map(|s| Datum::Bytes(s.to_vec())).unwrap_or(Datum::Null))
+            (
+                compute::min_binary(a).map(|s| Datum::Bytes(s.to_vec())).unwrap_or(Datum::Null),
+                compute::max_binary(a).map(|s| Datum::Bytes(s.to_vec())).unwrap_or(Datum::Null),
+            )
         }
         (TypeKind::Timestamp(_) | TypeKind::TimestampLtz(_), ArrowType::Timestamp(unit, _)) => {
             let to = |v: i64| match unit {

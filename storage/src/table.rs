@@ -28,7 +28,8 @@ impl FileStoreTable {
     /// Opens the table rooted at `io` with its latest schema.
     pub async fn open(io: FileIO, name: impl Into<String>) -> Result<Self> {
         let name = name.into();
-        let schema = SchemaManager::new(io.clone()).latest().await?.ok_or_else(|| Error::NotFound(format!("table `{name}` (no schema under `{}`)", io.root)))?;
+        let schema =
+            SchemaManager::new(io.clone()).latest().await?.ok_or_else(|| Error::NotFound(format!("table `{name}` (no schema under `{}`)", io.root)))?;
         schema.validate().map_err(|e| Error::corrupt(io.path(&format!("schema/schema-{}", schema.id)), e))?;
         Ok(FileStoreTable { io, name, schema: Arc::new(schema) })
     }

@@ -125,7 +125,8 @@ impl DataType {
                         TypeKind::Map(Box::new(DataType::from_json(k)?), Box::new(DataType::from_json(v)?))
                     }
                     "ROW" => {
-                        let fields = map.get("fields").and_then(Value::as_array).ok_or_else(|| Error::invalid(format!("row type without `fields`: {value}")))?;
+                        let fields =
+                            map.get("fields").and_then(Value::as_array).ok_or_else(|| Error::invalid(format!("row type without `fields`: {value}")))?;
                         TypeKind::Row(fields.iter().map(DataField::from_json).collect::<Result<_>>()?)
                     }
                     other => return Err(Error::invalid(format!("unknown complex type `{other}`"))),

@@ -78,7 +78,11 @@ impl TableWrite {
             });
         }
         if options.deletion_vectors {
-            return Err(Error::InvalidOption { key: "deletion-vectors.enabled".into(), value: "true".into(), reason: "dyntable does not write deletion vectors".into() });
+            return Err(Error::InvalidOption {
+                key: "deletion-vectors.enabled".into(),
+                value: "true".into(),
+                reason: "dyntable does not write deletion vectors".into(),
+            });
         }
         let idx = |names: &[String]| -> Vec<usize> { names.iter().filter_map(|n| schema.field_index(n)).collect() };
         let key_indices = idx(&schema.trimmed_primary_keys());
@@ -164,7 +168,11 @@ impl TableWrite {
         for f in batch.schema().fields() {
             let is_kind_col = self.row_kind_column.as_deref() == Some(f.name().as_str());
             if !is_kind_col && schema.field(f.name()).is_none() {
-                return Err(Error::SchemaMismatch(format!("column `{}` is not in the table (columns: {})", f.name(), schema.fields.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", "))));
+                return Err(Error::SchemaMismatch(format!(
+                    "column `{}` is not in the table (columns: {})",
+                    f.name(),
+                    schema.fields.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", ")
+                )));
             }
         }
         let mut columns = Vec::with_capacity(schema.fields.len());
@@ -175,7 +183,8 @@ impl TableWrite {
                 col.clone()
             } else if compatible(col.data_type(), &want) {
                 let opts = compute::CastOptions { safe: false, ..Default::default() };
-                compute::cast_with_options(col, &want, &opts).map_err(|e| Error::SchemaMismatch(format!("column `{}` cannot be stored as {}: {e}", f.name, f.data_type.to_json())))?
+                compute::cast_with_options(col, &want, &opts)
+                    .map_err(|e| Error::SchemaMismatch(format!("column `{}` cannot be stored as {}: {e}", f.name, f.data_type.to_json())))?
             } else {
                 return Err(Error::SchemaMismatch(format!("column `{}` has type {}, the table expects {}", f.name, col.data_type(), f.data_type.to_json())));
             };
@@ -204,12 +213,16 @@ impl TableWrite {
         };
         if self.schema.primary_keys.is_empty() {
             if let Some(i) = kinds.values().iter().position(|k| *k != RowKind::Insert as i8) {
-                return Err(Error::invalid(format!("append table accepts only +I rows, row {i} has kind {}", RowKind::from_byte(kinds.value(i)).map(|k| k.short_string()).unwrap_or("?"))));
+                return Err(Error::invalid(format!(
+                    "append table accepts only +I rows, row {i} has kind {}",
+                    RowKind::from_byte(kinds.value(i)).map(|k| k.short_string()).unwrap_or("?")
+                )));
             }
         }
         let ignore_delete = self.options.raw.get("ignore-delete").map(|v| v.eq_ignore_ascii_case("true")).unwrap_or(false);
         if ignore_delete {
-            let keep: arrow::array::BooleanArray = kinds.iter().map(|k| Some(!RowKind::from_byte(k.unwrap_or(0)).map(RowKind::is_retract).unwrap_or(false))).collect();
+            let keep: arrow::array::BooleanArray =
+                kinds.iter().map(|k| Some(!RowKind::from_byte(k.unwrap_or(0)).map(RowKind::is_retract).unwrap_or(false))).collect();
             let values = compute::filter_record_batch(&values, &keep)?;
             let kinds = compute::filter(&kinds, &keep)?.as_primitive::<arrow::datatypes::Int8Type>().clone();
             return Ok((values, kinds));

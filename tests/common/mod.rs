@@ -41,7 +41,14 @@ pub fn canon(rows: &[Value]) -> Vec<String> {
     v
 }
 
-pub async fn create(catalog: &Catalog, name: &str, schema: &str, pk: &[&str], partition: &[&str], options: &[(&str, &str)]) -> dyntable_storage::Result<FileStoreTable> {
+pub async fn create(
+    catalog: &Catalog,
+    name: &str,
+    schema: &str,
+    pk: &[&str],
+    partition: &[&str],
+    options: &[(&str, &str)],
+) -> dyntable_storage::Result<FileStoreTable> {
     let spec = TableSpec {
         schema: schema.into(),
         primary_key: pk.iter().map(|s| s.to_string()).collect(),
@@ -69,7 +76,13 @@ pub struct FaultyStore {
 
 impl FaultyStore {
     pub fn new(inner: Arc<dyn ObjectStore>) -> Self {
-        FaultyStore { inner, pattern: std::sync::Mutex::new(String::new()), fail_after_put: AtomicUsize::new(0), fail_put: AtomicUsize::new(0), puts: AtomicUsize::new(0) }
+        FaultyStore {
+            inner,
+            pattern: std::sync::Mutex::new(String::new()),
+            fail_after_put: AtomicUsize::new(0),
+            fail_put: AtomicUsize::new(0),
+            puts: AtomicUsize::new(0),
+        }
     }
     pub fn arm(&self, pattern: &str, after_put: usize, before_put: usize) {
         *self.pattern.lock().unwrap() = pattern.to_string();
