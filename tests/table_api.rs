@@ -515,3 +515,35 @@ fn all_types_round_trip() {
         assert!(got[1].iter().filter(|(k, _)| *k != "id").all(|(_, v)| v.is_null()));
     });
 }
+
+/// `metadata.stats-mode` decides what value statistics files carry: full values, truncated strings,
+/// only null counts, or nothing.
+#[test]
+fn stats_modes() {
+    use dyntable_storage::stats::from_simple_stats;
+    rt().block_on(async {
+        let catalog = memory_catalog();
+        let long = "abcdefghijklmnopqrstuvwxyz";
+        for (i, mode) in ["full", "truncate(16)", "counts", "none"].into_iter().enumerate() {
+            let t = create(&catalog, &format!("db.st{i}"), "k INT, s STRING", &[], &[], &[("metadata.stats-mode", mode)]).await.unwrap();
+            let mut w = t.writer().await.unwrap();
+            w.write(&batch(&t, &[json!({"k": 1, "s": long}), json!({"k": 7, "s": null})])).await.unwrap();
+            w.commit().await.unwrap();
+            let f = t.files(&ScanFrom::Latest).await.unwrap().remove(0).file;
+            let types: Vec<_> = t.schema().fields.iter().map(|f| f.data_type.clone()).collect();
+            let st = from_simple_stats(&f.value_stats, &types);
+            match mode {
+                "full" => {
+                    assert_eq!((st[0].min.clone(), st[0].max.clone(), st[1].null_count), (Datum::I32(1), Datum::I32(7), Some(1)));
+                    assert_eq!(st[1].max, Datum::String(long.into()));
+                }
+                "truncate(16)" => {
+                    assert_eq!(st[1].min, Datum::String(long[..16].into()));
+                    assert_eq!(st[1].max, Datum::String("abcdefghijklmnoq".into()));
+                }
+                "counts" => assert_eq!((st[0].min.clone(), st[1].null_count), (Datum::Null, Some(1))),
+                _ => assert_eq!((st[0].min.clone(), st[1].null_count), (Datum::Null, None)),
+            }
+        }
+    });
+}
