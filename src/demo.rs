@@ -7,7 +7,7 @@ use arrow::array::{Float64Array, Int64Array, RecordBatch, StringArray, Timestamp
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use dyntable_storage::{Result, ScanFrom};
 
-use crate::catalog::{Catalog, Identifier, TableSpec};
+use dyntable_storage::{Catalog, Identifier, TableSpec};
 
 /// Deterministic pseudo-random numbers (xorshift) so the demo prints the same every run.
 struct Rng(u64);

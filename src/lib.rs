@@ -18,10 +18,10 @@
 //! # Ok(()) }
 //! ```
 
-pub mod catalog;
 pub mod convert;
 pub mod demo;
 pub mod filter;
 
-pub use catalog::{Catalog, Identifier, TableSpec};
 pub use dyntable_storage as storage;
+pub use dyntable_storage::catalog;
+pub use dyntable_storage::{Catalog, Identifier, TableSpec};

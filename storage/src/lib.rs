@@ -7,11 +7,13 @@
 //! - [`commit`]: the files become manifests ([`manifest`], Avro) and a snapshot ([`snapshot`]), published
 //!   by conditional create so concurrent writers never both win.
 //! - [`scan`] and [`read`]: a snapshot's live files, pruned by a [`predicate`], read back with merge-on-read.
+//! - [`catalog`]: warehouses (path, `file://`, `memory://`, `s3://`), databases and tables.
 //! - [`table`]: the handle that ties them together over any `object_store` ([`io`]).
 //!
 //! The format facts this crate follows are in `docs/paimon-format.md` of the project.
 
 pub mod binary_row;
+pub mod catalog;
 pub mod commit;
 pub mod datafile;
 pub mod datum;
@@ -29,6 +31,7 @@ pub mod table;
 pub mod types;
 pub mod write;
 
+pub use catalog::{Catalog, Identifier, TableSpec};
 pub use commit::{OverwriteScope, TableCommit};
 pub use datafile::RowKind;
 pub use datum::Datum;

@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use dyntable_storage::io::FileIO;
-use dyntable_storage::types::parse_sql_fields;
-use dyntable_storage::{Error, FileStoreTable, Result, TableSchema};
+use crate::io::FileIO;
+use crate::types::parse_sql_fields;
+use crate::{Error, FileStoreTable, Result, TableSchema};
 use object_store::path::Path;
 use object_store::ObjectStore;
 
