@@ -35,6 +35,9 @@ pub enum CompactionError {
 
     #[error("a compaction removes a data file that is not in the levels. file=`{file}`, level=`{level}`")]
     UnknownFile { file: String, level: u32 },
+
+    #[error("writes stall above the stop trigger but the picker chose nothing. sorted_runs=`{sorted_runs}`, stop_trigger=`{stop_trigger}`")]
+    StallWithoutCompaction { sorted_runs: usize, stop_trigger: u32 },
 }
 
 impl CompactionError {
@@ -43,7 +46,9 @@ impl CompactionError {
         match self {
             CompactionError::InvalidOption { .. } | CompactionError::TooFewLevels { .. } => ErrorKind::Invalid,
             CompactionError::OverlappingFiles { .. } | CompactionError::DuplicateFile { .. } => ErrorKind::Data,
-            CompactionError::LevelOutOfRange { .. } | CompactionError::UnknownFile { .. } => ErrorKind::Internal,
+            CompactionError::LevelOutOfRange { .. } | CompactionError::UnknownFile { .. } | CompactionError::StallWithoutCompaction { .. } => {
+                ErrorKind::Internal
+            }
         }
     }
 }

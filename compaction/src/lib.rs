@@ -24,6 +24,8 @@
 //!    rest; deletes are dropped only when no older data can lie below ([`drop_deletes`]).
 //! 5. [`plan_compaction`] does steps 3 and 4 in one call, and [`Levels::update`] applies the job's result.
 //! 6. [`should_stall`]: a flush waits for compaction once the runs exceed the stop trigger.
+//! 7. [`sim`] replays uniform, zipfian or append-only writes through the picker on one modelled bucket and
+//!    reports write, read and space amplification (the `dyntable-compaction-sim` binary prints them).
 //!
 //! ```
 //! use std::collections::BTreeMap;
@@ -56,6 +58,7 @@ mod levels;
 mod options;
 mod plan;
 mod rewrite;
+pub mod sim;
 mod strategy;
 
 pub use error::{CompactionError, ErrorKind, Result};

@@ -49,6 +49,9 @@ struct Args {
     /// Times each measurement is repeated (interleaved); the median is reported.
     #[arg(long, default_value_t = 1)]
     repeat: usize,
+    /// Times each scan measurement is repeated (scans are short, so they are repeated more); the median is reported.
+    #[arg(long, default_value_t = 5)]
+    scan_repeat: usize,
     /// Also ingest with a commit every this many rows (0 skips that measurement).
     #[arg(long, default_value_t = 1_000_000)]
     commit_every_rows: usize,
@@ -173,7 +176,21 @@ fn write_plain(path: &Path, batches: &[RecordBatch]) -> Result<u64, BoxError> {
 
 /// Reads a Parquet file with the synchronous arrow-rs reader at dyntable's read batch size.
 fn read_plain(path: &Path) -> Result<usize, BoxError> {
-    let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(path)?)?.with_batch_size(8192).build()?;
+    read_plain_columns(path, None)
+}
+
+/// Reads the named top-level columns (all when `None`) of a Parquet file with the synchronous reader.
+fn read_plain_columns(path: &Path, columns: Option<&[&str]>) -> Result<usize, BoxError> {
+    let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(path)?)?.with_batch_size(8192);
+    let builder = match columns {
+        None => builder,
+        Some(names) => {
+            let roots: Vec<usize> = builder.schema().fields().iter().enumerate().filter(|(_, f)| names.contains(&f.name().as_str())).map(|(i, _)| i).collect();
+            let mask = parquet::arrow::ProjectionMask::roots(builder.parquet_schema(), roots);
+            builder.with_projection(mask)
+        }
+    };
+    let reader = builder.build()?;
     let mut rows = 0;
     for b in reader {
         rows += b?.num_rows();
@@ -242,6 +259,8 @@ async fn scan_table(table: &FileStoreTable) -> Result<usize, BoxError> {
 
 struct TableFiles {
     files: usize,
+    /// Path of the first data file relative to the table directory.
+    first_file: Option<String>,
     sorted_runs: usize,
     data_bytes: u64,
     rows: i64,
@@ -255,6 +274,7 @@ async fn table_files(table: &FileStoreTable) -> Result<TableFiles, BoxError> {
     higher.dedup();
     Ok(TableFiles {
         files: entries.len(),
+        first_file: entries.first().map(|e| format!("bucket-{}/{}", e.bucket, e.file.file_name)),
         sorted_runs: level0 + higher.len(),
         data_bytes: entries.iter().map(|e| e.file.file_size as u64).sum(),
         rows: entries.iter().map(|e| e.file.row_count).sum(),
@@ -305,8 +325,8 @@ fn mib(bytes: u64) -> f64 {
 
 fn main() -> Result<(), BoxError> {
     let args = Args::parse();
-    if args.rows == 0 || args.keys == 0 || args.batch_rows == 0 || args.repeat == 0 {
-        return Err("--rows, --keys, --batch-rows and --repeat must be positive".into());
+    if args.rows == 0 || args.keys == 0 || args.batch_rows == 0 || args.repeat == 0 || args.scan_repeat == 0 {
+        return Err("--rows, --keys, --batch-rows, --repeat and --scan-repeat must be positive".into());
     }
     if args.keys > u32::MAX as usize || args.rows >= u32::MAX as usize {
         return Err("--rows and --keys must be below 2^32".into());
@@ -403,10 +423,14 @@ async fn run_in(args: &Args, dir: &Path) -> Result<(), BoxError> {
         );
     }
     let ingest_table = catalog.get_table(&Identifier::parse("bench.ingest")?).await?;
+    // The scan table's one data file, read directly, splits the scan's cost into extra columns and read path.
+    let scan_data_file = warehouse.join("bench.db").join("scan").join(scan_files.first_file.as_deref().expect("one file"));
+    const VALUE_COLUMNS_AND_KIND: &[&str] = &["_VALUE_KIND", "id", "key", "a", "b", "ts"];
 
     let (mut plain_read_s, mut scan_s, mut plain_read_async_s, mut scan_multi_s) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut file_all_s, mut file_values_s) = (Vec::new(), Vec::new());
     let mut scan_multi_rows = 0;
-    for r in 0..args.repeat {
+    for r in 0..args.scan_repeat {
         let (n, s) = timed(|| read_plain(&plain_latest))?;
         assert_eq!(n, live_rows, "plain read returns every live row");
         plain_read_s.push(s);
@@ -419,7 +443,15 @@ async fn run_in(args: &Args, dir: &Path) -> Result<(), BoxError> {
         let (n, s) = timed_async(scan_table(&ingest_table)).await?;
         scan_multi_rows = n;
         scan_multi_s.push(s);
-        eprintln!("[{r}] plain read {:.3}s, scan {:.3}s, plain async read {:.3}s, multi-run scan {:.3}s", plain_read_s[r], scan_s[r], plain_read_async_s[r], s);
+        let (n, s) = timed(|| read_plain_columns(&scan_data_file, None))?;
+        assert_eq!(n, live_rows, "the table's data file holds every live row");
+        file_all_s.push(s);
+        let (_, s) = timed(|| read_plain_columns(&scan_data_file, Some(VALUE_COLUMNS_AND_KIND)))?;
+        file_values_s.push(s);
+        eprintln!(
+            "[{r}] plain read {:.3}s, scan {:.3}s, plain async read {:.3}s, multi-run scan {:.3}s, table file all columns {:.3}s, table file values+kind {:.3}s",
+            plain_read_s[r], scan_s[r], plain_read_async_s[r], scan_multi_s[r], file_all_s[r], s
+        );
     }
     if scan_multi_rows != live_rows {
         return Err(format!("the multi-run scan returned {scan_multi_rows} rows, expected {live_rows}").into());
@@ -435,15 +467,20 @@ async fn run_in(args: &Args, dir: &Path) -> Result<(), BoxError> {
     let scan = median(scan_s.clone());
     let plain_read_async = median(plain_read_async_s.clone());
     let scan_multi = median(scan_multi_s.clone());
+    let file_all = median(file_all_s.clone());
+    let file_values = median(file_values_s.clone());
     let ingest_ratio = plain_write / ingest_one;
     let scan_ratio = plain_read / scan;
 
     println!();
-    println!("dyntable-bench: {} rows, {} keys ({} live), {} rows/batch, median of {} run(s)", args.rows, args.keys, live_rows, args.batch_rows, args.repeat);
-    println!("{:<44} {:>9} {:>13} {:>7} {:>10}", "measurement", "seconds", "rows/s", "files", "MiB");
-    println!("{:<44} {:>9.3} {:>13.0} {:>7} {:>10.1}", "plain parquet write (ArrowWriter, zstd 1)", plain_write, rows_total / plain_write, 1, mib(plain_bytes));
     println!(
-        "{:<44} {:>9.3} {:>13.0} {:>7} {:>10.1}",
+        "dyntable-bench: {} rows, {} keys ({} live), {} rows/batch, median of {} ingest run(s) and {} scan run(s)",
+        args.rows, args.keys, live_rows, args.batch_rows, args.repeat, args.scan_repeat
+    );
+    println!("{:<48} {:>9} {:>13} {:>7} {:>10}", "measurement", "seconds", "rows/s", "files", "MiB");
+    println!("{:<48} {:>9.3} {:>13.0} {:>7} {:>10.1}", "plain parquet write (ArrowWriter, zstd 1)", plain_write, rows_total / plain_write, 1, mib(plain_bytes));
+    println!(
+        "{:<48} {:>9.3} {:>13.0} {:>7} {:>10.1}",
         "ingest into pk table, 1 commit",
         ingest_one,
         rows_total / ingest_one,
@@ -452,7 +489,7 @@ async fn run_in(args: &Args, dir: &Path) -> Result<(), BoxError> {
     );
     if let (Some(s), Some(f)) = (ingest_many, &ingest_commits_files) {
         println!(
-            "{:<44} {:>9.3} {:>13.0} {:>7} {:>10.1}",
+            "{:<48} {:>9.3} {:>13.0} {:>7} {:>10.1}",
             format!("ingest into pk table, {commits_made} commits"),
             s,
             rows_total / s,
@@ -460,10 +497,10 @@ async fn run_in(args: &Args, dir: &Path) -> Result<(), BoxError> {
             mib(f.data_bytes)
         );
     }
-    println!("{:<44} {:>9.3} {:>13.0} {:>7} {:>10.1}", "plain parquet read (sync reader)", plain_read, live / plain_read, 1, mib(plain_latest_bytes));
-    println!("{:<44} {:>9.3} {:>13.0} {:>7} {:>10.1}", "scan pk table, one sorted run", scan, live / scan, scan_files.files, mib(scan_files.data_bytes));
+    println!("{:<48} {:>9.3} {:>13.0} {:>7} {:>10.1}", "plain parquet read (sync reader)", plain_read, live / plain_read, 1, mib(plain_latest_bytes));
+    println!("{:<48} {:>9.3} {:>13.0} {:>7} {:>10.1}", "scan pk table, one sorted run", scan, live / scan, scan_files.files, mib(scan_files.data_bytes));
     println!(
-        "{:<44} {:>9.3} {:>13.0} {:>7} {:>10.1}",
+        "{:<48} {:>9.3} {:>13.0} {:>7} {:>10.1}",
         "plain parquet read (async object_store)",
         plain_read_async,
         live / plain_read_async,
@@ -471,12 +508,28 @@ async fn run_in(args: &Args, dir: &Path) -> Result<(), BoxError> {
         mib(plain_latest_bytes)
     );
     println!(
-        "{:<44} {:>9.3} {:>13.0} {:>7} {:>10.1}",
+        "{:<48} {:>9.3} {:>13.0} {:>7} {:>10.1}",
         format!("scan ingest table ({} runs, merge)", ingest_files.sorted_runs),
         scan_multi,
         live / scan_multi,
         ingest_files.files,
         mib(ingest_files.data_bytes)
+    );
+    println!(
+        "{:<48} {:>9.3} {:>13.0} {:>7} {:>10.1}",
+        "table's data file, all 8 columns (sync reader)",
+        file_all,
+        live / file_all,
+        1,
+        mib(scan_files.data_bytes)
+    );
+    println!(
+        "{:<48} {:>9.3} {:>13.0} {:>7} {:>10.1}",
+        "table's data file, values + kind (sync reader)",
+        file_values,
+        live / file_values,
+        1,
+        mib(scan_files.data_bytes)
     );
     println!();
     println!("ingest / plain write: {:.2}x (target >= 0.70x) {}", ingest_ratio, if ingest_ratio >= 0.7 { "met" } else { "MISSED" });
@@ -506,6 +559,9 @@ async fn run_in(args: &Args, dir: &Path) -> Result<(), BoxError> {
             "plain_read": { "seconds": plain_read_s, "rows_per_s": live / plain_read, "bytes": plain_latest_bytes },
             "scan_one_run": { "seconds": scan_s, "rows_per_s": live / scan, "files": scan_files.files, "data_bytes": scan_files.data_bytes },
             "plain_read_async": { "seconds": plain_read_async_s, "rows_per_s": live / plain_read_async },
+            "scan_repeat": args.scan_repeat,
+            "table_file_all_columns_read": { "seconds": file_all_s, "rows_per_s": live / file_all },
+            "table_file_values_and_kind_read": { "seconds": file_values_s, "rows_per_s": live / file_values },
             "scan_multi_run": { "seconds": scan_multi_s, "rows_per_s": live / scan_multi, "sorted_runs": ingest_files.sorted_runs },
             "ratios": { "ingest_over_plain_write": ingest_ratio, "scan_over_plain_read": scan_ratio },
             "input_arrow_bytes": input_arrow_bytes,

@@ -249,11 +249,22 @@ impl DataFileWriter {
     }
 }
 
+/// Which system columns a read needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SystemColumns {
+    /// None (append tables; primary-key files known to hold no retractions).
+    None,
+    /// Only `_VALUE_KIND` (a single sorted run: no merge, but retractions are dropped).
+    KindOnly,
+    /// `_KEY_*`, `_SEQUENCE_NUMBER`, `_VALUE_KIND` (merge-on-read, compaction).
+    All,
+}
+
 /// What a reader wants from data files: physical columns named as in the *current* schema.
 #[derive(Debug, Clone)]
 pub struct ReadColumns {
-    /// Read `_KEY_*`, `_SEQUENCE_NUMBER` and `_VALUE_KIND` first (primary-key tables).
-    pub with_system: bool,
+    /// System columns to read before the values (primary-key tables).
+    pub system: SystemColumns,
     /// Value fields of the current schema to read.
     pub values: Vec<DataField>,
 }
@@ -262,10 +273,14 @@ impl ReadColumns {
     /// The Arrow schema of batches the reader yields.
     pub fn output_schema(&self, current: &TableSchema) -> SchemaRef {
         let mut fields = Vec::new();
-        if self.with_system {
-            fields.extend(current.key_fields().iter().map(key_field));
-            fields.push(sequence_field());
-            fields.push(kind_field());
+        match self.system {
+            SystemColumns::None => {}
+            SystemColumns::KindOnly => fields.push(kind_field()),
+            SystemColumns::All => {
+                fields.extend(current.key_fields().iter().map(key_field));
+                fields.push(sequence_field());
+                fields.push(kind_field());
+            }
         }
         fields.extend(self.values.iter().map(DataField::to_arrow));
         Arc::new(ArrowSchema::new(fields))
@@ -296,13 +311,22 @@ pub async fn read_data_file(
 
     // For each output column: the name of the column in the file, or None for "not in this file".
     let mut sources: Vec<Option<String>> = Vec::new();
-    if cols.with_system {
-        for kf in current.key_fields() {
-            sources.push(file_schema.field_by_id(kf.id).map(|f| format!("{KEY_PREFIX}{}", f.name)));
+    match cols.system {
+        SystemColumns::None => {}
+        SystemColumns::KindOnly => sources.push(Some(VALUE_KIND.to_string())),
+        SystemColumns::All => {
+            for kf in current.key_fields() {
+                sources.push(file_schema.field_by_id(kf.id).map(|f| format!("{KEY_PREFIX}{}", f.name)));
+            }
+            sources.push(Some(SEQUENCE_NUMBER.to_string()));
+            sources.push(Some(VALUE_KIND.to_string()));
         }
-        sources.push(Some(SEQUENCE_NUMBER.to_string()));
-        sources.push(Some(VALUE_KIND.to_string()));
     }
+    let required = match cols.system {
+        SystemColumns::None => 0,
+        SystemColumns::KindOnly => 1,
+        SystemColumns::All => current.key_fields().len() + 2,
+    };
     for v in &cols.values {
         sources.push(file_schema.field_by_id(v.id).map(|f| f.name.clone()));
     }
@@ -312,7 +336,7 @@ pub async fn read_data_file(
         if let Some(name) = s {
             match index_of.get(name.as_str()) {
                 Some(idx) => roots.push(*idx),
-                None if i < current.key_fields().len() + 2 && cols.with_system => {
+                None if i < required => {
                     return Err(Error::corrupt(&display, format!("required column `{name}` is missing in the data file")));
                 }
                 None => {}

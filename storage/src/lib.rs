@@ -20,6 +20,7 @@ pub mod datum;
 pub mod error;
 pub mod io;
 pub mod manifest;
+pub mod merge;
 pub mod options;
 pub mod predicate;
 pub mod read;

@@ -1,11 +1,13 @@
-//! Reading splits: merge-on-read across the sorted runs of a primary-key bucket with the merge engine,
-//! streamed batch by batch (a bucket is never held in memory whole), then the row filter and projection.
+//! Reading splits: merge-on-read across the sorted runs of a primary-key bucket with the table's merge
+//! engine ([`crate::merge`]), streamed batch by batch (a bucket is never held in memory whole), then the row
+//! filter and projection. The same sorted-run merge serves compaction (which keeps retractions unless it
+//! writes the max level).
 
 use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::array::{AsArray, RecordBatch};
 use arrow::compute;
 use arrow::datatypes::{Int64Type, Int8Type};
 use arrow::row::{RowConverter, Rows, SortField};
@@ -13,15 +15,16 @@ use arrow_schema::SchemaRef;
 use futures::{Stream, StreamExt, TryStreamExt};
 
 use crate::binary_row::deserialize_row;
-use crate::datafile::{bucket_dir, read_data_file, ReadColumns, RowKind};
+use crate::datafile::{bucket_dir, read_data_file, ReadColumns, RowKind, SystemColumns, VALUE_KIND};
 use crate::error::{Error, Result};
 use crate::io::FileIO;
 use crate::manifest::DataFileMeta;
-use crate::options::{CoreOptions, MergeEngine};
+use crate::merge::{MergeSpec, OutputBuilder, Versions};
+use crate::options::CoreOptions;
 use crate::predicate::Predicate;
 use crate::scan::{DataSplit, SchemaCache};
 use crate::schema::{SchemaManager, TableSchema};
-use crate::types::DataField;
+use crate::types::{DataField, DataType};
 
 pub type BatchStream = Pin<Box<dyn Stream<Item = Result<RecordBatch>> + Send>>;
 
@@ -31,6 +34,7 @@ pub struct TableRead {
     io: FileIO,
     schema: Arc<TableSchema>,
     options: CoreOptions,
+    spec: Arc<MergeSpec>,
     projection: Vec<DataField>,
     filter: Option<Predicate>,
     batch_size: usize,
@@ -50,15 +54,9 @@ impl TableRead {
         if let Some(f) = &filter {
             f.validate(&schema)?;
         }
-        if !schema.primary_keys.is_empty() && options.merge_engine != MergeEngine::Deduplicate {
-            return Err(Error::InvalidOption {
-                key: "merge-engine".into(),
-                value: options.raw.get("merge-engine").cloned().unwrap_or_default(),
-                reason: "dyntable reads the deduplicate merge engine only so far".into(),
-            });
-        }
+        let spec = Arc::new(MergeSpec::new(&schema)?);
         let schemas: SchemaCache = Default::default();
-        Ok(TableRead { io, schema, options, projection, filter, batch_size: 8192, schemas })
+        Ok(TableRead { io, schema, options, spec, projection, filter, batch_size: 8192, schemas })
     }
 
     pub fn with_batch_size(mut self, n: usize) -> Self {
@@ -84,21 +82,29 @@ impl TableRead {
         Ok(s)
     }
 
-    /// Value columns to read: the projection plus what the filter and `sequence.field` need.
-    fn read_columns(&self) -> ReadColumns {
+    /// Value columns to read: the projection plus what the filter, `sequence.field` and the merge engine need.
+    fn read_columns(&self, system: SystemColumns) -> ReadColumns {
         let mut names: Vec<String> = self.projection.iter().map(|f| f.name.clone()).collect();
         if let Some(f) = &self.filter {
             f.columns(&mut names);
         }
-        if let Some(sf) = &self.options.sequence_field {
-            for s in sf.split(',') {
-                if !names.iter().any(|n| n == s.trim()) {
-                    names.push(s.trim().to_string());
+        if system == SystemColumns::All {
+            if let Some(sf) = &self.options.sequence_field {
+                for s in sf.split(',') {
+                    if !names.iter().any(|n| n == s.trim()) {
+                        names.push(s.trim().to_string());
+                    }
                 }
             }
+            names = self.spec.required_columns(&names);
         }
         let values = self.schema.fields.iter().filter(|f| names.contains(&f.name)).cloned().collect();
-        ReadColumns { with_system: !self.schema.primary_keys.is_empty(), values }
+        ReadColumns { system, values }
+    }
+
+    /// All value columns with all system columns (what compaction rewrites).
+    pub fn full_columns(&self) -> ReadColumns {
+        ReadColumns { system: SystemColumns::All, values: self.schema.fields.clone() }
     }
 
     async fn open_file(&self, split: &DataSplit, file: &DataFileMeta, cols: &ReadColumns) -> Result<BatchStream> {
@@ -112,57 +118,38 @@ impl TableRead {
         Ok(Box::pin(s))
     }
 
+    fn concat_files(&self, split: &DataSplit, files: Vec<DataFileMeta>, cols: &ReadColumns) -> BatchStream {
+        let this = self.clone();
+        let split = split.clone();
+        let cols = cols.clone();
+        Box::pin(
+            futures::stream::iter(files.into_iter().map(move |f| (f, this.clone(), split.clone(), cols.clone())))
+                .then(|(f, this, split, cols)| async move { this.open_file(&split, &f, &cols).await })
+                .try_flatten(),
+        )
+    }
+
     /// Streams the rows of one split.
     pub async fn read_split(&self, split: DataSplit) -> Result<BatchStream> {
-        let cols = self.read_columns();
         let pk = !self.schema.primary_keys.is_empty();
-        let this = self.clone();
         let raw: BatchStream = if !pk {
-            let files = split.files.clone();
-            let cols2 = cols.clone();
-            Box::pin(
-                futures::stream::iter(files.into_iter().map(move |f| (f, this.clone(), split.clone(), cols2.clone())))
-                    .then(|(f, this, split, cols)| async move { this.open_file(&split, &f, &cols).await })
-                    .try_flatten(),
-            )
+            self.concat_files(&split, split.files.clone(), &self.read_columns(SystemColumns::None))
         } else {
             let runs = self.sorted_runs(&split.files)?;
             if runs.len() == 1 {
+                // One sorted run holds each key once: no merge, only retractions to drop (and no kind column
+                // at all when the files say they hold none).
                 let files: Vec<DataFileMeta> = runs.into_iter().next().expect("one run").into();
-                let cols2 = cols.clone();
-                let stream = futures::stream::iter(files.into_iter().map(move |f| (f, this.clone(), split.clone(), cols2.clone())))
-                    .then(|(f, this, split, cols)| async move { this.open_file(&split, &f, &cols).await })
-                    .try_flatten();
-                let nkeys = self.schema.key_fields().len();
-                Box::pin(stream.and_then(move |b| futures::future::ready(drop_retracts(&b, nkeys))))
-            } else {
-                let mut cursors = Vec::new();
-                for run in runs {
-                    cursors.push(RunCursor { files: run, stream: None, batch: None, keys: None, seq_keys: None, pos: 0, slot: 0 });
+                if files.iter().all(|f| f.delete_row_count == Some(0)) {
+                    self.concat_files(&split, files, &self.read_columns(SystemColumns::None))
+                } else {
+                    let s = self.concat_files(&split, files, &self.read_columns(SystemColumns::KindOnly));
+                    Box::pin(s.and_then(|b| futures::future::ready(drop_retracts(&b))))
                 }
-                let nkeys = self.schema.key_fields().len();
-                let key_converter = RowConverter::new(self.schema.key_fields().iter().map(|f| SortField::new(f.data_type.to_arrow())).collect())?;
-                let seq_cols: Vec<usize> = match &self.options.sequence_field {
-                    Some(sf) => sf.split(',').filter_map(|s| cols.values.iter().position(|v| v.name == s.trim()).map(|i| nkeys + 2 + i)).collect(),
-                    None => Vec::new(),
-                };
-                let merge = MergeState {
-                    read: this,
-                    split,
-                    cols: cols.clone(),
-                    cursors,
-                    key_converter,
-                    seq_cols: (!seq_cols.is_empty()).then_some(seq_cols),
-                    seq_converter: None,
-                    nkeys,
-                    slots: Vec::new(),
-                    out: Vec::new(),
-                    done: false,
-                };
-                Box::pin(futures::stream::try_unfold(merge, |mut m| async move {
-                    let b = m.next_batch().await?;
-                    Ok(b.map(|b| (b, m)))
-                }))
+            } else {
+                let cols = self.read_columns(SystemColumns::All);
+                let s = self.merge_runs(split, runs, cols, false)?;
+                Box::pin(s.and_then(|b| futures::future::ready(drop_retracts(&b))))
             }
         };
         let schema = self.schema.clone();
@@ -178,6 +165,40 @@ impl TableRead {
         ))
     }
 
+    /// Merges sorted runs (oldest last) into key-value batches of `cols` (which must include all system
+    /// columns), one row per key, in key order. With `keep_retractions` false, keys whose merge result is a
+    /// retraction are left out.
+    pub fn merge_runs(&self, split: DataSplit, runs: Vec<VecDeque<DataFileMeta>>, cols: ReadColumns, keep_retractions: bool) -> Result<BatchStream> {
+        debug_assert_eq!(cols.system, SystemColumns::All);
+        let nkeys = self.schema.key_fields().len();
+        let key_converter = RowConverter::new(self.schema.key_fields().iter().map(|f| SortField::new(f.data_type.to_arrow())).collect())?;
+        let seq_cols: Vec<usize> = match &self.options.sequence_field {
+            Some(sf) => sf.split(',').filter_map(|s| cols.values.iter().position(|v| v.name == s.trim()).map(|i| nkeys + 2 + i)).collect(),
+            None => Vec::new(),
+        };
+        let cursors = runs.into_iter().map(|files| RunCursor { files, stream: None, batch: None, keys: None, seq_keys: None, pos: 0, slot: 0 }).collect();
+        let merge = MergeState {
+            read: self.clone(),
+            split,
+            value_names: cols.values.iter().map(|f| f.name.clone()).collect(),
+            value_types: cols.values.iter().map(|f| f.data_type.clone()).collect(),
+            cols,
+            cursors,
+            key_converter,
+            seq_cols: (!seq_cols.is_empty()).then_some(seq_cols),
+            seq_converter: None,
+            nkeys,
+            slots: Vec::new(),
+            out: OutputBuilder::new(),
+            keep_retractions,
+            done: false,
+        };
+        Ok(Box::pin(futures::stream::try_unfold(merge, |mut m| async move {
+            let b = m.next_batch().await?;
+            Ok(b.map(|b| (b, m)))
+        })))
+    }
+
     /// Streams all splits one after another.
     pub fn read_splits(&self, splits: Vec<DataSplit>) -> BatchStream {
         let this = self.clone();
@@ -191,9 +212,9 @@ impl TableRead {
         )
     }
 
-    /// Groups files into sorted runs, oldest data last: each level-0 file is a run (newest first), each
+    /// Groups files into sorted runs, newest first: each level-0 file is a run (newest first), each
     /// level >= 1 one run with files ordered by min key.
-    fn sorted_runs(&self, files: &[DataFileMeta]) -> Result<Vec<VecDeque<DataFileMeta>>> {
+    pub fn sorted_runs(&self, files: &[DataFileMeta]) -> Result<Vec<VecDeque<DataFileMeta>>> {
         let mut level0: Vec<&DataFileMeta> = files.iter().filter(|f| f.level == 0).collect();
         level0.sort_by(|a, b| b.max_sequence_number.cmp(&a.max_sequence_number));
         let mut runs: Vec<VecDeque<DataFileMeta>> = level0.into_iter().map(|f| VecDeque::from(vec![f.clone()])).collect();
@@ -212,9 +233,13 @@ impl TableRead {
         }
         Ok(runs)
     }
+
+    pub fn schema(&self) -> &Arc<TableSchema> {
+        &self.schema
+    }
 }
 
-fn cmp_keys(a: &[crate::datum::Datum], b: &[crate::datum::Datum]) -> std::cmp::Ordering {
+pub fn cmp_keys(a: &[crate::datum::Datum], b: &[crate::datum::Datum]) -> std::cmp::Ordering {
     for (x, y) in a.iter().zip(b) {
         let o = match (x.is_null(), y.is_null()) {
             (true, true) => std::cmp::Ordering::Equal,
@@ -229,9 +254,10 @@ fn cmp_keys(a: &[crate::datum::Datum], b: &[crate::datum::Datum]) -> std::cmp::O
     std::cmp::Ordering::Equal
 }
 
-/// Drops rows whose latest kind retracts them (-U, -D) from a batch with each key once.
-fn drop_retracts(batch: &RecordBatch, nkeys: usize) -> Result<RecordBatch> {
-    let kinds = batch.column(nkeys + 1).as_primitive::<Int8Type>();
+/// Drops rows whose kind retracts them (-U, -D) from a batch with each key once.
+fn drop_retracts(batch: &RecordBatch) -> Result<RecordBatch> {
+    let Some(kinds) = batch.column_by_name(VALUE_KIND) else { return Ok(batch.clone()) };
+    let kinds = kinds.as_primitive::<Int8Type>();
     if !kinds.values().iter().any(|k| RowKind::from_byte(*k).map(RowKind::is_retract).unwrap_or(false)) {
         return Ok(batch.clone());
     }
@@ -270,6 +296,8 @@ struct MergeState {
     read: TableRead,
     split: DataSplit,
     cols: ReadColumns,
+    value_names: Vec<String>,
+    value_types: Vec<DataType>,
     cursors: Vec<RunCursor>,
     key_converter: RowConverter,
     seq_cols: Option<Vec<usize>>,
@@ -277,7 +305,8 @@ struct MergeState {
     nkeys: usize,
     /// Batches referenced by `out` (by slot index).
     slots: Vec<RecordBatch>,
-    out: Vec<(usize, usize)>,
+    out: OutputBuilder,
+    keep_retractions: bool,
     done: bool,
 }
 
@@ -332,19 +361,35 @@ impl MergeState {
         }
     }
 
+    fn seq(&self, i: usize) -> i64 {
+        let c = &self.cursors[i];
+        c.batch.as_ref().expect("filled").column(self.nkeys).as_primitive::<Int64Type>().value(c.pos)
+    }
+
+    /// Orders two cursors' current versions, older first (by `sequence.field`, then sequence number).
+    fn older(&self, a: usize, b: usize) -> std::cmp::Ordering {
+        let (ca, cb) = (&self.cursors[a], &self.cursors[b]);
+        if let (Some(sa), Some(sb)) = (&ca.seq_keys, &cb.seq_keys) {
+            let o = sa.row(ca.pos).cmp(&sb.row(cb.pos));
+            if o != std::cmp::Ordering::Equal {
+                return o;
+            }
+        }
+        self.seq(a).cmp(&self.seq(b))
+    }
+
     async fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
         if self.done {
             return Ok(None);
         }
         let batch_size = self.read.batch_size;
-        loop {
-            // Find the smallest key among cursors that still have rows.
-            let mut live = Vec::with_capacity(self.cursors.len());
-            for i in 0..self.cursors.len() {
-                if self.fill(i).await? {
-                    live.push(i);
-                }
+        let mut live: Vec<usize> = Vec::with_capacity(self.cursors.len());
+        for i in 0..self.cursors.len() {
+            if self.fill(i).await? {
+                live.push(i);
             }
+        }
+        loop {
             if live.is_empty() {
                 self.done = true;
                 break;
@@ -356,25 +401,46 @@ impl MergeState {
                     min = i;
                 }
             }
-            // All cursors positioned on that key hold versions of it; the merge engine picks the winner.
-            let mut winner = min;
-            let mut same = Vec::with_capacity(live.len());
-            for &i in &live {
-                let (a, b) = (&self.cursors[i], &self.cursors[min]);
-                if i == min || a.keys.as_ref().expect("filled").row(a.pos) == b.keys.as_ref().expect("filled").row(b.pos) {
-                    same.push(i);
-                    if i != winner && self.newer(i, winner) {
-                        winner = i;
-                    }
+            // Every cursor positioned on that key holds one version of it (a run has each key once).
+            let mut same: Vec<usize> = live
+                .iter()
+                .copied()
+                .filter(|&i| {
+                    let (a, b) = (&self.cursors[i], &self.cursors[min]);
+                    i == min || a.keys.as_ref().expect("filled").row(a.pos) == b.keys.as_ref().expect("filled").row(b.pos)
+                })
+                .collect();
+            same.sort_by(|a, b| self.older(*a, *b));
+            let slots: Vec<(usize, usize)> = same.iter().map(|&i| (self.cursors[i].slot, self.cursors[i].pos)).collect();
+            let seq_max = same.iter().map(|&i| self.seq(i)).max().unwrap_or(0);
+            let merged = if same.len() == 1 && self.read.spec.picks_whole_rows() {
+                let kind = {
+                    let c = &self.cursors[same[0]];
+                    RowKind::from_byte(c.batch.as_ref().expect("filled").column(self.nkeys + 1).as_primitive::<Int8Type>().value(c.pos))
+                        .unwrap_or(RowKind::Insert)
+                };
+                let kind = if self.read.spec.engine == crate::options::MergeEngine::FirstRow && !kind.is_retract() { RowKind::Insert } else { kind };
+                if self.read.spec.engine == crate::options::MergeEngine::FirstRow && kind.is_retract() {
+                    None
+                } else {
+                    Some(crate::merge::Merged { kind, base: 0, columns: None })
+                }
+            } else {
+                let rows: Vec<(&RecordBatch, usize)> = same.iter().map(|&i| (self.cursors[i].batch.as_ref().expect("filled"), self.cursors[i].pos)).collect();
+                let v = Versions { rows: &rows, nkeys: self.nkeys, value_names: &self.value_names };
+                self.read.spec.merge(&v, &self.value_types)?
+            };
+            if let Some(m) = merged {
+                if self.keep_retractions || !m.kind.is_retract() {
+                    self.out.push(&m, &slots, seq_max);
                 }
             }
-            let w = &self.cursors[winner];
-            let kind = w.batch.as_ref().expect("filled").column(self.nkeys + 1).as_primitive::<Int8Type>().value(w.pos);
-            if !RowKind::from_byte(kind).map(RowKind::is_retract).unwrap_or(false) {
-                self.out.push((w.slot, w.pos));
-            }
-            for i in same {
+            for &i in &same {
                 self.cursors[i].pos += 1;
+                let exhausted = self.cursors[i].batch.as_ref().is_none_or(|b| self.cursors[i].pos >= b.num_rows());
+                if exhausted && !self.fill(i).await? {
+                    live.retain(|x| *x != i);
+                }
             }
             if self.out.len() >= batch_size {
                 break;
@@ -383,9 +449,7 @@ impl MergeState {
         if self.out.is_empty() {
             return Ok(None);
         }
-        let refs: Vec<&RecordBatch> = self.slots.iter().collect();
-        let batch = compute::interleave_record_batch(&refs, &self.out)?;
-        self.out.clear();
+        let batch = self.out.finish(&self.slots, self.nkeys)?;
         // Keep only the batches cursors still point into, renumbering their slots.
         let mut kept = Vec::new();
         for c in self.cursors.iter_mut() {
@@ -396,19 +460,6 @@ impl MergeState {
         }
         self.slots = kept;
         Ok(Some(batch))
-    }
-
-    /// Whether cursor `a`'s current row is a newer version than cursor `b`'s.
-    fn newer(&self, a: usize, b: usize) -> bool {
-        let (ca, cb) = (&self.cursors[a], &self.cursors[b]);
-        if let (Some(sa), Some(sb)) = (&ca.seq_keys, &cb.seq_keys) {
-            let (ra, rb) = (sa.row(ca.pos), sb.row(cb.pos));
-            if ra != rb {
-                return ra > rb;
-            }
-        }
-        let seq = |c: &RunCursor| c.batch.as_ref().expect("filled").column(self.nkeys).as_primitive::<Int64Type>().value(c.pos);
-        seq(ca) > seq(cb)
     }
 }
 

@@ -9,7 +9,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, Int64Array, Int8Array, RecordBatch, UInt32Array};
-use arrow::compute::{self, SortColumn, SortOptions};
+use arrow::compute;
 use arrow::row::{RowConverter, SortField};
 use arrow_schema::{DataType as ArrowType, TimeUnit};
 
@@ -19,6 +19,7 @@ use crate::datum::Datum;
 use crate::error::{Error, Result};
 use crate::io::FileIO;
 use crate::manifest::DataFileMeta;
+use crate::merge::{MergeSpec, OutputBuilder, Versions};
 use crate::options::{CoreOptions, MergeEngine};
 use crate::schema::TableSchema;
 use crate::types::DataType;
@@ -56,6 +57,7 @@ pub struct TableWrite {
     key_indices: Vec<usize>,
     bucket_key_indices: Vec<usize>,
     partition_indices: Vec<usize>,
+    spec: MergeSpec,
 }
 
 impl TableWrite {
@@ -68,13 +70,6 @@ impl TableWrite {
                 key: "bucket".into(),
                 value: options.bucket.to_string(),
                 reason: "dyntable writes primary-key tables with fixed buckets only; set bucket to a positive number".into(),
-            });
-        }
-        if pk && options.merge_engine != MergeEngine::Deduplicate {
-            return Err(Error::InvalidOption {
-                key: "merge-engine".into(),
-                value: options.raw.get("merge-engine").cloned().unwrap_or_default(),
-                reason: "dyntable writes the deduplicate merge engine only so far".into(),
             });
         }
         if options.deletion_vectors {
@@ -90,7 +85,9 @@ impl TableWrite {
         let partition_indices = idx(&schema.partition_keys);
         let uuid = uuid::Uuid::new_v4().to_string();
         let file_writer = DataFileWriter::new(io.clone(), schema.clone(), options.clone(), &uuid, Arc::new(AtomicU64::new(0)));
+        let spec = MergeSpec::new(&schema)?;
         Ok(TableWrite {
+            spec,
             io,
             partition_types: schema.partition_types(),
             schema,
@@ -151,7 +148,10 @@ impl TableWrite {
             } else {
                 rows
             };
-            self.buffered_bytes += file_batch.get_array_memory_size();
+            // Key columns share the value columns' buffers: count the values, plus sequence number and kind.
+            let row_bytes = if pk { (file_batch.num_rows() * 9) as usize } else { 0 };
+            let value_cols = if pk { &file_batch.columns()[self.key_indices.len() + 2..] } else { file_batch.columns() };
+            self.buffered_bytes += value_cols.iter().map(|c| c.get_array_memory_size()).sum::<usize>() + row_bytes;
             let buf = self.buffers.entry((part_bytes.clone(), bucket)).or_insert_with(|| BucketBuffer { partition: partition.clone(), batches: Vec::new() });
             buf.batches.push(file_batch);
             let _ = total_buckets;
@@ -291,7 +291,11 @@ impl TableWrite {
         let bytes: usize = buf.batches.iter().map(|b| b.get_array_memory_size()).sum();
         let merged = compute::concat_batches(&buf.batches[0].schema(), &buf.batches)?;
         drop(buf.batches);
-        let sorted = if self.schema.primary_keys.is_empty() { merged } else { sort_and_deduplicate(&merged, &self.schema, &self.options)? };
+        let sorted = if self.schema.primary_keys.is_empty() { merged } else { sort_and_merge(&merged, &self.schema, &self.options, &self.spec)? };
+        if sorted.num_rows() == 0 {
+            self.buffered_bytes = self.buffered_bytes.saturating_sub(bytes);
+            return Ok(());
+        }
         let dir = bucket_dir(&self.schema, &buf.partition, key.1, &self.options.partition_default_name);
         let files = self.file_writer.write(&dir, &sorted, 0, 0).await?;
         let total_buckets = self.options.bucket;
@@ -354,33 +358,66 @@ fn compatible(from: &ArrowType, to: &ArrowType) -> bool {
     }
 }
 
-/// Sorts a bucket's rows by key (then sequence number) and keeps one row per key by the merge engine
-/// (deduplicate: the row with the largest `sequence.field`, then the largest sequence number).
-pub fn sort_and_deduplicate(batch: &RecordBatch, schema: &TableSchema, options: &CoreOptions) -> Result<RecordBatch> {
+/// Sorts a bucket's buffered rows by key and merges the versions of each key with the merge engine, so a
+/// flushed file holds each key once. Rows arrive in sequence-number order.
+pub fn sort_and_merge(batch: &RecordBatch, schema: &TableSchema, options: &CoreOptions, spec: &MergeSpec) -> Result<RecordBatch> {
     let nkeys = schema.key_fields().len();
-    let value_offset = nkeys + 2;
-    let asc = SortOptions { descending: false, nulls_first: true };
-    let mut sort_cols: Vec<SortColumn> = (0..nkeys).map(|i| SortColumn { values: batch.column(i).clone(), options: Some(asc) }).collect();
-    if let Some(seq_fields) = &options.sequence_field {
-        for f in seq_fields.split(',') {
-            let idx = schema.field_index(f.trim()).ok_or_else(|| Error::invalid(format!("sequence.field `{f}` is not a column")))?;
-            sort_cols.push(SortColumn { values: batch.column(value_offset + idx).clone(), options: Some(asc) });
+    let n = batch.num_rows();
+    let converter = RowConverter::new((0..nkeys).map(|i| SortField::new(batch.column(i).data_type().clone())).collect())?;
+    let keys = converter.convert_columns(&batch.columns()[..nkeys])?;
+    if spec.engine == MergeEngine::Deduplicate && options.sequence_field.is_none() {
+        // The newest version wins and rows arrive oldest first: keep the last row per key, then sort only those.
+        let mut last: HashMap<&[u8], u32> = HashMap::with_capacity(n / 2);
+        for i in 0..n {
+            last.insert(keys.row(i).data(), i as u32);
         }
+        let mut keep: Vec<u32> = last.into_values().collect();
+        keep.sort_unstable_by(|a, b| keys.row(*a as usize).cmp(&keys.row(*b as usize)));
+        return Ok(compute::take_record_batch(batch, &UInt32Array::from(keep))?);
     }
-    sort_cols.push(SortColumn { values: batch.column(nkeys).clone(), options: Some(asc) });
-    let indices = compute::lexsort_to_indices(&sort_cols, None)?;
-    let sorted = compute::take_record_batch(batch, &indices)?;
-    let converter = RowConverter::new((0..nkeys).map(|i| SortField::new(sorted.column(i).data_type().clone())).collect())?;
-    let rows = converter.convert_columns(&sorted.columns()[..nkeys])?;
-    let n = sorted.num_rows();
-    let mut keep = Vec::with_capacity(n);
-    for i in 0..n {
-        if i + 1 == n || rows.row(i) != rows.row(i + 1) {
-            keep.push(i as u32);
+    // General case: order by key, then `sequence.field`, then arrival (a stable sort keeps arrival order).
+    let seq_rows = match &options.sequence_field {
+        Some(sf) => {
+            let cols: Vec<ArrayRef> = sf
+                .split(',')
+                .map(|f| {
+                    let idx = schema.field_index(f.trim()).ok_or_else(|| Error::invalid(format!("sequence.field `{f}` is not a column")))?;
+                    Ok(batch.column(nkeys + 2 + idx).clone())
+                })
+                .collect::<Result<_>>()?;
+            let conv = RowConverter::new(cols.iter().map(|c| SortField::new(c.data_type().clone())).collect())?;
+            Some(conv.convert_columns(&cols)?)
         }
+        None => None,
+    };
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    order.sort_by(|a, b| {
+        let (a, b) = (*a as usize, *b as usize);
+        keys.row(a).cmp(&keys.row(b)).then_with(|| seq_rows.as_ref().map(|s| s.row(a).cmp(&s.row(b))).unwrap_or(std::cmp::Ordering::Equal))
+    });
+    let value_names: Vec<String> = schema.fields.iter().map(|f| f.name.clone()).collect();
+    let value_types: Vec<DataType> = schema.fields.iter().map(|f| f.data_type.clone()).collect();
+    let seqs = batch.column(nkeys).as_primitive::<arrow::datatypes::Int64Type>();
+    let slots = [batch.clone()];
+    let mut out = OutputBuilder::new();
+    let mut start = 0;
+    while start < n {
+        let mut end = start + 1;
+        while end < n && keys.row(order[end] as usize) == keys.row(order[start] as usize) {
+            end += 1;
+        }
+        let group = &order[start..end];
+        let rows: Vec<(&RecordBatch, usize)> = group.iter().map(|i| (batch, *i as usize)).collect();
+        let version_slots: Vec<(usize, usize)> = group.iter().map(|i| (0, *i as usize)).collect();
+        let v = Versions { rows: &rows, nkeys, value_names: &value_names };
+        if let Some(m) = spec.merge(&v, &value_types)? {
+            let seq_max = group.iter().map(|i| seqs.value(*i as usize)).max().unwrap_or(0);
+            out.push(&m, &version_slots, seq_max);
+        }
+        start = end;
     }
-    if keep.len() == n {
-        return Ok(sorted);
+    if out.is_empty() {
+        return Ok(batch.slice(0, 0));
     }
-    Ok(compute::take_record_batch(&sorted, &UInt32Array::from(keep))?)
+    out.finish(&slots, nkeys)
 }

@@ -1,0 +1,175 @@
+//! DataFusion catalog and schema providers over a dyntable warehouse: `db.table` resolves lazily to a
+//! [`DyntableTableProvider`] at query planning time, `db.table$snapshots` (and the other `$` names) to a
+//! system table, and `db.table@snapshot=3` / `@tag=name` / `@timestamp=millis` to the table read at that
+//! snapshot (the session rewrites `FOR SYSTEM_TIME AS OF`, `VERSION AS OF` and `OPTIONS` hints into
+//! these names).
+
+use std::any::Any;
+use std::sync::{Arc, RwLock};
+
+use async_trait::async_trait;
+use datafusion::catalog::{CatalogProvider, SchemaProvider, TableProvider};
+use datafusion::error::{DataFusionError, Result};
+use dyntable_storage::{Catalog, Error as StorageError, Identifier, ScanFrom};
+
+use crate::provider::DyntableTableProvider;
+use crate::system;
+
+/// The name the session registers the warehouse under (`paimon.db.t` resolves as `db.t`).
+pub const CATALOG_NAME: &str = "paimon";
+
+/// Wraps a storage error for DataFusion.
+pub fn external(e: StorageError) -> DataFusionError {
+    DataFusionError::External(Box::new(e))
+}
+
+/// Every database of the warehouse, as DataFusion schemas.
+#[derive(Debug)]
+pub struct DyntableCatalogProvider {
+    catalog: Catalog,
+    /// Database names known to this session (DataFusion asks for them synchronously).
+    databases: RwLock<Vec<String>>,
+}
+
+impl DyntableCatalogProvider {
+    pub fn new(catalog: Catalog, databases: Vec<String>) -> Self {
+        DyntableCatalogProvider { catalog, databases: RwLock::new(databases) }
+    }
+
+    /// Replaces the cached database list (after CREATE DATABASE).
+    pub fn set_databases(&self, databases: Vec<String>) {
+        if let Ok(mut d) = self.databases.write() {
+            *d = databases;
+        }
+    }
+}
+
+impl CatalogProvider for DyntableCatalogProvider {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn schema_names(&self) -> Vec<String> {
+        self.databases.read().map(|d| d.clone()).unwrap_or_default()
+    }
+
+    fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        // Resolved lazily: a database created by another process is visible without refreshing.
+        Some(Arc::new(DyntableSchemaProvider { catalog: self.catalog.clone(), database: name.to_string() }))
+    }
+}
+
+/// The tables of one database.
+#[derive(Debug)]
+pub struct DyntableSchemaProvider {
+    catalog: Catalog,
+    database: String,
+}
+
+/// A table name as the session encodes it: `t`, `t$snapshots`, `t@snapshot=3`, `t@tag=x`, `t@timestamp=ms`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableName {
+    pub table: String,
+    pub system: Option<String>,
+    pub from: ScanFrom,
+}
+
+impl TableName {
+    pub fn parse(name: &str) -> Result<TableName> {
+        let (rest, from) = match name.split_once('@') {
+            None => (name, ScanFrom::Latest),
+            Some((t, spec)) => {
+                let (k, v) = spec.split_once('=').ok_or_else(|| DataFusionError::Plan(format!("malformed time travel in table name `{name}`")))?;
+                let num = |v: &str| v.parse::<i64>().map_err(|_| DataFusionError::Plan(format!("time travel value `{v}` in `{name}` is not a number")));
+                let from = match k {
+                    "snapshot" => ScanFrom::Snapshot(num(v)?),
+                    "timestamp" => ScanFrom::Timestamp(num(v)?),
+                    "tag" => ScanFrom::Tag(v.to_string()),
+                    _ => return Err(DataFusionError::Plan(format!("unknown time travel kind `{k}` in table name `{name}`"))),
+                };
+                (t, from)
+            }
+        };
+        let (table, system) = match rest.split_once('$') {
+            Some((t, s)) => (t.to_string(), Some(s.to_ascii_lowercase())),
+            None => (rest.to_string(), None),
+        };
+        Ok(TableName { table, system, from })
+    }
+
+    /// The encoded name of `table` read at `from`.
+    pub fn encode(table: &str, from: &ScanFrom) -> String {
+        match from {
+            ScanFrom::Latest => table.to_string(),
+            ScanFrom::Snapshot(id) => format!("{table}@snapshot={id}"),
+            ScanFrom::Timestamp(ms) => format!("{table}@timestamp={ms}"),
+            ScanFrom::Tag(t) => format!("{table}@tag={t}"),
+        }
+    }
+}
+
+/// Describes a time travel target for error messages.
+pub fn describe_from(from: &ScanFrom) -> String {
+    match from {
+        ScanFrom::Latest => "the latest snapshot".into(),
+        ScanFrom::Snapshot(id) => format!("snapshot {id}"),
+        ScanFrom::Timestamp(ms) => format!("timestamp {} ({ms} ms)", dyntable_storage::datum::format_timestamp(*ms, 0, 3)),
+        ScanFrom::Tag(t) => format!("tag `{t}`"),
+    }
+}
+
+#[async_trait]
+impl SchemaProvider for DyntableSchemaProvider {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn table_names(&self) -> Vec<String> {
+        // Listing needs I/O; SHOW TABLES is answered by the session instead.
+        Vec::new()
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        let parsed = TableName::parse(name)?;
+        let ident = Identifier { database: self.database.clone(), table: parsed.table.clone() };
+        let table = match self.catalog.get_table(&ident).await {
+            Ok(t) => t,
+            Err(StorageError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(external(e)),
+        };
+        if let Some(sys) = &parsed.system {
+            if parsed.from != ScanFrom::Latest {
+                return Err(DataFusionError::Plan(format!("system table `{ident}${sys}` does not support time travel")));
+            }
+            return system::system_table(&table, sys).await.map(Some);
+        }
+        if parsed.from != ScanFrom::Latest {
+            // Resolve now, so a missing snapshot or tag fails planning with a clear message.
+            table.resolve(&parsed.from).await.map_err(|e| {
+                DataFusionError::Plan(format!("cannot time travel table `{ident}` to {}: {e}", describe_from(&parsed.from)))
+            })?;
+        }
+        Ok(Some(Arc::new(DyntableTableProvider::new(table).with_scan_from(parsed.from).with_exact_filters(true))))
+    }
+
+    fn table_exist(&self, _name: &str) -> bool {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Encoded names round-trip and split off system table suffixes.
+    #[test]
+    fn table_names() {
+        for from in [ScanFrom::Latest, ScanFrom::Snapshot(3), ScanFrom::Tag("v1".into()), ScanFrom::Timestamp(1700000000000)] {
+            let n = TableName::parse(&TableName::encode("t", &from)).unwrap();
+            assert_eq!(n, TableName { table: "t".into(), system: None, from });
+        }
+        assert_eq!(TableName::parse("t$Snapshots").unwrap().system.as_deref(), Some("snapshots"));
+        assert!(TableName::parse("t@snapshot=x").is_err());
+        assert!(TableName::parse("t@when=1").is_err());
+    }
+}

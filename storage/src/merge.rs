@@ -1,0 +1,800 @@
+//! Merge engines: how the versions of one key combine into one row. One implementation serves the write
+//! buffer, merge-on-read and compaction, so all three agree by construction.
+//!
+//! - `deduplicate`: the newest version wins, whatever its kind (a newest -U/-D removes the key).
+//! - `first-row`: the oldest insert wins; later versions and retractions are ignored.
+//! - `partial-update`: each column takes the newest non-null value; `fields.<g>.sequence-group = a,b` makes
+//!   `a,b` update together, only from rows whose `g` is not older; deletes need `ignore-delete`,
+//!   `partial-update.remove-record-on-delete` or sequence groups (retracting the group's fields).
+//! - `aggregation`: each value column folds with `fields.<f>.aggregate-function` (default
+//!   `fields.default-aggregate-function`, else `last_non_null_value`); -U/-D retract where the function can
+//!   (sum, product, last_value, last_non_null_value, collect, merge_map) unless `fields.<f>.ignore-retract`.
+//!
+//! Versions are given oldest first (ascending `sequence.field`, then sequence number).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use arrow::array::{new_null_array, Array, ArrayRef, AsArray, ListArray, MapArray, RecordBatch, StructArray};
+use arrow::buffer::{OffsetBuffer, ScalarBuffer};
+use arrow::datatypes::Int8Type;
+use arrow::row::{RowConverter, SortField};
+use arrow_schema::DataType as ArrowType;
+
+use crate::datafile::RowKind;
+use crate::datum::Datum;
+use crate::error::{Error, Result};
+use crate::options::MergeEngine;
+use crate::schema::TableSchema;
+use crate::types::{DataType, TypeKind};
+
+/// Aggregate functions of the `aggregation` engine (and partial-update's per-field aggregation).
+#[derive(Debug, Clone, PartialEq)]
+pub enum AggFn {
+    Sum,
+    Product,
+    Max,
+    Min,
+    LastValue,
+    LastNonNullValue,
+    FirstValue,
+    FirstNonNullValue,
+    ListAgg(String),
+    BoolAnd,
+    BoolOr,
+    Collect { distinct: bool },
+    MergeMap,
+}
+
+pub const AGG_FUNCTIONS: &str =
+    "sum, product, max, min, last_value, last_non_null_value, first_value, first_non_null_value, listagg, bool_and, bool_or, collect, merge_map";
+
+impl AggFn {
+    fn parse(name: &str, field: &str, options: &BTreeMap<String, String>) -> Result<AggFn> {
+        Ok(match name.trim() {
+            "sum" => AggFn::Sum,
+            "product" => AggFn::Product,
+            "max" => AggFn::Max,
+            "min" => AggFn::Min,
+            "last_value" => AggFn::LastValue,
+            "last_non_null_value" => AggFn::LastNonNullValue,
+            "first_value" => AggFn::FirstValue,
+            "first_non_null_value" => AggFn::FirstNonNullValue,
+            "listagg" => AggFn::ListAgg(options.get(&format!("fields.{field}.list-agg-delimiter")).cloned().unwrap_or_else(|| ",".into())),
+            "bool_and" => AggFn::BoolAnd,
+            "bool_or" => AggFn::BoolOr,
+            "collect" => AggFn::Collect { distinct: options.get(&format!("fields.{field}.distinct")).is_some_and(|v| v.eq_ignore_ascii_case("true")) },
+            "merge_map" => AggFn::MergeMap,
+            other => {
+                return Err(Error::InvalidOption {
+                    key: format!("fields.{field}.aggregate-function"),
+                    value: other.into(),
+                    reason: format!("unknown aggregate function; allowed: {AGG_FUNCTIONS}"),
+                })
+            }
+        })
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            AggFn::Sum => "sum",
+            AggFn::Product => "product",
+            AggFn::Max => "max",
+            AggFn::Min => "min",
+            AggFn::LastValue => "last_value",
+            AggFn::LastNonNullValue => "last_non_null_value",
+            AggFn::FirstValue => "first_value",
+            AggFn::FirstNonNullValue => "first_non_null_value",
+            AggFn::ListAgg(_) => "listagg",
+            AggFn::BoolAnd => "bool_and",
+            AggFn::BoolOr => "bool_or",
+            AggFn::Collect { .. } => "collect",
+            AggFn::MergeMap => "merge_map",
+        }
+    }
+
+    /// Whether the function can take a value of type `t`.
+    fn accepts(&self, t: &DataType) -> bool {
+        let numeric = matches!(
+            t.kind,
+            TypeKind::TinyInt | TypeKind::SmallInt | TypeKind::Int | TypeKind::BigInt | TypeKind::Float | TypeKind::Double | TypeKind::Decimal { .. }
+        );
+        match self {
+            AggFn::Sum | AggFn::Product => numeric,
+            AggFn::Max | AggFn::Min => t.is_atomic() && !matches!(t.kind, TypeKind::Boolean),
+            AggFn::ListAgg(_) => matches!(t.kind, TypeKind::VarChar(_) | TypeKind::Char(_)),
+            AggFn::BoolAnd | AggFn::BoolOr => matches!(t.kind, TypeKind::Boolean),
+            AggFn::Collect { .. } => matches!(t.kind, TypeKind::Array(_)),
+            AggFn::MergeMap => matches!(t.kind, TypeKind::Map(..)),
+            _ => true,
+        }
+    }
+
+    fn supports_retract(&self) -> bool {
+        matches!(self, AggFn::Sum | AggFn::Product | AggFn::LastValue | AggFn::LastNonNullValue | AggFn::Collect { .. } | AggFn::MergeMap)
+    }
+}
+
+/// A parsed merge engine for a table.
+#[derive(Debug, Clone)]
+pub struct MergeSpec {
+    pub engine: MergeEngine,
+    pub ignore_delete: bool,
+    pub remove_record_on_delete: bool,
+    /// Partial-update sequence groups: (sequence fields, member fields).
+    pub sequence_groups: Vec<(Vec<String>, Vec<String>)>,
+    /// Aggregation: per value column, its function and whether it ignores retractions.
+    pub aggs: HashMap<String, (AggFn, bool)>,
+    pub primary_keys: Vec<String>,
+}
+
+fn is_true(options: &BTreeMap<String, String>, key: &str) -> bool {
+    options.get(key).is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+}
+
+impl MergeSpec {
+    /// Parses and validates the merge engine options against the schema.
+    pub fn new(schema: &TableSchema) -> Result<MergeSpec> {
+        let o = &schema.options;
+        let engine = schema.options()?.merge_engine;
+        let mut spec = MergeSpec {
+            engine,
+            ignore_delete: is_true(o, "ignore-delete") || is_true(o, "partial-update.ignore-delete") || is_true(o, "first-row.ignore-delete"),
+            remove_record_on_delete: is_true(o, "partial-update.remove-record-on-delete"),
+            sequence_groups: Vec::new(),
+            aggs: HashMap::new(),
+            primary_keys: schema.primary_keys.clone(),
+        };
+        for (k, v) in o {
+            let Some(rest) = k.strip_prefix("fields.") else { continue };
+            if let Some(seq) = rest.strip_suffix(".sequence-group") {
+                let seq_fields: Vec<String> = seq.split(',').map(|s| s.trim().to_string()).collect();
+                let members: Vec<String> = v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+                for f in seq_fields.iter().chain(&members) {
+                    if schema.field(f).is_none() {
+                        return Err(Error::InvalidOption { key: k.clone(), value: v.clone(), reason: format!("sequence group names unknown field `{f}`") });
+                    }
+                }
+                if engine != MergeEngine::PartialUpdate {
+                    return Err(Error::InvalidOption { key: k.clone(), value: v.clone(), reason: "sequence groups need merge-engine = partial-update".into() });
+                }
+                spec.sequence_groups.push((seq_fields, members));
+            } else if let Some(field) = rest.strip_suffix(".aggregate-function") {
+                let f = schema.field(field).ok_or_else(|| Error::InvalidOption {
+                    key: k.clone(),
+                    value: v.clone(),
+                    reason: format!("names unknown field `{field}`"),
+                })?;
+                let agg = AggFn::parse(v, field, o)?;
+                if !agg.accepts(&f.data_type) {
+                    return Err(Error::InvalidOption {
+                        key: k.clone(),
+                        value: v.clone(),
+                        reason: format!("aggregate function `{}` cannot aggregate column `{field}` of type {}", agg.name(), f.data_type.to_json()),
+                    });
+                }
+                if schema.primary_keys.contains(&field.to_string()) {
+                    return Err(Error::InvalidOption { key: k.clone(), value: v.clone(), reason: "a primary-key column cannot be aggregated".into() });
+                }
+                spec.aggs.insert(field.to_string(), (agg, is_true(o, &format!("fields.{field}.ignore-retract"))));
+            }
+        }
+        if engine == MergeEngine::Aggregation {
+            let default = o.get("fields.default-aggregate-function").map(|d| AggFn::parse(d, "default", o)).transpose()?.unwrap_or(AggFn::LastNonNullValue);
+            for f in &schema.fields {
+                if schema.primary_keys.contains(&f.name) || spec.aggs.contains_key(&f.name) {
+                    continue;
+                }
+                if !default.accepts(&f.data_type) {
+                    return Err(Error::InvalidOption {
+                        key: "fields.default-aggregate-function".into(),
+                        value: default.name().into(),
+                        reason: format!("cannot aggregate column `{}` of type {}", f.name, f.data_type.to_json()),
+                    });
+                }
+                spec.aggs.insert(f.name.clone(), (default.clone(), is_true(o, &format!("fields.{}.ignore-retract", f.name))));
+            }
+        }
+        Ok(spec)
+    }
+
+    /// Value columns a reader must also read so the merge is correct when only `wanted` are projected.
+    pub fn required_columns(&self, wanted: &[String]) -> Vec<String> {
+        let mut out: Vec<String> = wanted.to_vec();
+        for (seq, members) in &self.sequence_groups {
+            if members.iter().any(|m| wanted.contains(m)) || seq.iter().any(|s| wanted.contains(s)) {
+                for s in seq.iter().chain(members) {
+                    if !out.contains(s) {
+                        out.push(s.clone());
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether every version can be merged by picking one whole row (no per-column work).
+    pub fn picks_whole_rows(&self) -> bool {
+        matches!(self.engine, MergeEngine::Deduplicate | MergeEngine::FirstRow)
+    }
+}
+
+/// Where one output column's value comes from.
+#[derive(Debug, Clone)]
+pub enum ColSrc {
+    /// The value of version `i` (an index into the versions given to `merge`).
+    Pick(usize),
+    Null,
+    /// A computed one-element array.
+    Value(ArrayRef),
+}
+
+/// The merge of one key's versions.
+#[derive(Debug, Clone)]
+pub struct Merged {
+    pub kind: RowKind,
+    /// The version whose key and sequence number the output carries (the newest contributing one).
+    pub base: usize,
+    /// `None`: the whole row of `base`; else one source per value column.
+    pub columns: Option<Vec<ColSrc>>,
+}
+
+/// A key's versions: rows of batches in the key-value layout (`_KEY_*`, `_SEQUENCE_NUMBER`, `_VALUE_KIND`,
+/// value columns), oldest first.
+pub struct Versions<'a> {
+    pub rows: &'a [(&'a RecordBatch, usize)],
+    pub nkeys: usize,
+    /// Names of the value columns present in the batches, in order.
+    pub value_names: &'a [String],
+}
+
+impl Versions<'_> {
+    fn kind(&self, i: usize) -> RowKind {
+        let (b, r) = self.rows[i];
+        RowKind::from_byte(b.column(self.nkeys + 1).as_primitive::<Int8Type>().value(r)).unwrap_or(RowKind::Insert)
+    }
+    fn col(&self, i: usize, c: usize) -> (&ArrayRef, usize) {
+        let (b, r) = self.rows[i];
+        (b.column(self.nkeys + 2 + c), r)
+    }
+    fn is_null(&self, i: usize, c: usize) -> bool {
+        let (a, r) = self.col(i, c);
+        a.is_null(r)
+    }
+}
+
+impl MergeSpec {
+    /// Merges the versions of one key; `None` when nothing remains (e.g. first-row with only retractions).
+    pub fn merge(&self, v: &Versions, types: &[DataType]) -> Result<Option<Merged>> {
+        let n = v.rows.len();
+        debug_assert!(n > 0);
+        match self.engine {
+            MergeEngine::Deduplicate => Ok(Some(Merged { kind: v.kind(n - 1), base: n - 1, columns: None })),
+            MergeEngine::FirstRow => Ok((0..n).find(|i| !v.kind(*i).is_retract()).map(|i| Merged { kind: RowKind::Insert, base: i, columns: None })),
+            MergeEngine::PartialUpdate => self.partial_update(v),
+            MergeEngine::Aggregation => self.aggregate(v, types).map(Some),
+        }
+    }
+
+    fn partial_update(&self, v: &Versions) -> Result<Option<Merged>> {
+        let ncols = v.value_names.len();
+        let mut cols: Vec<ColSrc> = vec![ColSrc::Null; ncols];
+        let mut grouped = vec![false; ncols];
+        let idx = |name: &str| v.value_names.iter().position(|n| n == name);
+        for (seq, members) in &self.sequence_groups {
+            for m in seq.iter().chain(members) {
+                if let Some(c) = idx(m) {
+                    grouped[c] = true;
+                }
+            }
+        }
+        // Group state: the version whose sequence tuple is current.
+        let mut group_owner: Vec<Option<usize>> = vec![None; self.sequence_groups.len()];
+        let mut alive = false;
+        let mut base = 0;
+        for i in 0..v.rows.len() {
+            let kind = v.kind(i);
+            if kind.is_retract() {
+                if self.ignore_delete {
+                    continue;
+                }
+                if !self.sequence_groups.is_empty() {
+                    // A retraction clears the fields of each group whose sequence it does not lag behind.
+                    for (g, (seq, members)) in self.sequence_groups.iter().enumerate() {
+                        if self.group_newer(v, i, group_owner[g], seq)? {
+                            for m in seq.iter().chain(members) {
+                                if let Some(c) = idx(m) {
+                                    cols[c] = if seq.contains(m) { ColSrc::Pick(i) } else { ColSrc::Null };
+                                }
+                            }
+                            group_owner[g] = Some(i);
+                        }
+                    }
+                    base = i;
+                    continue;
+                }
+                if self.remove_record_on_delete && kind == RowKind::Delete {
+                    cols = vec![ColSrc::Null; ncols];
+                    alive = false;
+                    base = i;
+                    continue;
+                }
+                return Err(Error::invalid(
+                    "partial-update cannot take delete records by default: set 'ignore-delete', 'partial-update.remove-record-on-delete' or sequence groups",
+                ));
+            }
+            alive = true;
+            base = i;
+            for (g, (seq, members)) in self.sequence_groups.iter().enumerate() {
+                if self.group_newer(v, i, group_owner[g], seq)? {
+                    for m in seq.iter().chain(members) {
+                        if let Some(c) = idx(m) {
+                            cols[c] = ColSrc::Pick(i);
+                        }
+                    }
+                    group_owner[g] = Some(i);
+                }
+            }
+            for c in 0..ncols {
+                if !grouped[c] && !v.is_null(i, c) {
+                    cols[c] = ColSrc::Pick(i);
+                }
+            }
+        }
+        if !alive {
+            let deleted = (0..v.rows.len()).rev().find(|i| v.kind(*i).is_retract());
+            return Ok(deleted.map(|i| Merged { kind: RowKind::Delete, base: i, columns: None }).or(None));
+        }
+        Ok(Some(Merged { kind: RowKind::Insert, base, columns: Some(cols) }))
+    }
+
+    /// Whether version `i`'s sequence tuple for a group is not older than the current owner's (a null tuple
+    /// never updates the group).
+    fn group_newer(&self, v: &Versions, i: usize, owner: Option<usize>, seq: &[String]) -> Result<bool> {
+        let idx: Vec<usize> = seq.iter().filter_map(|s| v.value_names.iter().position(|n| n == s)).collect();
+        if idx.is_empty() || idx.iter().all(|c| v.is_null(i, *c)) {
+            return Ok(false);
+        }
+        let Some(o) = owner else { return Ok(true) };
+        for c in idx {
+            let (a, r) = v.col(i, c);
+            let (b, s) = v.col(o, c);
+            let cmp = arrow::array::make_comparator(a.as_ref(), b.as_ref(), arrow_schema::SortOptions { descending: false, nulls_first: true })?(r, s);
+            match cmp {
+                std::cmp::Ordering::Greater => return Ok(true),
+                std::cmp::Ordering::Less => return Ok(false),
+                std::cmp::Ordering::Equal => {}
+            }
+        }
+        Ok(true)
+    }
+
+    fn aggregate(&self, v: &Versions, types: &[DataType]) -> Result<Merged> {
+        let n = v.rows.len();
+        let mut cols = Vec::with_capacity(v.value_names.len());
+        for (c, name) in v.value_names.iter().enumerate() {
+            if self.primary_keys.contains(name) {
+                cols.push(ColSrc::Pick(n - 1));
+                continue;
+            }
+            let (agg, ignore_retract) = self.aggs.get(name).cloned().unwrap_or((AggFn::LastNonNullValue, false));
+            cols.push(fold(&agg, ignore_retract, v, c, &types[c], name)?);
+        }
+        Ok(Merged { kind: RowKind::Insert, base: n - 1, columns: Some(cols) })
+    }
+}
+
+fn numeric_op(a: &Datum, b: &Datum, retract: bool, product: bool, name: &str) -> Result<Datum> {
+    use Datum::*;
+    let err = || Error::invalid(format!("aggregation of column `{name}` overflowed or divided by zero"));
+    macro_rules! int {
+        ($x:expr, $y:expr, $w:ident) => {{
+            let r = match (product, retract) {
+                (false, false) => $x.checked_add($y),
+                (false, true) => $x.checked_sub($y),
+                (true, false) => $x.checked_mul($y),
+                (true, true) => $x.checked_div($y),
+            };
+            $w(r.ok_or_else(err)?)
+        }};
+    }
+    Ok(match (a, b) {
+        (I8(x), I8(y)) => int!(*x, *y, I8),
+        (I16(x), I16(y)) => int!(*x, *y, I16),
+        (I32(x), I32(y)) => int!(*x, *y, I32),
+        (I64(x), I64(y)) => int!(*x, *y, I64),
+        (F32(x), F32(y)) => F32(match (product, retract) {
+            (false, false) => x + y,
+            (false, true) => x - y,
+            (true, false) => x * y,
+            (true, true) => x / y,
+        }),
+        (F64(x), F64(y)) => F64(match (product, retract) {
+            (false, false) => x + y,
+            (false, true) => x - y,
+            (true, false) => x * y,
+            (true, true) => x / y,
+        }),
+        (Decimal(x, p, s), Decimal(y, _, _)) => {
+            let scale = 10i128.pow(*s as u32);
+            let r = match (product, retract) {
+                (false, false) => x.checked_add(*y),
+                (false, true) => x.checked_sub(*y),
+                (true, false) => x.checked_mul(*y).map(|m| m / scale),
+                (true, true) => x.checked_mul(scale).and_then(|m| m.checked_div(*y)),
+            };
+            Decimal(r.ok_or_else(err)?, *p, *s)
+        }
+        _ => return Err(Error::Internal(format!("cannot aggregate {a} and {b}"))),
+    })
+}
+
+fn fold(agg: &AggFn, ignore_retract: bool, v: &Versions, c: usize, ty: &DataType, name: &str) -> Result<ColSrc> {
+    let n = v.rows.len();
+    let datum = |i: usize| -> Result<Datum> {
+        let (a, r) = v.col(i, c);
+        Datum::from_array(a.as_ref(), r, ty)
+    };
+    let retract_ok = |i: usize| -> Result<bool> {
+        if !v.kind(i).is_retract() {
+            return Ok(false);
+        }
+        if ignore_retract {
+            return Ok(true);
+        }
+        if !agg.supports_retract() {
+            return Err(Error::invalid(format!("aggregate function `{}` of column `{name}` cannot retract; set fields.{name}.ignore-retract", agg.name())));
+        }
+        Ok(true)
+    };
+    match agg {
+        AggFn::LastValue
+        | AggFn::LastNonNullValue
+        | AggFn::FirstValue
+        | AggFn::FirstNonNullValue
+        | AggFn::Max
+        | AggFn::Min
+        | AggFn::BoolAnd
+        | AggFn::BoolOr => {
+            let mut cur: Option<usize> = None; // version index holding the current value, None = null
+            let mut computed: Option<Datum> = None;
+            let mut seen_first = false;
+            for i in 0..n {
+                if retract_ok(i)? {
+                    if !ignore_retract && matches!(agg, AggFn::LastValue | AggFn::LastNonNullValue) {
+                        cur = None;
+                    }
+                    continue;
+                }
+                let null = v.is_null(i, c);
+                match agg {
+                    AggFn::LastValue => cur = Some(i),
+                    AggFn::LastNonNullValue => {
+                        if !null {
+                            cur = Some(i)
+                        }
+                    }
+                    AggFn::FirstValue => {
+                        if !seen_first {
+                            cur = Some(i);
+                            seen_first = true;
+                        }
+                    }
+                    AggFn::FirstNonNullValue => {
+                        if cur.is_none() && !null {
+                            cur = Some(i)
+                        }
+                    }
+                    AggFn::Max | AggFn::Min => {
+                        if !null {
+                            let better = match cur {
+                                None => true,
+                                Some(j) => {
+                                    let o = datum(i)?.partial_cmp_value(&datum(j)?);
+                                    if matches!(agg, AggFn::Max) {
+                                        o == Some(std::cmp::Ordering::Greater)
+                                    } else {
+                                        o == Some(std::cmp::Ordering::Less)
+                                    }
+                                }
+                            };
+                            if better {
+                                cur = Some(i)
+                            }
+                        }
+                    }
+                    AggFn::BoolAnd | AggFn::BoolOr => {
+                        if let Datum::Bool(b) = datum(i)? {
+                            let acc = match &computed {
+                                Some(Datum::Bool(a)) => {
+                                    if matches!(agg, AggFn::BoolAnd) {
+                                        *a && b
+                                    } else {
+                                        *a || b
+                                    }
+                                }
+                                _ => b,
+                            };
+                            computed = Some(Datum::Bool(acc));
+                        }
+                    }
+                    _ => unreachable!("handled in other arms"),
+                }
+            }
+            Ok(match (computed, cur) {
+                (Some(d), _) => ColSrc::Value(d.to_array(ty)?),
+                (None, Some(i)) if !v.is_null(i, c) || matches!(agg, AggFn::LastValue | AggFn::FirstValue) => ColSrc::Pick(i),
+                _ => ColSrc::Null,
+            })
+        }
+        AggFn::Sum | AggFn::Product => {
+            let mut acc = Datum::Null;
+            for i in 0..n {
+                let retract = v.kind(i).is_retract();
+                if retract && (ignore_retract || retract_ok(i).is_ok_and(|_| ignore_retract)) {
+                    continue;
+                }
+                let d = datum(i)?;
+                if d.is_null() {
+                    continue;
+                }
+                acc = if acc.is_null() {
+                    if retract {
+                        // Retracting from nothing: sum starts at zero, product at one.
+                        let zero = if matches!(agg, AggFn::Sum) { Datum::I64(0) } else { Datum::I64(1) }.coerce_to(ty)?;
+                        numeric_op(&zero, &d, true, matches!(agg, AggFn::Product), name)?
+                    } else {
+                        d
+                    }
+                } else {
+                    numeric_op(&acc, &d, retract, matches!(agg, AggFn::Product), name)?
+                };
+            }
+            Ok(if acc.is_null() { ColSrc::Null } else { ColSrc::Value(acc.to_array(ty)?) })
+        }
+        AggFn::ListAgg(delim) => {
+            let mut parts: Vec<String> = Vec::new();
+            for i in 0..n {
+                if retract_ok(i)? {
+                    continue;
+                }
+                if let Datum::String(s) = datum(i)? {
+                    parts.push(s);
+                }
+            }
+            Ok(if parts.is_empty() { ColSrc::Null } else { ColSrc::Value(Datum::String(parts.join(delim)).to_array(ty)?) })
+        }
+        AggFn::Collect { distinct } => collect(v, c, ty, *distinct, ignore_retract),
+        AggFn::MergeMap => merge_map(v, c, ty, ignore_retract),
+    }
+}
+
+/// Element rows of a list/map value, for comparing elements.
+fn element_rows(values: &ArrayRef) -> Result<arrow::row::Rows> {
+    let conv = RowConverter::new(vec![SortField::new(values.data_type().clone())])?;
+    Ok(conv.convert_columns(&[values.clone()])?)
+}
+
+fn collect(v: &Versions, c: usize, ty: &DataType, distinct: bool, ignore_retract: bool) -> Result<ColSrc> {
+    let mut pieces: Vec<ArrayRef> = Vec::new();
+    let mut retracted: Vec<ArrayRef> = Vec::new();
+    let mut any = false;
+    for i in 0..v.rows.len() {
+        let (a, r) = v.col(i, c);
+        if a.is_null(r) {
+            continue;
+        }
+        let values = a.as_list::<i32>().value(r);
+        if v.kind(i).is_retract() {
+            if !ignore_retract {
+                retracted.push(values);
+            }
+            continue;
+        }
+        any = true;
+        pieces.push(values);
+    }
+    if !any {
+        return Ok(ColSrc::Null);
+    }
+    let refs: Vec<&dyn Array> = pieces.iter().map(|a| a.as_ref()).collect();
+    let all = arrow::compute::concat(&refs)?;
+    let rows = element_rows(&all)?;
+    let mut remove: Vec<Vec<u8>> = Vec::new();
+    for r in &retracted {
+        let rr = element_rows(r)?;
+        remove.extend(rr.iter().map(|x| x.as_ref().to_vec()));
+    }
+    let mut keep = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for i in 0..all.len() {
+        let key = rows.row(i).as_ref().to_vec();
+        if let Some(p) = remove.iter().position(|x| *x == key) {
+            remove.swap_remove(p);
+            continue;
+        }
+        if distinct && !seen.insert(key) {
+            continue;
+        }
+        keep.push(i as u32);
+    }
+    let values = arrow::compute::take(&all, &arrow::array::UInt32Array::from(keep), None)?;
+    let ArrowType::List(field) = ty.to_arrow() else { return Err(Error::Internal("collect on a non-list".into())) };
+    let list = ListArray::try_new(field, OffsetBuffer::new(ScalarBuffer::from(vec![0i32, values.len() as i32])), values, None)?;
+    Ok(ColSrc::Value(Arc::new(list)))
+}
+
+fn merge_map(v: &Versions, c: usize, ty: &DataType, ignore_retract: bool) -> Result<ColSrc> {
+    let mut entries: Vec<StructArray> = Vec::new();
+    let mut is_retract: Vec<bool> = Vec::new();
+    for i in 0..v.rows.len() {
+        let (a, r) = v.col(i, c);
+        if a.is_null(r) {
+            continue;
+        }
+        let retract = v.kind(i).is_retract();
+        if retract && ignore_retract {
+            continue;
+        }
+        entries.push(a.as_map().value(r));
+        is_retract.push(retract);
+    }
+    if !is_retract.iter().any(|r| !r) {
+        return Ok(ColSrc::Null);
+    }
+    // Later entries overwrite earlier ones by key; a retraction removes its keys.
+    let mut order: Vec<Vec<u8>> = Vec::new();
+    let mut latest: HashMap<Vec<u8>, Option<(usize, usize)>> = HashMap::new();
+    for (e, s) in entries.iter().enumerate() {
+        let keys = element_rows(s.column(0))?;
+        for i in 0..s.len() {
+            let k = keys.row(i).as_ref().to_vec();
+            if !latest.contains_key(&k) {
+                order.push(k.clone());
+            }
+            latest.insert(k, if is_retract[e] { None } else { Some((e, i)) });
+        }
+    }
+    let picks: Vec<(usize, usize)> = order.iter().filter_map(|k| latest[k]).collect();
+    let refs: Vec<&dyn Array> = entries.iter().map(|s| s as &dyn Array).collect();
+    let merged = arrow::compute::interleave(&refs, &picks)?;
+    let ArrowType::Map(field, sorted) = ty.to_arrow() else { return Err(Error::Internal("merge_map on a non-map".into())) };
+    let s = merged.as_struct().clone();
+    let map = MapArray::try_new(field, OffsetBuffer::new(ScalarBuffer::from(vec![0i32, s.len() as i32])), s, None, sorted)?;
+    Ok(ColSrc::Value(Arc::new(map)))
+}
+
+/// Builds output rows (in the key-value layout of `schema`) from merged results over a set of batches.
+pub struct OutputBuilder {
+    /// (batch slot, row) for whole-row outputs.
+    rows: Vec<OutRow>,
+}
+
+enum OutRow {
+    Whole { slot: usize, row: usize, kind: RowKind },
+    Cols { key: (usize, usize), seq: i64, kind: RowKind, cols: Vec<(Option<(usize, usize)>, Option<ArrayRef>)> },
+}
+
+impl Default for OutputBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl OutputBuilder {
+    pub fn new() -> Self {
+        OutputBuilder { rows: Vec::new() }
+    }
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Adds a merged key. `slots[i]` is the batch slot of version `i`, `rows[i]` its row.
+    pub fn push(&mut self, m: &Merged, version_slots: &[(usize, usize)], seq_max: i64) {
+        match &m.columns {
+            None => {
+                let (slot, row) = version_slots[m.base];
+                self.rows.push(OutRow::Whole { slot, row, kind: m.kind });
+            }
+            Some(cols) => {
+                let cols = cols
+                    .iter()
+                    .map(|c| match c {
+                        ColSrc::Pick(i) => (Some(version_slots[*i]), None),
+                        ColSrc::Null => (None, None),
+                        ColSrc::Value(a) => (None, Some(a.clone())),
+                    })
+                    .collect();
+                self.rows.push(OutRow::Cols { key: version_slots[m.base], seq: seq_max, kind: m.kind, cols });
+            }
+        }
+    }
+
+    /// Builds the batch and clears the builder.
+    pub fn finish(&mut self, slots: &[RecordBatch], nkeys: usize) -> Result<RecordBatch> {
+        let rows = std::mem::take(&mut self.rows);
+        let refs: Vec<&RecordBatch> = slots.iter().collect();
+        if rows.iter().all(|r| matches!(r, OutRow::Whole { .. })) {
+            let picks: Vec<(usize, usize)> =
+                rows.iter().map(|r| if let OutRow::Whole { slot, row, .. } = r { (*slot, *row) } else { unreachable!() }).collect();
+            let batch = arrow::compute::interleave_record_batch(&refs, &picks)?;
+            // The output kind may differ from the picked row's (first-row emits +I).
+            let kinds: Vec<i8> = rows.iter().map(|r| if let OutRow::Whole { kind, .. } = r { *kind as i8 } else { 0 }).collect();
+            let mut cols = batch.columns().to_vec();
+            cols[nkeys + 1] = Arc::new(arrow::array::Int8Array::from(kinds));
+            return Ok(RecordBatch::try_new(batch.schema(), cols)?);
+        }
+        let schema = slots[0].schema();
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
+        let key_picks: Vec<(usize, usize)> = rows
+            .iter()
+            .map(|r| match r {
+                OutRow::Whole { slot, row, .. } => (*slot, *row),
+                OutRow::Cols { key, .. } => *key,
+            })
+            .collect();
+        for k in 0..nkeys {
+            let arrays: Vec<&dyn Array> = slots.iter().map(|b| b.column(k).as_ref()).collect();
+            columns.push(arrow::compute::interleave(&arrays, &key_picks)?);
+        }
+        let seq_arrays: Vec<&dyn Array> = slots.iter().map(|b| b.column(nkeys).as_ref()).collect();
+        let seq_base = arrow::compute::interleave(&seq_arrays, &key_picks)?;
+        let seqs: Vec<i64> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| match r {
+                OutRow::Whole { .. } => seq_base.as_primitive::<arrow::datatypes::Int64Type>().value(i),
+                OutRow::Cols { seq, .. } => *seq,
+            })
+            .collect();
+        columns.push(Arc::new(arrow::array::Int64Array::from(seqs)));
+        columns.push(Arc::new(arrow::array::Int8Array::from(
+            rows.iter()
+                .map(|r| match r {
+                    OutRow::Whole { kind, .. } | OutRow::Cols { kind, .. } => *kind as i8,
+                })
+                .collect::<Vec<_>>(),
+        )));
+        for c in (nkeys + 2)..schema.fields().len() {
+            let vc = c - nkeys - 2;
+            let dt = schema.field(c).data_type();
+            let simple = rows.iter().all(|r| match r {
+                OutRow::Whole { .. } => true,
+                OutRow::Cols { cols, .. } => cols[vc].1.is_none(),
+            });
+            if simple {
+                // Every value is a pick or a null: one interleave over the slots plus a null array.
+                let null = new_null_array(dt, 1);
+                let mut arrays: Vec<&dyn Array> = slots.iter().map(|b| b.column(c).as_ref()).collect();
+                arrays.push(null.as_ref());
+                let null_slot = slots.len();
+                let picks: Vec<(usize, usize)> = rows
+                    .iter()
+                    .map(|r| match r {
+                        OutRow::Whole { slot, row, .. } => (*slot, *row),
+                        OutRow::Cols { cols, .. } => cols[vc].0.unwrap_or((null_slot, 0)),
+                    })
+                    .collect();
+                columns.push(arrow::compute::interleave(&arrays, &picks)?);
+            } else {
+                let pieces: Vec<ArrayRef> = rows
+                    .iter()
+                    .map(|r| match r {
+                        OutRow::Whole { slot, row, .. } => slots[*slot].column(c).slice(*row, 1),
+                        OutRow::Cols { cols, .. } => match &cols[vc] {
+                            (Some((s, r)), _) => slots[*s].column(c).slice(*r, 1),
+                            (None, Some(a)) => arrow::compute::cast(a, dt).unwrap_or_else(|_| a.clone()),
+                            (None, None) => new_null_array(dt, 1),
+                        },
+                    })
+                    .collect();
+                let refs: Vec<&dyn Array> = pieces.iter().map(|a| a.as_ref()).collect();
+                columns.push(arrow::compute::concat(&refs)?);
+            }
+        }
+        Ok(RecordBatch::try_new(schema, columns)?)
+    }
+}
