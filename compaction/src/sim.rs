@@ -372,7 +372,7 @@ impl Simulator {
         let options = &self.config.options;
         let stalled = self.levels.should_stall(options);
         let mut compactions = 0;
-        if self.flushes % self.config.compact_every_flushes == 0 || stalled {
+        if self.flushes.is_multiple_of(self.config.compact_every_flushes) || stalled {
             compactions += u32::from(self.compact()?);
         }
         // A stalled writer waits until compaction brings the runs back to the stop trigger.

@@ -371,6 +371,9 @@ impl MergeSpec {
 
     fn aggregate(&self, v: &Versions, types: &[DataType]) -> Result<Merged> {
         let n = v.rows.len();
+        // Only retractions: fold them as values and keep the result a retraction, so that merged later with
+        // older versions (on read or in compaction) it still retracts them.
+        let only_retractions = (0..n).all(|i| v.kind(i).is_retract());
         let mut cols = Vec::with_capacity(v.value_names.len());
         for (c, name) in v.value_names.iter().enumerate() {
             if self.primary_keys.contains(name) {
@@ -378,9 +381,9 @@ impl MergeSpec {
                 continue;
             }
             let (agg, ignore_retract) = self.aggs.get(name).cloned().unwrap_or((AggFn::LastNonNullValue, false));
-            cols.push(fold(&agg, ignore_retract, v, c, &types[c], name)?);
+            cols.push(fold(&agg, ignore_retract, only_retractions, v, c, &types[c], name)?);
         }
-        Ok(Merged { kind: RowKind::Insert, base: n - 1, columns: Some(cols) })
+        Ok(Merged { kind: if only_retractions { RowKind::UpdateBefore } else { RowKind::Insert }, base: n - 1, columns: Some(cols) })
     }
 }
 
@@ -429,14 +432,15 @@ fn numeric_op(a: &Datum, b: &Datum, retract: bool, product: bool, name: &str) ->
     })
 }
 
-fn fold(agg: &AggFn, ignore_retract: bool, v: &Versions, c: usize, ty: &DataType, name: &str) -> Result<ColSrc> {
+fn fold(agg: &AggFn, ignore_retract: bool, as_values: bool, v: &Versions, c: usize, ty: &DataType, name: &str) -> Result<ColSrc> {
     let n = v.rows.len();
+    let is_retract = |i: usize| !as_values && v.kind(i).is_retract();
     let datum = |i: usize| -> Result<Datum> {
         let (a, r) = v.col(i, c);
         Datum::from_array(a.as_ref(), r, ty)
     };
     let retract_ok = |i: usize| -> Result<bool> {
-        if !v.kind(i).is_retract() {
+        if !is_retract(i) {
             return Ok(false);
         }
         if ignore_retract {
@@ -530,8 +534,8 @@ fn fold(agg: &AggFn, ignore_retract: bool, v: &Versions, c: usize, ty: &DataType
         AggFn::Sum | AggFn::Product => {
             let mut acc = Datum::Null;
             for i in 0..n {
-                let retract = v.kind(i).is_retract();
-                if retract && (ignore_retract || retract_ok(i).is_ok_and(|_| ignore_retract)) {
+                let retract = is_retract(i);
+                if retract && ignore_retract {
                     continue;
                 }
                 let d = datum(i)?;
@@ -564,8 +568,8 @@ fn fold(agg: &AggFn, ignore_retract: bool, v: &Versions, c: usize, ty: &DataType
             }
             Ok(if parts.is_empty() { ColSrc::Null } else { ColSrc::Value(Datum::String(parts.join(delim)).to_array(ty)?) })
         }
-        AggFn::Collect { distinct } => collect(v, c, ty, *distinct, ignore_retract),
-        AggFn::MergeMap => merge_map(v, c, ty, ignore_retract),
+        AggFn::Collect { distinct } => collect(v, c, ty, *distinct, ignore_retract, as_values),
+        AggFn::MergeMap => merge_map(v, c, ty, ignore_retract, as_values),
     }
 }
 
@@ -575,7 +579,7 @@ fn element_rows(values: &ArrayRef) -> Result<arrow::row::Rows> {
     Ok(conv.convert_columns(&[values.clone()])?)
 }
 
-fn collect(v: &Versions, c: usize, ty: &DataType, distinct: bool, ignore_retract: bool) -> Result<ColSrc> {
+fn collect(v: &Versions, c: usize, ty: &DataType, distinct: bool, ignore_retract: bool, as_values: bool) -> Result<ColSrc> {
     let mut pieces: Vec<ArrayRef> = Vec::new();
     let mut retracted: Vec<ArrayRef> = Vec::new();
     let mut any = false;
@@ -585,7 +589,7 @@ fn collect(v: &Versions, c: usize, ty: &DataType, distinct: bool, ignore_retract
             continue;
         }
         let values = a.as_list::<i32>().value(r);
-        if v.kind(i).is_retract() {
+        if !as_values && v.kind(i).is_retract() {
             if !ignore_retract {
                 retracted.push(values);
             }
@@ -624,7 +628,7 @@ fn collect(v: &Versions, c: usize, ty: &DataType, distinct: bool, ignore_retract
     Ok(ColSrc::Value(Arc::new(list)))
 }
 
-fn merge_map(v: &Versions, c: usize, ty: &DataType, ignore_retract: bool) -> Result<ColSrc> {
+fn merge_map(v: &Versions, c: usize, ty: &DataType, ignore_retract: bool, as_values: bool) -> Result<ColSrc> {
     let mut entries: Vec<StructArray> = Vec::new();
     let mut is_retract: Vec<bool> = Vec::new();
     for i in 0..v.rows.len() {
@@ -632,7 +636,7 @@ fn merge_map(v: &Versions, c: usize, ty: &DataType, ignore_retract: bool) -> Res
         if a.is_null(r) {
             continue;
         }
-        let retract = v.kind(i).is_retract();
+        let retract = !as_values && v.kind(i).is_retract();
         if retract && ignore_retract {
             continue;
         }

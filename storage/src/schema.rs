@@ -74,7 +74,9 @@ impl TableSchema {
             }
         }
         let options = CoreOptions::parse(&self.options)?;
+        dyntable_compaction::CompactionOptions::from_table_options(&self.options).map_err(|e| Error::invalid(e.to_string()))?;
         if !self.primary_keys.is_empty() {
+            crate::merge::MergeSpec::new(self)?;
             if options.bucket > 0 {
                 for p in &self.partition_keys {
                     if !self.primary_keys.contains(p) {

@@ -68,7 +68,7 @@ fn parse_args(mut arguments: impl Iterator<Item = String>) -> Result<Option<Args
     };
     while let Some(flag) = arguments.next() {
         let (flag, inline_value) = match flag.split_once('=') {
-            Some((flag, value)) if flag.starts_with("--") && flag != "--option" => (flag.to_string(), Some(value.to_string())),
+            Some((flag, value)) if flag.starts_with("--") => (flag.to_string(), Some(value.to_string())),
             _ => (flag, None),
         };
         let mut value = || inline_value.clone().or_else(|| arguments.next()).ok_or_else(|| format!("flag needs a value. flag=`{flag}`"));
@@ -176,8 +176,11 @@ fn run_one(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
-/// The option variants `--compare` runs: (name, table options, compact every N flushes).
-const VARIANTS: &[(&str, &[(&str, &str)], u64)] = &[
+/// One `--compare` variant: its name, the table options it sets, and how many flushes between compactions.
+type Variant = (&'static str, &'static [(&'static str, &'static str)], u64);
+
+/// The option variants `--compare` runs.
+const VARIANTS: &[Variant] = &[
     ("default", &[], 1),
     ("trigger=3", &[("num-sorted-run.compaction-trigger", "3")], 1),
     ("trigger=10", &[("num-sorted-run.compaction-trigger", "10")], 1),
