@@ -38,13 +38,11 @@
 //!
 //! # Results
 //!
-//! `cargo run --release -p dyntable-compaction --bin dyntable-compaction-sim -- --compare` gave (the default
-//! workload: 1,000,000 user writes over 200,000 keys, 5,000-row write buffer, 100-byte rows, target file size
-//! one write buffer, seed 42):
-//!
-//! ```text
-//! COMPARE_TABLE_PLACEHOLDER
-//! ```
+//! `cargo run --release -p dyntable-compaction --bin dyntable-compaction-sim -- --compare` runs uniform, zipfian
+//! and append-only keys under Paimon's defaults and six variants; its output, with and without deletes, and what
+//! it says, is in `compaction/SIMULATION.md`. In short, with default options: uniform keys WA 3.74, at most 6
+//! runs at read time (mean 4.8), space amplification at most 2.11; zipfian WA 3.14 (1.68 per user byte);
+//! append-only WA exactly 1 (every compaction an upgrade) until a few deletes of old keys make every file overlap.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;

@@ -145,9 +145,10 @@ impl SchemaProvider for DyntableSchemaProvider {
         }
         if parsed.from != ScanFrom::Latest {
             // Resolve now, so a missing snapshot or tag fails planning with a clear message.
-            table.resolve(&parsed.from).await.map_err(|e| {
-                DataFusionError::Plan(format!("cannot time travel table `{ident}` to {}: {e}", describe_from(&parsed.from)))
-            })?;
+            table
+                .resolve(&parsed.from)
+                .await
+                .map_err(|e| DataFusionError::Plan(format!("cannot time travel table `{ident}` to {}: {e}", describe_from(&parsed.from))))?;
         }
         Ok(Some(Arc::new(DyntableTableProvider::new(table).with_scan_from(parsed.from).with_exact_filters(true))))
     }

@@ -38,9 +38,13 @@
 //! [`DataFusionError::External`](datafusion::error::DataFusionError::External). `EXPLAIN` shows the scan
 //! as `DyntableScan: table=..., snapshot=N, partitions=P, splits=S, files=F, pruned_files=X, ..., filter=[...]`.
 
+pub mod catalog;
 pub mod exec;
 pub mod filter;
+pub mod lexer;
 pub mod provider;
+pub mod session;
+pub mod system;
 
 use std::sync::Arc;
 
@@ -52,6 +56,7 @@ use dyntable_storage::{FileStoreTable, ScanFrom};
 pub use exec::DyntableScanExec;
 pub use filter::{expr_to_predicate, filters_to_predicate, DisplayPredicate};
 pub use provider::DyntableTableProvider;
+pub use session::{DyntableSession, StatementKind, StatementResult};
 
 /// Registers `table` (latest snapshot) in `ctx` as `name`.
 ///

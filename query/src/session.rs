@@ -42,11 +42,11 @@ use datafusion::execution::context::SQLOptions;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use dyntable_storage::options::CoreOptions;
 use dyntable_storage::schema::SchemaManager;
-use dyntable_storage::types::{parse_sql_fields, TypeKind};
+use dyntable_storage::types::parse_sql_fields;
 use dyntable_storage::{Catalog, CmpOp, DataField, DataType, Datum, FileStoreTable, Identifier, OverwriteScope, Predicate, ScanFrom, TableSchema};
 use futures::StreamExt;
 
-use crate::catalog::{describe_from, external, DyntableCatalogProvider, TableName, CATALOG_NAME};
+use crate::catalog::{external, DyntableCatalogProvider, TableName, CATALOG_NAME};
 use crate::lexer::{split_statements, tokenize, Kind, Token};
 
 /// The column that carries row kinds from the session to the table writer (not stored).
@@ -108,7 +108,8 @@ impl DyntableSession {
     /// A session over `catalog`; `config` tunes DataFusion (e.g. `target_partitions`).
     pub async fn new(catalog: Catalog, config: SessionConfig) -> Result<Self> {
         catalog.create_database("default", true).await.map_err(external)?;
-        let config = config.with_default_catalog_and_schema(CATALOG_NAME, "default").with_create_default_catalog_and_schema(false).with_information_schema(false);
+        let config =
+            config.with_default_catalog_and_schema(CATALOG_NAME, "default").with_create_default_catalog_and_schema(false).with_information_schema(false);
         let ctx = SessionContext::new_with_config(config);
         let databases = catalog.list_databases().await.map_err(external)?;
         let provider = Arc::new(DyntableCatalogProvider::new(catalog.clone(), databases));
@@ -289,7 +290,8 @@ impl DyntableSession {
             let ident = self.resolve_name(&names)?;
             let mut replacement = format!("{}.{}", quote(&ident.database), quote(&TableName::encode(&ident.table, &from)));
             let next = sig.get(clause_end);
-            let has_alias = next.is_some_and(|n| n.kind == Kind::QuotedIdent || (n.kind == Kind::Word && !RESERVED_AFTER_TABLE.iter().any(|r| n.is_kw(text, r))));
+            let has_alias =
+                next.is_some_and(|n| n.kind == Kind::QuotedIdent || (n.kind == Kind::Word && !RESERVED_AFTER_TABLE.iter().any(|r| n.is_kw(text, r))));
             if !has_alias {
                 replacement.push_str(&format!(" AS {}", quote(&ident.table)));
             }
@@ -434,7 +436,8 @@ impl DyntableSession {
         for (f, (_, _, c)) in fields.iter_mut().zip(&columns) {
             f.description = c.clone();
         }
-        let schema = TableSchema::new(fields, highest, partition, primary_key, options, comment).map_err(|e| plan_err(format!("CREATE TABLE `{ident}`: {e}")))?;
+        let schema =
+            TableSchema::new(fields, highest, partition, primary_key, options, comment).map_err(|e| plan_err(format!("CREATE TABLE `{ident}`: {e}")))?;
         self.catalog.create_table_with_schema(&ident, schema, if_not_exists).await.map_err(external)?;
         self.refresh_databases().await?;
         Ok(StatementResult::command(None))
@@ -521,7 +524,9 @@ impl DyntableSession {
         let name = p.object_name()?.join(".");
         let args = p.call_args()?;
         p.expect_end()?;
-        let arg = |i: usize, named: &str| -> Option<String> { args.iter().find(|(n, _)| n.as_deref() == Some(named)).or_else(|| args.get(i).filter(|a| a.0.is_none())).map(|a| a.1.clone()) };
+        let arg = |i: usize, named: &str| -> Option<String> {
+            args.iter().find(|(n, _)| n.as_deref() == Some(named)).or_else(|| args.get(i).filter(|a| a.0.is_none())).map(|a| a.1.clone())
+        };
         let table_arg = |ident_text: Option<String>| -> Result<Identifier> {
             let t = ident_text.ok_or_else(|| plan_err(format!("CALL {name}: the first argument names the table ('db.t')")))?;
             let parts: Vec<String> = t.split('.').map(str::to_string).collect();
@@ -585,7 +590,9 @@ impl DyntableSession {
         }
         // An explicit column list, unless the parenthesis opens the query.
         let mut target: Vec<String> = Vec::new();
-        if p.peek().is_some_and(|t| t.is_punct(p.src, "(")) && !p.peek_at(1).is_some_and(|t| t.is_kw(p.src, "SELECT") || t.is_kw(p.src, "WITH") || t.is_kw(p.src, "VALUES")) {
+        if p.peek().is_some_and(|t| t.is_punct(p.src, "("))
+            && !p.peek_at(1).is_some_and(|t| t.is_kw(p.src, "SELECT") || t.is_kw(p.src, "WITH") || t.is_kw(p.src, "VALUES"))
+        {
             target = p.ident_list()?;
             for c in &target {
                 if schema.field(c).is_none() {
@@ -790,8 +797,30 @@ const IMMUTABLE_OPTIONS: &[&str] = &["bucket", "bucket-key", "merge-engine", "se
 
 /// Words after a table reference that are not an alias.
 const RESERVED_AFTER_TABLE: &[&str] = &[
-    "WHERE", "JOIN", "INNER", "LEFT", "RIGHT", "FULL", "CROSS", "NATURAL", "ON", "USING", "GROUP", "ORDER", "LIMIT", "OFFSET", "UNION", "EXCEPT", "INTERSECT",
-    "HAVING", "WINDOW", "QUALIFY", "FETCH", "FOR", "VERSION", "TIMESTAMP",
+    "WHERE",
+    "JOIN",
+    "INNER",
+    "LEFT",
+    "RIGHT",
+    "FULL",
+    "CROSS",
+    "NATURAL",
+    "ON",
+    "USING",
+    "GROUP",
+    "ORDER",
+    "LIMIT",
+    "OFFSET",
+    "UNION",
+    "EXCEPT",
+    "INTERSECT",
+    "HAVING",
+    "WINDOW",
+    "QUALIFY",
+    "FETCH",
+    "FOR",
+    "VERSION",
+    "TIMESTAMP",
 ];
 
 fn unsupported(statement: &str) -> DataFusionError {
@@ -979,11 +1008,17 @@ fn cast_to_column(array: &ArrayRef, field: &DataField, what: &str) -> Result<Arr
         (a, b) => a == b,
     };
     if !allowed {
-        return Err(plan_err(format!("{what}: type mismatch for column `{}`: it is {}, the value is {}", field.name, type_text(&field.data_type), array.data_type())));
+        return Err(plan_err(format!(
+            "{what}: type mismatch for column `{}`: it is {}, the value is {}",
+            field.name,
+            type_text(&field.data_type),
+            array.data_type()
+        )));
     }
     let opts = CastOptions { safe: false, ..Default::default() };
-    compute::cast_with_options(array, &want, &opts)
-        .map_err(|e| plan_err(format!("{what}: cannot store a value of type {} in column `{}` ({}): {e}", array.data_type(), field.name, type_text(&field.data_type))))
+    compute::cast_with_options(array, &want, &opts).map_err(|e| {
+        plan_err(format!("{what}: cannot store a value of type {} in column `{}` ({}): {e}", array.data_type(), field.name, type_text(&field.data_type)))
+    })
 }
 
 /// Builds a batch of the table's columns from query output: `target[i]` takes column i, `statics` are
@@ -1305,15 +1340,4 @@ impl<'a> Parser<'a> {
         }
         Ok(self.src[self.toks[start].start..self.toks[self.pos - 1].end].to_string())
     }
-}
-
-// Silences "unused" for the describe helper used only with TypeKind in the future.
-#[allow(dead_code)]
-fn is_string_type(t: &DataType) -> bool {
-    matches!(t.kind, TypeKind::VarChar(_) | TypeKind::Char(_))
-}
-
-#[allow(dead_code)]
-fn describe_target(from: &ScanFrom) -> String {
-    describe_from(from)
 }

@@ -9,9 +9,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow::array::{new_null_array, Array, ArrayRef, AsArray, BooleanArray, Int32Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray, UInt32Array};
+use arrow::array::{new_null_array, Array, ArrayRef, AsArray, Int32Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray, UInt32Array};
 use arrow::compute::{self, SortOptions};
-use arrow::datatypes::{DataType as ArrowType, Field, Int64Type, Int8Type, Schema, SchemaRef, TimeUnit};
+use arrow::datatypes::{DataType as ArrowType, Field, Int8Type, Schema, SchemaRef};
 use arrow::row::{RowConverter, SortField};
 use datafusion::catalog::TableProvider;
 use datafusion::datasource::MemTable;
@@ -133,7 +133,13 @@ async fn files(table: &FileStoreTable) -> Result<RecordBatch> {
             None => format!("{}/{}", bucket_dir(schema, &values, e.bucket, &default_name), e.file.file_name),
         }));
         partition.push(Some(row_text(&values)));
-        let key = |bytes: &[u8]| -> Option<String> { if pk { deserialize_row(bytes, &key_types).ok().map(|k| row_text(&k)) } else { None } };
+        let key = |bytes: &[u8]| -> Option<String> {
+            if pk {
+                deserialize_row(bytes, &key_types).ok().map(|k| row_text(&k))
+            } else {
+                None
+            }
+        };
         min_key.push(key(&e.file.min_key));
         max_key.push(key(&e.file.max_key));
     }
@@ -209,9 +215,10 @@ async fn consumers(table: &FileStoreTable) -> Result<RecordBatch> {
         let Some(bytes) = io.read_opt(&format!("consumer/{name}")).await.map_err(external)? else { continue };
         let v: serde_json::Value = serde_json::from_slice(&bytes)
             .map_err(|e| DataFusionError::Execution(format!("consumer file `{}` is not valid json: {e}", io.path(&format!("consumer/{name}")))))?;
-        let next = v.get("nextSnapshot").and_then(serde_json::Value::as_i64).ok_or_else(|| {
-            DataFusionError::Execution(format!("consumer file `{}` has no `nextSnapshot` number", io.path(&format!("consumer/{name}"))))
-        })?;
+        let next = v
+            .get("nextSnapshot")
+            .and_then(serde_json::Value::as_i64)
+            .ok_or_else(|| DataFusionError::Execution(format!("consumer file `{}` has no `nextSnapshot` number", io.path(&format!("consumer/{name}")))))?;
         rows.push((id.to_string(), next));
     }
     rows.sort();
@@ -263,11 +270,11 @@ async fn audit_log(table: &FileStoreTable) -> Result<RecordBatch> {
         let converter = RowConverter::new(sort_fields)?;
         let sort_cols: Vec<ArrayRef> = (0..=nkeys).map(|i| all.column(i).clone()).collect();
         let rows = converter.convert_columns(&sort_cols)?;
-        let key_rows = RowConverter::new((0..nkeys).map(|i| SortField::new(all.column(i).data_type().clone())).collect())?.convert_columns(&sort_cols[..nkeys])?;
+        let key_rows =
+            RowConverter::new((0..nkeys).map(|i| SortField::new(all.column(i).data_type().clone())).collect())?.convert_columns(&sort_cols[..nkeys])?;
         let mut order: Vec<usize> = (0..all.num_rows()).collect();
         order.sort_by(|a, b| rows.row(*a).cmp(&rows.row(*b)));
         let kinds = all.column(nkeys + 1).as_primitive::<Int8Type>();
-        let _ = all.column(nkeys).as_primitive::<Int64Type>();
         let mut keep: Vec<u32> = Vec::new();
         let mut prev: Option<usize> = None;
         for i in order {
@@ -291,11 +298,13 @@ async fn audit_log(table: &FileStoreTable) -> Result<RecordBatch> {
         let mut columns: Vec<ArrayRef> = vec![Arc::new(kind_text)];
         for (i, f) in out_schema.fields().iter().enumerate().skip(1) {
             let c = taken.column(nkeys + 1 + i);
-            columns.push(if c.data_type() == f.data_type() { c.clone() } else { compute::cast(c, f.data_type()).unwrap_or_else(|_| new_null_array(f.data_type(), c.len())) });
+            columns.push(if c.data_type() == f.data_type() {
+                c.clone()
+            } else {
+                compute::cast(c, f.data_type()).unwrap_or_else(|_| new_null_array(f.data_type(), c.len()))
+            });
         }
         out.push(RecordBatch::try_new(out_schema.clone(), columns)?);
     }
-    let _ = BooleanArray::from(Vec::<bool>::new());
-    let _ = TimeUnit::Millisecond;
     Ok(compute::concat_batches(&out_schema, &out)?)
 }
