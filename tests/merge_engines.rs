@@ -149,3 +149,18 @@ fn invalid_engine_options() {
         assert!(e.contains("ignore-delete"), "{e}");
     });
 }
+
+/// first-row ignores a delete that follows the first insert in the same write buffer.
+#[test]
+fn first_row_delete_in_same_buffer() {
+    rt().block_on(async {
+        let got = run(
+            "fr2",
+            "id BIGINT NOT NULL, v STRING",
+            &[("merge-engine", "first-row")],
+            &[vec![json!({"id": 32, "v": "x", "_op": "+U"}), json!({"id": 1, "v": "y", "_op": "+I"}), json!({"id": 32, "_op": "-D"})]],
+        )
+        .await;
+        assert_eq!(got, canon(&[json!({"id": 1, "v": "y"}), json!({"id": 32, "v": "x"})]));
+    });
+}

@@ -24,6 +24,68 @@ enum Op {
     Scan,
     ScanPartition(String),
     TimeTravel(u64),
+    Compact { full: bool },
+}
+
+/// The merge engines the model knows, with their table options.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Engine {
+    Deduplicate,
+    FirstRow,
+    PartialUpdate,
+    Aggregation,
+}
+
+impl Engine {
+    fn options(self) -> Vec<(&'static str, &'static str)> {
+        match self {
+            Engine::Deduplicate => vec![],
+            Engine::FirstRow => vec![("merge-engine", "first-row")],
+            Engine::PartialUpdate => vec![("merge-engine", "partial-update"), ("ignore-delete", "true")],
+            Engine::Aggregation => vec![("merge-engine", "aggregation"), ("fields.n.aggregate-function", "sum")],
+        }
+    }
+
+    /// Applies one committed change to the oracle state.
+    fn apply(self, state: &mut State, op: Op) {
+        match (self, op) {
+            (Engine::Deduplicate, Op::Upsert { k, p, v, n }) => {
+                state.insert((p, k), (v, n));
+            }
+            (Engine::Deduplicate, Op::Delete { k, p }) => {
+                state.remove(&(p, k));
+            }
+            (Engine::FirstRow, Op::Upsert { k, p, v, n }) => {
+                state.entry((p, k)).or_insert((v, n));
+            }
+            (Engine::FirstRow, Op::Delete { .. }) | (Engine::PartialUpdate, Op::Delete { .. }) => {}
+            (Engine::PartialUpdate, Op::Upsert { k, p, v, n }) => {
+                let e = state.entry((p, k)).or_insert((None, None));
+                if v.is_some() {
+                    e.0 = v;
+                }
+                if n.is_some() {
+                    e.1 = n;
+                }
+            }
+            (Engine::Aggregation, Op::Upsert { k, p, v, n }) => {
+                let e = state.entry((p, k)).or_insert((None, None));
+                if v.is_some() {
+                    e.0 = v;
+                }
+                if let Some(n) = n {
+                    e.1 = Some(e.1.unwrap_or(0) + n);
+                }
+            }
+            (Engine::Aggregation, Op::Delete { k, p }) => {
+                // A -D retracts: last_non_null_value clears `v`; sum retracts nothing (the row carries no `n`).
+                if let Some(e) = state.get_mut(&(p, k)) {
+                    e.0 = None;
+                }
+            }
+            _ => unreachable!("only writes are applied"),
+        }
+    }
 }
 
 fn ops(seed: u64, count: usize) -> Vec<Op> {
@@ -42,8 +104,9 @@ fn ops(seed: u64, count: usize) -> Vec<Op> {
                 },
                 45..=64 => Op::Delete { k, p },
                 65..=79 => Op::Commit,
-                80..=83 => Op::Reopen,
-                84..=89 => Op::Scan,
+                80..=82 => Op::Reopen,
+                83..=84 => Op::Compact { full: rng.random_bool(0.3) },
+                85..=89 => Op::Scan,
                 90..=93 => Op::ScanPartition(p),
                 _ => Op::TimeTravel(rng.random()),
             }
@@ -57,29 +120,40 @@ fn state_lines(state: &State, partition: Option<&str>) -> Vec<String> {
     canon(&rows)
 }
 
-fn run_model(seed: u64, count: usize) {
-    println!("model test seed={seed} (replay with DYNTABLE_SEED={seed})");
+fn run_model(seed: u64, count: usize, engine: Engine) {
+    println!("model test seed={seed} engine={engine:?} (replay with DYNTABLE_SEED={seed})");
     let ops = ops(seed, count);
     rt().block_on(async move {
-        let dir = tempfile::tempdir().unwrap();
-        let catalog = Catalog::open(dir.path().to_str().unwrap(), true).unwrap();
-        // A small write buffer makes some batches flush to several level-0 files before their commit.
-        let mut table = create(
-            &catalog,
-            "db.model",
-            "k BIGINT NOT NULL, p STRING NOT NULL, v STRING, n INT",
-            &["k", "p"],
-            &["p"],
-            &[("bucket", "2"), ("write-buffer-size", "8 kb")],
-        )
-        .await
-        .unwrap();
+        // With DYNTABLE_TRACE set, the warehouse is kept for inspection with the CLI.
+        let tmp = tempfile::tempdir().unwrap();
+        let (dir, _guard) = if std::env::var_os("DYNTABLE_TRACE").is_some() { (tmp.keep(), None) } else { (tmp.path().to_path_buf(), Some(tmp)) };
+        if std::env::var_os("DYNTABLE_TRACE").is_some() {
+            eprintln!("warehouse {}", dir.display());
+        }
+        let catalog = Catalog::open(dir.to_str().unwrap(), true).unwrap();
+        // A small write buffer flushes some batches to several level-0 files before their commit; a low
+        // compaction trigger and small target files make background compaction, stalls and upgrades common.
+        let mut options = vec![("bucket", "2"), ("write-buffer-size", "8 kb"), ("num-sorted-run.compaction-trigger", "3"), ("target-file-size", "4 kb")];
+        options.extend(engine.options());
+        let mut table = create(&catalog, "db.model", "k BIGINT NOT NULL, p STRING NOT NULL, v STRING, n INT", &["k", "p"], &["p"], &options).await.unwrap();
         let mut writer = table.writer().await.unwrap().with_row_kind_column(Some("_op".into()));
         let mut committed: State = BTreeMap::new();
         let mut pending: Vec<(Op, Value)> = Vec::new();
-        let mut history: Vec<State> = Vec::new(); // index = snapshot id - 1
+        let mut history: Vec<State> = Vec::new(); // index = snapshot id - 1; COMPACT snapshots repeat the state
         for (step, op) in ops.into_iter().enumerate() {
             let ctx = format!("seed={seed} step={step} op={op:?}");
+            if std::env::var_os("DYNTABLE_TRACE").is_some() {
+                eprintln!("{ctx}");
+                for sn in table.snapshot_manager().all().await.unwrap() {
+                    eprintln!("   snapshot {} {:?} user={} ident={}", sn.id, sn.commit_kind, &sn.commit_user[..8], sn.commit_identifier);
+                }
+                for e in table.files(&ScanFrom::Latest).await.unwrap() {
+                    eprintln!(
+                        "   file bucket={} level={} rows={} seq={}..{} {}",
+                        e.bucket, e.file.level, e.file.row_count, e.file.min_sequence_number, e.file.max_sequence_number, e.file.file_name
+                    );
+                }
+            }
             match &op {
                 Op::Upsert { k, p, v, n } => {
                     let row = json!({"k": k, "p": p, "v": v, "n": n, "_op": "+U"});
@@ -94,21 +168,29 @@ fn run_model(seed: u64, count: usize) {
                 Op::Commit => {
                     let id = writer.commit().await.unwrap();
                     if pending.is_empty() {
-                        assert_eq!(id, None, "{ctx}: an empty commit makes no snapshot");
-                    } else {
-                        for (op, _) in pending.drain(..) {
-                            match op {
-                                Op::Upsert { k, p, v, n } => {
-                                    committed.insert((p, k), (v, n));
-                                }
-                                Op::Delete { k, p } => {
-                                    committed.remove(&(p, k));
-                                }
-                                _ => unreachable!("only writes are pending"),
+                        assert!(id.is_none() || id <= Some(history.len() as i64 + 1), "{ctx}: an empty commit makes no APPEND snapshot");
+                    }
+                    for (op, _) in pending.drain(..) {
+                        engine.apply(&mut committed, op);
+                    }
+                    let latest = table.snapshot_manager().latest_id().await.unwrap().unwrap_or(0);
+                    while (history.len() as i64) < latest {
+                        history.push(committed.clone());
+                    }
+                    assert_eq!(id.unwrap_or(latest), latest, "{ctx}");
+                }
+                Op::Compact { full } => {
+                    let (id, _) = table.compact(*full, None).await.unwrap();
+                    if let Some(id) = id {
+                        while (history.len() as i64) < id {
+                            history.push(committed.clone());
+                        }
+                        if *full {
+                            // A full compaction leaves one sorted run per bucket.
+                            for split in table.plan(&ScanFrom::Latest, None).await.unwrap().splits {
+                                assert_eq!(dyntable_storage::compact::sorted_run_count(&split.files), 1, "{ctx}");
                             }
                         }
-                        history.push(committed.clone());
-                        assert_eq!(id, Some(history.len() as i64), "{ctx}");
                     }
                 }
                 Op::Reopen => {
@@ -132,6 +214,10 @@ fn run_model(seed: u64, count: usize) {
             }
         }
         writer.commit().await.unwrap();
+        writer.finish().await.unwrap();
+        let snapshots = table.snapshot_manager().all().await.unwrap();
+        let compacts = snapshots.iter().filter(|s| s.commit_kind == dyntable_storage::CommitKind::Compact).count();
+        assert!(compacts > 0, "seed={seed}: the sequence compacted ({} snapshots)", snapshots.len());
     });
 }
 
@@ -142,12 +228,13 @@ fn seed() -> u64 {
     }
 }
 
-/// Random operation sequences agree with the BTreeMap model on every scan.
+/// Random operation sequences, with background and explicit (minor and full) compaction, agree with the
+/// BTreeMap model on every scan, for every merge engine.
 #[test]
 fn table_agrees_with_model() {
     let base = seed();
-    for i in 0..3 {
-        run_model(base.wrapping_add(i), 400);
+    for (i, engine) in [Engine::Deduplicate, Engine::Deduplicate, Engine::FirstRow, Engine::PartialUpdate, Engine::Aggregation].into_iter().enumerate() {
+        run_model(base.wrapping_add(i as u64), 400, engine);
     }
 }
 

@@ -4,7 +4,6 @@
 //! snapshot (the session rewrites `FOR SYSTEM_TIME AS OF`, `VERSION AS OF` and `OPTIONS` hints into
 //! these names).
 
-use std::any::Any;
 use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
@@ -45,10 +44,6 @@ impl DyntableCatalogProvider {
 }
 
 impl CatalogProvider for DyntableCatalogProvider {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
     fn schema_names(&self) -> Vec<String> {
         self.databases.read().map(|d| d.clone()).unwrap_or_default()
     }
@@ -120,10 +115,6 @@ pub fn describe_from(from: &ScanFrom) -> String {
 
 #[async_trait]
 impl SchemaProvider for DyntableSchemaProvider {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
     fn table_names(&self) -> Vec<String> {
         // Listing needs I/O; SHOW TABLES is answered by the session instead.
         Vec::new()

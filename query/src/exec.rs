@@ -5,7 +5,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
+use datafusion::common::stats::Precision;
 use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::{ColumnStatistics, ScalarValue, Statistics};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
@@ -14,7 +16,8 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties, ReplaceChildrenOptions, SendableRecordBatchStream};
 use dyntable_storage::read::TableRead;
 use dyntable_storage::scan::PruneStats;
-use dyntable_storage::{DataSplit, Predicate};
+use dyntable_storage::stats::from_simple_stats;
+use dyntable_storage::{DataSplit, Datum, Predicate, TableSchema};
 use futures::{StreamExt, TryStreamExt};
 
 use crate::filter::DisplayPredicate;
@@ -29,6 +32,10 @@ pub struct DyntableScanExec {
     read: TableRead,
     groups: Vec<Vec<DataSplit>>,
     prune: PruneStats,
+    buckets_pruned: usize,
+    /// Whether the files' row counts are exactly the rows the scan yields (append table, no filter).
+    exact_rows: bool,
+    schema: Arc<TableSchema>,
     projection: Vec<String>,
     filter: Option<Predicate>,
     limit: Option<usize>,
@@ -60,6 +67,9 @@ impl DyntableScanExec {
         read: TableRead,
         splits: Vec<DataSplit>,
         prune: PruneStats,
+        buckets_pruned: usize,
+        exact_rows: bool,
+        table_schema: Arc<TableSchema>,
         projection: Vec<String>,
         filter: Option<Predicate>,
         limit: Option<usize>,
@@ -73,7 +83,20 @@ impl DyntableScanExec {
             EmissionType::Incremental,
             Boundedness::Bounded,
         );
-        DyntableScanExec { table, snapshot, read, groups, prune, projection, filter, limit, properties: Arc::new(properties) }
+        DyntableScanExec {
+            table,
+            snapshot,
+            read,
+            groups,
+            prune,
+            buckets_pruned,
+            exact_rows,
+            schema: table_schema,
+            projection,
+            filter,
+            limit,
+            properties: Arc::new(properties),
+        }
     }
 
     /// The snapshot read, `None` for a table without snapshots.
@@ -134,13 +157,14 @@ impl DisplayAs for DyntableScanExec {
             DisplayFormatType::Default | DisplayFormatType::Verbose => {
                 write!(
                     f,
-                    "DyntableScan: table={}, snapshot={snapshot}, partitions={}, splits={}, files={}, pruned_files={}, pruned_manifests={}, projection=[{}], filter=[{filter}]",
+                    "DyntableScan: table={}, snapshot={snapshot}, partitions={}, splits={}, files={}, pruned_files={}, pruned_manifests={}, pruned_buckets={}, projection=[{}], filter=[{filter}]",
                     self.table,
                     self.groups.len(),
                     self.num_splits(),
                     self.num_files(),
                     self.prune.files_pruned,
                     self.prune.manifests_pruned,
+                    self.buckets_pruned,
                     self.projection.join(", "),
                 )?;
                 if let Some(l) = self.limit {
@@ -185,6 +209,15 @@ impl ExecutionPlan for DyntableScanExec {
         leaf_children(self, children)
     }
 
+    #[allow(deprecated)]
+    fn partition_statistics(&self, partition: Option<usize>) -> Result<Arc<Statistics>> {
+        let splits: Vec<&DataSplit> = match partition {
+            Some(p) => self.groups.get(p).map(|g| g.iter().collect()).unwrap_or_default(),
+            None => self.groups.iter().flatten().collect(),
+        };
+        Ok(Arc::new(split_statistics(&splits, &self.schema, &self.projection, self.exact_rows && self.limit.is_none())))
+    }
+
     fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
         let splits = self
             .groups
@@ -217,4 +250,63 @@ fn leaf_children(plan: Arc<DyntableScanExec>, children: Vec<Arc<dyn ExecutionPla
     } else {
         Err(DataFusionError::Internal("DyntableScanExec is a leaf and takes no children".into()))
     }
+}
+
+/// Statistics of the splits from manifest metadata: the row count (exact only for an unfiltered append
+/// table; an upper bound for primary-key tables, whose files hold several versions of a row), the byte
+/// size of the files, and per projected column the min/max bounds of the files' value statistics (every
+/// row the scan yields lies within them, merged or not; they are inexact because of truncation).
+fn split_statistics(splits: &[&DataSplit], schema: &TableSchema, projection: &[String], exact_rows: bool) -> Statistics {
+    let files = splits.iter().flat_map(|s| s.files.iter());
+    let rows: i64 = files.clone().map(|f| f.row_count.max(0)).sum();
+    let bytes: i64 = files.clone().map(|f| f.file_size.max(0)).sum();
+    let mut columns = Vec::with_capacity(projection.len());
+    for name in projection {
+        let mut bounds: Option<(Datum, Datum)> = None;
+        let mut known = true;
+        let field = schema.field(name);
+        for f in files.clone() {
+            let (Some(field), true) = (field, f.schema_id == schema.id) else {
+                known = false;
+                break;
+            };
+            let cols: Vec<String> = match &f.value_stats_cols {
+                None => schema.fields.iter().map(|f| f.name.clone()).collect(),
+                Some(c) => c.clone(),
+            };
+            let types: Vec<_> = cols.iter().filter_map(|c| schema.field(c).map(|f| f.data_type.clone())).collect();
+            let Some(i) = cols.iter().position(|c| c == name).filter(|_| types.len() == cols.len()) else {
+                known = false;
+                break;
+            };
+            let stats = from_simple_stats(&f.value_stats, &types);
+            let s = &stats[i];
+            if f.row_count > 0 && s.null_count == Some(f.row_count) {
+                continue; // only nulls: no bound to merge
+            }
+            if s.min.is_null() || s.max.is_null() {
+                known = false;
+                break;
+            }
+            let _ = field;
+            bounds = Some(match bounds {
+                None => (s.min.clone(), s.max.clone()),
+                Some((lo, hi)) => {
+                    let lo = if s.min.partial_cmp_value(&lo) == Some(std::cmp::Ordering::Less) { s.min.clone() } else { lo };
+                    let hi = if s.max.partial_cmp_value(&hi) == Some(std::cmp::Ordering::Greater) { s.max.clone() } else { hi };
+                    (lo, hi)
+                }
+            });
+        }
+        let mut c = ColumnStatistics::new_unknown();
+        if let (true, Some((lo, hi)), Some(field)) = (known, bounds, field) {
+            let scalar = |d: &Datum| d.to_array(&field.data_type).ok().and_then(|a| ScalarValue::try_from_array(a.as_ref(), 0).ok());
+            if let (Some(lo), Some(hi)) = (scalar(&lo), scalar(&hi)) {
+                c = c.with_min_value(Precision::Inexact(lo)).with_max_value(Precision::Inexact(hi));
+            }
+        }
+        columns.push(c);
+    }
+    let num_rows = if exact_rows { Precision::Exact(rows as usize) } else { Precision::Inexact(rows as usize) };
+    Statistics { num_rows, total_byte_size: Precision::Inexact(bytes as usize), column_statistics: columns }
 }

@@ -44,6 +44,7 @@ pub mod filter;
 pub mod lexer;
 pub mod provider;
 pub mod session;
+pub mod shell;
 pub mod system;
 
 use std::sync::Arc;

@@ -9,7 +9,10 @@ use datafusion::catalog::{Session, TableProvider};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
 use datafusion::physical_plan::ExecutionPlan;
-use dyntable_storage::{FileStoreTable, ScanFrom};
+use std::collections::BTreeSet;
+
+use dyntable_storage::binary_row::{bucket_of, encode_row};
+use dyntable_storage::{CmpOp, DataSplit, Datum, FileStoreTable, Predicate, ScanFrom, TableSchema};
 
 use crate::exec::DyntableScanExec;
 use crate::filter::{expr_to_predicate, filters_to_predicate};
@@ -125,17 +128,108 @@ impl TableProvider for DyntableTableProvider {
         };
         let predicate = filters_to_predicate(filters, schema);
         let read = self.table.new_read(Some(&names), predicate.clone()).map_err(external)?;
-        let plan = self.table.plan(&self.from, predicate.as_ref()).await.map_err(external)?;
+        let mut plan = self.table.plan(&self.from, predicate.as_ref()).await.map_err(external)?;
+        let buckets_pruned = match &predicate {
+            Some(p) => prune_buckets(schema, p, &mut plan.splits).map_err(external)?,
+            None => (0, 0),
+        };
+        plan.prune.files_pruned += buckets_pruned.1;
+        let exact_rows = schema.primary_keys.is_empty() && predicate.is_none() && filters.is_empty();
         Ok(Arc::new(DyntableScanExec::new(
             self.table.name().to_string(),
             plan.snapshot.as_ref().map(|s| s.id),
             read,
             plan.splits,
             plan.prune,
+            buckets_pruned.0,
+            exact_rows,
+            schema.clone(),
             names,
             predicate,
             limit,
             state.config().target_partitions(),
         )))
     }
+}
+
+/// The buckets a predicate can match when it fixes every bucket-key column by `=` or `IN` (at most 64
+/// combinations); `None` when it does not.
+pub fn matching_buckets(schema: &TableSchema, predicate: &Predicate, total_buckets: i32) -> dyntable_storage::Result<Option<BTreeSet<i32>>> {
+    let keys = schema.bucket_keys()?;
+    if keys.is_empty() || total_buckets < 1 {
+        return Ok(None);
+    }
+    let conjuncts: Vec<&Predicate> = match predicate {
+        Predicate::And(ps) => ps.iter().collect(),
+        p => vec![p],
+    };
+    let mut choices: Vec<Vec<Datum>> = Vec::new();
+    let mut types = Vec::new();
+    for k in &keys {
+        let Some(field) = schema.field(k) else { return Ok(None) };
+        let values: Option<Vec<Datum>> = conjuncts.iter().find_map(|p| match p {
+            Predicate::Cmp(c, CmpOp::Eq, v) if c == k => Some(vec![v.clone()]),
+            Predicate::In(c, vs) if c == k => Some(vs.clone()),
+            // `k IN (a, b)` arrives from DataFusion as `k = a OR k = b`.
+            Predicate::Or(ps) => ps
+                .iter()
+                .map(|p| match p {
+                    Predicate::Cmp(c, CmpOp::Eq, v) if c == k => Some(v.clone()),
+                    _ => None,
+                })
+                .collect(),
+            _ => None,
+        });
+        let Some(values) = values else { return Ok(None) };
+        let mut coerced = Vec::new();
+        for v in values {
+            if v.is_null() {
+                continue;
+            }
+            match v.coerce_to(&field.data_type) {
+                Ok(d) => coerced.push(d),
+                Err(_) => return Ok(None),
+            }
+        }
+        choices.push(coerced);
+        types.push(field.data_type.clone());
+    }
+    let combinations: usize = choices.iter().map(Vec::len).product();
+    if combinations > 64 {
+        return Ok(None);
+    }
+    let mut buckets = BTreeSet::new();
+    let mut index = vec![0usize; choices.len()];
+    for _ in 0..combinations {
+        let row: Vec<Datum> = index.iter().zip(&choices).map(|(i, c)| c[*i].clone()).collect();
+        buckets.insert(bucket_of(&encode_row(&row, &types)?, total_buckets));
+        for (slot, c) in index.iter_mut().zip(&choices) {
+            *slot += 1;
+            if *slot < c.len() {
+                break;
+            }
+            *slot = 0;
+        }
+    }
+    Ok(Some(buckets))
+}
+
+/// Drops splits of buckets the predicate cannot match (bucket pruning for key equality). Returns the
+/// number of splits and files dropped. Splits written with another bucket count are kept.
+fn prune_buckets(schema: &TableSchema, predicate: &Predicate, splits: &mut Vec<DataSplit>) -> dyntable_storage::Result<(usize, usize)> {
+    let total = schema.options()?.bucket;
+    if total <= 1 {
+        return Ok((0, 0));
+    }
+    let Some(buckets) = matching_buckets(schema, predicate, total)? else { return Ok((0, 0)) };
+    let (mut dropped_splits, mut dropped_files) = (0, 0);
+    splits.retain(|s| {
+        let keep = s.total_buckets != total || buckets.contains(&s.bucket);
+        if !keep {
+            dropped_splits += 1;
+            dropped_files += s.files.len();
+        }
+        keep
+    });
+    Ok((dropped_splits, dropped_files))
 }

@@ -42,7 +42,7 @@ use datafusion::execution::context::SQLOptions;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use dyntable_storage::options::CoreOptions;
 use dyntable_storage::schema::SchemaManager;
-use dyntable_storage::types::parse_sql_fields;
+use dyntable_storage::types::{parse_sql_fields, TypeKind};
 use dyntable_storage::{Catalog, CmpOp, DataField, DataType, Datum, FileStoreTable, Identifier, OverwriteScope, Predicate, ScanFrom, TableSchema};
 use futures::StreamExt;
 
@@ -589,7 +589,7 @@ impl DyntableSession {
             p.expect_punct(")")?;
         }
         // An explicit column list, unless the parenthesis opens the query.
-        let mut target: Vec<String> = Vec::new();
+        let target: Vec<String>;
         if p.peek().is_some_and(|t| t.is_punct(p.src, "("))
             && !p.peek_at(1).is_some_and(|t| t.is_kw(p.src, "SELECT") || t.is_kw(p.src, "WITH") || t.is_kw(p.src, "VALUES"))
         {
@@ -914,11 +914,18 @@ fn column_names(schema: &TableSchema) -> String {
     schema.fields.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", ")
 }
 
-/// A type as users write it: `BIGINT`, `DECIMAL(10, 2)`; complex types in Paimon's JSON form.
+/// A type as users write it, without its nullability: `BIGINT`, `DECIMAL(10, 2)`, `ARRAY<STRING>`,
+/// `MAP<STRING, INT NOT NULL>`, `ROW<a INT, b STRING>` (nested types keep theirs).
 pub fn type_text(t: &DataType) -> String {
-    match t.not_null().to_json() {
-        serde_json::Value::String(s) => s.trim_end_matches(" NOT NULL").to_string(),
-        other => other.to_string(),
+    let full = |t: &DataType| if t.nullable { type_text(t) } else { format!("{} NOT NULL", type_text(t)) };
+    match &t.kind {
+        TypeKind::Array(e) => format!("ARRAY<{}>", full(e)),
+        TypeKind::Map(k, v) => format!("MAP<{}, {}>", full(k), full(v)),
+        TypeKind::Row(fields) => format!("ROW<{}>", fields.iter().map(|f| format!("`{}` {}", f.name, full(&f.data_type))).collect::<Vec<_>>().join(", ")),
+        _ => match t.not_null().to_json() {
+            serde_json::Value::String(s) => s.trim_end_matches(" NOT NULL").to_string(),
+            other => other.to_string(),
+        },
     }
 }
 

@@ -17,7 +17,7 @@ use datafusion::catalog::TableProvider;
 use datafusion::datasource::MemTable;
 use datafusion::error::{DataFusionError, Result};
 use dyntable_storage::binary_row::deserialize_row;
-use dyntable_storage::datafile::{bucket_dir, read_data_file, ReadColumns};
+use dyntable_storage::datafile::{bucket_dir, read_data_file, ReadColumns, SystemColumns};
 use dyntable_storage::manifest::ManifestStore;
 use dyntable_storage::schema::SchemaManager;
 use dyntable_storage::{Datum, FileStoreTable, RowKind, ScanFrom, TableSchema};
@@ -73,7 +73,7 @@ fn row_text(values: &[Datum]) -> String {
     format!("{{{}}}", values.iter().map(|d| d.to_partition_string()).collect::<Vec<_>>().join(", "))
 }
 
-fn json_text<T: serde_json::ser::Serialize>(v: &T) -> String {
+fn json_text<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_default()
 }
 
@@ -247,7 +247,7 @@ async fn audit_log(table: &FileStoreTable) -> Result<RecordBatch> {
     }
     let options = schema.options().map_err(external)?;
     let plan = table.plan(&ScanFrom::Latest, None).await.map_err(external)?;
-    let cols = ReadColumns { with_system: true, values: schema.fields.clone() };
+    let cols = ReadColumns { system: SystemColumns::All, values: schema.fields.clone() };
     let nkeys = schema.key_fields().len();
     let manager = SchemaManager::new(table.io().clone());
     let mut out = Vec::new();

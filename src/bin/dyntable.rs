@@ -118,6 +118,8 @@ enum Command {
         #[arg(long)]
         if_exists: bool,
     },
+    /// SQL: an interactive shell, or `-c SQL` / `-f FILE` (Flink/Paimon DDL, DML, time travel, system tables).
+    Sql(dyntable_query::shell::ShellArgs),
     /// Run the demo: a table receiving upserts and deletes, with scans, time travel and snapshots.
     Demo {
         #[arg(long, default_value_t = 5)]
@@ -375,6 +377,7 @@ async fn run(cli: Cli) -> Result<()> {
             catalog.drop_table(&Identifier::parse(&table)?, if_exists).await?;
             emit(&format!("dropped table {table}"))?;
         }
+        Command::Sql(args) => dyntable_query::shell::run(wh, args).await?,
         Command::Demo { commits, rows } => {
             let mut result = Ok(());
             dyntable::demo::run(wh, commits, rows, |s| {

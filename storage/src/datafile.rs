@@ -171,81 +171,166 @@ impl DataFileWriter {
     /// Writes `batch` (in the table's file schema; for primary-key tables sorted by key with each key once)
     /// to `bucket_dir`, at `level`. Returns one `DataFileMeta` per file written.
     pub async fn write(&self, bucket_dir: &str, batch: &RecordBatch, level: i32, file_source: i32) -> Result<Vec<DataFileMeta>> {
-        let mut metas = Vec::new();
-        let target = self.options.target_file_size(!self.schema.primary_keys.is_empty());
+        let mut w = self.rolling(bucket_dir, level, file_source);
+        w.write(batch).await?;
+        w.close().await
+    }
+
+    /// A writer that takes sorted batches one after another and rolls files at `target-file-size`.
+    pub fn rolling(&self, bucket_dir: &str, level: i32, file_source: i32) -> RollingWriter<'_> {
+        RollingWriter { parent: self, dir: bucket_dir.to_string(), level, file_source, current: None, done: Vec::new() }
+    }
+}
+
+/// An open output file and the statistics of what went into it so far.
+struct InProgress {
+    name: String,
+    writer: ArrowWriter<Vec<u8>>,
+    rows: i64,
+    value_stats: Vec<ColStats>,
+    key_stats: Vec<ColStats>,
+    min_key: Option<Vec<Datum>>,
+    max_key: Option<Vec<Datum>>,
+    min_seq: i64,
+    max_seq: i64,
+    deletes: i64,
+}
+
+/// Writes a sorted stream of batches of one bucket into files rolled at `target-file-size`; statistics are
+/// accumulated per batch so a file's rows are never held in memory (only its encoded bytes).
+pub struct RollingWriter<'a> {
+    parent: &'a DataFileWriter,
+    dir: String,
+    level: i32,
+    file_source: i32,
+    current: Option<InProgress>,
+    done: Vec<DataFileMeta>,
+}
+
+impl RollingWriter<'_> {
+    pub async fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        let target = self.parent.options.target_file_size(!self.parent.schema.primary_keys.is_empty());
         let slice_rows = 8192;
         let mut offset = 0;
         while offset < batch.num_rows() {
-            let name = self.next_file_name();
-            let mut writer =
-                ArrowWriter::try_new(Vec::new(), batch.schema(), Some(self.props.clone())).map_err(|e| Error::Parquet { path: name.clone(), source: e })?;
-            let start = offset;
-            while offset < batch.num_rows() {
-                let len = slice_rows.min(batch.num_rows() - offset);
-                writer.write(&batch.slice(offset, len)).map_err(|e| Error::Parquet { path: name.clone(), source: e })?;
-                offset += len;
-                if (writer.bytes_written() + writer.in_progress_size()) as u64 >= target {
-                    break;
-                }
+            let len = slice_rows.min(batch.num_rows() - offset);
+            let slice = batch.slice(offset, len);
+            offset += len;
+            if self.current.is_none() {
+                let name = self.parent.next_file_name();
+                let writer = ArrowWriter::try_new(Vec::new(), batch.schema(), Some(self.parent.props.clone()))
+                    .map_err(|e| Error::Parquet { path: name.clone(), source: e })?;
+                self.current = Some(InProgress {
+                    name,
+                    writer,
+                    rows: 0,
+                    value_stats: Vec::new(),
+                    key_stats: Vec::new(),
+                    min_key: None,
+                    max_key: None,
+                    min_seq: i64::MAX,
+                    max_seq: i64::MIN,
+                    deletes: 0,
+                });
             }
-            let bytes = writer.into_inner().map_err(|e| Error::Parquet { path: name.clone(), source: e })?;
-            let rows = batch.slice(start, offset - start);
-            let meta = self.meta(&name, bytes.len() as i64, &rows, level, file_source)?;
-            self.io.write(&format!("{bucket_dir}/{name}"), Bytes::from(bytes)).await?;
-            metas.push(meta);
+            let cur = self.current.as_mut().expect("opened above");
+            cur.writer.write(&slice).map_err(|e| Error::Parquet { path: cur.name.clone(), source: e })?;
+            self.parent.accumulate(cur, &slice)?;
+            if (cur.writer.bytes_written() + cur.writer.in_progress_size()) as u64 >= target {
+                self.finish_file().await?;
+            }
         }
-        Ok(metas)
+        Ok(())
     }
 
-    fn meta(&self, name: &str, size: i64, rows: &RecordBatch, level: i32, file_source: i32) -> Result<DataFileMeta> {
-        let schema = &self.schema;
-        let mode = self.options.stats_mode;
+    async fn finish_file(&mut self) -> Result<()> {
+        let Some(cur) = self.current.take() else { return Ok(()) };
+        let name = cur.name.clone();
+        let bytes = cur.writer.into_inner().map_err(|e| Error::Parquet { path: name.clone(), source: e })?;
+        let schema = &self.parent.schema;
+        let mode = self.parent.options.stats_mode;
         let value_types: Vec<_> = schema.fields.iter().map(|f| f.data_type.clone()).collect();
-        let value_offset = if schema.primary_keys.is_empty() { 0 } else { schema.key_fields().len() + 2 };
-        let value_stats: Vec<ColStats> =
-            schema.fields.iter().enumerate().map(|(i, f)| column_stats(rows.column(value_offset + i), &f.data_type)).collect::<Result<_>>()?;
-        let value_stats = to_simple_stats(&value_stats, &value_types, mode)?;
         let empty = serialize_row(&[], &[])?;
-        let (min_key, max_key, key_stats, min_seq, max_seq, deletes) = if schema.primary_keys.is_empty() {
-            (empty.clone(), empty, SimpleStats::empty(), 0, 0, 0)
+        let (min_key, max_key, key_stats, min_seq, max_seq) = if schema.primary_keys.is_empty() {
+            (empty.clone(), empty, SimpleStats::empty(), 0, 0)
         } else {
-            let key_fields = schema.key_fields();
-            let key_types: Vec<_> = key_fields.iter().map(|f| f.data_type.clone()).collect();
-            let row_key =
-                |r: usize| -> Result<Vec<Datum>> { key_fields.iter().enumerate().map(|(i, f)| Datum::from_array(rows.column(i), r, &f.data_type)).collect() };
-            let min_key = serialize_row(&row_key(0)?, &key_types)?;
-            let max_key = serialize_row(&row_key(rows.num_rows() - 1)?, &key_types)?;
-            let ks: Vec<ColStats> = key_fields.iter().enumerate().map(|(i, f)| column_stats(rows.column(i), &f.data_type)).collect::<Result<_>>()?;
-            let key_stats = to_simple_stats(&ks, &key_types, mode)?;
-            let seq = rows.column(key_fields.len()).as_primitive::<arrow::datatypes::Int64Type>();
-            let kinds = rows.column(key_fields.len() + 1).as_primitive::<Int8Type>();
-            let deletes = kinds.values().iter().filter(|k| **k == RowKind::UpdateBefore as i8 || **k == RowKind::Delete as i8).count() as i64;
-            let min_seq = arrow::compute::min(seq).unwrap_or(0);
-            let max_seq = arrow::compute::max(seq).unwrap_or(0);
-            (min_key, max_key, key_stats, min_seq, max_seq, deletes)
+            let key_types: Vec<_> = schema.key_fields().iter().map(|f| f.data_type.clone()).collect();
+            (
+                serialize_row(&cur.min_key.unwrap_or_default(), &key_types)?,
+                serialize_row(&cur.max_key.unwrap_or_default(), &key_types)?,
+                to_simple_stats(&cur.key_stats, &key_types, mode)?,
+                cur.min_seq,
+                cur.max_seq,
+            )
         };
-        Ok(DataFileMeta {
-            file_name: name.to_string(),
-            file_size: size,
-            row_count: rows.num_rows() as i64,
+        let meta = DataFileMeta {
+            file_name: name.clone(),
+            file_size: bytes.len() as i64,
+            row_count: cur.rows,
             min_key,
             max_key,
             key_stats,
-            value_stats,
+            value_stats: to_simple_stats(&cur.value_stats, &value_types, mode)?,
             min_sequence_number: min_seq,
             max_sequence_number: max_seq,
             schema_id: schema.id,
-            level,
+            level: self.level,
             extra_files: Vec::new(),
             creation_time_millis: Some(chrono::Utc::now().timestamp_millis()),
-            delete_row_count: Some(deletes),
+            delete_row_count: Some(cur.deletes),
             embedded_index: None,
-            file_source: Some(file_source),
+            file_source: Some(self.file_source),
             value_stats_cols: None,
             external_path: None,
             first_row_id: None,
             write_cols: None,
-        })
+        };
+        self.parent.io.write(&format!("{}/{name}", self.dir), Bytes::from(bytes)).await?;
+        self.done.push(meta);
+        Ok(())
+    }
+
+    /// Finishes the open file and returns the metadata of every file written.
+    pub async fn close(mut self) -> Result<Vec<DataFileMeta>> {
+        self.finish_file().await?;
+        Ok(self.done)
+    }
+}
+
+impl DataFileWriter {
+    fn accumulate(&self, cur: &mut InProgress, rows: &RecordBatch) -> Result<()> {
+        let schema = &self.schema;
+        let merge = |acc: &mut Vec<ColStats>, new: Vec<ColStats>| {
+            if acc.is_empty() {
+                *acc = new;
+            } else {
+                for (a, n) in acc.iter_mut().zip(new) {
+                    *a = a.merge(&n);
+                }
+            }
+        };
+        let value_offset = if schema.primary_keys.is_empty() { 0 } else { schema.key_fields().len() + 2 };
+        let vs: Vec<ColStats> =
+            schema.fields.iter().enumerate().map(|(i, f)| column_stats(rows.column(value_offset + i), &f.data_type)).collect::<Result<_>>()?;
+        merge(&mut cur.value_stats, vs);
+        cur.rows += rows.num_rows() as i64;
+        if !schema.primary_keys.is_empty() && rows.num_rows() > 0 {
+            let key_fields = schema.key_fields();
+            let row_key =
+                |r: usize| -> Result<Vec<Datum>> { key_fields.iter().enumerate().map(|(i, f)| Datum::from_array(rows.column(i), r, &f.data_type)).collect() };
+            if cur.min_key.is_none() {
+                cur.min_key = Some(row_key(0)?);
+            }
+            cur.max_key = Some(row_key(rows.num_rows() - 1)?);
+            let ks: Vec<ColStats> = key_fields.iter().enumerate().map(|(i, f)| column_stats(rows.column(i), &f.data_type)).collect::<Result<_>>()?;
+            merge(&mut cur.key_stats, ks);
+            let seq = rows.column(key_fields.len()).as_primitive::<arrow::datatypes::Int64Type>();
+            let kinds = rows.column(key_fields.len() + 1).as_primitive::<Int8Type>();
+            cur.deletes += kinds.values().iter().filter(|k| **k == RowKind::UpdateBefore as i8 || **k == RowKind::Delete as i8).count() as i64;
+            cur.min_seq = cur.min_seq.min(arrow::compute::min(seq).unwrap_or(i64::MAX));
+            cur.max_seq = cur.max_seq.max(arrow::compute::max(seq).unwrap_or(i64::MIN));
+        }
+        Ok(())
     }
 }
 

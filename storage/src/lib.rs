@@ -15,6 +15,7 @@
 pub mod binary_row;
 pub mod catalog;
 pub mod commit;
+pub mod compact;
 pub mod datafile;
 pub mod datum;
 pub mod error;
@@ -42,5 +43,5 @@ pub use predicate::{CmpOp, Predicate};
 pub use scan::{DataSplit, ScanFrom, ScanPlan};
 pub use schema::TableSchema;
 pub use snapshot::{CommitKind, Snapshot};
-pub use table::{FileStoreTable, TableWriter};
+pub use table::{FileStoreTable, TableWriter, WriteMetrics};
 pub use types::{DataField, DataType, TypeKind};

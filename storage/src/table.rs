@@ -7,6 +7,7 @@ use arrow_schema::SchemaRef;
 use futures::TryStreamExt;
 
 use crate::commit::{OverwriteScope, TableCommit};
+use crate::compact::{sorted_run_count, BucketCompactor, CompactionMetrics};
 use crate::error::{Error, Result};
 use crate::io::FileIO;
 use crate::manifest::{ManifestEntry, ManifestStore};
@@ -15,7 +16,7 @@ use crate::read::{BatchStream, TableRead};
 use crate::scan::{live_entries, max_sequence_numbers, plan, resolve_snapshot, ScanFrom, ScanPlan};
 use crate::schema::{SchemaManager, TableSchema};
 use crate::snapshot::{Snapshot, SnapshotManager};
-use crate::write::TableWrite;
+use crate::write::{CommitMessage, TableWrite};
 
 #[derive(Clone, Debug)]
 pub struct FileStoreTable {
@@ -76,7 +77,18 @@ impl FileStoreTable {
 
     /// A writer and committer pair with its own commit user, numbering its commits 1, 2, 3...
     pub async fn writer(&self) -> Result<TableWriter> {
-        Ok(TableWriter { write: self.new_write().await?, commit: self.new_commit(uuid::Uuid::new_v4().to_string())?, next_identifier: 1 })
+        let write_only = self.schema.options.get("write-only").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        let compactor =
+            if self.schema.primary_keys.is_empty() || write_only { None } else { Some(Arc::new(BucketCompactor::new(self.io.clone(), self.schema.clone())?)) };
+        Ok(TableWriter {
+            table: self.clone(),
+            write: self.new_write().await?,
+            commit: self.new_commit(uuid::Uuid::new_v4().to_string())?,
+            next_identifier: 1,
+            compactor,
+            running: None,
+            metrics: WriteMetrics::default(),
+        })
     }
 
     pub fn new_read(&self, projection: Option<&[String]>, filter: Option<Predicate>) -> Result<TableRead> {
@@ -125,16 +137,67 @@ impl FileStoreTable {
         sm.create_tag(name, &s).await
     }
 
+    /// Compacts the table now (a minor compaction where the policy picks one, or a full one) and commits a
+    /// `COMPACT` snapshot; returns its id (`None` when there was nothing to do) and what was written.
+    pub async fn compact(&self, full: bool, partition: Option<&Predicate>) -> Result<(Option<i64>, CompactionMetrics)> {
+        if self.schema.primary_keys.is_empty() {
+            return Err(Error::invalid(format!("table `{}` is an append table; dyntable compacts primary-key tables only", self.name)));
+        }
+        let compactor = BucketCompactor::new(self.io.clone(), self.schema.clone())?;
+        let (messages, metrics) = compact_table(self, &compactor, full, partition).await?;
+        if messages.is_empty() {
+            return Ok((None, metrics));
+        }
+        let commit = self.new_commit(uuid::Uuid::new_v4().to_string())?;
+        let ids = commit.commit(&messages, crate::snapshot::BATCH_COMMIT_IDENTIFIER).await?;
+        Ok((ids.last().copied(), metrics))
+    }
+
     pub async fn delete_tag(&self, name: &str) -> Result<()> {
         self.snapshot_manager().delete_tag(name).await
     }
 }
 
-/// Writes and commits with one commit user; each `commit` publishes one snapshot.
+/// What a writer did, for write-amplification accounting.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct WriteMetrics {
+    /// Arrow bytes of the rows handed to `write` (the logical input).
+    pub logical_bytes: u64,
+    pub rows: u64,
+    /// Bytes of level-0 files flushed from the write buffer.
+    pub flushed_bytes: u64,
+    pub flushed_files: u64,
+    pub compaction: CompactionMetrics,
+    /// Compactions discarded because another writer changed the same files first.
+    pub compaction_conflicts: u64,
+    /// Commits that waited for compaction because a bucket had more sorted runs than the stop trigger.
+    pub stalls: u64,
+}
+
+impl WriteMetrics {
+    /// (flushed + compaction-written bytes) / flushed bytes.
+    pub fn write_amplification(&self) -> f64 {
+        if self.flushed_bytes == 0 {
+            return 0.0;
+        }
+        (self.flushed_bytes + self.compaction.bytes_written()) as f64 / self.flushed_bytes as f64
+    }
+}
+
+type CompactionTask = tokio::task::JoinHandle<Result<(Vec<CommitMessage>, CompactionMetrics)>>;
+
+/// Writes and commits with one commit user; each `commit` publishes an `APPEND` snapshot, then a `COMPACT`
+/// snapshot when a background compaction has finished. Compaction runs in the background while writes go on;
+/// a commit waits for it (a write stall) when a bucket has more sorted runs than `num-sorted-run.stop-trigger`.
+/// Tables with `write-only = true` never compact here.
 pub struct TableWriter {
+    table: FileStoreTable,
     write: TableWrite,
     commit: TableCommit,
     next_identifier: i64,
+    compactor: Option<Arc<BucketCompactor>>,
+    running: Option<CompactionTask>,
+    metrics: WriteMetrics,
 }
 
 impl TableWriter {
@@ -144,19 +207,108 @@ impl TableWriter {
     }
 
     pub async fn write(&mut self, batch: &RecordBatch) -> Result<()> {
-        self.write.write(batch).await
+        self.write.write(batch).await?;
+        self.metrics.rows += batch.num_rows() as u64;
+        self.metrics.logical_bytes += batch.columns().iter().map(|c| c.get_array_memory_size() as u64).sum::<u64>();
+        Ok(())
     }
 
     pub fn buffered_bytes(&self) -> usize {
         self.write.buffered_bytes()
     }
 
-    /// Commits everything written since the last commit; `None` when nothing was written.
+    pub fn metrics(&self) -> &WriteMetrics {
+        &self.metrics
+    }
+
+    /// Commits everything written since the last commit; returns the id of the last snapshot made (`None`
+    /// when there was nothing to commit).
     pub async fn commit(&mut self) -> Result<Option<i64>> {
         let messages = self.write.prepare_commit().await?;
+        for m in &messages {
+            self.metrics.flushed_files += m.new_files.len() as u64;
+            self.metrics.flushed_bytes += m.new_files.iter().map(|f| f.file_size as u64).sum::<u64>();
+        }
         let identifier = self.next_identifier;
         self.next_identifier += 1;
-        Ok(self.commit.commit(&messages, identifier).await?.last().copied())
+        let mut last = self.commit.commit(&messages, identifier).await?.last().copied();
+        if self.compactor.is_none() {
+            return Ok(last);
+        }
+        // Stall: a bucket over the stop trigger waits for the running compaction, then compacts now.
+        let stop = self.compactor.as_ref().expect("checked").options().num_sorted_run_stop_trigger as usize;
+        let over = self.buckets_over(stop, &messages).await?;
+        let finished = self.running.as_ref().is_some_and(|t| t.is_finished());
+        if finished || (!over.is_empty() && self.running.is_some()) {
+            if !over.is_empty() && !finished {
+                self.metrics.stalls += 1;
+            }
+            if let Some(id) = self.commit_running(identifier).await? {
+                last = Some(id);
+            }
+        }
+        if !self.buckets_over(stop, &messages).await?.is_empty() {
+            self.metrics.stalls += 1;
+            self.start_compaction(false)?;
+            if let Some(id) = self.commit_running(identifier).await? {
+                last = Some(id);
+            }
+        }
+        if self.running.is_none() {
+            self.start_compaction(false)?;
+        }
+        Ok(last)
+    }
+
+    /// Buckets touched by `messages` whose live sorted runs exceed `stop`.
+    async fn buckets_over(&self, stop: usize, messages: &[CommitMessage]) -> Result<Vec<(Vec<crate::datum::Datum>, i32)>> {
+        if messages.is_empty() {
+            return Ok(Vec::new());
+        }
+        let plan = self.table.plan(&ScanFrom::Latest, None).await?;
+        Ok(plan
+            .splits
+            .iter()
+            .filter(|s| messages.iter().any(|m| m.bucket == s.bucket && m.partition == s.partition))
+            .filter(|s| sorted_run_count(&s.files) > stop)
+            .map(|s| (s.partition.clone(), s.bucket))
+            .collect())
+    }
+
+    /// Waits for the running compaction and commits it as a `COMPACT` snapshot; a conflict with another
+    /// writer's compaction of the same files discards it (the files it wrote become orphans).
+    async fn commit_running(&mut self, identifier: i64) -> Result<Option<i64>> {
+        let Some(task) = self.running.take() else { return Ok(None) };
+        let (messages, metrics) = task.await.map_err(|e| Error::Internal(format!("compaction task failed: {e}")))??;
+        if messages.is_empty() {
+            return Ok(None);
+        }
+        match self.commit.commit(&messages, identifier).await {
+            Ok(ids) => {
+                self.metrics.compaction.add(&metrics);
+                Ok(ids.last().copied())
+            }
+            Err(Error::Conflict(_)) => {
+                self.metrics.compaction_conflicts += 1;
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Starts compacting, in the background, every bucket of the latest snapshot the policy picks.
+    fn start_compaction(&mut self, full: bool) -> Result<()> {
+        let Some(compactor) = self.compactor.clone() else { return Ok(()) };
+        let table = self.table.clone();
+        self.running = Some(tokio::spawn(async move { compact_table(&table, &compactor, full, None).await }));
+        Ok(())
+    }
+
+    /// Waits for a running compaction and commits it (for a clean shutdown).
+    pub async fn finish(&mut self) -> Result<Option<i64>> {
+        let identifier = self.next_identifier;
+        self.next_identifier += 1;
+        self.commit_running(identifier).await
     }
 
     /// Replaces the rows in `scope` with what was written since the last commit.
@@ -170,4 +322,24 @@ impl TableWriter {
     pub fn commit_user(&self) -> &str {
         self.commit.commit_user()
     }
+}
+
+/// Compacts the buckets of the latest snapshot (those matching `partition`, if given) and returns the commit
+/// messages and what was written; nothing is committed.
+pub async fn compact_table(
+    table: &FileStoreTable,
+    compactor: &BucketCompactor,
+    full: bool,
+    partition: Option<&Predicate>,
+) -> Result<(Vec<CommitMessage>, CompactionMetrics)> {
+    let plan = table.plan(&ScanFrom::Latest, partition).await?;
+    let mut messages = Vec::new();
+    let mut metrics = CompactionMetrics::default();
+    for split in &plan.splits {
+        if let Some((m, x)) = compactor.compact(split, full).await? {
+            messages.push(m);
+            metrics.add(&x);
+        }
+    }
+    Ok((messages, metrics))
 }

@@ -1,0 +1,266 @@
+//! The compaction job: picks with the universal compaction policy of `dyntable-compaction` (pure, no I/O),
+//! then does the I/O: upgrades files in metadata, or merges the picked sorted runs with the table's merge
+//! engine (streaming, memory bounded) into the output level, rolled at `target-file-size`, dropping
+//! retractions only where no older data can sit below. The result is a `CommitMessage` of
+//! compact-before/after files, committed as a `COMPACT` snapshot.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use arrow::array::ArrayRef;
+use arrow::row::{RowConverter, SortField};
+use dyntable_compaction::{plan_compaction, CompactAction, CompactionOptions, CompactionTrigger, FileInfo, Levels, UniversalCompaction};
+use futures::TryStreamExt;
+use serde::{Deserialize, Serialize};
+
+use crate::binary_row::deserialize_row;
+use crate::datafile::{bucket_dir, DataFileWriter};
+use crate::error::{Error, Result};
+use crate::io::FileIO;
+use crate::manifest::DataFileMeta;
+use crate::read::TableRead;
+use crate::scan::DataSplit;
+use crate::schema::TableSchema;
+use crate::write::CommitMessage;
+
+/// Bytes and files one compaction (or many, summed) moved.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompactionMetrics {
+    pub compactions: u64,
+    pub bytes_read: u64,
+    /// Bytes written, per output level.
+    pub bytes_written_by_level: BTreeMap<i32, u64>,
+    pub files_rewritten: u64,
+    pub files_written: u64,
+    pub files_upgraded: u64,
+}
+
+impl CompactionMetrics {
+    pub fn add(&mut self, other: &CompactionMetrics) {
+        self.compactions += other.compactions;
+        self.bytes_read += other.bytes_read;
+        for (l, b) in &other.bytes_written_by_level {
+            *self.bytes_written_by_level.entry(*l).or_default() += b;
+        }
+        self.files_rewritten += other.files_rewritten;
+        self.files_written += other.files_written;
+        self.files_upgraded += other.files_upgraded;
+    }
+    pub fn bytes_written(&self) -> u64 {
+        self.bytes_written_by_level.values().sum()
+    }
+}
+
+/// Encodes keys so that byte order is the table's key order (what the picker compares).
+pub struct KeyEncoder {
+    converter: RowConverter,
+    types: Vec<crate::types::DataType>,
+}
+
+impl KeyEncoder {
+    pub fn new(schema: &TableSchema) -> Result<Self> {
+        let types: Vec<_> = schema.key_fields().iter().map(|f| f.data_type.clone()).collect();
+        let converter = RowConverter::new(types.iter().map(|t| SortField::new(t.to_arrow())).collect())?;
+        Ok(KeyEncoder { converter, types })
+    }
+
+    /// The sortable bytes of a serialized BinaryRow key.
+    pub fn encode(&self, binary_row: &[u8], file: &str) -> Result<Vec<u8>> {
+        let datums = deserialize_row(binary_row, &self.types).map_err(|e| Error::corrupt(file, format!("key: {e}")))?;
+        let arrays: Vec<ArrayRef> = datums.iter().zip(&self.types).map(|(d, t)| d.to_array(t)).collect::<Result<_>>()?;
+        let rows = self.converter.convert_columns(&arrays)?;
+        Ok(rows.row(0).as_ref().to_vec())
+    }
+}
+
+fn file_info(f: &DataFileMeta, keys: &KeyEncoder) -> Result<FileInfo<Vec<u8>>> {
+    Ok(FileInfo {
+        name: f.file_name.clone(),
+        size_bytes: f.file_size.max(0) as u64,
+        level: f.level.max(0) as u32,
+        min_key: keys.encode(&f.min_key, &f.file_name)?,
+        max_key: keys.encode(&f.max_key, &f.file_name)?,
+        max_sequence_number: f.max_sequence_number,
+        delete_row_count: f.delete_row_count.map(|d| d.max(0) as u64),
+    })
+}
+
+/// Builds the LSM levels of one bucket's live files.
+pub fn levels_of(files: &[DataFileMeta], schema: &TableSchema, options: &CompactionOptions) -> Result<Levels<Vec<u8>>> {
+    let keys = KeyEncoder::new(schema)?;
+    let infos = files.iter().map(|f| file_info(f, &keys)).collect::<Result<Vec<_>>>()?;
+    let num_levels = options.num_levels.max(files.iter().map(|f| f.level as u32 + 1).max().unwrap_or(0));
+    Levels::new(infos, num_levels).map_err(|e| Error::corrupt("bucket levels", e))
+}
+
+/// Sorted runs at read time of one bucket: each level-0 file plus each non-empty level >= 1.
+pub fn sorted_run_count(files: &[DataFileMeta]) -> usize {
+    let level0 = files.iter().filter(|f| f.level == 0).count();
+    let mut higher: Vec<i32> = files.iter().filter(|f| f.level > 0).map(|f| f.level).collect();
+    higher.sort();
+    higher.dedup();
+    level0 + higher.len()
+}
+
+/// Compacts one bucket. Returns `None` when the policy picks nothing.
+pub struct BucketCompactor {
+    schema: Arc<TableSchema>,
+    options: CompactionOptions,
+    read: TableRead,
+    writer: DataFileWriter,
+}
+
+impl BucketCompactor {
+    pub fn new(io: FileIO, schema: Arc<TableSchema>) -> Result<Self> {
+        let options = CompactionOptions::from_table_options(&schema.options).map_err(|e| Error::invalid(e.to_string()))?;
+        let core = schema.options()?;
+        let read = TableRead::new(io.clone(), schema.clone(), None, None)?;
+        let uuid = uuid::Uuid::new_v4().to_string();
+        let writer = DataFileWriter::new(io.clone(), schema.clone(), core, &uuid, Arc::new(AtomicU64::new(0)));
+        Ok(BucketCompactor { schema, options, read, writer })
+    }
+
+    pub fn options(&self) -> &CompactionOptions {
+        &self.options
+    }
+
+    pub async fn compact(&self, split: &DataSplit, full: bool) -> Result<Option<(CommitMessage, CompactionMetrics)>> {
+        if self.schema.primary_keys.is_empty() {
+            return Err(Error::invalid("compaction of append tables is not supported yet"));
+        }
+        let levels = levels_of(&split.files, &self.schema, &self.options)?;
+        let trigger = if full { CompactionTrigger::Full } else { CompactionTrigger::Normal };
+        let strategy = UniversalCompaction::from_options(&self.options);
+        let Some(plan) = plan_compaction(&strategy, &levels, &self.options, trigger) else { return Ok(None) };
+        let by_name: HashMap<&str, &DataFileMeta> = split.files.iter().map(|f| (f.file_name.as_str(), f)).collect();
+        let meta = |name: &str| -> Result<DataFileMeta> {
+            by_name.get(name).map(|m| (*m).clone()).ok_or_else(|| Error::Internal(format!("picked unknown file `{name}`")))
+        };
+        let dir = bucket_dir(&self.schema, &split.partition, split.bucket, &self.schema.options()?.partition_default_name);
+        let mut before = Vec::new();
+        let mut after = Vec::new();
+        let mut metrics = CompactionMetrics { compactions: 1, ..Default::default() };
+        for action in &plan.actions {
+            match action {
+                CompactAction::Unchanged { .. } => {}
+                CompactAction::Upgrade { file, output_level } => {
+                    let m = meta(&file.name)?;
+                    after.push(DataFileMeta { level: *output_level as i32, ..m.clone() });
+                    before.push(m);
+                    metrics.files_upgraded += 1;
+                }
+                CompactAction::Rewrite { sections, output_level, drop_deletes } => {
+                    let mut out = self.writer.rolling(&dir, *output_level as i32, 1);
+                    for section in sections {
+                        // Runs of a section, newest first (level 0 first, then ascending level).
+                        let mut runs: Vec<(u32, i64, VecDeque<DataFileMeta>)> = Vec::new();
+                        for run in section {
+                            let files: VecDeque<DataFileMeta> = run.files.iter().map(|f| meta(&f.name)).collect::<Result<_>>()?;
+                            for f in &files {
+                                metrics.bytes_read += f.file_size as u64;
+                                metrics.files_rewritten += 1;
+                                before.push(f.clone());
+                            }
+                            let level = run.files.first().map(|f| f.level).unwrap_or(0);
+                            let seq = run.files.iter().map(|f| f.max_sequence_number).max().unwrap_or(0);
+                            runs.push((level, seq, files));
+                        }
+                        runs.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+                        let runs: Vec<VecDeque<DataFileMeta>> = runs.into_iter().map(|r| r.2).collect();
+                        let mut stream = self.read.merge_runs(split.clone(), runs, self.read.full_columns(), !*drop_deletes)?;
+                        while let Some(batch) = stream.try_next().await? {
+                            out.write(&batch).await?;
+                        }
+                    }
+                    for f in out.close().await? {
+                        *metrics.bytes_written_by_level.entry(f.level).or_default() += f.file_size as u64;
+                        metrics.files_written += 1;
+                        after.push(f);
+                    }
+                }
+            }
+        }
+        if before.is_empty() && after.is_empty() {
+            return Ok(None);
+        }
+        let msg = CommitMessage {
+            partition: split.partition.clone(),
+            bucket: split.bucket,
+            total_buckets: split.total_buckets,
+            new_files: Vec::new(),
+            compact_before: before,
+            compact_after: after,
+        };
+        Ok(Some((msg, metrics)))
+    }
+}
+
+/// Write amplification of any Paimon table from its manifests alone: bytes ADDed by APPEND/OVERWRITE
+/// commits versus bytes ADDed by COMPACT commits (a file re-added under the same name is an upgrade: no bytes
+/// written).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestWriteStats {
+    pub snapshots: u64,
+    pub compact_snapshots: u64,
+    pub appended_bytes: u64,
+    pub appended_files: u64,
+    pub compacted_bytes_by_level: BTreeMap<i32, u64>,
+    pub compacted_files: u64,
+    pub upgraded_files: u64,
+    pub upgraded_bytes: u64,
+}
+
+impl ManifestWriteStats {
+    /// (bytes of files written by appends and compactions) / (bytes written by appends).
+    pub fn write_amplification(&self) -> f64 {
+        if self.appended_bytes == 0 {
+            return 0.0;
+        }
+        (self.appended_bytes + self.compacted_bytes_by_level.values().sum::<u64>()) as f64 / self.appended_bytes as f64
+    }
+    /// The literal measure: bytes of all files ever ADDed (upgrades counted again) / bytes ADDed by appends.
+    pub fn added_bytes_ratio(&self) -> f64 {
+        if self.appended_bytes == 0 {
+            return 0.0;
+        }
+        (self.appended_bytes + self.compacted_bytes_by_level.values().sum::<u64>() + self.upgraded_bytes) as f64 / self.appended_bytes as f64
+    }
+}
+
+/// Reads every retained snapshot's delta manifests and sums what was written.
+pub async fn manifest_write_stats(table: &crate::table::FileStoreTable) -> Result<ManifestWriteStats> {
+    use crate::manifest::FileKind;
+    use crate::snapshot::CommitKind;
+    let manifests = table.manifest_store();
+    let mut out = ManifestWriteStats::default();
+    for s in table.snapshot_manager().all().await? {
+        out.snapshots += 1;
+        let mut entries = Vec::new();
+        for m in manifests.read_list(&s.delta_manifest_list).await? {
+            entries.extend(manifests.read_manifest(&m.file_name).await?);
+        }
+        let deleted: std::collections::HashSet<&str> = entries.iter().filter(|e| e.kind == FileKind::Delete).map(|e| e.file.file_name.as_str()).collect();
+        if s.commit_kind == CommitKind::Compact {
+            out.compact_snapshots += 1;
+        }
+        for e in entries.iter().filter(|e| e.kind == FileKind::Add) {
+            let size = e.file.file_size.max(0) as u64;
+            match s.commit_kind {
+                CommitKind::Compact if deleted.contains(e.file.file_name.as_str()) => {
+                    out.upgraded_files += 1;
+                    out.upgraded_bytes += size;
+                }
+                CommitKind::Compact => {
+                    *out.compacted_bytes_by_level.entry(e.file.level).or_default() += size;
+                    out.compacted_files += 1;
+                }
+                _ => {
+                    out.appended_bytes += size;
+                    out.appended_files += 1;
+                }
+            }
+        }
+    }
+    Ok(out)
+}
