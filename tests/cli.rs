@@ -143,3 +143,53 @@ fn demo_runs() {
     assert!(out.contains("time travel to snapshot 1"), "{out}");
     assert!(out.contains("snapshots:"), "{out}");
 }
+
+/// `compact` rewrites a table into fewer sorted runs (a COMPACT snapshot) and `stats` reports write
+/// amplification and the LSM shape from the manifests; scans are unchanged by compaction.
+#[test]
+fn cli_compact_and_stats() {
+    let dir = tempfile::tempdir().unwrap();
+    let wh = dir.path().join("wh");
+    ok(
+        &wh,
+        &[
+            "create-table",
+            "db.c",
+            "--schema",
+            "id BIGINT NOT NULL, v STRING, dt STRING NOT NULL",
+            "--primary-key",
+            "id,dt",
+            "--partition",
+            "dt",
+            "--option",
+            "bucket=1",
+            "--option",
+            "write-only=true",
+        ],
+    );
+    for c in 0..4 {
+        let f = dir.path().join(format!("c{c}.jsonl"));
+        let rows: String = (0..20).map(|i| format!("{{\"id\": {}, \"v\": \"c{c}\", \"dt\": \"d{}\"}}\n", (i * 3 + c) % 25, i % 2)).collect();
+        std::fs::write(&f, rows).unwrap();
+        ok(&wh, &["write", "db.c", f.to_str().unwrap()]);
+    }
+    let before = ok(&wh, &["scan", "db.c", "--format", "jsonl"]);
+    assert!(
+        ok(&wh, &["compact", "db.c", "--partition", "dt=d0"]).contains("nothing to compact"),
+        "write-only tables stay uncompacted until asked, and 4 runs are under the trigger"
+    );
+    assert!(ok(&wh, &["compact", "db.c", "--full", "--partition", "dt=d0"]).contains("snapshot 5"));
+    assert!(ok(&wh, &["compact", "db.c", "--full"]).contains("snapshot 6"));
+    let mut a: Vec<&str> = before.lines().collect();
+    let after = ok(&wh, &["scan", "db.c", "--format", "jsonl"]);
+    let mut b: Vec<&str> = after.lines().collect();
+    a.sort();
+    b.sort();
+    assert_eq!(a, b);
+    let stats = ok(&wh, &["stats", "db.c", "--format", "jsonl"]);
+    let v: serde_json::Value = serde_json::from_str(stats.trim()).unwrap();
+    assert_eq!(v["compactSnapshots"], 2);
+    assert_eq!(v["sortedRunsMax"], 1);
+    assert!(v["writeAmplification"].as_f64().unwrap() > 1.0, "{stats}");
+    assert!(fails(&wh, &["compact", "db.c", "--partition", "nope=1"]).contains("nope"));
+}

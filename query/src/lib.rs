@@ -1,5 +1,18 @@
 //! dyntable-query: SQL over dyntable tables with [DataFusion](https://datafusion.apache.org).
 //!
+//! Two entry points:
+//!
+//! - [`DyntableSession`] ([`session`]): SQL end to end over a warehouse in the Flink / Paimon dialect:
+//!   DDL (`CREATE TABLE ... PRIMARY KEY (..) NOT ENFORCED PARTITIONED BY (..) WITH (..)`), DML
+//!   (`INSERT INTO/OVERWRITE`, `DELETE`, `UPDATE` on primary-key tables), `ALTER TABLE SET/RESET`, time
+//!   travel (`FOR SYSTEM_TIME AS OF`, `VERSION AS OF`, `/*+ OPTIONS('scan.snapshot-id' = '3') */`),
+//!   system tables (`t$snapshots`, `t$files`, `t$audit_log`, ... in [`system`]) and tag procedures.
+//!   The statement reference is in the [`session`] module docs; [`shell`] is `dyntable sql`.
+//! - [`DyntableTableProvider`]: one table as a DataFusion `TableProvider`, for embedding.
+//!
+//! The `.slt` files in `tests/slt/` pin DDL, DML, merge-on-read results, pruning (`EXPLAIN`), time
+//! travel and system tables.
+//!
 //! [`DyntableTableProvider`] exposes a [`FileStoreTable`] as a DataFusion table at a snapshot chosen by
 //! [`ScanFrom`] (latest by default, or a snapshot id, tag or timestamp). [`register_table`] adds one to a
 //! [`SessionContext`]; [`sql_to_batches`] runs a query and collects the result.
@@ -17,6 +30,11 @@
 //!     skipped. Pruning is conservative and never drops a matching row;
 //!   - to **filter rows** in the read, after merge-on-read, so a primary-key table filters the latest
 //!     version of each row (never an older version that a filter would resurrect).
+//! - **Buckets**: when the filter fixes every bucket-key column (the primary key without partition
+//!   keys, or `bucket-key`) by `=` / `IN`, only the splits of the buckets those values hash to are read
+//!   (`pruned_buckets=N` in `EXPLAIN`).
+//! - **Statistics**: row counts (exact for an unfiltered append table, so `count(*)` is answered from
+//!   the manifests) and inexact min/max per column from the files' value statistics.
 //! - **Limit**: each partition stops reading once it has produced `limit` rows (DataFusion only passes
 //!   a limit when no filter remains above the scan).
 //!
@@ -36,7 +54,10 @@
 //! `target_partitions` DataFusion partitions (largest first, by bytes); each partition streams its
 //! splits one after another through the storage read. Storage errors surface as
 //! [`DataFusionError::External`](datafusion::error::DataFusionError::External). `EXPLAIN` shows the scan
-//! as `DyntableScan: table=..., snapshot=N, partitions=P, splits=S, files=F, pruned_files=X, ..., filter=[...]`.
+//! as `DyntableScan: table=..., snapshot=N, partitions=P, splits=S, files=F, pruned_files=X, pruned_manifests=M,
+//! pruned_buckets=B, projection=[...], filter=[...]`. Primary-key buckets with one sorted run are read
+//! without merging; others are merged by the storage read (a streaming k-way merge, one batch per run in
+//! memory).
 
 pub mod catalog;
 pub mod exec;

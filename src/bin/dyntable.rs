@@ -120,6 +120,21 @@ enum Command {
     },
     /// SQL: an interactive shell, or `-c SQL` / `-f FILE` (Flink/Paimon DDL, DML, time travel, system tables).
     Sql(dyntable_query::shell::ShellArgs),
+    /// Compact a primary-key table now (a COMPACT snapshot): the universal policy's pick, or --full.
+    Compact {
+        table: String,
+        #[arg(long)]
+        full: bool,
+        /// Only partitions matching k=v (repeatable).
+        #[arg(long = "partition")]
+        partitions: Vec<String>,
+    },
+    /// Write amplification and LSM shape of a table, computed from its manifests.
+    Stats {
+        table: String,
+        #[arg(long, value_enum, default_value = "table")]
+        format: OutFormat,
+    },
     /// Run the demo: a table receiving upserts and deletes, with scans, time travel and snapshots.
     Demo {
         #[arg(long, default_value_t = 5)]
@@ -378,6 +393,86 @@ async fn run(cli: Cli) -> Result<()> {
             emit(&format!("dropped table {table}"))?;
         }
         Command::Sql(args) => dyntable_query::shell::run(wh, args).await?,
+        Command::Compact { table, full, partitions } => {
+            let t = open_table(wh, &table).await?;
+            let mut preds = Vec::new();
+            for p in &partitions {
+                let (k, v) = p.split_once('=').ok_or_else(|| Error::invalid(format!("--partition `{p}` must be key=value")))?;
+                if !t.schema().partition_keys.iter().any(|pk| pk == k) {
+                    return Err(Error::invalid(format!(
+                        "--partition `{p}`: `{k}` is not a partition column of {table} (partition columns: {:?})",
+                        t.schema().partition_keys
+                    )));
+                }
+                preds.push(dyntable_storage::Predicate::eq(k, dyntable_storage::Datum::String(v.to_string())));
+            }
+            let filter = match preds.len() {
+                0 => None,
+                1 => preds.pop(),
+                _ => Some(dyntable_storage::Predicate::And(preds)),
+            };
+            let (id, m) = t.compact(full, filter.as_ref()).await?;
+            match id {
+                Some(id) => emit(&format!(
+                    "compacted {table}: snapshot {id}; read {} bytes, wrote {} bytes in {} files, rewrote {} files, upgraded {}",
+                    m.bytes_read,
+                    m.bytes_written(),
+                    m.files_written,
+                    m.files_rewritten,
+                    m.files_upgraded
+                ))?,
+                None => emit(&format!("nothing to compact in {table}"))?,
+            }
+        }
+        Command::Stats { table, format } => {
+            let t = open_table(wh, &table).await?;
+            let w = dyntable_storage::compact::manifest_write_stats(&t).await?;
+            let plan = t.plan(&ScanFrom::Latest, None).await?;
+            let runs: Vec<usize> = plan.splits.iter().map(|s| dyntable_storage::compact::sorted_run_count(&s.files)).collect();
+            let mut levels: std::collections::BTreeMap<i32, (u64, u64)> = Default::default();
+            for s in &plan.splits {
+                for f in &s.files {
+                    let e = levels.entry(f.level).or_default();
+                    e.0 += 1;
+                    e.1 += f.file_size as u64;
+                }
+            }
+            let json = serde_json::json!({
+                "snapshots": w.snapshots,
+                "compactSnapshots": w.compact_snapshots,
+                "appendedBytes": w.appended_bytes,
+                "appendedFiles": w.appended_files,
+                "compactedBytesByLevel": w.compacted_bytes_by_level,
+                "compactedFiles": w.compacted_files,
+                "upgradedFiles": w.upgraded_files,
+                "writeAmplification": w.write_amplification(),
+                "addedBytesRatio": w.added_bytes_ratio(),
+                "buckets": runs.len(),
+                "sortedRunsMax": runs.iter().max().copied().unwrap_or(0),
+                "sortedRunsMean": if runs.is_empty() { 0.0 } else { runs.iter().sum::<usize>() as f64 / runs.len() as f64 },
+                "liveFilesByLevel": levels.iter().map(|(l, (n, b))| (l.to_string(), serde_json::json!({"files": n, "bytes": b}))).collect::<serde_json::Map<_, _>>(),
+            });
+            if format == OutFormat::Jsonl {
+                emit(&json.to_string())?;
+            } else {
+                emit(&format!("snapshots             {} ({} COMPACT)", w.snapshots, w.compact_snapshots))?;
+                emit(&format!("appended              {} bytes in {} files", w.appended_bytes, w.appended_files))?;
+                for (l, b) in &w.compacted_bytes_by_level {
+                    emit(&format!("compaction -> level {l}  {b} bytes"))?;
+                }
+                emit(&format!("upgraded files        {}", w.upgraded_files))?;
+                emit(&format!("write amplification   {:.2} (bytes written by appends and compactions / bytes appended)", w.write_amplification()))?;
+                emit(&format!(
+                    "sorted runs now       max {} mean {:.2} over {} buckets",
+                    json["sortedRunsMax"],
+                    json["sortedRunsMean"].as_f64().unwrap_or(0.0),
+                    runs.len()
+                ))?;
+                for (l, (n, b)) in &levels {
+                    emit(&format!("level {l}               {n} files, {b} bytes"))?;
+                }
+            }
+        }
         Command::Demo { commits, rows } => {
             let mut result = Ok(());
             dyntable::demo::run(wh, commits, rows, |s| {
