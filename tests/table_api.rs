@@ -392,9 +392,11 @@ fn concurrent_commits_rebase_and_retry() {
         for task in tasks {
             task.await.unwrap();
         }
+        // Every commit made one APPEND snapshot; the writers' background compactions add COMPACT snapshots
+        // (or are discarded when another writer compacted the same files first). Ids stay contiguous.
         let snaps = t.snapshot_manager().all().await.unwrap();
-        assert_eq!(snaps.len(), 20);
-        assert_eq!(snaps.iter().map(|s| s.id).collect::<Vec<_>>(), (1..=20).collect::<Vec<_>>());
+        assert_eq!(snaps.iter().filter(|s| s.commit_kind == dyntable_storage::CommitKind::Append).count(), 20);
+        assert_eq!(snaps.iter().map(|s| s.id).collect::<Vec<_>>(), (1..=snaps.len() as i64).collect::<Vec<_>>());
         assert_eq!(lines(&t, &ScanFrom::Latest).await.len(), 20);
     });
 }

@@ -289,9 +289,16 @@ impl TableWrite {
             return Ok(());
         }
         let bytes: usize = buf.batches.iter().map(|b| b.get_array_memory_size()).sum();
-        let merged = compute::concat_batches(&buf.batches[0].schema(), &buf.batches)?;
+        let sorted = if self.schema.primary_keys.is_empty() {
+            compute::concat_batches(&buf.batches[0].schema(), &buf.batches)?
+        } else if self.spec.engine == MergeEngine::Deduplicate && self.options.sequence_field.is_none() {
+            // Picks the newest row per key straight from the buffered batches, without concatenating them.
+            deduplicate_batches(&buf.batches, self.key_indices.len())?
+        } else {
+            let merged = compute::concat_batches(&buf.batches[0].schema(), &buf.batches)?;
+            sort_and_merge(&merged, &self.schema, &self.options, &self.spec)?
+        };
         drop(buf.batches);
-        let sorted = if self.schema.primary_keys.is_empty() { merged } else { sort_and_merge(&merged, &self.schema, &self.options, &self.spec)? };
         if sorted.num_rows() == 0 {
             self.buffered_bytes = self.buffered_bytes.saturating_sub(bytes);
             return Ok(());
@@ -356,6 +363,25 @@ fn compatible(from: &ArrowType, to: &ArrowType) -> bool {
         (List(_) | LargeList(_), List(_)) | (Map(..), Map(..)) | (Struct(_), Struct(_)) => true,
         (a, b) => matches!((int_rank(a), int_rank(b)), (Some(x), Some(y)) if x <= y),
     }
+}
+
+/// The deduplicate engine's buffer merge: the newest row of each key (rows arrive oldest first), in key order,
+/// gathered from the buffered batches in one pass.
+pub fn deduplicate_batches(batches: &[RecordBatch], nkeys: usize) -> Result<RecordBatch> {
+    let converter = RowConverter::new((0..nkeys).map(|i| SortField::new(batches[0].column(i).data_type().clone())).collect())?;
+    let keys: Vec<arrow::row::Rows> = batches.iter().map(|b| converter.convert_columns(&b.columns()[..nkeys])).collect::<std::result::Result<_, _>>()?;
+    let total: usize = batches.iter().map(|b| b.num_rows()).sum();
+    let mut last: hashbrown::HashMap<&[u8], (usize, usize)> = hashbrown::HashMap::with_capacity(total / 2);
+    for (b, rows) in keys.iter().enumerate() {
+        for i in 0..rows.num_rows() {
+            last.insert(rows.row(i).data(), (b, i));
+        }
+    }
+    let mut picks: Vec<(&[u8], (usize, usize))> = last.into_iter().collect();
+    picks.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    let picks: Vec<(usize, usize)> = picks.into_iter().map(|(_, p)| p).collect();
+    let refs: Vec<&RecordBatch> = batches.iter().collect();
+    Ok(compute::interleave_record_batch(&refs, &picks)?)
 }
 
 /// Sorts a bucket's buffered rows by key and merges the versions of each key with the merge engine, so a
