@@ -549,3 +549,32 @@ fn stats_modes() {
         }
     });
 }
+
+/// With `commit.force-compact`, every commit waits for compaction (as Paimon's batch writers do), so a
+/// bucket never holds more sorted runs than the compaction trigger after a commit.
+#[test]
+fn force_compact_keeps_runs_under_the_trigger() {
+    rt().block_on(async {
+        let catalog = memory_catalog();
+        let t = create(
+            &catalog,
+            "db.fc",
+            "id BIGINT NOT NULL, v STRING",
+            &["id"],
+            &[],
+            &[("bucket", "1"), ("commit.force-compact", "true"), ("num-sorted-run.compaction-trigger", "3")],
+        )
+        .await
+        .unwrap();
+        let mut w = t.writer().await.unwrap();
+        for c in 0..12 {
+            let rows: Vec<_> = (0..50).map(|i| json!({"id": (i * 7 + c * 3) % 80, "v": format!("c{c}")})).collect();
+            w.write(&batch(&t, &rows)).await.unwrap();
+            w.commit().await.unwrap();
+            let plan = t.plan(&ScanFrom::Latest, None).await.unwrap();
+            assert!(dyntable_storage::compact::sorted_run_count(&plan.splits[0].files) <= 3, "commit {c}");
+        }
+        assert!(w.metrics().compaction.compactions > 0);
+        assert!(w.metrics().write_amplification() > 1.0);
+    });
+}

@@ -315,7 +315,10 @@ fn mib(bytes: u64) -> f64 {
 }
 
 fn parse_options(args: &Args) -> Result<Vec<(String, String)>, BoxError> {
-    args.options.iter().map(|o| o.split_once('=').map(|(k, v)| (k.trim().to_string(), v.trim().to_string())).ok_or_else(|| format!("--option `{o}` must be k=v").into())).collect()
+    args.options
+        .iter()
+        .map(|o| o.split_once('=').map(|(k, v)| (k.trim().to_string(), v.trim().to_string())).ok_or_else(|| format!("--option `{o}` must be k=v").into()))
+        .collect()
 }
 
 fn stats(xs: &[usize]) -> Value {

@@ -29,6 +29,7 @@ pub const DEFAULT_PARTITION_NAME: &str = "__DEFAULT_PARTITION__";
 /// Keys accepted at creation besides the ones parsed here (validated by the crates that use them).
 const OTHER_KNOWN_KEYS: &[&str] = &[
     "write-only",
+    "commit.force-compact",
     "num-sorted-run.compaction-trigger",
     "num-sorted-run.stop-trigger",
     "num-levels",

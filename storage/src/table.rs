@@ -88,6 +88,7 @@ impl FileStoreTable {
             compactor,
             running: None,
             metrics: WriteMetrics::default(),
+            wait_compaction: self.schema.options.get("commit.force-compact").is_some_and(|v| v.eq_ignore_ascii_case("true")),
         })
     }
 
@@ -198,6 +199,7 @@ pub struct TableWriter {
     compactor: Option<Arc<BucketCompactor>>,
     running: Option<CompactionTask>,
     metrics: WriteMetrics,
+    wait_compaction: bool,
 }
 
 impl TableWriter {
@@ -235,6 +237,17 @@ impl TableWriter {
         if self.compactor.is_none() {
             return Ok(last);
         }
+        if self.wait_compaction {
+            // `commit.force-compact`: every commit waits for compaction, as Paimon's batch writers do.
+            if let Some(id) = self.commit_running().await? {
+                last = Some(id);
+            }
+            self.start_compaction(false)?;
+            if let Some(id) = self.commit_running().await? {
+                last = Some(id);
+            }
+            return Ok(last);
+        }
         // Stall: a bucket over the stop trigger waits for the running compaction, then compacts now.
         let stop = self.compactor.as_ref().expect("checked").options().num_sorted_run_stop_trigger as usize;
         let over = self.buckets_over(stop, &messages).await?;
@@ -243,14 +256,14 @@ impl TableWriter {
             if !over.is_empty() && !finished {
                 self.metrics.stalls += 1;
             }
-            if let Some(id) = self.commit_running(identifier).await? {
+            if let Some(id) = self.commit_running().await? {
                 last = Some(id);
             }
         }
         if !self.buckets_over(stop, &messages).await?.is_empty() {
             self.metrics.stalls += 1;
             self.start_compaction(false)?;
-            if let Some(id) = self.commit_running(identifier).await? {
+            if let Some(id) = self.commit_running().await? {
                 last = Some(id);
             }
         }
@@ -277,8 +290,11 @@ impl TableWriter {
 
     /// Waits for the running compaction and commits it as a `COMPACT` snapshot; a conflict with another
     /// writer's compaction of the same files discards it (the files it wrote become orphans).
-    async fn commit_running(&mut self, identifier: i64) -> Result<Option<i64>> {
+    async fn commit_running(&mut self) -> Result<Option<i64>> {
         let Some(task) = self.running.take() else { return Ok(None) };
+        // Each COMPACT commit gets its own identifier, so idempotence checks never confuse two of them.
+        let identifier = self.next_identifier;
+        self.next_identifier += 1;
         let (messages, metrics) = task.await.map_err(|e| Error::Internal(format!("compaction task failed: {e}")))??;
         if messages.is_empty() {
             return Ok(None);
@@ -306,9 +322,13 @@ impl TableWriter {
 
     /// Waits for a running compaction and commits it (for a clean shutdown).
     pub async fn finish(&mut self) -> Result<Option<i64>> {
-        let identifier = self.next_identifier;
-        self.next_identifier += 1;
-        self.commit_running(identifier).await
+        self.commit_running().await
+    }
+
+    /// Makes every commit wait for compaction (as `commit.force-compact = true` does).
+    pub fn with_wait_compaction(mut self, wait: bool) -> Self {
+        self.wait_compaction = wait;
+        self
     }
 
     /// Replaces the rows in `scope` with what was written since the last commit.
