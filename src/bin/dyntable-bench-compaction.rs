@@ -131,21 +131,7 @@ fn arrow_schema() -> SchemaRef {
     ]))
 }
 
-/// SplitMix64: a seeded generator, so every run (and the Java side) writes the same rows.
-struct SplitMix64(u64);
-impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    /// Uniform in [0, 1).
-    fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
+use dyntable_compaction::sim::SplitMix64;
 
 /// Zipf over ranks 1..=n with exponent s by rejection-inversion (Hörmann and Derflinger 1996, as in Apache
 /// Commons RNG's `RejectionInversionZipfSampler`): O(1) memory and expected O(1) time per sample.
@@ -234,7 +220,7 @@ impl Generator {
         Generator {
             workload,
             keys: keys as u64,
-            rng: SplitMix64(seed ^ salt),
+            rng: SplitMix64::new(seed ^ salt),
             zipf: (workload == Workload::Zipfian).then(|| Zipf::new(keys as u64, zipf_s)),
             next_row: 0,
             schema: arrow_schema(),
@@ -355,14 +341,7 @@ async fn measure(table: &FileStoreTable) -> Result<Value, BoxError> {
         }
     }
     let plan = table.plan(&ScanFrom::Latest, None).await?;
-    let mut levels: std::collections::BTreeMap<i32, (u64, u64)> = Default::default();
-    for s in &plan.splits {
-        for f in &s.files {
-            let e = levels.entry(f.level).or_default();
-            e.0 += 1;
-            e.1 += f.file_size as u64;
-        }
-    }
+    let levels = dyntable_storage::compact::files_by_level(&plan.splits);
     Ok(json!({
         "snapshots": w.snapshots,
         "compact_snapshots": w.compact_snapshots,

@@ -68,17 +68,7 @@ struct Args {
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// SplitMix64: a seeded generator, so every run benchmarks the same rows.
-struct SplitMix64(u64);
-impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-}
+use dyntable_compaction::sim::SplitMix64;
 
 const TABLE_COLUMNS_SQL: &str = "id BIGINT NOT NULL, key STRING NOT NULL, a DOUBLE, b BIGINT, ts TIMESTAMP(6)";
 const TS_BASE_MICROS: i64 = 1_704_067_200_000_000;
@@ -103,7 +93,7 @@ struct Rows {
 }
 
 fn generate(rows: usize, keys: usize, seed: u64) -> Rows {
-    let mut rng = SplitMix64(seed);
+    let mut rng = SplitMix64::new(seed);
     let mut out = Rows {
         ids: Vec::with_capacity(rows),
         keys: Vec::with_capacity(rows),

@@ -429,14 +429,7 @@ async fn run(cli: Cli) -> Result<()> {
             let w = dyntable_storage::compact::manifest_write_stats(&t).await?;
             let plan = t.plan(&ScanFrom::Latest, None).await?;
             let runs: Vec<usize> = plan.splits.iter().map(|s| dyntable_storage::compact::sorted_run_count(&s.files)).collect();
-            let mut levels: std::collections::BTreeMap<i32, (u64, u64)> = Default::default();
-            for s in &plan.splits {
-                for f in &s.files {
-                    let e = levels.entry(f.level).or_default();
-                    e.0 += 1;
-                    e.1 += f.file_size as u64;
-                }
-            }
+            let levels = dyntable_storage::compact::files_by_level(&plan.splits);
             let json = serde_json::json!({
                 "snapshots": w.snapshots,
                 "compactSnapshots": w.compact_snapshots,

@@ -103,6 +103,17 @@ pub fn sorted_run_count(files: &[DataFileMeta]) -> usize {
     level0 + higher.len()
 }
 
+/// Live files and bytes per level over some splits.
+pub fn files_by_level(splits: &[DataSplit]) -> BTreeMap<i32, (u64, u64)> {
+    let mut levels: BTreeMap<i32, (u64, u64)> = BTreeMap::new();
+    for f in splits.iter().flat_map(|s| &s.files) {
+        let e = levels.entry(f.level).or_default();
+        e.0 += 1;
+        e.1 += f.file_size.max(0) as u64;
+    }
+    levels
+}
+
 /// Compacts one bucket. Returns `None` when the policy picks nothing.
 pub struct BucketCompactor {
     schema: Arc<TableSchema>,
