@@ -132,6 +132,7 @@ pub fn escape_path_name(s: &str) -> String {
 }
 
 /// Writes sorted rows of one bucket into Parquet files, rolling at the target file size.
+#[derive(Clone)]
 pub struct DataFileWriter {
     io: FileIO,
     schema: Arc<TableSchema>,

@@ -37,6 +37,12 @@ pub struct CommitMessage {
     pub compact_after: Vec<DataFileMeta>,
 }
 
+/// A bucket's flushed rows: sorted and merged, or buffered batches plus the rows to gather from them in order.
+enum Flushed {
+    Sorted(RecordBatch),
+    Gather(Vec<RecordBatch>, Vec<(usize, usize)>),
+}
+
 struct BucketBuffer {
     partition: Vec<Datum>,
     batches: Vec<RecordBatch>,
@@ -53,6 +59,9 @@ pub struct TableWrite {
     buffered_bytes: usize,
     next_sequence: HashMap<(Vec<u8>, i32), i64>,
     pending: HashMap<(Vec<u8>, i32), CommitMessage>,
+    /// Flushed buckets whose files are still being encoded (at most one flush round in flight).
+    #[allow(clippy::type_complexity)]
+    encoding: Vec<((Vec<u8>, i32), Vec<Datum>, tokio::task::JoinHandle<Result<Vec<DataFileMeta>>>)>,
     partition_types: Vec<DataType>,
     key_indices: Vec<usize>,
     bucket_key_indices: Vec<usize>,
@@ -98,6 +107,7 @@ impl TableWrite {
             buffered_bytes: 0,
             next_sequence: max_sequence.into_iter().map(|(k, v)| (k, v + 1)).collect(),
             pending: HashMap::new(),
+            encoding: Vec::new(),
             key_indices,
             bucket_key_indices,
             partition_indices,
@@ -276,52 +286,80 @@ impl TableWrite {
     /// Flushes every bucket's buffer to level-0 files.
     pub async fn flush_all(&mut self) -> Result<()> {
         let keys: Vec<_> = self.buffers.keys().cloned().collect();
+        let mut sorted = Vec::with_capacity(keys.len());
         for k in keys {
-            self.flush_bucket(&k).await?;
+            if let Some(s) = self.sort_bucket(&k)? {
+                sorted.push(s);
+            }
+        }
+        // The previous round's encoding overlapped the sorting above; wait for it so that at most one round
+        // of sorted rows is held besides the buffer.
+        self.collect_encoding().await?;
+        for (key, partition, batch) in sorted {
+            let dir = bucket_dir(&self.schema, &partition, key.1, &self.options.partition_default_name);
+            let writer = self.file_writer.clone();
+            let task = tokio::spawn(async move {
+                let batch = match batch {
+                    Flushed::Sorted(b) => b,
+                    Flushed::Gather(batches, picks) => {
+                        let refs: Vec<&RecordBatch> = batches.iter().collect();
+                        compute::interleave_record_batch(&refs, &picks)?
+                    }
+                };
+                writer.write(&dir, &batch, 0, 0).await
+            });
+            self.encoding.push((key, partition, task));
         }
         self.buffered_bytes = 0;
         Ok(())
     }
 
-    async fn flush_bucket(&mut self, key: &(Vec<u8>, i32)) -> Result<()> {
-        let Some(buf) = self.buffers.remove(key) else { return Ok(()) };
+    /// Sorts and merges one bucket's buffer; `None` when nothing remains.
+    #[allow(clippy::type_complexity)]
+    fn sort_bucket(&mut self, key: &(Vec<u8>, i32)) -> Result<Option<((Vec<u8>, i32), Vec<Datum>, Flushed)>> {
+        let Some(buf) = self.buffers.remove(key) else { return Ok(None) };
         if buf.batches.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
-        let bytes: usize = buf.batches.iter().map(|b| b.get_array_memory_size()).sum();
         let sorted = if self.schema.primary_keys.is_empty() {
             compute::concat_batches(&buf.batches[0].schema(), &buf.batches)?
         } else if self.spec.engine == MergeEngine::Deduplicate && self.options.sequence_field.is_none() {
-            // Picks the newest row per key straight from the buffered batches, without concatenating them.
-            deduplicate_batches(&buf.batches, self.key_indices.len())?
+            // Picks the newest row per key straight from the buffered batches; the gather itself runs with the
+            // encoding, on the other worker.
+            let picks = deduplicate_picks(&buf.batches, self.key_indices.len())?;
+            return Ok(Some((key.clone(), buf.partition, Flushed::Gather(buf.batches, picks))));
         } else {
             let merged = compute::concat_batches(&buf.batches[0].schema(), &buf.batches)?;
             sort_and_merge(&merged, &self.schema, &self.options, &self.spec)?
         };
-        drop(buf.batches);
         if sorted.num_rows() == 0 {
-            self.buffered_bytes = self.buffered_bytes.saturating_sub(bytes);
-            return Ok(());
+            return Ok(None);
         }
-        let dir = bucket_dir(&self.schema, &buf.partition, key.1, &self.options.partition_default_name);
-        let files = self.file_writer.write(&dir, &sorted, 0, 0).await?;
+        Ok(Some((key.clone(), buf.partition, Flushed::Sorted(sorted))))
+    }
+
+    /// Waits for the files being encoded and adds them to the pending commit.
+    async fn collect_encoding(&mut self) -> Result<()> {
         let total_buckets = self.options.bucket;
-        let msg = self.pending.entry(key.clone()).or_insert_with(|| CommitMessage {
-            partition: buf.partition.clone(),
-            bucket: key.1,
-            total_buckets,
-            new_files: Vec::new(),
-            compact_before: Vec::new(),
-            compact_after: Vec::new(),
-        });
-        msg.new_files.extend(files);
-        self.buffered_bytes = self.buffered_bytes.saturating_sub(bytes);
+        for (key, partition, task) in std::mem::take(&mut self.encoding) {
+            let files = task.await.map_err(|e| Error::Internal(format!("file encoding task failed: {e}")))??;
+            let msg = self.pending.entry(key.clone()).or_insert_with(|| CommitMessage {
+                partition,
+                bucket: key.1,
+                total_buckets,
+                new_files: Vec::new(),
+                compact_before: Vec::new(),
+                compact_after: Vec::new(),
+            });
+            msg.new_files.extend(files);
+        }
         Ok(())
     }
 
     /// Flushes everything and returns the files written since the last call, one message per bucket.
     pub async fn prepare_commit(&mut self) -> Result<Vec<CommitMessage>> {
         self.flush_all().await?;
+        self.collect_encoding().await?;
         let mut out: Vec<CommitMessage> = self.pending.drain().map(|(_, m)| m).collect();
         out.sort_by(|a, b| (format!("{:?}", a.partition), a.bucket).cmp(&(format!("{:?}", b.partition), b.bucket)));
         Ok(out)
@@ -329,6 +367,7 @@ impl TableWrite {
 
     /// Drops buffered rows and forgets uncommitted files (they stay on disk as orphans until cleaned).
     pub fn abort(&mut self) {
+        self.encoding.clear();
         self.buffers.clear();
         self.pending.clear();
         self.buffered_bytes = 0;
@@ -368,6 +407,13 @@ fn compatible(from: &ArrowType, to: &ArrowType) -> bool {
 /// The deduplicate engine's buffer merge: the newest row of each key (rows arrive oldest first), in key order,
 /// gathered from the buffered batches in one pass.
 pub fn deduplicate_batches(batches: &[RecordBatch], nkeys: usize) -> Result<RecordBatch> {
+    let picks = deduplicate_picks(batches, nkeys)?;
+    let refs: Vec<&RecordBatch> = batches.iter().collect();
+    Ok(compute::interleave_record_batch(&refs, &picks)?)
+}
+
+/// The (batch, row) of the newest row of each key, in key order.
+pub fn deduplicate_picks(batches: &[RecordBatch], nkeys: usize) -> Result<Vec<(usize, usize)>> {
     let converter = RowConverter::new((0..nkeys).map(|i| SortField::new(batches[0].column(i).data_type().clone())).collect())?;
     let keys: Vec<arrow::row::Rows> = batches.iter().map(|b| converter.convert_columns(&b.columns()[..nkeys])).collect::<std::result::Result<_, _>>()?;
     let total: usize = batches.iter().map(|b| b.num_rows()).sum();
@@ -379,9 +425,7 @@ pub fn deduplicate_batches(batches: &[RecordBatch], nkeys: usize) -> Result<Reco
     }
     let mut picks: Vec<(&[u8], (usize, usize))> = last.into_iter().collect();
     picks.sort_unstable_by(|a, b| a.0.cmp(b.0));
-    let picks: Vec<(usize, usize)> = picks.into_iter().map(|(_, p)| p).collect();
-    let refs: Vec<&RecordBatch> = batches.iter().collect();
-    Ok(compute::interleave_record_batch(&refs, &picks)?)
+    Ok(picks.into_iter().map(|(_, p)| p).collect())
 }
 
 /// Sorts a bucket's buffered rows by key and merges the versions of each key with the merge engine, so a
