@@ -257,7 +257,7 @@ async fn audit_log(table: &FileStoreTable) -> Result<RecordBatch> {
         for f in &split.files {
             let file_schema = if f.schema_id == schema.id { schema.as_ref().clone() } else { manager.schema(f.schema_id).await.map_err(external)? };
             let rel = f.external_path.clone().unwrap_or_else(|| format!("{dir}/{}", f.file_name));
-            let stream = read_data_file(table.io(), &rel, f.file_size as u64, schema, &file_schema, &cols, 8192).await.map_err(external)?;
+            let stream = read_data_file(table.io(), &rel, f.file_size as u64, schema, &file_schema, &cols, 8192, None).await.map_err(external)?;
             raw.extend(stream.try_collect::<Vec<_>>().await.map_err(external)?);
         }
         if raw.is_empty() {

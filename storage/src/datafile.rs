@@ -30,6 +30,8 @@ use crate::stats::{column_stats, to_simple_stats, ColStats};
 use crate::types::{DataField, TypeKind};
 
 pub const KEY_PREFIX: &str = "_KEY_";
+/// dyntable's own option: rows per Parquet row group (smaller groups prune finer; default 1M rows).
+pub const ROW_GROUP_ROWS: &str = "dyntable.parquet.row-group-rows";
 pub const SEQUENCE_NUMBER: &str = "_SEQUENCE_NUMBER";
 pub const VALUE_KIND: &str = "_VALUE_KIND";
 pub const KEY_FIELD_ID_START: i32 = i32::MAX / 2;
@@ -152,6 +154,9 @@ impl DataFileWriter {
             Compression::None => PqCompression::UNCOMPRESSED,
         };
         let mut builder = WriterProperties::builder().set_compression(compression);
+        if let Some(rows) = options.raw.get(ROW_GROUP_ROWS).and_then(|v| v.trim().parse::<usize>().ok()).filter(|r| *r > 0) {
+            builder = builder.set_max_row_group_row_count(Some(rows));
+        }
         // Java Paimon 0.9 cannot read dictionary-encoded FIXED_LEN_BYTE_ARRAY decimals (precision > 18).
         for f in &schema.fields {
             if let TypeKind::Decimal { precision, .. } = f.data_type.kind {
@@ -384,6 +389,7 @@ pub async fn read_data_file(
     file_schema: &TableSchema,
     cols: &ReadColumns,
     batch_size: usize,
+    prune: Option<&crate::predicate::Predicate>,
 ) -> Result<impl Stream<Item = Result<RecordBatch>> + Send + 'static> {
     let path = io.path(rel_path);
     let display = path.to_string();
@@ -432,6 +438,11 @@ pub async fn read_data_file(
     roots.sort();
     roots.dedup();
     let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
+    let row_groups = prune.map(|p| prune_row_groups(builder.metadata(), current, file_schema, p));
+    let builder = match row_groups {
+        Some(keep) => builder.with_row_groups(keep),
+        None => builder,
+    };
     let stream =
         builder.with_projection(mask).with_batch_size(batch_size).build().map_err(|e| Error::corrupt(&display, format!("cannot read parquet file: {e}")))?;
     let display2 = display.clone();
@@ -439,6 +450,75 @@ pub async fn read_data_file(
         let out = conform(&batch, &sources, &out_schema).map_err(|e| Error::corrupt(&display, e));
         futures::future::ready(out)
     }))
+}
+
+/// Row groups of a file that may hold rows matching `predicate`, judged by their Parquet statistics (columns
+/// matched by field id; a column without usable statistics never prunes).
+fn prune_row_groups(
+    meta: &parquet::file::metadata::ParquetMetaData,
+    current: &TableSchema,
+    file_schema: &TableSchema,
+    predicate: &crate::predicate::Predicate,
+) -> Vec<usize> {
+    let mut cols = Vec::new();
+    predicate.columns(&mut cols);
+    // For each predicate column: its Paimon type and its leaf column index in the file (top-level primitives).
+    let mut lookup: HashMap<String, (crate::types::DataType, usize)> = HashMap::new();
+    for name in &cols {
+        let Some(f) = current.field(name) else { continue };
+        let Some(old) = file_schema.field_by_id(f.id) else { continue };
+        if !f.data_type.is_atomic() || old.data_type.kind != f.data_type.kind {
+            continue;
+        }
+        let leaf = meta.file_metadata().schema_descr().columns().iter().position(|c| c.path().parts().len() == 1 && c.path().parts()[0] == old.name);
+        if let Some(i) = leaf {
+            lookup.insert(name.clone(), (f.data_type.clone(), i));
+        }
+    }
+    (0..meta.num_row_groups())
+        .filter(|rg| {
+            let group = meta.row_group(*rg);
+            let stats = |c: &str| -> Option<ColStats> {
+                let (ty, i) = lookup.get(c)?;
+                parquet_col_stats(group.column(*i).statistics()?, ty)
+            };
+            predicate.might_match(&stats, group.num_rows())
+        })
+        .collect()
+}
+
+/// A Parquet column chunk's statistics as Paimon values.
+fn parquet_col_stats(stats: &parquet::file::statistics::Statistics, ty: &crate::types::DataType) -> Option<ColStats> {
+    use parquet::file::statistics::Statistics as S;
+    let null_count = stats.null_count_opt().map(|n| n as i64);
+    let pair = |min: Option<Datum>, max: Option<Datum>| Some(ColStats { min: min.unwrap_or(Datum::Null), max: max.unwrap_or(Datum::Null), null_count });
+    let ts = |v: i64, p: u8| match p {
+        0..=3 => Datum::Timestamp(v, 0),
+        4..=6 => Datum::Timestamp(v.div_euclid(1000), (v.rem_euclid(1000) * 1000) as i32),
+        _ => Datum::Timestamp(v.div_euclid(1_000_000), v.rem_euclid(1_000_000) as i32),
+    };
+    match (stats, &ty.kind) {
+        (S::Boolean(s), TypeKind::Boolean) => pair(s.min_opt().map(|v| Datum::Bool(*v)), s.max_opt().map(|v| Datum::Bool(*v))),
+        (S::Int32(s), TypeKind::TinyInt) => pair(s.min_opt().map(|v| Datum::I8(*v as i8)), s.max_opt().map(|v| Datum::I8(*v as i8))),
+        (S::Int32(s), TypeKind::SmallInt) => pair(s.min_opt().map(|v| Datum::I16(*v as i16)), s.max_opt().map(|v| Datum::I16(*v as i16))),
+        (S::Int32(s), TypeKind::Int) => pair(s.min_opt().map(|v| Datum::I32(*v)), s.max_opt().map(|v| Datum::I32(*v))),
+        (S::Int32(s), TypeKind::Date) => pair(s.min_opt().map(|v| Datum::Date(*v)), s.max_opt().map(|v| Datum::Date(*v))),
+        (S::Int32(s), TypeKind::Decimal { precision, scale }) => {
+            pair(s.min_opt().map(|v| Datum::Decimal(*v as i128, *precision, *scale)), s.max_opt().map(|v| Datum::Decimal(*v as i128, *precision, *scale)))
+        }
+        (S::Int64(s), TypeKind::BigInt) => pair(s.min_opt().map(|v| Datum::I64(*v)), s.max_opt().map(|v| Datum::I64(*v))),
+        (S::Int64(s), TypeKind::Decimal { precision, scale }) => {
+            pair(s.min_opt().map(|v| Datum::Decimal(*v as i128, *precision, *scale)), s.max_opt().map(|v| Datum::Decimal(*v as i128, *precision, *scale)))
+        }
+        (S::Int64(s), TypeKind::Timestamp(p) | TypeKind::TimestampLtz(p)) => pair(s.min_opt().map(|v| ts(*v, *p)), s.max_opt().map(|v| ts(*v, *p))),
+        (S::Float(s), TypeKind::Float) => pair(s.min_opt().map(|v| Datum::F32(*v)), s.max_opt().map(|v| Datum::F32(*v))),
+        (S::Double(s), TypeKind::Double) => pair(s.min_opt().map(|v| Datum::F64(*v)), s.max_opt().map(|v| Datum::F64(*v))),
+        (S::ByteArray(s), TypeKind::Char(_) | TypeKind::VarChar(_)) => pair(
+            s.min_opt().and_then(|v| std::str::from_utf8(v.data()).ok()).map(|v| Datum::String(v.to_string())),
+            if s.max_is_exact() { s.max_opt().and_then(|v| std::str::from_utf8(v.data()).ok()).map(|v| Datum::String(v.to_string())) } else { None },
+        ),
+        _ => None,
+    }
 }
 
 /// Builds a batch of `out_schema` from a file batch: picks columns by name, fills missing ones with nulls,

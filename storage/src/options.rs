@@ -30,6 +30,7 @@ pub const DEFAULT_PARTITION_NAME: &str = "__DEFAULT_PARTITION__";
 const OTHER_KNOWN_KEYS: &[&str] = &[
     "write-only",
     "commit.force-compact",
+    "dyntable.parquet.row-group-rows",
     "num-sorted-run.compaction-trigger",
     "num-sorted-run.stop-trigger",
     "num-levels",

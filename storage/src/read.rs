@@ -114,7 +114,10 @@ impl TableRead {
             Some(p) => p.clone(),
             None => format!("{dir}/{}", file.file_name),
         };
-        let s = read_data_file(&self.io, &rel, file.file_size as u64, &self.schema, &file_schema, cols, self.batch_size).await?;
+        // Row-group statistics may prune only where no other version of a row can sit in another file: append
+        // tables and single sorted runs (reads without the merge's system columns).
+        let prune = if cols.system == SystemColumns::All { None } else { self.filter.as_ref() };
+        let s = read_data_file(&self.io, &rel, file.file_size as u64, &self.schema, &file_schema, cols, self.batch_size, prune).await?;
         Ok(Box::pin(s))
     }
 
