@@ -42,7 +42,9 @@ impl Engine {
             Engine::Deduplicate => vec![],
             Engine::FirstRow => vec![("merge-engine", "first-row")],
             Engine::PartialUpdate => vec![("merge-engine", "partial-update"), ("ignore-delete", "true")],
-            Engine::Aggregation => vec![("merge-engine", "aggregation"), ("fields.n.aggregate-function", "sum")],
+            // `v` ignores retractions: a retraction of a last-value column cannot be carried by a partially
+            // aggregated row (a buffer holding +U, -D, +U of a key), so the model keeps it out (see README).
+            Engine::Aggregation => vec![("merge-engine", "aggregation"), ("fields.n.aggregate-function", "sum"), ("fields.v.ignore-retract", "true")],
         }
     }
 
@@ -77,12 +79,8 @@ impl Engine {
                     e.1 = Some(e.1.unwrap_or(0) + n);
                 }
             }
-            (Engine::Aggregation, Op::Delete { k, p }) => {
-                // A -D retracts: last_non_null_value clears `v`; sum retracts nothing (the row carries no `n`).
-                if let Some(e) = state.get_mut(&(p, k)) {
-                    e.0 = None;
-                }
-            }
+            // A -D row carries no `n` (sum retracts nothing) and `v` ignores retractions.
+            (Engine::Aggregation, Op::Delete { .. }) => {}
             _ => unreachable!("only writes are applied"),
         }
     }
