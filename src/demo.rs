@@ -100,6 +100,18 @@ pub async fn run(warehouse: &str, commits: usize, rows_per_commit: usize, mut ou
         plan.prune.files_pruned,
         plan.prune.files_total
     ));
+    let (compacted, metrics) = table.compact(true, None).await?;
+    let after = table.scan_collect(&ScanFrom::Latest, None, None).await?;
+    let wa = dyntable_storage::compact::manifest_write_stats(&table).await?;
+    out(&format!(
+        "\nfull compaction -> snapshot {}: rewrote {} files into {} ({} bytes), {} live rows after it (unchanged); write amplification so far {:.2}",
+        compacted.map(|i| i.to_string()).unwrap_or_else(|| "-".into()),
+        metrics.files_rewritten,
+        metrics.files_written,
+        metrics.bytes_written(),
+        after.iter().map(|b| b.num_rows()).sum::<usize>(),
+        wa.write_amplification()
+    ));
     out("\nsnapshots:");
     for s in table.snapshot_manager().all().await? {
         out(&format!(
