@@ -104,12 +104,13 @@ pub async fn run(warehouse: &str, commits: usize, rows_per_commit: usize, mut ou
     let after = table.scan_collect(&ScanFrom::Latest, None, None).await?;
     let wa = dyntable_storage::compact::manifest_write_stats(&table).await?;
     out(&format!(
-        "\nfull compaction -> snapshot {}: rewrote {} files into {} ({} bytes), {} live rows after it (unchanged); write amplification so far {:.2}",
+        "\nfull compaction -> snapshot {}: rewrote {} files into {} ({} bytes), {} live rows after it (before: {}); write amplification so far {:.2}",
         compacted.map(|i| i.to_string()).unwrap_or_else(|| "-".into()),
         metrics.files_rewritten,
         metrics.files_written,
         metrics.bytes_written(),
         after.iter().map(|b| b.num_rows()).sum::<usize>(),
+        rows,
         wa.write_amplification()
     ));
     out("\nsnapshots:");
