@@ -50,7 +50,7 @@ pub async fn run(warehouse: &str, commits: usize, rows_per_commit: usize, mut ou
         let (mut ids, mut customers, mut amounts, mut ts, mut dts, mut ops) = (vec![], vec![], vec![], vec![], vec![], vec![]);
         for r in 0..rows_per_commit {
             let id = (rng.next() % key_space) as i64;
-            let op = if c > 0 && rng.next() % 5 == 0 {
+            let op = if c > 0 && rng.next().is_multiple_of(5) {
                 "-D"
             } else if c > 0 {
                 "+U"

@@ -202,7 +202,7 @@ pub fn decode_row(row: &[u8], types: &[DataType]) -> Result<Vec<Datum>> {
 /// MurmurHash3 x86_32 over 4-byte little-endian words, seed 42, finalised with the length, as
 /// Paimon's `MurmurHashUtils.hashBytesByWords` (row bytes are always a multiple of 8 long).
 pub fn hash_by_words(bytes: &[u8]) -> i32 {
-    debug_assert!(bytes.len() % 4 == 0);
+    debug_assert!(bytes.len().is_multiple_of(4));
     let mut h1: u32 = 42;
     for chunk in bytes.chunks_exact(4) {
         let mut k1 = u32::from_le_bytes(chunk.try_into().expect("4 bytes"));

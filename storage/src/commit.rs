@@ -302,7 +302,7 @@ impl TableCommit {
                 });
             }
         }
-        let stats: Vec<ColStats> = acc.into_iter().map(|s| s.unwrap_or_else(|| ColStats { min: Datum::Null, max: Datum::Null, null_count: Some(0) })).collect();
+        let stats: Vec<ColStats> = acc.into_iter().map(|s| s.unwrap_or(ColStats { min: Datum::Null, max: Datum::Null, null_count: Some(0) })).collect();
         to_simple_stats(&stats, &types, crate::options::StatsMode::Full)
     }
 }

@@ -288,7 +288,7 @@ pub fn format_timestamp(millis: i64, nanos_of_milli: i32, precision: u8) -> Stri
     let base = naive.format("%Y-%m-%dT%H:%M:%S").to_string();
     if nanos == 0 {
         base
-    } else if nanos % 1000 == 0 || precision <= 6 {
+    } else if nanos.is_multiple_of(1000) || precision <= 6 {
         format!("{base}.{:06}", nanos / 1000)
     } else {
         format!("{base}.{nanos:09}")

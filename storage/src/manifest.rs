@@ -460,13 +460,13 @@ impl ManifestStore {
     pub async fn read_manifest(&self, name: &str) -> Result<Vec<ManifestEntry>> {
         let rel = Self::rel(name);
         let bytes = self.io.read(&rel).await?;
-        decode_manifest(&bytes, &self.io.path(&rel).to_string())
+        decode_manifest(&bytes, self.io.path(&rel).as_ref())
     }
 
     pub async fn read_list(&self, name: &str) -> Result<Vec<ManifestFileMeta>> {
         let rel = Self::rel(name);
         let bytes = self.io.read(&rel).await?;
-        decode_manifest_list(&bytes, &self.io.path(&rel).to_string())
+        decode_manifest_list(&bytes, self.io.path(&rel).as_ref())
     }
 
     /// Writes a manifest file holding `entries`; returns its list record.

@@ -253,7 +253,7 @@ impl SchemaManager {
     pub async fn schema(&self, id: i64) -> Result<TableSchema> {
         let rel = format!("schema/schema-{id}");
         let bytes = self.io.read_opt(&rel).await?.ok_or_else(|| Error::NotFound(format!("schema {id} (path `{}`)", self.io.path(&rel))))?;
-        TableSchema::from_json(&bytes, &self.io.path(&rel).to_string())
+        TableSchema::from_json(&bytes, self.io.path(&rel).as_ref())
     }
 
     /// Publishes a schema version; fails if that id already exists.

@@ -248,7 +248,8 @@ impl TableWrite {
         let buckets = self.options.bucket;
         let fixed = buckets > 0 && !self.bucket_key_indices.is_empty();
         if self.partition_indices.is_empty() && !(fixed && buckets > 1) {
-            let bucket = if buckets > 0 { 0 } else { 0 };
+            // One bucket (or an unbucketed append table): everything goes to bucket 0.
+            let bucket = 0;
             groups.insert((serialize_row(&[], &[])?, bucket), (Vec::new(), (0..n as u32).collect()));
             return Ok(groups);
         }
