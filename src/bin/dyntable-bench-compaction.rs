@@ -131,71 +131,7 @@ fn arrow_schema() -> SchemaRef {
     ]))
 }
 
-use dyntable_compaction::sim::SplitMix64;
-
-/// Zipf over ranks 1..=n with exponent s by rejection-inversion (Hörmann and Derflinger 1996, as in Apache
-/// Commons RNG's `RejectionInversionZipfSampler`): O(1) memory and expected O(1) time per sample.
-struct Zipf {
-    n: f64,
-    s: f64,
-    h_integral_x1: f64,
-    h_integral_n: f64,
-    s_shift: f64,
-}
-
-impl Zipf {
-    fn new(n: u64, s: f64) -> Self {
-        assert!(n >= 1 && s > 0.0);
-        let mut z = Zipf { n: n as f64, s, h_integral_x1: 0.0, h_integral_n: 0.0, s_shift: 0.0 };
-        z.h_integral_x1 = z.h_integral(1.5) - 1.0;
-        z.h_integral_n = z.h_integral(n as f64 + 0.5);
-        z.s_shift = 2.0 - z.h_integral_inverse(z.h_integral(2.5) - z.h(2.0));
-        z
-    }
-    fn h(&self, x: f64) -> f64 {
-        (-self.s * x.ln()).exp()
-    }
-    fn h_integral(&self, x: f64) -> f64 {
-        let log_x = x.ln();
-        helper2((1.0 - self.s) * log_x) * log_x
-    }
-    fn h_integral_inverse(&self, x: f64) -> f64 {
-        let mut t = x * (1.0 - self.s);
-        if t < -1.0 {
-            t = -1.0;
-        }
-        (helper1(t) * x).exp()
-    }
-    /// A rank in 1..=n (1 the most frequent).
-    fn sample(&self, rng: &mut SplitMix64) -> u64 {
-        loop {
-            let u = self.h_integral_n + rng.next_f64() * (self.h_integral_x1 - self.h_integral_n);
-            let x = self.h_integral_inverse(u);
-            let k = (x + 0.5).floor().clamp(1.0, self.n);
-            if k - x <= self.s_shift || u >= self.h_integral(k + 0.5) - self.h(k) {
-                return k as u64;
-            }
-        }
-    }
-}
-
-/// ln(1 + x) / x, accurate near 0.
-fn helper1(x: f64) -> f64 {
-    if x.abs() > 1e-8 {
-        x.ln_1p() / x
-    } else {
-        1.0 - x * (0.5 - x * (1.0 / 3.0 - 0.25 * x))
-    }
-}
-
-/// (exp(x) - 1) / x, accurate near 0.
-fn helper2(x: f64) -> f64 {
-    if x.abs() > 1e-8 {
-        x.exp_m1() / x
-    } else {
-        1.0 + x * 0.5 * (1.0 + x * (1.0 / 3.0) * (1.0 + 0.25 * x))
-    }
-}
+use dyntable_compaction::sim::{SplitMix64, ZipfSampler};
 
 /// The workload's rows, in order, batch by batch: row i upserts key `key(i)` with fresh values.
 /// Zipfian ranks are scattered over the key space by a multiplicative bijection, so hot keys are not adjacent.
@@ -203,7 +139,7 @@ struct Generator {
     workload: Workload,
     keys: u64,
     rng: SplitMix64,
-    zipf: Option<Zipf>,
+    zipf: Option<ZipfSampler>,
     next_row: u64,
     schema: SchemaRef,
 }
@@ -221,7 +157,7 @@ impl Generator {
             workload,
             keys: keys as u64,
             rng: SplitMix64::new(seed ^ salt),
-            zipf: (workload == Workload::Zipfian).then(|| Zipf::new(keys as u64, zipf_s)),
+            zipf: (workload == Workload::Zipfian).then(|| ZipfSampler::new(keys as u64, zipf_s)),
             next_row: 0,
             schema: arrow_schema(),
         }

@@ -250,7 +250,7 @@ impl TableWriter {
         }
         // Stall: a bucket over the stop trigger waits for the running compaction, then compacts now.
         let stop = self.compactor.as_ref().expect("checked").options().num_sorted_run_stop_trigger as usize;
-        let over = self.buckets_over(stop, &messages).await?;
+        let mut over = self.buckets_over(stop, &messages).await?;
         let finished = self.running.as_ref().is_some_and(|t| t.is_finished());
         if finished || (!over.is_empty() && self.running.is_some()) {
             if !over.is_empty() && !finished {
@@ -258,9 +258,11 @@ impl TableWriter {
             }
             if let Some(id) = self.commit_running().await? {
                 last = Some(id);
+                // Only a committed compaction changes the runs: plan again just then.
+                over = self.buckets_over(stop, &messages).await?;
             }
         }
-        if !self.buckets_over(stop, &messages).await?.is_empty() {
+        if !over.is_empty() {
             self.metrics.stalls += 1;
             self.start_compaction(false)?;
             if let Some(id) = self.commit_running().await? {
