@@ -23,7 +23,9 @@ pub enum Error {
     },
 
     /// A segment holds bytes that are not a valid batch where a valid batch must be: a bad frame in a sealed
-    /// segment, or a bad frame in the last segment that valid data follows (so it is not a torn write).
+    /// segment, a bad frame in the last segment that valid data follows (so it is not a torn write), or a bad
+    /// frame below the durable watermark (for a follower). For a [`RemoteLog`](crate::RemoteLog), `segment` is
+    /// the object path.
     #[error("segment is corrupt. segment=`{}`, position=`{position}`, reason=`{reason}`", segment.display())]
     Corrupt {
         segment: PathBuf,
@@ -64,6 +66,17 @@ pub enum Error {
     #[error("log directory is locked by another writer. path=`{}`", path.display())]
     Locked { path: PathBuf },
 
+    /// An object-store request failed (uploading sealed segments or reading them back).
+    #[error("object store operation failed. action=`{action}`, path=`{path}`")]
+    ObjectStore {
+        /// What the log was doing, in the present tense (`"put object"`).
+        action: &'static str,
+        /// The object path (or prefix) the request was about.
+        path: String,
+        #[source]
+        source: object_store::Error,
+    },
+
     /// The caller passed an argument or option the log cannot accept.
     #[error("invalid argument. reason=`{reason}`")]
     InvalidArgument { reason: String },
@@ -97,6 +110,7 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::Io { .. } => ErrorKind::Unavailable,
+            Error::ObjectStore { .. } => ErrorKind::Unavailable,
             Error::Corrupt { .. } => ErrorKind::Data,
             Error::MissingSegment { .. } => ErrorKind::Data,
             Error::OffsetOutOfRange { .. } => ErrorKind::Invalid,
@@ -111,5 +125,9 @@ impl Error {
 
     pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Error {
         Error::Io { action, path: path.into(), source }
+    }
+
+    pub(crate) fn object_store(action: &'static str, path: &object_store::path::Path, source: object_store::Error) -> Error {
+        Error::ObjectStore { action, path: path.to_string(), source }
     }
 }

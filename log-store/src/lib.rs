@@ -74,14 +74,19 @@
 //! like a shorter log and cannot be detected. Directory fsync is Unix-only.
 
 mod error;
+mod follower;
 mod frame;
 mod index;
 mod log;
 mod reader;
+mod remote;
 mod segment;
+mod watermark;
 mod writer;
 
 pub use crate::error::{Error, ErrorKind, Result};
+pub use crate::follower::{FollowerOptions, FollowerReader, FollowerTailer, LogFollower};
 pub use crate::frame::BATCH_PAYLOAD_BYTES_MAX;
 pub use crate::log::{AppendAck, FaultInjection, Log, LogOptions, LogStats, OpenReport, RetentionReport, SyncPolicy};
 pub use crate::reader::{Batch, LogReader, Tailer};
+pub use crate::remote::{index_object_path, sealed_segments_in, segment_object_path, upload_sealed_segments, RemoteLog, SealedSegment, UploadReport};

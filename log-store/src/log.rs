@@ -15,6 +15,7 @@ use crate::frame::{EncodedFrame, FRAME_HEADER_BYTES};
 use crate::index::{self, IndexEntry};
 use crate::reader::{LogReader, Tailer};
 use crate::segment;
+use crate::watermark::WatermarkFile;
 use crate::writer::{AppendRequest, Writer};
 
 /// Name of the lock file that keeps two `Log`s from appending to one directory.
@@ -68,11 +69,21 @@ pub struct LogOptions {
     pub index_interval_bytes: u64,
     /// Test hook, see [`FaultInjection`]; `None` in production.
     pub fault_injection: Option<FaultInjection>,
+    /// Retention may delete only segments that are in the object store: [`Log::truncate_before`] is refused
+    /// and [`Log::truncate_before_uploaded`], which checks the store first, must be used instead.
+    pub require_upload_before_delete: bool,
 }
 
 impl Default for LogOptions {
     fn default() -> LogOptions {
-        LogOptions { segment_bytes_max: 64 << 20, compression: false, sync: SyncPolicy::EveryBatch, index_interval_bytes: 4096, fault_injection: None }
+        LogOptions {
+            segment_bytes_max: 64 << 20,
+            compression: false,
+            sync: SyncPolicy::EveryBatch,
+            index_interval_bytes: 4096,
+            fault_injection: None,
+            require_upload_before_delete: false,
+        }
     }
 }
 
@@ -247,6 +258,7 @@ pub struct Log {
     requests: Option<mpsc::Sender<AppendRequest>>,
     writer: Option<JoinHandle<()>>,
     compression: bool,
+    require_upload_before_delete: bool,
     /// Held for the `Log`'s life; the OS releases the lock when it is closed, even after a crash.
     _lock: File,
 }
@@ -336,14 +348,17 @@ impl Log {
             closed: false,
         });
         let shared = Arc::new(Shared { dir, segments: RwLock::new(segments), durable, stats: StatCounters::default() });
-        let compression = options.compression;
-        let writer = Writer::new(shared.clone(), options, last_base_offset, recovered.segment_bytes, recovered.builder, recovered.next_offset)?;
+        // Recovery may have moved the durable end (a first open, a torn tail cut); followers learn it from here.
+        let watermark = WatermarkFile::open(&shared.dir)?;
+        watermark.publish(recovered.next_offset)?;
+        let (compression, require_upload_before_delete) = (options.compression, options.require_upload_before_delete);
+        let writer = Writer::new(shared.clone(), options, last_base_offset, recovered.segment_bytes, recovered.builder, recovered.next_offset, watermark)?;
         let (requests, receiver) = mpsc::channel();
         let writer = std::thread::Builder::new()
             .name("dyntable-log-writer".to_string())
             .spawn(move || writer.run(receiver))
             .map_err(|source| Error::io("spawn log writer thread", &shared.dir, source))?;
-        let log = Log { shared, requests: Some(requests), writer: Some(writer), compression, _lock: lock };
+        let log = Log { shared, requests: Some(requests), writer: Some(writer), compression, require_upload_before_delete, _lock: lock };
         Ok((log, report))
     }
 
@@ -381,7 +396,48 @@ impl Log {
     /// Deletes every sealed segment whose records are all below `offset`. The active segment is never deleted,
     /// so the log start can stay below `offset`. Readers already inside a deleted segment finish it (the open
     /// file outlives the name on Unix); new reads below the new start get [`Error::OffsetDeleted`].
+    ///
+    /// Refused with [`Error::InvalidArgument`] when [`LogOptions::require_upload_before_delete`] is set.
     pub fn truncate_before(&self, offset: u64) -> Result<RetentionReport> {
+        if self.require_upload_before_delete {
+            return Err(Error::InvalidArgument {
+                reason: format!("this log requires upload before delete; use truncate_before_uploaded. dir=`{}`, offset=`{offset}`", self.shared.dir.display()),
+            });
+        }
+        self.delete_segments_before(offset)
+    }
+
+    /// Like [`Log::truncate_before`], but deletes a sealed segment only once it and its index are in `store`
+    /// under `prefix` with their local sizes (as [`upload_sealed_segments`](crate::upload_sealed_segments)
+    /// puts them), oldest first: it stops at the first segment not uploaded, so the local log stays
+    /// contiguous. Costs two HEAD requests per deletable segment. Works whether or not
+    /// [`LogOptions::require_upload_before_delete`] is set.
+    pub async fn truncate_before_uploaded(
+        &self,
+        offset: u64,
+        store: &dyn object_store::ObjectStore,
+        prefix: &object_store::path::Path,
+    ) -> Result<RetentionReport> {
+        let mut bound = self.log_start_offset();
+        for sealed in self.sealed_segments().into_iter().take_while(|sealed| sealed.end_offset <= offset) {
+            let sizes = (fs::metadata(&sealed.segment_path), fs::metadata(&sealed.index_path));
+            let (Ok(segment_metadata), Ok(index_metadata)) = sizes else {
+                // Deleted by a concurrent retention call; nothing of it is left to protect.
+                bound = sealed.end_offset;
+                continue;
+            };
+            let segment_uploaded =
+                crate::remote::remote_has(store, &crate::remote::segment_object_path(prefix, sealed.base_offset), segment_metadata.len()).await?;
+            let index_uploaded = crate::remote::remote_has(store, &crate::remote::index_object_path(prefix, sealed.base_offset), index_metadata.len()).await?;
+            if !segment_uploaded || !index_uploaded {
+                break;
+            }
+            bound = sealed.end_offset;
+        }
+        self.delete_segments_before(bound)
+    }
+
+    fn delete_segments_before(&self, offset: u64) -> Result<RetentionReport> {
         // Segments leave the list before their files go, so no new reader picks one that is being deleted.
         let (deleted, log_start_offset) = self.shared.with_segments_mut(|segments| {
             let mut deletable = 0;
@@ -408,6 +464,23 @@ impl Log {
     /// The first offset not deleted by retention.
     pub fn log_start_offset(&self) -> u64 {
         self.shared.log_start_offset()
+    }
+
+    /// The sealed segments (every one but the active segment), oldest first: complete and immutable, ready for
+    /// [`upload_sealed_segments`](crate::upload_sealed_segments).
+    pub fn sealed_segments(&self) -> Vec<crate::remote::SealedSegment> {
+        let dir = &self.shared.dir;
+        self.shared.with_segments(|segments| {
+            segments
+                .windows(2)
+                .map(|pair| crate::remote::SealedSegment {
+                    base_offset: pair[0].base_offset,
+                    end_offset: pair[1].base_offset,
+                    segment_path: segment::segment_path(dir, pair[0].base_offset),
+                    index_path: segment::index_path(dir, pair[0].base_offset),
+                })
+                .collect()
+        })
     }
 
     /// Base offsets of the segments, oldest first; the last one is the active segment.

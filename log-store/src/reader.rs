@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use futures::stream::{BoxStream, StreamExt};
 use tokio::sync::watch;
 
 use crate::error::{Error, Result};
@@ -167,13 +168,8 @@ impl Iterator for LogReader {
         if self.failed {
             return None;
         }
-        match self.next_batch() {
-            Ok(batch) => batch.map(Ok),
-            Err(error) => {
-                self.failed = true;
-                Some(Err(error))
-            }
-        }
+        let read = self.next_batch();
+        fuse(&mut self.failed, read)
     }
 }
 
@@ -231,5 +227,49 @@ impl Tailer {
     /// The offset the next returned batch will start at or contain.
     pub fn next_offset(&self) -> u64 {
         self.reader.next_offset()
+    }
+
+    /// The tailer as a `Stream` of batches. The stream ends when the `Log` is dropped ([`Error::Closed`] is
+    /// not yielded); any other error is yielded once and ends it. Polling it is cancel-safe: dropping a
+    /// `next()` future loses no batch.
+    pub fn into_stream(self) -> BoxStream<'static, Result<Batch>> {
+        batch_stream(self)
+    }
+}
+
+impl WaitingSource for Tailer {
+    fn next_batch(&mut self) -> impl std::future::Future<Output = Result<Batch>> + Send {
+        Tailer::next_batch(self)
+    }
+}
+
+/// A reader that waits for batches: what [`batch_stream`] turns into a `Stream`.
+pub(crate) trait WaitingSource: Send + 'static {
+    fn next_batch(&mut self) -> impl std::future::Future<Output = Result<Batch>> + Send;
+}
+
+/// A `Stream` over a waiting reader: it ends on [`Error::Closed`] (not yielded), and after any other error,
+/// which it yields first. The reader lives in the stream between polls, so dropping a `next()` future loses
+/// nothing when the reader's own `next_batch` is cancel-safe.
+pub(crate) fn batch_stream<S: WaitingSource>(source: S) -> BoxStream<'static, Result<Batch>> {
+    futures::stream::unfold(Some(source), |state| async move {
+        let mut source = state?;
+        match source.next_batch().await {
+            Ok(batch) => Some((Ok(batch), Some(source))),
+            Err(Error::Closed) => None,
+            Err(error) => Some((Err(error), None)),
+        }
+    })
+    .boxed()
+}
+
+/// One iterator step of a reader that ends after its first error: sets `failed` when `read` is an error.
+pub(crate) fn fuse(failed: &mut bool, read: Result<Option<Batch>>) -> Option<Result<Batch>> {
+    match read {
+        Ok(batch) => batch.map(Ok),
+        Err(error) => {
+            *failed = true;
+            Some(Err(error))
+        }
     }
 }

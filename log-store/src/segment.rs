@@ -9,22 +9,30 @@ use crate::error::{Error, Result};
 use crate::frame::{self, FrameRead};
 use crate::index::{self, IndexBuilder, IndexEntry};
 
-const SEGMENT_SUFFIX: &str = ".log";
-const INDEX_SUFFIX: &str = ".index";
+pub(crate) const SEGMENT_SUFFIX: &str = ".log";
+pub(crate) const INDEX_SUFFIX: &str = ".index";
 /// Digits in a file name's base offset: enough for any u64, so names sort in offset order.
 const BASE_OFFSET_DIGITS: usize = 20;
 /// Read buffer for scans; large enough that a scan is a few big reads.
 const SCAN_BUFFER_BYTES: usize = 256 << 10;
 
+pub(crate) fn segment_file_name(base_offset: u64) -> String {
+    format!("{base_offset:0BASE_OFFSET_DIGITS$}{SEGMENT_SUFFIX}")
+}
+
+pub(crate) fn index_file_name(base_offset: u64) -> String {
+    format!("{base_offset:0BASE_OFFSET_DIGITS$}{INDEX_SUFFIX}")
+}
+
 pub(crate) fn segment_path(dir: &Path, base_offset: u64) -> PathBuf {
-    dir.join(format!("{base_offset:0BASE_OFFSET_DIGITS$}{SEGMENT_SUFFIX}"))
+    dir.join(segment_file_name(base_offset))
 }
 
 pub(crate) fn index_path(dir: &Path, base_offset: u64) -> PathBuf {
-    dir.join(format!("{base_offset:0BASE_OFFSET_DIGITS$}{INDEX_SUFFIX}"))
+    dir.join(index_file_name(base_offset))
 }
 
-fn parse_base_offset(name: &str, suffix: &str) -> Option<u64> {
+pub(crate) fn parse_base_offset(name: &str, suffix: &str) -> Option<u64> {
     let digits = name.strip_suffix(suffix)?;
     if digits.len() != BASE_OFFSET_DIGITS || !digits.bytes().all(|byte| byte.is_ascii_digit()) {
         return None;
@@ -180,7 +188,7 @@ pub(crate) fn load_sealed(dir: &Path, base_offset: u64, index_interval_bytes: u6
 }
 
 /// Reads a segment's index file; `None` when it is missing or malformed (the caller rebuilds it).
-fn read_index(dir: &Path, base_offset: u64, segment_bytes: u64) -> Result<Option<Vec<IndexEntry>>> {
+pub(crate) fn read_index(dir: &Path, base_offset: u64, segment_bytes: u64) -> Result<Option<Vec<IndexEntry>>> {
     let path = index_path(dir, base_offset);
     let bytes = match fs::read(&path) {
         Ok(bytes) => bytes,

@@ -23,6 +23,7 @@ use crate::frame::EncodedFrame;
 use crate::index::IndexBuilder;
 use crate::log::{AppendAck, LogOptions, SegmentEntry, Shared, StatCounters, SyncPolicy};
 use crate::segment;
+use crate::watermark::WatermarkFile;
 
 /// One append waiting for the writer.
 pub(crate) struct AppendRequest {
@@ -49,6 +50,8 @@ pub(crate) struct Writer {
     next_offset: u64,
     /// Set by the first failed write or fsync; from then on every append is refused.
     poisoned: Option<String>,
+    /// The `DURABLE` file that tells followers in other processes how far they may read.
+    watermark: WatermarkFile,
 }
 
 impl Writer {
@@ -60,10 +63,18 @@ impl Writer {
         segment_bytes: u64,
         builder: IndexBuilder,
         next_offset: u64,
+        watermark: WatermarkFile,
     ) -> Result<Writer> {
         let path = segment::segment_path(&shared.dir, base_offset);
         let file = open_for_append(&path, segment_bytes)?;
-        Ok(Writer { shared, options, active: ActiveSegment { base_offset, path, file, segment_bytes, builder, dirty: false }, next_offset, poisoned: None })
+        Ok(Writer {
+            shared,
+            options,
+            active: ActiveSegment { base_offset, path, file, segment_bytes, builder, dirty: false },
+            next_offset,
+            poisoned: None,
+            watermark,
+        })
     }
 
     /// Serves requests until every sender is gone (the `Log` was dropped).
@@ -141,7 +152,10 @@ impl Writer {
             }
         }
         if failure.is_none() && !written.is_empty() {
-            failure = self.sync_active().err();
+            // The watermark is written only after the fsync, so it never names offsets that are not durable. A
+            // failure to write it poisons the log like a failed fsync: followers in other processes would
+            // otherwise stall silently behind acknowledged data.
+            failure = self.sync_active().and_then(|()| self.watermark.publish(self.next_offset)).err();
         }
         match failure {
             None => {

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
+mod common;
+
 use dyntable_log_store::{AppendAck, Batch, Error, ErrorKind, FaultInjection, Log, LogOptions, SyncPolicy, BATCH_PAYLOAD_BYTES_MAX};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -293,14 +295,7 @@ fn missing_segment_is_an_error_naming_the_gap() {
     assert!(bases.len() >= 4);
     fs::remove_file(segment_file(dir.path(), bases[1])).expect("remove segment");
     let error = Log::open(dir.path(), small_segments()).expect_err("gap is detected");
-    match error {
-        Error::MissingSegment { after, expected_base_offset, found_base_offset } => {
-            assert_eq!(after, segment_file(dir.path(), bases[0]));
-            assert_eq!(expected_base_offset, bases[1]);
-            assert_eq!(found_base_offset, bases[2]);
-        }
-        other => panic!("expected MissingSegment, got {other:?}"),
-    }
+    common::assert_missing_segment(&error, &segment_file(dir.path(), bases[0]), bases[1], bases[2]);
 }
 
 /// Reading past the end fails with the requested offset and the log's range; reading at the end is allowed.
