@@ -34,6 +34,8 @@
 //!   Each 8-byte entry is (offset relative to the base: u32 LE, byte position of that batch's frame: u32 LE),
 //!   one entry per `index_interval_bytes` of frames. It is only a hint and is rebuilt when missing or stale.
 //! - `LOCK`: an OS file lock held by the open `Log`, so two writers never share a directory.
+//! - `DURABLE`: the durable watermark for readers in other processes, 16 bytes: magic `b"DLW1"`, the next
+//!   offset (u64 LE; every offset below it is fsync'd), crc32 of the first 12 bytes (u32 LE).
 //!
 //! A frame (all integers little endian; 22-byte header):
 //!
@@ -67,6 +69,25 @@
 //!   further inside them is reported when a read reaches it.
 //! - **Retention.** [`Log::truncate_before`] deletes whole sealed segments whose records are all below the
 //!   given offset, never the active segment; reads below the new start fail with [`Error::OffsetDeleted`].
+//!
+//! - **The watermark.** After each fsync that makes a group durable, and at open after recovery, the writer
+//!   rewrites `DURABLE` in place with one positional write (one per group, not per batch). It is never
+//!   fsync'd: it is written only after the fsync covering the offsets it names, so it is never ahead of the
+//!   durable data, and a copy lost in a crash only makes followers wait until the next open rewrites it. A
+//!   failed watermark write poisons the log like a failed fsync.
+//! - **Reading from another process.** [`LogFollower`] takes no lock, repairs nothing and reads only frames
+//!   whose expected base offset is below the watermark, so it never sees a frame that is still being written
+//!   or that recovery could still cut; a bad frame below the watermark is [`Error::Corrupt`] (segment and
+//!   position). Its [`FollowerTailer`] is woken by file-system notification on `DURABLE` (inotify on Linux,
+//!   through the `notify` crate), with a re-check after [`FollowerOptions::recheck_interval`] (1 s) as the
+//!   only timer, a fallback against missed events and file systems without notification. [`Tailer`] and
+//!   [`FollowerTailer`] are also `Stream`s (`into_stream`), cancel-safe.
+//! - **Upload.** A segment is sealed once a later one exists; it never changes again. [`upload_sealed_segments`]
+//!   copies sealed segments and their indexes to an `object_store` as `<prefix>/<base_offset:020>.log|.index`,
+//!   idempotently (an object already present with the local size is skipped) and only after checking every
+//!   frame. [`RemoteLog`] reads them back with the same checks and errors, naming the object path. Retention
+//!   that must not lose history uses [`Log::truncate_before_uploaded`], which deletes only segments already in
+//!   the store; [`LogOptions::require_upload_before_delete`] makes plain [`Log::truncate_before`] refuse.
 //!
 //! Not covered: a crash can make writeback reach disk out of order, so an unacknowledged group can leave valid
 //! frames behind a damaged one; recovery then reports corruption instead of guessing, because it cannot tell
