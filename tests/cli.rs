@@ -193,3 +193,58 @@ fn cli_compact_and_stats() {
     assert!(v["writeAmplification"].as_f64().unwrap() > 1.0, "{stats}");
     assert!(fails(&wh, &["compact", "db.c", "--partition", "nope=1"]).contains("nope"));
 }
+
+/// `dyntable tail` prints a table's changes as JSON objects with `rowkind`: the snapshot's rows with `full`,
+/// the changes of later snapshots, and, with a consumer, resumes after what it already printed.
+#[test]
+fn cli_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let wh = dir.path().join("wh");
+    let create = [
+        "create-table",
+        "db.t",
+        "--schema",
+        "id BIGINT NOT NULL, name STRING",
+        "--primary-key",
+        "id",
+        "--option",
+        "bucket=2",
+        "--option",
+        "log.system=embedded",
+    ];
+    ok(&wh, &create);
+    let f1 = dir.path().join("1.jsonl");
+    std::fs::write(&f1, "{\"id\": 1, \"name\": \"a\"}\n{\"id\": 2, \"name\": \"b\"}\n").unwrap();
+    ok(&wh, &["write", "db.t", f1.to_str().unwrap()]);
+    let f2 = dir.path().join("2.jsonl");
+    std::fs::write(&f2, "{\"id\": 2, \"name\": \"b\", \"op\": \"-D\"}\n{\"id\": 3, \"name\": \"c\", \"op\": \"+I\"}\n").unwrap();
+    ok(&wh, &["write", "db.t", f2.to_str().unwrap(), "--row-kind-column", "op"]);
+
+    let sorted = |text: String| {
+        let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+        lines.sort();
+        lines
+    };
+    let full = ok(&wh, &["tail", "db.t", "--from", "snapshot-full:1", "--idle-exit-ms", "300"]);
+    assert_eq!(
+        sorted(full),
+        vec![
+            r#"{"id":1,"name":"a","rowkind":"+I"}"#,
+            r#"{"id":2,"name":"b","rowkind":"+I"}"#,
+            r#"{"id":2,"name":"b","rowkind":"-D"}"#,
+            r#"{"id":3,"name":"c","rowkind":"+I"}"#,
+        ]
+    );
+    let first = ok(&wh, &["tail", "db.t", "--from", "snapshot:1", "--consumer", "c1", "--max-changes", "2"]);
+    assert!(first.lines().count() >= 2, "{first}");
+    let rest = ok(&wh, &["tail", "db.t", "--consumer", "c1", "--idle-exit-ms", "300"]);
+    let mut both: Vec<String> = first.lines().chain(rest.lines()).map(str::to_string).collect();
+    both.sort();
+    assert_eq!(both.len(), 4, "the consumer resumes after what it printed: {first}\n{rest}");
+
+    let err = fails(&wh, &["tail", "db.t", "--from", "yesterday"]);
+    assert!(err.contains("yesterday"), "{err}");
+    ok(&wh, &["create-table", "db.plain", "--schema", "id BIGINT NOT NULL", "--primary-key", "id"]);
+    let err = fails(&wh, &["tail", "db.plain"]);
+    assert!(err.contains("log.system"), "{err}");
+}

@@ -5,11 +5,12 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use arrow::array::RecordBatch;
+use arrow::array::{AsArray, RecordBatch};
 use clap::{Parser, Subcommand, ValueEnum};
 use dyntable::convert::{batch_to_json_rows, read_csv, read_jsonl, read_parquet, JsonStyle};
 use dyntable::filter::parse_filter;
 use dyntable::{Catalog, Identifier, TableSpec};
+use dyntable_storage::stream::{save_consumer, ChangeReader, StartFrom};
 use dyntable_storage::{Error, FileStoreTable, Result, ScanFrom};
 use futures::TryStreamExt;
 
@@ -19,6 +20,10 @@ struct Cli {
     /// Warehouse: a local path, file://, memory:// or s3://bucket/prefix.
     #[arg(long, global = true, default_value = "./warehouse")]
     warehouse: String,
+    /// Local directory for tables' embedded logs (`log.system = 'embedded'`) when the warehouse is not a
+    /// local directory (a local warehouse keeps them in the table directories).
+    #[arg(long, global = true)]
+    log_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -26,6 +31,11 @@ struct Cli {
 #[derive(Clone, Copy, ValueEnum, PartialEq)]
 enum OutFormat {
     Table,
+    Jsonl,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum TailFormat {
     Jsonl,
 }
 
@@ -135,6 +145,28 @@ enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: OutFormat,
     },
+    /// Print a table's changes as they arrive, one JSON object per change with a `rowkind` field (tables with
+    /// `log.system = 'embedded'`). Runs until interrupted unless --max-changes or --idle-exit-ms is given.
+    Tail {
+        table: String,
+        /// Where to start: `latest` (changes from now), `full` (the latest snapshot's rows, then changes),
+        /// `snapshot:N` (the changes of snapshot N and later) or `snapshot-full:N`.
+        #[arg(long, default_value = "full")]
+        from: String,
+        /// A consumer id: resume where this consumer stopped (ignoring --from once it has run) and save its
+        /// position as it goes; log retention keeps what it still needs.
+        #[arg(long)]
+        consumer: Option<String>,
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: TailFormat,
+        /// Stop once at least this many changes were printed (at the end of a batch of changes, so that a
+        /// consumer's saved position stays exact).
+        #[arg(long)]
+        max_changes: Option<u64>,
+        /// Stop when no change arrived for this many milliseconds.
+        #[arg(long)]
+        idle_exit_ms: Option<u64>,
+    },
     /// Run the demo: a table receiving upserts and deletes, with scans, time travel and snapshots.
     Demo {
         #[arg(long, default_value_t = 5)]
@@ -179,9 +211,16 @@ fn main() -> ExitCode {
     }
 }
 
-async fn open_table(warehouse: &str, name: &str) -> Result<FileStoreTable> {
-    let catalog = Catalog::open(warehouse, false)?;
-    catalog.get_table(&Identifier::parse(name)?).await
+async fn open_table(warehouse: &str, log_dir: Option<&PathBuf>, name: &str) -> Result<FileStoreTable> {
+    open_catalog(warehouse, log_dir, false)?.get_table(&Identifier::parse(name)?).await
+}
+
+fn open_catalog(warehouse: &str, log_dir: Option<&PathBuf>, create: bool) -> Result<Catalog> {
+    let catalog = Catalog::open(warehouse, create)?;
+    Ok(match log_dir {
+        Some(dir) => catalog.with_log_dir(dir),
+        None => catalog,
+    })
 }
 
 fn parse_time(text: &str) -> Result<i64> {
@@ -194,6 +233,7 @@ fn parse_time(text: &str) -> Result<i64> {
 
 async fn run(cli: Cli) -> Result<()> {
     let wh = cli.warehouse.as_str();
+    let log_dir = cli.log_dir.as_ref();
     let mut stdout = std::io::stdout().lock();
     let mut emit = |s: &str| -> Result<()> { writeln!(stdout, "{s}").map_err(|e| Error::invalid(format!("cannot write output: {e}"))) };
     match cli.command {
@@ -203,14 +243,14 @@ async fn run(cli: Cli) -> Result<()> {
                 let (k, v) = o.split_once('=').ok_or_else(|| Error::invalid(format!("option `{o}` must be key=value")))?;
                 opts.insert(k.trim().to_string(), v.trim().to_string());
             }
-            let catalog = Catalog::open(wh, true)?;
+            let catalog = open_catalog(wh, log_dir, true)?;
             let ident = Identifier::parse(&table)?;
             let spec = TableSpec { schema, primary_key, partition, options: opts, comment };
             catalog.create_table(&ident, &spec, if_not_exists).await?;
             emit(&format!("created table {ident}"))?;
         }
         Command::Write { table, file, format, row_kind_column, overwrite, overwrite_filter } => {
-            let t = open_table(wh, &table).await?;
+            let t = open_table(wh, log_dir, &table).await?;
             let format = match format {
                 Some(f) => f,
                 None => match file.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase()).as_deref() {
@@ -235,6 +275,12 @@ async fn run(cli: Cli) -> Result<()> {
                 bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
             }
             let mut writer = t.writer().await?.with_row_kind_column(row_kind_column);
+            for warning in &writer.log_recovery().warnings {
+                eprintln!("warning: {warning}");
+            }
+            if writer.log_recovery().replayed_records > 0 {
+                eprintln!("recovered {} acknowledged but uncommitted changes from the table's log", writer.log_recovery().replayed_records);
+            }
             for b in &batches {
                 writer.write(b).await?;
                 bar.inc(b.num_rows() as u64);
@@ -260,8 +306,49 @@ async fn run(cli: Cli) -> Result<()> {
                 None => emit(&format!("nothing to write to {table}: {} has no rows", file.display()))?,
             }
         }
+        Command::Tail { table, from, consumer, format: TailFormat::Jsonl, max_changes, idle_exit_ms } => {
+            let t = open_table(wh, log_dir, &table).await?;
+            let from: StartFrom = from.parse()?;
+            let mut reader = match &consumer {
+                Some(id) => ChangeReader::open_consumer(&t, id, from).await?,
+                None => ChangeReader::open(&t, from).await?,
+            };
+            let fields = t.schema().fields.clone();
+            let mut printed = 0u64;
+            let mut last_save = std::time::Instant::now();
+            let mut unsaved = false;
+            while max_changes.is_none_or(|max| printed < max) {
+                let next = match idle_exit_ms {
+                    Some(ms) => match tokio::time::timeout(std::time::Duration::from_millis(ms), reader.next()).await {
+                        Ok(next) => next?,
+                        Err(_) => break,
+                    },
+                    None => reader.next().await?,
+                };
+                let values = next.batch.project(&(1..next.batch.num_columns()).collect::<Vec<_>>())?;
+                let kinds = next.batch.column(0).as_string::<i32>().clone();
+                // Whole batches only, so that a consumer's saved position never skips a change.
+                for (row, mut object) in batch_to_json_rows(&values, &fields, JsonStyle::Plain)?.into_iter().enumerate() {
+                    object.insert("rowkind".to_string(), serde_json::Value::String(kinds.value(row).to_string()));
+                    emit(&serde_json::Value::Object(object).to_string())?;
+                    printed += 1;
+                }
+                std::io::stdout().flush().map_err(|e| Error::invalid(format!("cannot write output: {e}")))?;
+                if let (Some(id), false) = (&consumer, reader.in_snapshot_phase()) {
+                    unsaved = true;
+                    if last_save.elapsed() >= std::time::Duration::from_millis(200) {
+                        save_consumer(&t, id, &reader.position()).await?;
+                        last_save = std::time::Instant::now();
+                        unsaved = false;
+                    }
+                }
+            }
+            if let (Some(id), true) = (&consumer, unsaved) {
+                save_consumer(&t, id, &reader.position()).await?;
+            }
+        }
         Command::Scan { table, snapshot, tag, timestamp, columns, filter, format } => {
-            let t = open_table(wh, &table).await?;
+            let t = open_table(wh, log_dir, &table).await?;
             let from = match (snapshot, tag, timestamp) {
                 (Some(id), None, None) => ScanFrom::Snapshot(id),
                 (None, Some(tag), None) => ScanFrom::Tag(tag),
@@ -279,7 +366,7 @@ async fn run(cli: Cli) -> Result<()> {
             print_batches(&batches, &fields, format, &mut emit)?;
         }
         Command::Snapshots { table, format } => {
-            let t = open_table(wh, &table).await?;
+            let t = open_table(wh, log_dir, &table).await?;
             let snaps = t.snapshot_manager().all().await?;
             if format == OutFormat::Jsonl {
                 for s in &snaps {
@@ -312,7 +399,7 @@ async fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Files { table, snapshot, format } => {
-            let t = open_table(wh, &table).await?;
+            let t = open_table(wh, log_dir, &table).await?;
             let from = snapshot.map(ScanFrom::Snapshot).unwrap_or(ScanFrom::Latest);
             let plan = t.plan(&from, None).await?;
             let mut tbl = vec![vec![
@@ -359,21 +446,21 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Tag { action } => match action {
             TagAction::Create { table, name, snapshot } => {
-                open_table(wh, &table).await?.create_tag(&name, snapshot).await?;
+                open_table(wh, log_dir, &table).await?.create_tag(&name, snapshot).await?;
                 emit(&format!("created tag {name}"))?;
             }
             TagAction::Delete { table, name } => {
-                open_table(wh, &table).await?.delete_tag(&name).await?;
+                open_table(wh, log_dir, &table).await?.delete_tag(&name).await?;
                 emit(&format!("deleted tag {name}"))?;
             }
             TagAction::List { table } => {
-                for (name, s) in open_table(wh, &table).await?.snapshot_manager().tags().await? {
+                for (name, s) in open_table(wh, log_dir, &table).await?.snapshot_manager().tags().await? {
                     emit(&format!("{name}\tsnapshot {}", s.id))?;
                 }
             }
         },
         Command::List { database } => {
-            let catalog = Catalog::open(wh, false)?;
+            let catalog = open_catalog(wh, log_dir, false)?;
             match database {
                 None => {
                     for d in catalog.list_databases().await? {
@@ -388,13 +475,13 @@ async fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::DropTable { table, if_exists } => {
-            let catalog = Catalog::open(wh, false)?;
+            let catalog = open_catalog(wh, log_dir, false)?;
             catalog.drop_table(&Identifier::parse(&table)?, if_exists).await?;
             emit(&format!("dropped table {table}"))?;
         }
         Command::Sql(args) => dyntable_query::shell::run(wh, args).await?,
         Command::Compact { table, full, partitions } => {
-            let t = open_table(wh, &table).await?;
+            let t = open_table(wh, log_dir, &table).await?;
             let mut preds = Vec::new();
             for p in &partitions {
                 let (k, v) = p.split_once('=').ok_or_else(|| Error::invalid(format!("--partition `{p}` must be key=value")))?;
@@ -425,7 +512,7 @@ async fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Stats { table, format } => {
-            let t = open_table(wh, &table).await?;
+            let t = open_table(wh, log_dir, &table).await?;
             let w = dyntable_storage::compact::manifest_write_stats(&t).await?;
             let plan = t.plan(&ScanFrom::Latest, None).await?;
             let runs: Vec<usize> = plan.splits.iter().map(|s| dyntable_storage::compact::sorted_run_count(&s.files)).collect();

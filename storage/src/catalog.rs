@@ -51,6 +51,9 @@ pub struct Catalog {
     io: FileIO,
     /// The local directory of a file-system warehouse (databases are real directories there).
     local_root: Option<std::path::PathBuf>,
+    /// Where tables keep their embedded logs (`log.system = 'embedded'`): the warehouse itself when it is
+    /// local, else a local directory given with [`Catalog::with_log_dir`].
+    log_root: Option<std::path::PathBuf>,
     warehouse: String,
 }
 
@@ -59,7 +62,7 @@ impl Catalog {
     pub fn open(warehouse: &str, create: bool) -> Result<Self> {
         if let Some(rest) = warehouse.strip_prefix("memory://") {
             let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
-            return Ok(Catalog { io: FileIO::new(store, Path::from(rest)), local_root: None, warehouse: warehouse.to_string() });
+            return Ok(Catalog { io: FileIO::new(store, Path::from(rest)), local_root: None, log_root: None, warehouse: warehouse.to_string() });
         }
         if warehouse.starts_with("s3://") || warehouse.starts_with("s3a://") {
             return Self::open_s3(warehouse);
@@ -83,7 +86,7 @@ impl Catalog {
         let abs = std::fs::canonicalize(&path).map_err(|e| Error::invalid(format!("cannot open warehouse `{warehouse}`: {e}")))?;
         let store =
             object_store::local::LocalFileSystem::new_with_prefix(&abs).map_err(|e| Error::invalid(format!("cannot open warehouse `{warehouse}`: {e}")))?;
-        Ok(Catalog { io: FileIO::new(Arc::new(store), Path::from("")), local_root: Some(abs), warehouse: warehouse.to_string() })
+        Ok(Catalog { io: FileIO::new(Arc::new(store), Path::from("")), local_root: Some(abs.clone()), log_root: Some(abs), warehouse: warehouse.to_string() })
     }
 
     #[cfg(feature = "s3")]
@@ -100,7 +103,7 @@ impl Catalog {
             builder = builder.with_endpoint(endpoint);
         }
         let store = builder.build().map_err(|e| Error::invalid(format!("cannot open warehouse `{warehouse}`: {e}")))?;
-        Ok(Catalog { io: FileIO::new(Arc::new(store), Path::from(prefix)), local_root: None, warehouse: warehouse.to_string() })
+        Ok(Catalog { io: FileIO::new(Arc::new(store), Path::from(prefix)), local_root: None, log_root: None, warehouse: warehouse.to_string() })
     }
 
     #[cfg(not(feature = "s3"))]
@@ -110,7 +113,19 @@ impl Catalog {
 
     /// A catalog over an existing object store (tests, embedding).
     pub fn from_io(io: FileIO) -> Self {
-        Catalog { warehouse: io.root.to_string(), io, local_root: None }
+        Catalog { warehouse: io.root.to_string(), io, local_root: None, log_root: None }
+    }
+
+    /// Keeps tables' embedded logs under `dir` (as `<db>.db/<table>/log/`): needed for tables with
+    /// `log.system = 'embedded'` in a warehouse that is not a local directory, since a log is fsync'd locally.
+    pub fn with_log_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.log_root = Some(dir.into());
+        self
+    }
+
+    /// The directory of a table's embedded logs, if this catalog has a place for them.
+    pub fn table_log_dir(&self, ident: &Identifier) -> Option<std::path::PathBuf> {
+        self.log_root.as_ref().map(|root| root.join(format!("{}.db", ident.database)).join(&ident.table).join(crate::changelog::LOG_DIR))
     }
 
     pub fn warehouse(&self) -> &str {
@@ -190,14 +205,17 @@ impl Catalog {
             }
             return Err(Error::AlreadyExists(format!("table `{ident}`")));
         }
-        FileStoreTable::create(self.table_io(ident), ident.to_string(), schema).await
+        let table = FileStoreTable::create(self.table_io(ident), ident.to_string(), schema).await?.with_log_dir(self.table_log_dir(ident));
+        table.create_logs()?;
+        Ok(table)
     }
 
     pub async fn get_table(&self, ident: &Identifier) -> Result<FileStoreTable> {
-        FileStoreTable::open(self.table_io(ident), ident.to_string()).await.map_err(|e| match e {
+        let table = FileStoreTable::open(self.table_io(ident), ident.to_string()).await.map_err(|e| match e {
             Error::NotFound(_) => Error::NotFound(format!("table `{ident}` in warehouse `{}`", self.warehouse)),
             other => other,
-        })
+        })?;
+        Ok(table.with_log_dir(self.table_log_dir(ident)))
     }
 
     pub async fn drop_table(&self, ident: &Identifier, ignore_if_missing: bool) -> Result<()> {
@@ -210,6 +228,9 @@ impl Catalog {
         self.io.child(&format!("{}.db", ident.database)).delete_dir(&ident.table).await?;
         if let Some(root) = &self.local_root {
             let _ = std::fs::remove_dir_all(root.join(format!("{}.db", ident.database)).join(&ident.table));
+        }
+        if let Some(dir) = self.table_log_dir(ident) {
+            let _ = std::fs::remove_dir_all(dir);
         }
         Ok(())
     }

@@ -4,7 +4,7 @@
 //! Invariants: a snapshot is published only by `PutMode::Create`, so two writers never both win id N;
 //! a commit found already published by (commitUser, commitIdentifier, commitKind) is not published again.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -73,6 +73,13 @@ impl TableCommit {
     /// Commits an `APPEND` snapshot of the new files, then a `COMPACT` snapshot of compaction changes if
     /// any. Returns the ids of the snapshots made (empty when there was nothing to commit).
     pub async fn commit(&self, messages: &[CommitMessage], identifier: i64) -> Result<Vec<i64>> {
+        self.commit_with_log_offsets(messages, identifier, None).await
+    }
+
+    /// As [`commit`](Self::commit), recording `log_offsets` (bucket -> the embedded log's end covered by
+    /// these files) in the `APPEND` snapshot. Snapshots without new offsets carry the latest snapshot's.
+    /// An `APPEND` snapshot is made even without files when the offsets moved.
+    pub async fn commit_with_log_offsets(&self, messages: &[CommitMessage], identifier: i64, log_offsets: Option<BTreeMap<i32, i64>>) -> Result<Vec<i64>> {
         let mut append = Vec::new();
         let mut compact = Vec::new();
         for m in messages {
@@ -81,11 +88,18 @@ impl TableCommit {
             compact.extend(self.entries(m, FileKind::Add, &m.compact_after)?);
         }
         let mut ids = Vec::new();
-        if !append.is_empty() {
-            ids.push(self.commit_with_retry(append, None, CommitKind::Append, identifier).await?);
+        let offsets_moved = match &log_offsets {
+            Some(offsets) => {
+                let latest = self.snapshots.latest().await?;
+                latest.and_then(|s| s.log_offsets).unwrap_or_default() != *offsets
+            }
+            None => false,
+        };
+        if !append.is_empty() || offsets_moved {
+            ids.push(self.commit_with_retry(append, None, CommitKind::Append, identifier, log_offsets.as_ref()).await?);
         }
         if !compact.is_empty() {
-            ids.push(self.commit_with_retry(compact, None, CommitKind::Compact, identifier).await?);
+            ids.push(self.commit_with_retry(compact, None, CommitKind::Compact, identifier, None).await?);
         }
         Ok(ids)
     }
@@ -96,7 +110,7 @@ impl TableCommit {
         for m in messages {
             adds.extend(self.entries(m, FileKind::Add, &m.new_files)?);
         }
-        self.commit_with_retry(adds, Some(scope), CommitKind::Overwrite, identifier).await
+        self.commit_with_retry(adds, Some(scope), CommitKind::Overwrite, identifier, None).await
     }
 
     /// Whether this commit user already published `identifier` (of `kind`), e.g. before a crash.
@@ -114,7 +128,14 @@ impl TableCommit {
         Ok(None)
     }
 
-    async fn commit_with_retry(&self, entries: Vec<ManifestEntry>, overwrite: Option<OverwriteScope>, kind: CommitKind, identifier: i64) -> Result<i64> {
+    async fn commit_with_retry(
+        &self,
+        entries: Vec<ManifestEntry>,
+        overwrite: Option<OverwriteScope>,
+        kind: CommitKind,
+        identifier: i64,
+        log_offsets: Option<&BTreeMap<i32, i64>>,
+    ) -> Result<i64> {
         let start_latest = self.snapshots.latest_id().await?.unwrap_or(0);
         let mut last_err = None;
         for _attempt in 0..=self.options.commit_max_retries {
@@ -123,7 +144,7 @@ impl TableCommit {
                 return Ok(id);
             }
             let latest = self.snapshots.latest().await?;
-            match self.try_commit_once(&entries, overwrite.as_ref(), kind, identifier, latest.as_ref()).await {
+            match self.try_commit_once(&entries, overwrite.as_ref(), kind, identifier, latest.as_ref(), log_offsets).await {
                 Ok(Some(id)) => return Ok(id),
                 Ok(None) => continue, // lost the race for this id; rebase on the new latest
                 Err(e) if matches!(e, Error::Conflict(_)) => return Err(e),
@@ -149,6 +170,7 @@ impl TableCommit {
         kind: CommitKind,
         identifier: i64,
         latest: Option<&Snapshot>,
+        log_offsets: Option<&BTreeMap<i32, i64>>,
     ) -> Result<Option<i64>> {
         let mut delta: Vec<ManifestEntry> = Vec::new();
         let needs_live = overwrite.is_some() || entries.iter().any(|e| e.kind == FileKind::Delete || e.file.level > 0);
@@ -209,7 +231,7 @@ impl TableCommit {
             commit_identifier: identifier,
             commit_kind: kind,
             time_millis: chrono::Utc::now().timestamp_millis(),
-            log_offsets: Some(Default::default()),
+            log_offsets: Some(log_offsets.cloned().or_else(|| latest.and_then(|s| s.log_offsets.clone())).unwrap_or_default()),
             total_record_count: Some(prev_total + added - deleted),
             delta_record_count: Some(added - deleted),
             changelog_record_count: Some(0),

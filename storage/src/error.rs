@@ -51,6 +51,12 @@ pub enum Error {
     },
     #[error("arrow error: {0}")]
     Arrow(#[from] arrow_schema::ArrowError),
+    #[error("changelog error ({context}): {source}")]
+    Log {
+        context: String,
+        #[source]
+        source: Box<dyntable_log_store::Error>,
+    },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -70,8 +76,18 @@ impl Error {
                 _ => ErrorKind::Unavailable,
             },
             Error::Arrow(_) => ErrorKind::Invalid,
+            Error::Log { source, .. } => match source.kind() {
+                dyntable_log_store::ErrorKind::Invalid => ErrorKind::Invalid,
+                dyntable_log_store::ErrorKind::Data => ErrorKind::Data,
+                dyntable_log_store::ErrorKind::Unavailable | dyntable_log_store::ErrorKind::Closed => ErrorKind::Unavailable,
+                dyntable_log_store::ErrorKind::Internal => ErrorKind::Internal,
+            },
             Error::Internal(_) => ErrorKind::Internal,
         }
+    }
+
+    pub fn log(context: impl fmt::Display, source: dyntable_log_store::Error) -> Self {
+        Error::Log { context: context.to_string(), source: Box::new(source) }
     }
 
     pub fn corrupt(path: impl fmt::Display, reason: impl fmt::Display) -> Self {

@@ -14,6 +14,7 @@
 
 pub mod binary_row;
 pub mod catalog;
+pub mod changelog;
 pub mod commit;
 pub mod compact;
 pub mod datafile;
@@ -29,6 +30,7 @@ pub mod scan;
 pub mod schema;
 pub mod snapshot;
 pub mod stats;
+pub mod stream;
 pub mod table;
 pub mod types;
 pub mod write;

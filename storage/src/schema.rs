@@ -75,6 +75,7 @@ impl TableSchema {
         }
         let options = CoreOptions::parse(&self.options)?;
         dyntable_compaction::CompactionOptions::from_table_options(&self.options).map_err(|e| Error::invalid(e.to_string()))?;
+        crate::changelog::LogConfig::from_options(&self.options)?;
         if !self.primary_keys.is_empty() {
             crate::merge::MergeSpec::new(self)?;
             if options.bucket > 0 {

@@ -1,11 +1,14 @@
 //! A table handle over the format pieces: open/create, write + commit, plan + read, tags.
 
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow_schema::SchemaRef;
 use futures::TryStreamExt;
 
+use crate::changelog::{bucket_log_dir, decode_changes, log_buckets, ChangeConformer, LogConfig, TableLog};
 use crate::commit::{OverwriteScope, TableCommit};
 use crate::compact::{sorted_run_count, BucketCompactor, CompactionMetrics};
 use crate::error::{Error, Result};
@@ -23,6 +26,8 @@ pub struct FileStoreTable {
     io: FileIO,
     name: String,
     schema: Arc<TableSchema>,
+    /// Local directory of the embedded logs (`log.system = 'embedded'`), when the table has a place for them.
+    log_dir: Option<PathBuf>,
 }
 
 impl FileStoreTable {
@@ -32,7 +37,7 @@ impl FileStoreTable {
         let schema =
             SchemaManager::new(io.clone()).latest().await?.ok_or_else(|| Error::NotFound(format!("table `{name}` (no schema under `{}`)", io.root)))?;
         schema.validate().map_err(|e| Error::corrupt(io.path(&format!("schema/schema-{}", schema.id)), e))?;
-        Ok(FileStoreTable { io, name, schema: Arc::new(schema) })
+        Ok(FileStoreTable { io, name, schema: Arc::new(schema), log_dir: None })
     }
 
     /// Creates the table by publishing `schema/schema-0`; fails if it exists.
@@ -43,11 +48,49 @@ impl FileStoreTable {
             Error::AlreadyExists(_) => Error::AlreadyExists(format!("table `{name}`")),
             other => other,
         })?;
-        Ok(FileStoreTable { io, name, schema: Arc::new(schema) })
+        Ok(FileStoreTable { io, name, schema: Arc::new(schema), log_dir: None })
     }
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Sets where the table's embedded logs live (a local directory; see [`crate::changelog`]).
+    pub fn with_log_dir(mut self, dir: Option<PathBuf>) -> Self {
+        self.log_dir = dir;
+        self
+    }
+
+    pub fn log_dir(&self) -> Option<&Path> {
+        self.log_dir.as_deref()
+    }
+
+    /// The table's log options.
+    pub fn log_config(&self) -> Result<LogConfig> {
+        LogConfig::from_options(&self.schema.options)
+    }
+
+    /// The log directory of a table with `log.system = 'embedded'`, or an error saying why there is none.
+    pub fn require_log_dir(&self) -> Result<&Path> {
+        if !self.log_config()?.embedded {
+            return Err(Error::invalid(format!("table `{}` keeps no changelog: set `log.system` = 'embedded' to tail it", self.name)));
+        }
+        self.log_dir.as_deref().ok_or_else(|| {
+            Error::invalid(format!(
+                "table `{}` has `log.system` = 'embedded' but no local log directory: open it from a local warehouse, or give the catalog one (`--log-dir`, Catalog::with_log_dir)",
+                self.name
+            ))
+        })
+    }
+
+    /// Creates the (empty) logs of a table with `log.system = 'embedded'`, so readers can tail it before the
+    /// first write. Does nothing for other tables or when there is no log directory.
+    pub fn create_logs(&self) -> Result<()> {
+        let config = self.log_config()?;
+        if let (true, Some(dir)) = (config.embedded, &self.log_dir) {
+            TableLog::open(dir, &config, &log_buckets(&self.schema)?)?;
+        }
+        Ok(())
     }
     pub fn schema(&self) -> &Arc<TableSchema> {
         &self.schema
@@ -80,9 +123,16 @@ impl FileStoreTable {
         let write_only = self.schema.options.get("write-only").is_some_and(|v| v.eq_ignore_ascii_case("true"));
         let compactor =
             if self.schema.primary_keys.is_empty() || write_only { None } else { Some(Arc::new(BucketCompactor::new(self.io.clone(), self.schema.clone())?)) };
+        let (log, mut recovery) = self.open_log_for_write().await?;
+        let mut write = self.new_write().await?.with_log(log.clone());
+        if let Some(log) = &log {
+            recovery.report.replayed_records = self.replay_log(log, &recovery, &mut write).await?;
+        }
         Ok(TableWriter {
             table: self.clone(),
-            write: self.new_write().await?,
+            log,
+            recovery: recovery.report,
+            write,
             commit: self.new_commit(uuid::Uuid::new_v4().to_string())?,
             next_identifier: 1,
             compactor,
@@ -90,6 +140,64 @@ impl FileStoreTable {
             metrics: WriteMetrics::default(),
             wait_compaction: self.schema.options.get("commit.force-compact").is_some_and(|v| v.eq_ignore_ascii_case("true")),
         })
+    }
+
+    /// Opens the embedded logs for a writer and finds, per bucket, the records after the latest snapshot's
+    /// offsets: acknowledged but not committed before a crash.
+    async fn open_log_for_write(&self) -> Result<(Option<Arc<TableLog>>, LogRecoveryPlan)> {
+        let config = self.log_config()?;
+        if !config.embedded {
+            return Ok((None, LogRecoveryPlan::default()));
+        }
+        let dir = self.require_log_dir()?;
+        let (log, warnings) = TableLog::open(dir, &config, &log_buckets(&self.schema)?)?;
+        let latest = self.snapshot_manager().latest().await?;
+        let committed = latest.as_ref().and_then(|s| s.log_offsets.clone()).unwrap_or_default();
+        let mut from = BTreeMap::new();
+        for (bucket, end) in log.next_offsets() {
+            let start = committed.get(&bucket).copied().unwrap_or(0);
+            if start > end {
+                return Err(Error::corrupt(
+                    bucket_log_dir(dir, bucket).display(),
+                    format!(
+                        "the log of bucket {bucket} ends at offset {end} but snapshot {} recorded offset {start}: acknowledged records are missing from the log",
+                        latest.as_ref().map_or(0, |s| s.id)
+                    ),
+                ));
+            }
+            from.insert(bucket, (start, end));
+        }
+        let report = LogRecovery { warnings, replayed_records: 0, replayed_from: from.iter().map(|(b, (start, _))| (*b, *start)).collect() };
+        Ok((Some(Arc::new(log)), LogRecoveryPlan { from, report }))
+    }
+
+    /// Buffers the uncommitted tail of every bucket's log into `write` (without appending it again).
+    async fn replay_log(&self, log: &TableLog, plan: &LogRecoveryPlan, write: &mut TableWrite) -> Result<u64> {
+        let mut conformer = ChangeConformer::new(self.schema.clone(), SchemaManager::new(self.io.clone()));
+        let mut replayed = 0;
+        for (bucket, (start, end)) in &plan.from {
+            if start == end {
+                continue;
+            }
+            let reader = log.log(*bucket)?.read_from(*start as u64).map_err(|e| Error::log(format!("replay the log of bucket {bucket}"), e))?;
+            for batch in reader {
+                let batch = batch.map_err(|e| Error::log(format!("replay the log of bucket {bucket}"), e))?;
+                if batch.base_offset < *start as u64 {
+                    // The first batch read may start before the committed offset only if offsets were
+                    // recorded mid-batch, which a writer never does.
+                    return Err(Error::corrupt(
+                        bucket_log_dir(log.dir(), *bucket).display(),
+                        format!("committed offset {start} falls inside the batch at offset {}", batch.base_offset),
+                    ));
+                }
+                let decoded = decode_changes(&batch.payload)
+                    .map_err(|e| Error::corrupt(bucket_log_dir(log.dir(), *bucket).display(), format!("log batch at offset {}: {e}", batch.base_offset)))?;
+                let values = conformer.conform(&decoded).await?;
+                write.replay(&values, &decoded.kinds).await?;
+                replayed += batch.record_count as u64;
+            }
+        }
+        Ok(replayed)
     }
 
     pub fn new_read(&self, projection: Option<&[String]>, filter: Option<Predicate>) -> Result<TableRead> {
@@ -185,6 +293,24 @@ impl WriteMetrics {
     }
 }
 
+/// What opening a writer found in the embedded log.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogRecovery {
+    /// Repairs the log store made (a truncated torn tail, rebuilt indexes), for the caller to show.
+    pub warnings: Vec<String>,
+    /// Records after the latest snapshot's offsets (acknowledged, not committed before a crash) now buffered
+    /// again; the next commit commits them.
+    pub replayed_records: u64,
+    /// Per bucket, the offset the replay started at (the latest snapshot's offset).
+    pub replayed_from: BTreeMap<i32, i64>,
+}
+
+#[derive(Debug, Default)]
+struct LogRecoveryPlan {
+    from: BTreeMap<i32, (i64, i64)>,
+    report: LogRecovery,
+}
+
 type CompactionTask = tokio::task::JoinHandle<Result<(Vec<CommitMessage>, CompactionMetrics)>>;
 
 /// Writes and commits with one commit user; each `commit` publishes an `APPEND` snapshot, then a `COMPACT`
@@ -193,6 +319,8 @@ type CompactionTask = tokio::task::JoinHandle<Result<(Vec<CommitMessage>, Compac
 /// Tables with `write-only = true` never compact here.
 pub struct TableWriter {
     table: FileStoreTable,
+    log: Option<Arc<TableLog>>,
+    recovery: LogRecovery,
     write: TableWrite,
     commit: TableCommit,
     next_identifier: i64,
@@ -223,6 +351,16 @@ impl TableWriter {
         &self.metrics
     }
 
+    /// What opening this writer recovered from the embedded log (empty without one).
+    pub fn log_recovery(&self) -> &LogRecovery {
+        &self.recovery
+    }
+
+    /// The embedded logs this writer appends to (`None` unless `log.system = 'embedded'`).
+    pub fn table_log(&self) -> Option<&Arc<TableLog>> {
+        self.log.as_ref()
+    }
+
     /// Commits everything written since the last commit; returns the id of the last snapshot made (`None`
     /// when there was nothing to commit).
     pub async fn commit(&mut self) -> Result<Option<i64>> {
@@ -233,7 +371,11 @@ impl TableWriter {
         }
         let identifier = self.next_identifier;
         self.next_identifier += 1;
-        let mut last = self.commit.commit(&messages, identifier).await?.last().copied();
+        let log_offsets = self.log.as_ref().map(|log| log.next_offsets());
+        let mut last = self.commit.commit_with_log_offsets(&messages, identifier, log_offsets).await?.last().copied();
+        if let Some(log) = &self.log {
+            apply_log_retention(&self.table, log).await?;
+        }
         if self.compactor.is_none() {
             return Ok(last);
         }
@@ -335,6 +477,13 @@ impl TableWriter {
 
     /// Replaces the rows in `scope` with what was written since the last commit.
     pub async fn overwrite(&mut self, scope: OverwriteScope) -> Result<i64> {
+        if self.log.is_some() {
+            self.write.abort();
+            return Err(Error::invalid(format!(
+                "table `{}` keeps an embedded changelog, which cannot express an overwrite (the replaced rows have no -D records); delete and insert instead",
+                self.table.name()
+            )));
+        }
         let messages = self.write.prepare_commit().await?;
         let identifier = self.next_identifier;
         self.next_identifier += 1;
@@ -344,6 +493,27 @@ impl TableWriter {
     pub fn commit_user(&self) -> &str {
         self.commit.commit_user()
     }
+}
+
+/// Deletes sealed log segments no reader can need: below, per bucket, the offsets of the earliest retained
+/// snapshot (nothing while snapshot 1 is retained) and of every registered consumer.
+pub async fn apply_log_retention(table: &FileStoreTable, log: &TableLog) -> Result<usize> {
+    if !log.has_sealed_segments() {
+        return Ok(0);
+    }
+    let snapshots = table.snapshot_manager();
+    let Some(earliest_id) = snapshots.earliest_id().await? else { return Ok(0) };
+    // With snapshot 1 retained every change can still be read (`from-snapshot 1`); once snapshots expired,
+    // the earliest start point is the earliest snapshot's rows plus the changes after its offsets.
+    let earliest = if earliest_id > 1 { snapshots.snapshot(earliest_id).await?.log_offsets.unwrap_or_default() } else { BTreeMap::new() };
+    let mut keep: BTreeMap<i32, i64> = log.next_offsets().keys().map(|b| (*b, earliest.get(b).copied().unwrap_or(0))).collect();
+    for (_, consumer) in crate::stream::list_consumers(table).await? {
+        let needed = crate::stream::consumer_needed_offsets(table, &consumer).await?;
+        for (bucket, offset) in keep.iter_mut() {
+            *offset = (*offset).min(needed.get(bucket).copied().unwrap_or(0));
+        }
+    }
+    log.truncate_before(&keep)
 }
 
 /// Compacts the buckets of the latest snapshot (those matching `partition`, if given) and returns the commit

@@ -4,7 +4,7 @@
 //! Invariant: within a bucket, sequence numbers only grow, starting after the largest one already
 //! committed, so a later write of a key always wins over an earlier one.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
@@ -14,6 +14,7 @@ use arrow::row::{RowConverter, SortField};
 use arrow_schema::{DataType as ArrowType, TimeUnit};
 
 use crate::binary_row::{bucket_of, encode_row, serialize_row};
+use crate::changelog::{encode_changes, take_changes, TableLog};
 use crate::datafile::{bucket_dir, file_schema, DataFileWriter, RowKind};
 use crate::datum::Datum;
 use crate::error::{Error, Result};
@@ -67,6 +68,9 @@ pub struct TableWrite {
     bucket_key_indices: Vec<usize>,
     partition_indices: Vec<usize>,
     spec: MergeSpec,
+    log: Option<Arc<TableLog>>,
+    /// Set when a log append failed: the log may hold part of a batch the buffer does not.
+    log_failed: Option<String>,
 }
 
 impl TableWrite {
@@ -111,6 +115,8 @@ impl TableWrite {
             key_indices,
             bucket_key_indices,
             partition_indices,
+            log: None,
+            log_failed: None,
         })
     }
 
@@ -131,21 +137,59 @@ impl TableWrite {
 
     /// Validates `batch` and buffers its rows; flushes when the buffer exceeds `write-buffer-size`.
     /// On error nothing of this batch is buffered.
+    ///
+    /// With an embedded log (`with_log`), the changes are first appended to the logs of their buckets and this
+    /// returns once they are durable there; if that fails the writer refuses every later write (the log may
+    /// hold part of the batch) and must be reopened, which replays the log.
     pub async fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        if let Some(reason) = &self.log_failed {
+            return Err(Error::invalid(format!("this writer stopped after a failed log append ({reason}); reopen the table writer to recover from its log")));
+        }
         let (values, kinds) = self.conform(batch)?;
         if values.num_rows() == 0 {
             return Ok(());
         }
-        let pk = !self.schema.primary_keys.is_empty();
         let groups = self.route(&values)?;
-        let total_buckets = self.options.bucket;
+        if let Some(log) = self.log.clone() {
+            let mut per_bucket: BTreeMap<i32, Vec<u32>> = BTreeMap::new();
+            for ((_, bucket), (_, indices)) in &groups {
+                per_bucket.entry(*bucket).or_default().extend_from_slice(indices);
+            }
+            let mut appends = Vec::with_capacity(per_bucket.len());
+            for (bucket, mut indices) in per_bucket {
+                // Input order within a bucket, so that a key's changes stay in the order they were written.
+                indices.sort_unstable();
+                let (rows, row_kinds) = take_changes(&values, &kinds, &indices)?;
+                appends.push((bucket, encode_changes(self.schema.id, &rows, &row_kinds)?, indices.len() as u32));
+            }
+            if let Err(e) = log.append(appends).await {
+                self.log_failed = Some(e.to_string());
+                return Err(e);
+            }
+        }
+        self.buffer(&values, &kinds, groups).await
+    }
+
+    /// Buffers changes read back from the log after a restart (already conformed and logged).
+    pub async fn replay(&mut self, values: &RecordBatch, kinds: &Int8Array) -> Result<()> {
+        if values.num_rows() == 0 {
+            return Ok(());
+        }
+        let groups = self.route(values)?;
+        self.buffer(values, kinds, groups).await
+    }
+
+    /// Appends every later write to `log` before buffering it.
+    pub fn with_log(mut self, log: Option<Arc<TableLog>>) -> Self {
+        self.log = log;
+        self
+    }
+
+    #[allow(clippy::type_complexity)]
+    async fn buffer(&mut self, values: &RecordBatch, kinds: &Int8Array, groups: HashMap<(Vec<u8>, i32), (Vec<Datum>, Vec<u32>)>) -> Result<()> {
+        let pk = !self.schema.primary_keys.is_empty();
         for ((part_bytes, bucket), (partition, indices)) in groups {
-            let (rows, row_kinds) = if indices.len() == values.num_rows() {
-                (values.clone(), kinds.clone())
-            } else {
-                let idx = UInt32Array::from(indices);
-                (compute::take_record_batch(&values, &idx)?, compute::take(&kinds, &idx, None)?.as_primitive::<arrow::datatypes::Int8Type>().clone())
-            };
+            let (rows, row_kinds) = take_changes(values, kinds, &indices)?;
             let file_batch = if pk {
                 let next = self.next_sequence.entry((part_bytes.clone(), bucket)).or_insert(0);
                 let seq = Int64Array::from_iter_values(*next..*next + rows.num_rows() as i64);
@@ -164,7 +208,6 @@ impl TableWrite {
             self.buffered_bytes += value_cols.iter().map(|c| c.get_array_memory_size()).sum::<usize>() + row_bytes;
             let buf = self.buffers.entry((part_bytes.clone(), bucket)).or_insert_with(|| BucketBuffer { partition: partition.clone(), batches: Vec::new() });
             buf.batches.push(file_batch);
-            let _ = total_buckets;
         }
         if self.buffered_bytes as u64 >= self.options.write_buffer_size {
             self.flush_all().await?;

@@ -1,0 +1,397 @@
+//! The table's embedded changelog (`log.system = 'embedded'`): every change a writer accepts is appended,
+//! durably, to a per-bucket log of `dyntable-log-store` before it enters the write buffer, and every snapshot
+//! records in `logOffsets` where each bucket's log stood when the snapshot was committed.
+//!
+//! This module holds the table's side of it: the options, the record codec, the writer's [`TableLog`] and the
+//! decoder that turns log batches back into rows of the current schema. Hybrid reads (snapshot + log) are in
+//! [`crate::stream`].
+//!
+//! # Layout
+//! One log per bucket (Paimon's `logOffsets` is keyed by bucket, as its log was a Kafka topic with one
+//! partition per bucket): `<table>/log/bucket-<b>/` for a table in a local warehouse, or
+//! `<log dir>/<db>.db/<table>/log/bucket-<b>/` when the warehouse is an object store and the catalog was given
+//! a local log directory. Records carry all columns, partition fields included. An unbucketed append table has
+//! one log, bucket 0.
+//!
+//! # A log batch
+//! `[version u8 = 1][schema id i64 LE][Arrow IPC stream]`, the IPC batch holding `_ROW_KIND` (Int8, Paimon's
+//! row-kind bytes: 0 `+I`, 1 `-U`, 2 `+U`, 3 `-D`) and then the table's columns as the schema with that id
+//! names them. Readers map columns to the current schema by field id, as they do for data files.
+//!
+//! # Consistency
+//! - `transactional` (the default, as in Paimon): a tailing reader sees a bucket's records only up to the
+//!   offset recorded by the latest snapshot, so it never sees a change that a batch reader of the table cannot
+//!   see yet.
+//! - `eventual`: a tailing reader sees records as soon as they are durable in the log (fsync'd), before the
+//!   commit. A record in the log is always committed eventually: a writer that crashed replays every record
+//!   after the latest snapshot's offsets into its buffer when it is reopened, so the log and the table agree
+//!   without any normalize step downstream.
+
+use std::collections::BTreeMap;
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::array::{new_null_array, Array, ArrayRef, AsArray, Int8Array, RecordBatch};
+use arrow::compute;
+use arrow::datatypes::Int8Type;
+use arrow::ipc::reader::StreamReader;
+use arrow::ipc::writer::StreamWriter;
+use arrow_schema::{DataType as ArrowType, Field, Schema as ArrowSchema};
+use dyntable_log_store::{Log, LogOptions, SyncPolicy};
+
+use crate::error::{Error, Result};
+use crate::options::parse_memory_size;
+use crate::schema::{SchemaManager, TableSchema};
+
+pub const LOG_SYSTEM: &str = "log.system";
+pub const LOG_CONSISTENCY: &str = "log.consistency";
+pub const LOG_FSYNC: &str = "log.fsync";
+pub const LOG_GROUP_COMMIT_MAX_DELAY: &str = "log.group-commit.max-delay";
+pub const LOG_SEGMENT_SIZE: &str = "log.segment.size";
+pub const LOG_COMPRESSION: &str = "log.compression";
+
+/// The options of the embedded log this crate reads (other `log.*` keys are Paimon's Kafka-era options).
+pub const LOG_OPTION_KEYS: &[&str] = &[LOG_SYSTEM, LOG_CONSISTENCY, LOG_FSYNC, LOG_GROUP_COMMIT_MAX_DELAY, LOG_SEGMENT_SIZE, LOG_COMPRESSION];
+
+/// The directory of a table's logs, relative to the table directory.
+pub const LOG_DIR: &str = "log";
+/// The row-kind column of a log batch.
+pub const KIND_COLUMN: &str = "_ROW_KIND";
+const FORMAT_VERSION: u8 = 1;
+const HEADER_BYTES: usize = 9;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogConsistency {
+    Transactional,
+    Eventual,
+}
+
+/// The table's log options, parsed and checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogConfig {
+    /// `log.system = 'embedded'`; `none` (the default) keeps no log.
+    pub embedded: bool,
+    pub consistency: LogConsistency,
+    pub sync: SyncPolicy,
+    pub segment_bytes: u64,
+    pub compression: bool,
+}
+
+impl LogConfig {
+    /// Parses the `log.*` options dyntable uses; a malformed value is an error naming key and value.
+    pub fn from_options(raw: &BTreeMap<String, String>) -> Result<LogConfig> {
+        let get = |k: &str| raw.get(k).map(|v| v.trim().to_ascii_lowercase());
+        let embedded = match get(LOG_SYSTEM).as_deref() {
+            None | Some("none") => false,
+            Some("embedded") => true,
+            Some(v) => return Err(opt_err(LOG_SYSTEM, v, "allowed: none, embedded (dyntable has no Kafka log system)")),
+        };
+        let consistency = match get(LOG_CONSISTENCY).as_deref() {
+            None | Some("transactional") => LogConsistency::Transactional,
+            Some("eventual") => LogConsistency::Eventual,
+            Some(v) => return Err(opt_err(LOG_CONSISTENCY, v, "allowed: transactional, eventual")),
+        };
+        let max_delay = match get(LOG_GROUP_COMMIT_MAX_DELAY) {
+            Some(v) => parse_duration(&v).ok_or_else(|| opt_err(LOG_GROUP_COMMIT_MAX_DELAY, &v, "expected a duration such as `2 ms`"))?,
+            None => Duration::from_millis(1),
+        };
+        let sync = match get(LOG_FSYNC).as_deref() {
+            None | Some("batch") => SyncPolicy::EveryBatch,
+            Some("group") => SyncPolicy::GroupCommit { max_delay, max_bytes: 4 << 20 },
+            Some(v) => return Err(opt_err(LOG_FSYNC, v, "allowed: batch (an fsync per write), group (concurrent writes share one fsync)")),
+        };
+        let segment_bytes = match get(LOG_SEGMENT_SIZE) {
+            Some(v) => parse_memory_size(&v)
+                .filter(|s| (4096..=u64::from(u32::MAX)).contains(s))
+                .ok_or_else(|| opt_err(LOG_SEGMENT_SIZE, &v, "expected a memory size between 4 kb and 4 gb"))?,
+            None => 64 << 20,
+        };
+        let compression = match get(LOG_COMPRESSION).as_deref() {
+            None | Some("zstd") => true,
+            Some("none") => false,
+            Some(v) => return Err(opt_err(LOG_COMPRESSION, v, "allowed: zstd, none")),
+        };
+        Ok(LogConfig { embedded, consistency, sync, segment_bytes, compression })
+    }
+
+    pub fn log_options(&self) -> LogOptions {
+        LogOptions { segment_bytes_max: self.segment_bytes, compression: self.compression, sync: self.sync, ..LogOptions::default() }
+    }
+}
+
+fn opt_err(key: &str, value: &str, reason: &str) -> Error {
+    Error::InvalidOption { key: key.to_string(), value: value.to_string(), reason: reason.to_string() }
+}
+
+/// Parses `500 ms`, `2s`, `1 min`; a bare number is milliseconds.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let value: u64 = text[..split].parse().ok()?;
+    let unit = text[split..].trim();
+    let millis = match unit {
+        "" | "ms" | "millis" | "milliseconds" => value,
+        "s" | "sec" | "secs" | "second" | "seconds" => value.checked_mul(1000)?,
+        "min" | "mins" | "minute" | "minutes" => value.checked_mul(60_000)?,
+        _ => return None,
+    };
+    Some(Duration::from_millis(millis))
+}
+
+/// The directory of one bucket's log under a table's log directory.
+pub fn bucket_log_dir(log_dir: &Path, bucket: i32) -> PathBuf {
+    log_dir.join(format!("bucket-{bucket}"))
+}
+
+/// The buckets a table keeps logs for: `0..bucket`, or bucket 0 alone for an unbucketed table.
+pub fn log_buckets(schema: &TableSchema) -> Result<Vec<i32>> {
+    let buckets = schema.options()?.bucket;
+    Ok((0..buckets.max(1)).collect())
+}
+
+/// Encodes changes (the table's columns in `values`, Paimon row-kind bytes in `kinds`) as one log batch.
+pub fn encode_changes(schema_id: i64, values: &RecordBatch, kinds: &Int8Array) -> Result<Vec<u8>> {
+    let mut fields = vec![Field::new(KIND_COLUMN, ArrowType::Int8, false)];
+    fields.extend(values.schema().fields().iter().map(|f| f.as_ref().clone()));
+    let mut columns: Vec<ArrayRef> = vec![Arc::new(kinds.clone())];
+    columns.extend(values.columns().iter().cloned());
+    let batch = RecordBatch::try_new(Arc::new(ArrowSchema::new(fields)), columns)?;
+    let mut out = Vec::with_capacity(HEADER_BYTES + batch.get_array_memory_size());
+    out.push(FORMAT_VERSION);
+    out.extend_from_slice(&schema_id.to_le_bytes());
+    let mut writer = StreamWriter::try_new(&mut out, &batch.schema())?;
+    writer.write(&batch)?;
+    writer.finish()?;
+    drop(writer);
+    Ok(out)
+}
+
+/// A decoded log batch, still in the schema it was written with.
+#[derive(Debug, Clone)]
+pub struct DecodedChanges {
+    pub schema_id: i64,
+    pub kinds: Int8Array,
+    /// The table's columns as schema `schema_id` had them.
+    pub values: RecordBatch,
+}
+
+/// Decodes one log batch; the error says what is wrong with it (the caller adds bucket and offset).
+pub fn decode_changes(payload: &[u8]) -> std::result::Result<DecodedChanges, String> {
+    if payload.len() < HEADER_BYTES {
+        return Err(format!("log batch of {} bytes is shorter than its {HEADER_BYTES}-byte header", payload.len()));
+    }
+    if payload[0] != FORMAT_VERSION {
+        return Err(format!("unknown log batch version {} (this dyntable reads version {FORMAT_VERSION})", payload[0]));
+    }
+    let schema_id = i64::from_le_bytes(payload[1..HEADER_BYTES].try_into().map_err(|_| "short header".to_string())?);
+    let reader = StreamReader::try_new(Cursor::new(&payload[HEADER_BYTES..]), None).map_err(|e| format!("bad Arrow IPC stream: {e}"))?;
+    let mut batches = Vec::new();
+    for batch in reader {
+        batches.push(batch.map_err(|e| format!("bad Arrow IPC batch: {e}"))?);
+    }
+    let batch = match batches.len() {
+        1 => batches.pop().expect("one batch"),
+        n => return Err(format!("expected one Arrow batch in a log batch, found {n}")),
+    };
+    if batch.num_columns() == 0 || batch.schema().field(0).name() != KIND_COLUMN || batch.column(0).data_type() != &ArrowType::Int8 {
+        return Err(format!("the first column of a log batch must be `{KIND_COLUMN}` (Int8)"));
+    }
+    let kinds = batch.column(0).as_primitive::<Int8Type>().clone();
+    let values = batch.project(&(1..batch.num_columns()).collect::<Vec<_>>()).map_err(|e| e.to_string())?;
+    Ok(DecodedChanges { schema_id, kinds, values })
+}
+
+/// Turns decoded log batches into rows of the current schema (columns matched by field id; a column added
+/// since is null, a widened type is cast), loading older schemas once.
+pub struct ChangeConformer {
+    current: Arc<TableSchema>,
+    schemas: SchemaManager,
+    older: BTreeMap<i64, Arc<TableSchema>>,
+}
+
+impl ChangeConformer {
+    pub fn new(current: Arc<TableSchema>, schemas: SchemaManager) -> ChangeConformer {
+        ChangeConformer { current, schemas, older: BTreeMap::new() }
+    }
+
+    pub fn schema(&self) -> &Arc<TableSchema> {
+        &self.current
+    }
+
+    /// The values of `changes` in the current schema's Arrow layout.
+    pub async fn conform(&mut self, changes: &DecodedChanges) -> Result<RecordBatch> {
+        let target = self.current.arrow_schema();
+        if changes.schema_id == self.current.id && changes.values.schema().fields().len() == target.fields().len() {
+            return Ok(RecordBatch::try_new(target, changes.values.columns().to_vec())?);
+        }
+        let written = match self.older.get(&changes.schema_id) {
+            Some(s) => s.clone(),
+            None => {
+                let s = Arc::new(self.schemas.schema(changes.schema_id).await?);
+                self.older.insert(changes.schema_id, s.clone());
+                s
+            }
+        };
+        let rows = changes.values.num_rows();
+        let mut columns = Vec::with_capacity(self.current.fields.len());
+        for (field, arrow_field) in self.current.fields.iter().zip(target.fields()) {
+            let source = written.field_by_id(field.id).and_then(|old| changes.values.column_by_name(&old.name));
+            let column = match source {
+                None => new_null_array(arrow_field.data_type(), rows),
+                Some(c) if c.data_type() == arrow_field.data_type() => c.clone(),
+                Some(c) => compute::cast(c, arrow_field.data_type()).map_err(|e| {
+                    Error::SchemaMismatch(format!(
+                        "log column `{}` of schema {} cannot be read as {}: {e}",
+                        field.name,
+                        changes.schema_id,
+                        arrow_field.data_type()
+                    ))
+                })?,
+            };
+            columns.push(column);
+        }
+        Ok(RecordBatch::try_new(target, columns)?)
+    }
+}
+
+/// The writer's logs: one open [`Log`] per bucket, appended to before rows enter the write buffer.
+pub struct TableLog {
+    dir: PathBuf,
+    logs: BTreeMap<i32, Arc<Log>>,
+}
+
+impl std::fmt::Debug for TableLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TableLog").field("dir", &self.dir).field("buckets", &self.logs.keys().collect::<Vec<_>>()).finish()
+    }
+}
+
+impl TableLog {
+    /// Opens (creating and recovering as needed) the logs of `buckets` under `dir`; returns the recovery
+    /// warnings (a truncated torn tail, rebuilt indexes) for the caller to show.
+    pub fn open(dir: &Path, config: &LogConfig, buckets: &[i32]) -> Result<(TableLog, Vec<String>)> {
+        let mut logs = BTreeMap::new();
+        let mut warnings = Vec::new();
+        for bucket in buckets {
+            let path = bucket_log_dir(dir, *bucket);
+            let (log, report) = Log::open(&path, config.log_options()).map_err(|e| Error::log(format!("open the log of bucket {bucket}"), e))?;
+            warnings.extend(report.warnings.into_iter().map(|w| format!("log of bucket {bucket}: {w}")));
+            logs.insert(*bucket, Arc::new(log));
+        }
+        Ok((TableLog { dir: dir.to_path_buf(), logs }, warnings))
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn log(&self, bucket: i32) -> Result<&Arc<Log>> {
+        self.logs.get(&bucket).ok_or_else(|| Error::Internal(format!("no log is open for bucket {bucket} under `{}`", self.dir.display())))
+    }
+
+    /// Appends one batch per bucket, concurrently (so their fsyncs overlap), and returns once all are durable.
+    /// On an error some buckets may hold their batch and others not; the caller must stop writing.
+    pub async fn append(&self, batches: Vec<(i32, Vec<u8>, u32)>) -> Result<()> {
+        let mut tasks = Vec::with_capacity(batches.len());
+        for (bucket, payload, records) in batches {
+            let log = self.log(bucket)?.clone();
+            tasks.push(tokio::task::spawn_blocking(move || (bucket, log.append(&payload, records))));
+        }
+        let mut first_error = None;
+        for task in tasks {
+            let (bucket, result) = task.await.map_err(|e| Error::Internal(format!("log append task failed: {e}")))?;
+            if let Err(e) = result {
+                first_error.get_or_insert(Error::log(format!("append to the log of bucket {bucket}"), e));
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Each bucket's durable end: the offsets a snapshot of everything appended so far records.
+    pub fn next_offsets(&self) -> BTreeMap<i32, i64> {
+        self.logs.iter().map(|(b, log)| (*b, log.next_offset() as i64)).collect()
+    }
+
+    /// Whether any bucket's log has a sealed segment (only those can be deleted by retention).
+    pub fn has_sealed_segments(&self) -> bool {
+        self.logs.values().any(|log| log.segment_base_offsets().len() > 1)
+    }
+
+    /// Deletes, per bucket, whole sealed segments below `keep[bucket]`; returns the number deleted.
+    pub fn truncate_before(&self, keep: &BTreeMap<i32, i64>) -> Result<usize> {
+        let mut deleted = 0;
+        for (bucket, offset) in keep {
+            if let Some(log) = self.logs.get(bucket) {
+                let report = log.truncate_before((*offset).max(0) as u64).map_err(|e| Error::log(format!("retention of bucket {bucket}"), e))?;
+                deleted += report.deleted_segments;
+            }
+        }
+        Ok(deleted)
+    }
+}
+
+/// Row kinds of `values` selected by `indices` (a whole batch when `indices` covers it).
+pub(crate) fn take_changes(values: &RecordBatch, kinds: &Int8Array, indices: &[u32]) -> Result<(RecordBatch, Int8Array)> {
+    if indices.len() == values.num_rows() && indices.iter().enumerate().all(|(i, r)| i as u32 == *r) {
+        return Ok((values.clone(), kinds.clone()));
+    }
+    let idx = arrow::array::UInt32Array::from(indices.to_vec());
+    Ok((compute::take_record_batch(values, &idx)?, compute::take(kinds, &idx, None)?.as_primitive::<Int8Type>().clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Int64Array, StringArray};
+
+    fn options(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    /// Options parse to the documented defaults and reject malformed values naming key and value.
+    #[test]
+    fn parses_log_options() {
+        let c = LogConfig::from_options(&options(&[])).unwrap();
+        assert!(!c.embedded);
+        assert_eq!(c.consistency, LogConsistency::Transactional);
+        let c = LogConfig::from_options(&options(&[("log.system", "embedded"), ("log.consistency", "eventual"), ("log.fsync", "group")])).unwrap();
+        assert!(c.embedded);
+        assert_eq!(c.consistency, LogConsistency::Eventual);
+        assert!(matches!(c.sync, SyncPolicy::GroupCommit { max_delay, .. } if max_delay == Duration::from_millis(1)));
+        for (k, v) in [
+            ("log.system", "kafka"),
+            ("log.consistency", "strong"),
+            ("log.fsync", "never"),
+            ("log.segment.size", "1 b"),
+            ("log.group-commit.max-delay", "soon"),
+        ] {
+            let e = LogConfig::from_options(&options(&[(k, v)])).unwrap_err().to_string();
+            assert!(e.contains(k) && e.contains(v), "{e}");
+        }
+        assert_eq!(parse_duration("2 s"), Some(Duration::from_secs(2)));
+        assert_eq!(parse_duration("15"), Some(Duration::from_millis(15)));
+    }
+
+    /// A batch survives encoding with its schema id, kinds and values; damaged payloads are named errors.
+    #[test]
+    fn codec_round_trip_and_errors() {
+        let schema = Arc::new(ArrowSchema::new(vec![Field::new("k", ArrowType::Int64, false), Field::new("v", ArrowType::Utf8, true)]));
+        let values = RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(vec![1, 2])), Arc::new(StringArray::from(vec![Some("a"), None]))]).unwrap();
+        let kinds = Int8Array::from(vec![0, 3]);
+        let payload = encode_changes(7, &values, &kinds).unwrap();
+        let decoded = decode_changes(&payload).unwrap();
+        assert_eq!(decoded.schema_id, 7);
+        assert_eq!(decoded.kinds, kinds);
+        assert_eq!(decoded.values, values);
+        assert!(decode_changes(&payload[..5]).unwrap_err().contains("shorter"));
+        let mut bad = payload.clone();
+        bad[0] = 9;
+        assert!(decode_changes(&bad).unwrap_err().contains("version 9"));
+        assert!(decode_changes(&payload[..payload.len() / 2]).unwrap_err().contains("Arrow"));
+    }
+}

@@ -1,0 +1,528 @@
+//! Hybrid reads, the stream-table duality: a table read from a point as a stream of changes, the rows of a
+//! snapshot first (when asked for) and then every later change from the embedded log, starting exactly at the
+//! offsets that snapshot recorded, so there is no gap and no duplicate between the two.
+//!
+//! Start points ([`StartFrom`]):
+//! - `latest-full`: the rows of the latest snapshot as `+I`, then the changes after it;
+//! - `latest`: only changes after now (after the latest snapshot; with `log.consistency = 'eventual'`,
+//!   after the log's durable end);
+//! - `from-snapshot N`: the changes committed by snapshot N and every later one (the log from the offsets
+//!   of snapshot N - 1);
+//! - `from-snapshot-full N`: the rows of snapshot N, then the changes after it.
+//!
+//! A reader's [`StreamPosition`] (the next snapshot and, per bucket, the next log offset) can be saved and
+//! resumed from; a named consumer stores it in `consumer/consumer-<id>` (Paimon's consumer file, with the
+//! `logOffsets` added), which also keeps log retention from deleting what it still needs. Delivery to a
+//! consumer is at least once: a position saved after a batch was handled resumes after it.
+//!
+//! Tailing readers are woken by the log store (file-system notification of the durable end) and, in
+//! transactional mode, by notification of new snapshot files; a bounded re-check covers missed events.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::array::{ArrayRef, RecordBatch, StringArray};
+use arrow_schema::{DataType as ArrowType, Field, Schema as ArrowSchema, SchemaRef};
+use bytes::Bytes;
+use dyntable_log_store::{Batch, FollowerReader, LogFollower};
+use futures::StreamExt;
+
+use crate::changelog::{bucket_log_dir, decode_changes, log_buckets, ChangeConformer, LogConsistency};
+use crate::datafile::RowKind;
+use crate::error::{Error, Result};
+use crate::read::BatchStream;
+use crate::scan::ScanFrom;
+use crate::schema::SchemaManager;
+use crate::snapshot::Snapshot;
+use crate::table::FileStoreTable;
+
+/// How long a waiting reader sleeps at most before re-checking, in case a file-system event was missed.
+const RECHECK: Duration = Duration::from_millis(1000);
+/// Remote (non-local) tables have no file-system events: their snapshots are polled this often.
+const REMOTE_POLL: Duration = Duration::from_millis(100);
+
+/// Where a change stream starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartFrom {
+    LatestFull,
+    Latest,
+    FromSnapshot(i64),
+    FromSnapshotFull(i64),
+}
+
+impl FromStr for StartFrom {
+    type Err = Error;
+
+    /// `latest`, `full` / `latest-full`, `snapshot:N` / `from-snapshot:N`, `snapshot-full:N`.
+    fn from_str(text: &str) -> Result<StartFrom> {
+        let text = text.trim();
+        let id = |n: &str| {
+            n.trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|id| *id > 0)
+                .ok_or_else(|| Error::invalid(format!("start point `{text}`: `{n}` is not a snapshot id (a positive number)")))
+        };
+        match text {
+            "latest" => Ok(StartFrom::Latest),
+            "full" | "latest-full" => Ok(StartFrom::LatestFull),
+            _ => {
+                if let Some(n) = text.strip_prefix("snapshot-full:").or_else(|| text.strip_prefix("from-snapshot-full:")) {
+                    Ok(StartFrom::FromSnapshotFull(id(n)?))
+                } else if let Some(n) = text.strip_prefix("snapshot:").or_else(|| text.strip_prefix("from-snapshot:")) {
+                    Ok(StartFrom::FromSnapshot(id(n)?))
+                } else {
+                    Err(Error::invalid(format!("unknown start point `{text}` (use latest, full, snapshot:N or snapshot-full:N)")))
+                }
+            }
+        }
+    }
+}
+
+/// Where a reader stands: every change below `log_offsets[bucket]` was delivered, and `next_snapshot` is the
+/// first snapshot not wholly delivered (Paimon's consumer field, which pins snapshots).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StreamPosition {
+    #[serde(rename = "nextSnapshot")]
+    pub next_snapshot: i64,
+    #[serde(rename = "logOffsets", default)]
+    pub log_offsets: BTreeMap<i32, i64>,
+}
+
+impl StreamPosition {
+    pub fn to_json(&self) -> Result<Bytes> {
+        Ok(Bytes::from(serde_json::to_vec(self).map_err(|e| Error::Internal(format!("cannot serialize a stream position: {e}")))?))
+    }
+
+    pub fn from_json(bytes: &[u8], path: &str) -> Result<StreamPosition> {
+        let position: StreamPosition = serde_json::from_slice(bytes).map_err(|e| Error::corrupt(path, format!("not a consumer position: {e}")))?;
+        if position.next_snapshot < 0 || position.log_offsets.values().any(|o| *o < 0) {
+            return Err(Error::corrupt(path, "a consumer position has a negative snapshot id or offset"));
+        }
+        Ok(position)
+    }
+}
+
+/// Changes as delivered: `rowkind` (`+I`, `-U`, `+U`, `-D`) then the table's columns; and the position after
+/// them.
+#[derive(Debug, Clone)]
+pub struct ChangeBatch {
+    pub batch: RecordBatch,
+    pub position: StreamPosition,
+    /// True for rows of the snapshot read at the start (`latest-full`, `from-snapshot-full`).
+    pub from_snapshot: bool,
+}
+
+fn consumer_path(id: &str) -> String {
+    format!("consumer/consumer-{id}")
+}
+
+fn check_consumer_id(id: &str) -> Result<()> {
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.') {
+        return Err(Error::invalid(format!("consumer id `{id}` must be non-empty and use only letters, digits, `-`, `_` and `.`")));
+    }
+    Ok(())
+}
+
+/// The registered consumers of a table and their positions.
+pub async fn list_consumers(table: &FileStoreTable) -> Result<Vec<(String, StreamPosition)>> {
+    let mut out = Vec::new();
+    for name in table.io().list_names("consumer").await? {
+        let Some(id) = name.strip_prefix("consumer-") else { continue };
+        if let Some(position) = read_position(table, id).await? {
+            out.push((id.to_string(), position));
+        }
+    }
+    Ok(out)
+}
+
+/// Reads a consumer's saved position, if it exists.
+pub async fn load_consumer(table: &FileStoreTable, id: &str) -> Result<Option<StreamPosition>> {
+    check_consumer_id(id)?;
+    read_position(table, id).await
+}
+
+async fn read_position(table: &FileStoreTable, id: &str) -> Result<Option<StreamPosition>> {
+    match table.io().read_opt(&consumer_path(id)).await? {
+        Some(bytes) => Ok(Some(StreamPosition::from_json(&bytes, table.io().path(&consumer_path(id)).as_ref())?)),
+        None => Ok(None),
+    }
+}
+
+/// Saves a consumer's position (one atomic object write).
+pub async fn save_consumer(table: &FileStoreTable, id: &str, position: &StreamPosition) -> Result<()> {
+    check_consumer_id(id)?;
+    table.io().write(&consumer_path(id), position.to_json()?).await
+}
+
+/// Removes a consumer, releasing what it pinned.
+pub async fn delete_consumer(table: &FileStoreTable, id: &str) -> Result<()> {
+    check_consumer_id(id)?;
+    table.io().delete(&consumer_path(id)).await
+}
+
+/// The log offsets a consumer still needs: its own, or (for a consumer written by Paimon, which has only
+/// `nextSnapshot`) those of the snapshot before its next one.
+pub async fn consumer_needed_offsets(table: &FileStoreTable, position: &StreamPosition) -> Result<BTreeMap<i32, i64>> {
+    if !position.log_offsets.is_empty() {
+        return Ok(position.log_offsets.clone());
+    }
+    offsets_before(table, position.next_snapshot).await
+}
+
+/// The offsets where the changes of snapshot `id` begin: those of the snapshot before it (zero before the
+/// first snapshot).
+async fn offsets_before(table: &FileStoreTable, id: i64) -> Result<BTreeMap<i32, i64>> {
+    if id <= 1 {
+        return Ok(BTreeMap::new());
+    }
+    let snapshots = table.snapshot_manager();
+    match snapshots.snapshot(id - 1).await {
+        Ok(s) => Ok(s.log_offsets.unwrap_or_default()),
+        Err(Error::NotFound(_)) | Err(Error::Io { .. }) => Err(Error::NotFound(format!(
+            "snapshot {} (where the changes of snapshot {id} begin) of table `{}` has expired or never existed",
+            id - 1,
+            table.name()
+        ))),
+        Err(e) => Err(e),
+    }
+}
+
+/// Wakes a reader when a new snapshot appears: file-system notification on a local table's `snapshot/`
+/// directory, else polling.
+struct SnapshotWatch {
+    _watcher: Option<notify::RecommendedWatcher>,
+    wake: Arc<tokio::sync::Notify>,
+    fallback: Duration,
+}
+
+impl SnapshotWatch {
+    fn new(snapshot_dir: Option<PathBuf>) -> SnapshotWatch {
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let watcher = snapshot_dir.and_then(|dir| {
+            std::fs::create_dir_all(&dir).ok()?;
+            let notify_wake = wake.clone();
+            let mut watcher = notify::recommended_watcher(move |_event: notify::Result<notify::Event>| notify_wake.notify_one()).ok()?;
+            notify::Watcher::watch(&mut watcher, &dir, notify::RecursiveMode::NonRecursive).ok()?;
+            Some(watcher)
+        });
+        let fallback = if watcher.is_some() { RECHECK } else { REMOTE_POLL };
+        SnapshotWatch { _watcher: watcher, wake, fallback }
+    }
+
+    async fn wait(&self) {
+        let _ = tokio::time::timeout(self.fallback, self.wake.notified()).await;
+    }
+}
+
+/// One bucket's log as a reader follows it.
+struct BucketLog {
+    bucket: i32,
+    follower: LogFollower,
+    next: i64,
+    /// A reader left at `next` by the last read, reused while it stays there.
+    reader: Option<FollowerReader>,
+}
+
+/// A table read as a stream of changes; see the module docs.
+pub struct ChangeReader {
+    table: FileStoreTable,
+    consistency: LogConsistency,
+    buckets: Vec<BucketLog>,
+    /// Rows of the start snapshot still to deliver.
+    full: Option<BatchStream>,
+    /// The latest snapshot seen: its id and offsets (the transactional limits).
+    latest_id: i64,
+    committed: BTreeMap<i32, i64>,
+    next_snapshot: i64,
+    conformer: ChangeConformer,
+    watch: SnapshotWatch,
+    schema: SchemaRef,
+    round_robin: usize,
+    /// A batch a tailer delivered while the reader waited: (index into `buckets`, batch).
+    pending: Option<(usize, Batch)>,
+}
+
+impl ChangeReader {
+    /// Opens a change stream of `table` (which must keep an embedded log) from `from`.
+    pub async fn open(table: &FileStoreTable, from: StartFrom) -> Result<ChangeReader> {
+        Self::open_inner(table, Some(from), None).await
+    }
+
+    /// Opens a change stream at a saved position.
+    pub async fn resume(table: &FileStoreTable, position: StreamPosition) -> Result<ChangeReader> {
+        Self::open_inner(table, None, Some(position)).await
+    }
+
+    /// Resumes consumer `id` where it stopped, or starts it at `from` when it has never run.
+    pub async fn open_consumer(table: &FileStoreTable, id: &str, from: StartFrom) -> Result<ChangeReader> {
+        match load_consumer(table, id).await? {
+            Some(position) => Self::resume(table, position).await,
+            None => Self::open(table, from).await,
+        }
+    }
+
+    async fn open_inner(table: &FileStoreTable, from: Option<StartFrom>, position: Option<StreamPosition>) -> Result<ChangeReader> {
+        let log_dir = table.require_log_dir()?.to_path_buf();
+        let config = table.log_config()?;
+        let snapshots = table.snapshot_manager();
+        let latest = snapshots.latest().await?;
+        let mut followers = BTreeMap::new();
+        for bucket in log_buckets(table.schema())? {
+            let dir = bucket_log_dir(&log_dir, bucket);
+            if !dir.is_dir() {
+                return Err(Error::NotFound(format!(
+                    "the log of bucket {bucket} of table `{}` (`{}`); it is created with the table or by its first writer",
+                    table.name(),
+                    dir.display()
+                )));
+            }
+            let follower = LogFollower::open(&dir).map_err(|e| Error::log(format!("open the log of bucket {bucket} to read"), e))?;
+            followers.insert(bucket, follower);
+        }
+        let latest_offsets = latest.as_ref().and_then(|s| s.log_offsets.clone()).unwrap_or_default();
+        let (full_snapshot, start_offsets, next_snapshot): (Option<Snapshot>, BTreeMap<i32, i64>, i64) = match (from, position) {
+            (_, Some(p)) => {
+                let offsets = p.log_offsets.clone();
+                let offsets = if offsets.is_empty() { offsets_before(table, p.next_snapshot).await? } else { offsets };
+                (None, offsets, p.next_snapshot)
+            }
+            (Some(StartFrom::LatestFull), None) => {
+                let next = latest.as_ref().map_or(1, |s| s.id + 1);
+                (latest.clone(), latest_offsets.clone(), next)
+            }
+            (Some(StartFrom::Latest), None) => {
+                let offsets = match config.consistency {
+                    LogConsistency::Transactional => latest_offsets.clone(),
+                    LogConsistency::Eventual => {
+                        let mut ends = BTreeMap::new();
+                        for (b, f) in &followers {
+                            ends.insert(*b, f.next_offset().map_err(|e| Error::log(format!("open the log of bucket {b}"), e))? as i64);
+                        }
+                        ends
+                    }
+                };
+                (None, offsets, latest.as_ref().map_or(1, |s| s.id + 1))
+            }
+            (Some(StartFrom::FromSnapshot(id)), None) => {
+                require_snapshot(table, latest.as_ref(), id).await?;
+                (None, offsets_before(table, id).await?, id)
+            }
+            (Some(StartFrom::FromSnapshotFull(id)), None) => {
+                let snapshot = require_snapshot(table, latest.as_ref(), id).await?;
+                let offsets = snapshot.log_offsets.clone().unwrap_or_default();
+                (Some(snapshot), offsets, id + 1)
+            }
+            (None, None) => return Err(Error::Internal("a change reader needs a start point or a position".into())),
+        };
+        let mut buckets = Vec::new();
+        for (bucket, follower) in followers {
+            let next = start_offsets.get(&bucket).copied().unwrap_or(0);
+            let start = follower.log_start_offset().map_err(|e| Error::log(format!("open the log of bucket {bucket}"), e))? as i64;
+            if next < start {
+                return Err(Error::invalid(format!(
+                    "the changes of bucket {bucket} of table `{}` from offset {next} were deleted by log retention (the log starts at {start}); start from a later point, e.g. `full`",
+                    table.name()
+                )));
+            }
+            buckets.push(BucketLog { bucket, follower, next, reader: None });
+        }
+        let full = match &full_snapshot {
+            Some(s) => Some(table.scan(&ScanFrom::Snapshot(s.id), None, None).await?.1),
+            None => None,
+        };
+        // A local table's log lives in the table directory, next to `schema/` and `snapshot/`.
+        let snapshot_dir = log_dir.parent().filter(|table_dir| table_dir.join("schema").is_dir()).map(|table_dir| table_dir.join("snapshot"));
+        let mut fields = vec![Field::new("rowkind", ArrowType::Utf8, false)];
+        fields.extend(table.schema().arrow_schema().fields().iter().map(|f| f.as_ref().clone()));
+        Ok(ChangeReader {
+            conformer: ChangeConformer::new(table.schema().clone(), SchemaManager::new(table.io().clone())),
+            table: table.clone(),
+            consistency: config.consistency,
+            buckets,
+            full,
+            latest_id: latest.as_ref().map_or(0, |s| s.id),
+            committed: latest_offsets,
+            next_snapshot,
+            watch: SnapshotWatch::new(snapshot_dir),
+            schema: Arc::new(ArrowSchema::new(fields)),
+            round_robin: 0,
+            pending: None,
+        })
+    }
+
+    /// The schema of delivered batches: `rowkind` then the table's columns.
+    pub fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    /// Where the reader stands (meaningful for resuming once the start snapshot's rows are delivered).
+    pub fn position(&self) -> StreamPosition {
+        StreamPosition { next_snapshot: self.next_snapshot, log_offsets: self.buckets.iter().map(|b| (b.bucket, b.next)).collect() }
+    }
+
+    /// Whether the rows of the start snapshot are still being delivered.
+    pub fn in_snapshot_phase(&self) -> bool {
+        self.full.is_some()
+    }
+
+    /// The next batch of changes, waiting for one.
+    pub async fn next(&mut self) -> Result<ChangeBatch> {
+        loop {
+            if let Some(batch) = self.try_next().await? {
+                return Ok(batch);
+            }
+            self.wait().await?;
+        }
+    }
+
+    /// The next batch if one can be delivered now.
+    pub async fn try_next(&mut self) -> Result<Option<ChangeBatch>> {
+        if let Some(full) = &mut self.full {
+            match full.next().await {
+                Some(batch) => {
+                    let batch = batch?;
+                    let kinds: ArrayRef = Arc::new(StringArray::from(vec![RowKind::Insert.short_string(); batch.num_rows()]));
+                    return Ok(Some(ChangeBatch { batch: self.with_kinds(kinds, &batch)?, position: self.position(), from_snapshot: true }));
+                }
+                None => self.full = None,
+            }
+        }
+        if self.consistency == LogConsistency::Transactional {
+            self.refresh_committed().await?;
+        }
+        let count = self.buckets.len();
+        for step in 0..count {
+            let at = (self.round_robin + step) % count;
+            if let Some(batch) = self.read_bucket(at).await? {
+                self.round_robin = (at + 1) % count;
+                self.advance_next_snapshot();
+                return Ok(Some(batch));
+            }
+        }
+        self.advance_next_snapshot();
+        Ok(None)
+    }
+
+    /// Reads the next log batch of bucket `at` within its visible limit.
+    async fn read_bucket(&mut self, at: usize) -> Result<Option<ChangeBatch>> {
+        let name = self.table.name().to_string();
+        let context = |bucket: i32| format!("read the log of bucket {bucket} of `{name}`");
+        let limit = match self.consistency {
+            LogConsistency::Transactional => self.committed.get(&self.buckets[at].bucket).copied().unwrap_or(0),
+            LogConsistency::Eventual => i64::MAX,
+        };
+        let batch = match self.pending.take() {
+            Some((bucket_at, batch)) if bucket_at == at => batch,
+            other => {
+                self.pending = other;
+                let bucket = &mut self.buckets[at];
+                if bucket.next >= limit {
+                    return Ok(None);
+                }
+                let reader = match &mut bucket.reader {
+                    Some(reader) if reader.next_offset() == bucket.next as u64 => reader,
+                    slot => slot.insert(bucket.follower.read_from(bucket.next as u64).map_err(|e| Error::log(context(bucket.bucket), e))?),
+                };
+                match reader.next() {
+                    Some(Ok(batch)) => batch,
+                    Some(Err(e)) => {
+                        bucket.reader = None;
+                        return Err(Error::log(context(bucket.bucket), e));
+                    }
+                    None => {
+                        bucket.reader = None;
+                        return Ok(None);
+                    }
+                }
+            }
+        };
+        let bucket = &self.buckets[at];
+        let (bucket_id, next) = (bucket.bucket, bucket.next);
+        let decoded = decode_changes(&batch.payload)
+            .map_err(|e| Error::corrupt(bucket.follower.dir().display(), format!("log batch at offset {} of bucket {bucket_id}: {e}", batch.base_offset)))?;
+        let values = self.conformer.conform(&decoded).await?;
+        // Deliver only [next, limit) of the batch (a batch never straddles either, but stay exact if it did).
+        let base = batch.base_offset as i64;
+        let first = (next - base).max(0) as usize;
+        let end = (limit.min(batch.next_offset() as i64) - base).max(first as i64) as usize;
+        let values = values.slice(first, end - first);
+        let kinds = decoded.kinds.slice(first, end - first);
+        let kinds: ArrayRef =
+            Arc::new(StringArray::from_iter_values(kinds.values().iter().map(|k| RowKind::from_byte(*k).map(RowKind::short_string).unwrap_or("?"))));
+        self.buckets[at].next = base + end as i64;
+        let out = self.with_kinds(kinds, &values)?;
+        Ok(Some(ChangeBatch { batch: out, position: self.position(), from_snapshot: false }))
+    }
+
+    fn with_kinds(&self, kinds: ArrayRef, values: &RecordBatch) -> Result<RecordBatch> {
+        let mut columns = vec![kinds];
+        columns.extend(values.columns().iter().cloned());
+        Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
+    }
+
+    /// Re-reads the latest snapshot when it changed: its offsets are the transactional limits.
+    async fn refresh_committed(&mut self) -> Result<()> {
+        let snapshots = self.table.snapshot_manager();
+        let Some(latest_id) = snapshots.latest_id().await? else { return Ok(()) };
+        if latest_id != self.latest_id {
+            let latest = snapshots.snapshot(latest_id).await?;
+            self.latest_id = latest_id;
+            self.committed = latest.log_offsets.unwrap_or_default();
+        }
+        Ok(())
+    }
+
+    /// Moves `next_snapshot` past the latest snapshot once all its changes are delivered.
+    fn advance_next_snapshot(&mut self) {
+        if self.full.is_some() || self.latest_id < self.next_snapshot {
+            return;
+        }
+        let delivered = self.buckets.iter().all(|b| self.committed.get(&b.bucket).copied().unwrap_or(0) <= b.next);
+        if delivered {
+            self.next_snapshot = self.latest_id + 1;
+        }
+    }
+
+    /// Waits until there may be more to read: a new snapshot (transactional) or a log moving past the
+    /// reader (eventual).
+    async fn wait(&mut self) -> Result<()> {
+        match self.consistency {
+            LogConsistency::Transactional => {
+                self.watch.wait().await;
+                Ok(())
+            }
+            LogConsistency::Eventual => {
+                // A tailer per bucket at its position; the first batch to arrive is kept for `try_next`, the
+                // other waits are dropped (tailers are cancel-safe).
+                let name = self.table.name().to_string();
+                let mut tailers = Vec::with_capacity(self.buckets.len());
+                for bucket in &self.buckets {
+                    let tailer = bucket
+                        .follower
+                        .tailer(bucket.next as u64)
+                        .map_err(|e| Error::log(format!("tail the log of bucket {} of `{name}`", bucket.bucket), e))?;
+                    tailers.push(tailer);
+                }
+                let waits = tailers.iter_mut().map(|t| Box::pin(t.next_batch()));
+                let (result, at, _) = futures::future::select_all(waits).await;
+                let batch = result.map_err(|e| Error::log(format!("tail the log of `{name}`"), e))?;
+                self.pending = Some((at, batch));
+                Ok(())
+            }
+        }
+    }
+}
+
+async fn require_snapshot(table: &FileStoreTable, latest: Option<&Snapshot>, id: i64) -> Result<Snapshot> {
+    let snapshots = table.snapshot_manager();
+    let earliest = snapshots.earliest_id().await?;
+    match (earliest, latest) {
+        (Some(e), Some(l)) if (e..=l.id).contains(&id) => snapshots.snapshot(id).await,
+        (Some(e), Some(l)) => Err(Error::NotFound(format!("snapshot {id} of table `{}` (snapshots {e}..={} exist)", table.name(), l.id))),
+        _ => Err(Error::NotFound(format!("snapshot {id} of table `{}` (it has no snapshots yet)", table.name()))),
+    }
+}
