@@ -51,6 +51,18 @@ async fn drain(reader: &mut ChangeReader, table: &FileStoreTable) -> Vec<String>
     out
 }
 
+/// A one-bucket table with 4 kb log segments, so a few dozen writes roll segments.
+async fn small_segment_table(catalog: &Catalog) -> FileStoreTable {
+    create(catalog, "db.r", "id BIGINT NOT NULL, name STRING", &["id"], &[], &[("bucket", "1"), ("log.system", "embedded"), ("log.segment.size", "4 kb")])
+        .await
+        .unwrap()
+}
+
+/// Writes one row with a 60-character name (one log batch of about 100 bytes).
+async fn write_padded(w: &mut dyntable_storage::TableWriter, t: &FileStoreTable, id: i64) {
+    w.write(&batch(t, &[json!({"id": id, "name": format!("name-{id:0>60}")})])).await.unwrap();
+}
+
 fn change(kind: &str, id: i64, name: &str, dt: &str) -> String {
     dyntable::convert::canonical_json(&json!({"rowkind": kind, "id": id, "name": name, "dt": dt}))
 }
@@ -195,20 +207,11 @@ fn consumers_and_retention() {
     rt().block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let catalog = local_catalog(&dir);
-        let t = create(
-            &catalog,
-            "db.r",
-            "id BIGINT NOT NULL, name STRING",
-            &["id"],
-            &[],
-            &[("bucket", "1"), ("log.system", "embedded"), ("log.segment.size", "4 kb")],
-        )
-        .await
-        .unwrap();
+        let t = small_segment_table(&catalog).await;
         let mut w = t.writer().await.unwrap();
         let write_some = async |w: &mut dyntable_storage::TableWriter, from: i64| {
             for i in from..from + 40 {
-                w.write(&batch(&t, &[json!({"id": i, "name": format!("name-{i:0>60}")})])).await.unwrap();
+                write_padded(w, &t, i).await;
             }
             w.commit().await.unwrap();
         };
@@ -247,6 +250,8 @@ fn consumers_and_retention() {
         };
         assert_eq!(e.kind(), ErrorKind::Invalid);
         assert!(e.to_string().contains("deleted by log retention"), "{e}");
+        let e = ChangeReader::resume(&t, StreamPosition { next_snapshot: 9, log_offsets: [(0, 1_000_000)].into() }).await.err().unwrap();
+        assert!(e.to_string().contains("beyond the end of its log"), "{e}");
         // The consumer itself still reads on.
         let mut resumed = ChangeReader::open_consumer(&t, "app1", StartFrom::LatestFull).await.unwrap();
         assert_eq!(drain(&mut resumed, &t).await.len(), 40);
@@ -308,5 +313,48 @@ fn bad_input_is_a_clear_error() {
         assert_eq!(e.kind(), ErrorKind::Data, "{e}");
         // The committed table is untouched.
         assert_eq!(lines(&t, &ScanFrom::Latest).await, canon(&[json!({"id": 1, "name": "a", "dt": "d1"})]));
+    });
+}
+
+/// With an object-store warehouse the logs live in a local directory and writers upload sealed segments to
+/// the table's `log/`; a reader without the local logs (another machine) reads the uploaded changes.
+#[test]
+fn remote_readers_read_uploaded_segments() {
+    rt().block_on(async {
+        let logs = tempfile::tempdir().unwrap();
+        let writer_catalog = common::memory_catalog().with_log_dir(logs.path());
+        let remote_catalog = Catalog::from_io(writer_catalog.io().clone());
+        let t = small_segment_table(&writer_catalog).await;
+        let mut w = t.writer().await.unwrap();
+        for i in 0..120 {
+            write_padded(&mut w, &t, i).await;
+            if i % 10 == 9 {
+                w.commit().await.unwrap();
+            }
+        }
+        let local = t.log_dir().unwrap().join("bucket-0");
+        let sealed = dyntable_log_store::sealed_segments_in(&local).unwrap();
+        assert!(sealed.len() >= 2, "segments rolled");
+        let uploaded_end = sealed.last().unwrap().end_offset as usize;
+
+        let remote = remote_catalog.get_table(&dyntable::Identifier::parse("db.r").unwrap()).await.unwrap();
+        assert!(remote.log_dir().is_none());
+        let mut reader = ChangeReader::open(&remote, StartFrom::FromSnapshot(1)).await.unwrap();
+        let got = drain(&mut reader, &remote).await;
+        assert_eq!(got.len(), uploaded_end, "the remote reader sees exactly the sealed, uploaded segments");
+        let mut local_reader = ChangeReader::open(&t, StartFrom::FromSnapshot(1)).await.unwrap();
+        let all = drain(&mut local_reader, &t).await;
+        assert_eq!(all.len(), 120);
+        assert_eq!(got, all[..uploaded_end].to_vec());
+
+        // More writes seal more segments; the remote reader picks them up by listing again.
+        for i in 120..200 {
+            write_padded(&mut w, &t, i).await;
+        }
+        w.commit().await.unwrap();
+        let sealed_end = dyntable_log_store::sealed_segments_in(&local).unwrap().last().unwrap().end_offset as usize;
+        assert!(sealed_end > uploaded_end);
+        let more = drain(&mut reader, &remote).await;
+        assert_eq!(more.len(), sealed_end - uploaded_end);
     });
 }

@@ -128,6 +128,11 @@ impl Catalog {
         self.log_root.as_ref().map(|root| root.join(format!("{}.db", ident.database)).join(&ident.table).join(crate::changelog::LOG_DIR))
     }
 
+    /// Logs kept outside the warehouse (an object store) are uploaded to it as their segments are sealed.
+    fn uploads_logs(&self) -> bool {
+        self.log_root.is_some() && self.local_root.is_none()
+    }
+
     pub fn warehouse(&self) -> &str {
         &self.warehouse
     }
@@ -205,7 +210,10 @@ impl Catalog {
             }
             return Err(Error::AlreadyExists(format!("table `{ident}`")));
         }
-        let table = FileStoreTable::create(self.table_io(ident), ident.to_string(), schema).await?.with_log_dir(self.table_log_dir(ident));
+        let table = FileStoreTable::create(self.table_io(ident), ident.to_string(), schema)
+            .await?
+            .with_log_dir(self.table_log_dir(ident))
+            .with_log_upload(self.uploads_logs());
         table.create_logs()?;
         Ok(table)
     }
@@ -215,7 +223,7 @@ impl Catalog {
             Error::NotFound(_) => Error::NotFound(format!("table `{ident}` in warehouse `{}`", self.warehouse)),
             other => other,
         })?;
-        Ok(table.with_log_dir(self.table_log_dir(ident)))
+        Ok(table.with_log_dir(self.table_log_dir(ident)).with_log_upload(self.uploads_logs()))
     }
 
     pub async fn drop_table(&self, ident: &Identifier, ignore_if_missing: bool) -> Result<()> {

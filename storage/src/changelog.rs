@@ -30,7 +30,7 @@
 use std::collections::BTreeMap;
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arrow::array::{new_null_array, Array, ArrayRef, AsArray, Int8Array, RecordBatch};
@@ -40,6 +40,8 @@ use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::StreamWriter;
 use arrow_schema::{DataType as ArrowType, Field, Schema as ArrowSchema};
 use dyntable_log_store::{Log, LogOptions, SyncPolicy};
+use object_store::path::Path as ObjectPath;
+use object_store::ObjectStore;
 
 use crate::error::{Error, Result};
 use crate::options::parse_memory_size;
@@ -260,6 +262,21 @@ impl ChangeConformer {
 pub struct TableLog {
     dir: PathBuf,
     logs: BTreeMap<i32, Arc<Log>>,
+    /// Where sealed segments are uploaded (the table's `log/` in its object store), when the logs are kept
+    /// outside the table directory; with it, retention deletes only uploaded segments.
+    upload: Option<LogUpload>,
+}
+
+struct LogUpload {
+    store: Arc<dyn ObjectStore>,
+    prefix: ObjectPath,
+    /// Per bucket, how many sealed segments were uploaded so far (uploads happen when this grows).
+    sealed_uploaded: Mutex<BTreeMap<i32, usize>>,
+}
+
+/// The object-store prefix of one bucket's uploaded log segments under a table's `log/` prefix.
+pub fn bucket_log_prefix(log_prefix: &ObjectPath, bucket: i32) -> ObjectPath {
+    log_prefix.clone().join(format!("bucket-{bucket}"))
 }
 
 impl std::fmt::Debug for TableLog {
@@ -280,7 +297,34 @@ impl TableLog {
             warnings.extend(report.warnings.into_iter().map(|w| format!("log of bucket {bucket}: {w}")));
             logs.insert(*bucket, Arc::new(log));
         }
-        Ok((TableLog { dir: dir.to_path_buf(), logs }, warnings))
+        Ok((TableLog { dir: dir.to_path_buf(), logs, upload: None }, warnings))
+    }
+
+    /// Uploads sealed segments to `prefix/bucket-<b>/` of `store` (see [`TableLog::upload_sealed`]).
+    pub fn with_upload(mut self, store: Arc<dyn ObjectStore>, prefix: ObjectPath) -> Self {
+        self.upload = Some(LogUpload { store, prefix, sealed_uploaded: Mutex::new(BTreeMap::new()) });
+        self
+    }
+
+    /// Uploads the segments sealed since the last call (idempotently: objects already there are skipped);
+    /// returns how many were uploaded. Does nothing without an upload target.
+    pub async fn upload_sealed(&self) -> Result<usize> {
+        let Some(upload) = &self.upload else { return Ok(0) };
+        let mut uploaded = 0;
+        for (bucket, log) in &self.logs {
+            let sealed = log.segment_base_offsets().len().saturating_sub(1);
+            let done = upload.sealed_uploaded.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(bucket).copied().unwrap_or(0);
+            if sealed <= done {
+                continue;
+            }
+            let prefix = bucket_log_prefix(&upload.prefix, *bucket);
+            let report = dyntable_log_store::upload_sealed_segments(log.dir(), upload.store.clone(), &prefix)
+                .await
+                .map_err(|e| Error::log(format!("upload the sealed log segments of bucket {bucket} to `{prefix}`"), e))?;
+            uploaded += report.uploaded_segments.len();
+            upload.sealed_uploaded.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(*bucket, sealed);
+        }
+        Ok(uploaded)
     }
 
     pub fn dir(&self) -> &Path {
@@ -323,11 +367,17 @@ impl TableLog {
     }
 
     /// Deletes, per bucket, whole sealed segments below `keep[bucket]`; returns the number deleted.
-    pub fn truncate_before(&self, keep: &BTreeMap<i32, i64>) -> Result<usize> {
+    /// With an upload target only segments already uploaded are deleted.
+    pub async fn truncate_before(&self, keep: &BTreeMap<i32, i64>) -> Result<usize> {
         let mut deleted = 0;
         for (bucket, offset) in keep {
             if let Some(log) = self.logs.get(bucket) {
-                let report = log.truncate_before((*offset).max(0) as u64).map_err(|e| Error::log(format!("retention of bucket {bucket}"), e))?;
+                let offset = (*offset).max(0) as u64;
+                let report = match &self.upload {
+                    Some(upload) => log.truncate_before_uploaded(offset, upload.store.as_ref(), &bucket_log_prefix(&upload.prefix, *bucket)).await,
+                    None => log.truncate_before(offset),
+                }
+                .map_err(|e| Error::log(format!("retention of bucket {bucket}"), e))?;
                 deleted += report.deleted_segments;
             }
         }

@@ -19,7 +19,7 @@
 //! transactional mode, by notification of new snapshot files; a bounded re-check covers missed events.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,10 +27,13 @@ use std::time::Duration;
 use arrow::array::{ArrayRef, RecordBatch, StringArray};
 use arrow_schema::{DataType as ArrowType, Field, Schema as ArrowSchema, SchemaRef};
 use bytes::Bytes;
-use dyntable_log_store::{Batch, FollowerReader, LogFollower};
+use dyntable_log_store::{Batch, FollowerReader, LogFollower, RemoteLog};
+use futures::stream::BoxStream;
 use futures::StreamExt;
+use object_store::path::Path as ObjectPath;
+use object_store::ObjectStore;
 
-use crate::changelog::{bucket_log_dir, decode_changes, log_buckets, ChangeConformer, LogConsistency};
+use crate::changelog::{bucket_log_dir, bucket_log_prefix, decode_changes, log_buckets, ChangeConformer, LogConsistency, LOG_DIR};
 use crate::datafile::RowKind;
 use crate::error::{Error, Result};
 use crate::read::BatchStream;
@@ -221,10 +224,105 @@ impl SnapshotWatch {
 /// One bucket's log as a reader follows it.
 struct BucketLog {
     bucket: i32,
-    follower: LogFollower,
+    source: Source,
     next: i64,
-    /// A reader left at `next` by the last read, reused while it stays there.
-    reader: Option<FollowerReader>,
+}
+
+/// Where a bucket's log is read from: the local log directory (on the writer's machine), or the sealed
+/// segments writers uploaded to the table's `log/` in its object store.
+enum Source {
+    Local {
+        follower: LogFollower,
+        /// A reader left at the bucket's position by the last read, reused while it stays there.
+        reader: Option<FollowerReader>,
+    },
+    Remote {
+        store: Arc<dyn ObjectStore>,
+        prefix: ObjectPath,
+        /// The listing of uploaded segments, dropped when a read reaches its end so the next read sees new
+        /// uploads.
+        log: Option<RemoteLog>,
+        stream: Option<(u64, BoxStream<'static, dyntable_log_store::Result<Batch>>)>,
+    },
+}
+
+impl Source {
+    fn describe(&self) -> String {
+        match self {
+            Source::Local { follower, .. } => follower.dir().display().to_string(),
+            Source::Remote { prefix, .. } => prefix.to_string(),
+        }
+    }
+
+    async fn remote_log(store: &Arc<dyn ObjectStore>, prefix: &ObjectPath, log: &mut Option<RemoteLog>) -> dyntable_log_store::Result<()> {
+        if log.is_none() {
+            *log = Some(RemoteLog::open(store.clone(), prefix).await?);
+        }
+        Ok(())
+    }
+
+    /// (first offset still readable, end of what is readable now).
+    async fn bounds(&mut self) -> dyntable_log_store::Result<(i64, i64)> {
+        match self {
+            Source::Local { follower, .. } => Ok((follower.log_start_offset()? as i64, follower.next_offset()? as i64)),
+            Source::Remote { store, prefix, log, .. } => {
+                Self::remote_log(store, prefix, log).await?;
+                let log = log.as_ref().expect("opened above");
+                Ok((log.log_start_offset() as i64, log.next_offset() as i64))
+            }
+        }
+    }
+
+    /// The batch at `next`, if it can be read now.
+    async fn read(&mut self, next: i64) -> dyntable_log_store::Result<Option<Batch>> {
+        match self {
+            Source::Local { follower, reader } => {
+                if reader.as_ref().is_none_or(|r| r.next_offset() != next as u64) {
+                    *reader = Some(follower.read_from(next as u64)?);
+                }
+                match reader.as_mut().expect("set above").next() {
+                    Some(Ok(batch)) => Ok(Some(batch)),
+                    Some(Err(e)) => {
+                        *reader = None;
+                        Err(e)
+                    }
+                    None => {
+                        *reader = None;
+                        Ok(None)
+                    }
+                }
+            }
+            Source::Remote { store, prefix, log, stream } => {
+                if stream.as_ref().is_none_or(|(at, _)| *at != next as u64) {
+                    Self::remote_log(store, prefix, log).await?;
+                    let remote = log.as_ref().expect("opened above");
+                    if next as u64 >= remote.next_offset() {
+                        // Nothing new in this listing: list again next time.
+                        *log = None;
+                        *stream = None;
+                        return Ok(None);
+                    }
+                    *stream = Some((next as u64, remote.read_from(next as u64)?));
+                }
+                let (at, batches) = stream.as_mut().expect("set above");
+                match batches.next().await {
+                    Some(Ok(batch)) => {
+                        *at = batch.next_offset();
+                        Ok(Some(batch))
+                    }
+                    Some(Err(e)) => {
+                        *stream = None;
+                        Err(e)
+                    }
+                    None => {
+                        *log = None;
+                        *stream = None;
+                        Ok(None)
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// A table read as a stream of changes; see the module docs.
@@ -244,6 +342,8 @@ pub struct ChangeReader {
     round_robin: usize,
     /// A batch a tailer delivered while the reader waited: (index into `buckets`, batch).
     pending: Option<(usize, Batch)>,
+    /// Reading uploaded segments from the object store (no local log on this machine).
+    remote: bool,
 }
 
 impl ChangeReader {
@@ -266,22 +366,38 @@ impl ChangeReader {
     }
 
     async fn open_inner(table: &FileStoreTable, from: Option<StartFrom>, position: Option<StreamPosition>) -> Result<ChangeReader> {
-        let log_dir = table.require_log_dir()?.to_path_buf();
         let config = table.log_config()?;
+        if !config.embedded {
+            return Err(Error::invalid(format!("table `{}` keeps no changelog: set `log.system` = 'embedded' to tail it", table.name())));
+        }
         let snapshots = table.snapshot_manager();
         let latest = snapshots.latest().await?;
-        let mut followers = BTreeMap::new();
+        // Read the local logs when this machine has them, else what writers uploaded to the object store.
+        let local = table.log_dir().map(Path::to_path_buf);
+        let mut sources = BTreeMap::new();
         for bucket in log_buckets(table.schema())? {
-            let dir = bucket_log_dir(&log_dir, bucket);
-            if !dir.is_dir() {
-                return Err(Error::NotFound(format!(
-                    "the log of bucket {bucket} of table `{}` (`{}`); it is created with the table or by its first writer",
-                    table.name(),
-                    dir.display()
-                )));
-            }
-            let follower = LogFollower::open(&dir).map_err(|e| Error::log(format!("open the log of bucket {bucket} to read"), e))?;
-            followers.insert(bucket, follower);
+            let source = match &local {
+                Some(log_dir) => {
+                    let dir = bucket_log_dir(log_dir, bucket);
+                    if !dir.is_dir() {
+                        return Err(Error::NotFound(format!(
+                            "the log of bucket {bucket} of table `{}` (`{}`); it is created with the table or by its first writer",
+                            table.name(),
+                            dir.display()
+                        )));
+                    }
+                    let follower = LogFollower::open(&dir).map_err(|e| Error::log(format!("open the log of bucket {bucket} to read"), e))?;
+                    Source::Local { follower, reader: None }
+                }
+                None => {
+                    Source::Remote { store: table.io().store.clone(), prefix: bucket_log_prefix(&table.io().path(LOG_DIR), bucket), log: None, stream: None }
+                }
+            };
+            sources.insert(bucket, source);
+        }
+        let mut bounds = BTreeMap::new();
+        for (bucket, source) in sources.iter_mut() {
+            bounds.insert(*bucket, source.bounds().await.map_err(|e| Error::log(format!("open the log of bucket {bucket} (`{}`)", source.describe()), e))?);
         }
         let latest_offsets = latest.as_ref().and_then(|s| s.log_offsets.clone()).unwrap_or_default();
         let (full_snapshot, start_offsets, next_snapshot): (Option<Snapshot>, BTreeMap<i32, i64>, i64) = match (from, position) {
@@ -297,13 +413,7 @@ impl ChangeReader {
             (Some(StartFrom::Latest), None) => {
                 let offsets = match config.consistency {
                     LogConsistency::Transactional => latest_offsets.clone(),
-                    LogConsistency::Eventual => {
-                        let mut ends = BTreeMap::new();
-                        for (b, f) in &followers {
-                            ends.insert(*b, f.next_offset().map_err(|e| Error::log(format!("open the log of bucket {b}"), e))? as i64);
-                        }
-                        ends
-                    }
+                    LogConsistency::Eventual => bounds.iter().map(|(b, (_, end))| (*b, *end)).collect(),
                 };
                 (None, offsets, latest.as_ref().map_or(1, |s| s.id + 1))
             }
@@ -319,23 +429,34 @@ impl ChangeReader {
             (None, None) => return Err(Error::Internal("a change reader needs a start point or a position".into())),
         };
         let mut buckets = Vec::new();
-        for (bucket, follower) in followers {
+        for (bucket, source) in sources {
             let next = start_offsets.get(&bucket).copied().unwrap_or(0);
-            let start = follower.log_start_offset().map_err(|e| Error::log(format!("open the log of bucket {bucket}"), e))? as i64;
+            let (start, end) = bounds[&bucket];
+            // Uploaded segments lag the log, so only a local log can tell a position is past its end.
+            if next > end && local.is_some() {
+                return Err(Error::invalid(format!(
+                    "the position of bucket {bucket} of table `{}` is offset {next}, beyond the end of its log ({end}): the position belongs to another table or the log lost records",
+                    table.name()
+                )));
+            }
             if next < start {
                 return Err(Error::invalid(format!(
                     "the changes of bucket {bucket} of table `{}` from offset {next} were deleted by log retention (the log starts at {start}); start from a later point, e.g. `full`",
                     table.name()
                 )));
             }
-            buckets.push(BucketLog { bucket, follower, next, reader: None });
+            buckets.push(BucketLog { bucket, source, next });
         }
         let full = match &full_snapshot {
             Some(s) => Some(table.scan(&ScanFrom::Snapshot(s.id), None, None).await?.1),
             None => None,
         };
         // A local table's log lives in the table directory, next to `schema/` and `snapshot/`.
-        let snapshot_dir = log_dir.parent().filter(|table_dir| table_dir.join("schema").is_dir()).map(|table_dir| table_dir.join("snapshot"));
+        let snapshot_dir = local
+            .as_ref()
+            .and_then(|log_dir| log_dir.parent())
+            .filter(|table_dir| table_dir.join("schema").is_dir())
+            .map(|table_dir| table_dir.join("snapshot"));
         let mut fields = vec![Field::new("rowkind", ArrowType::Utf8, false)];
         fields.extend(table.schema().arrow_schema().fields().iter().map(|f| f.as_ref().clone()));
         Ok(ChangeReader {
@@ -348,6 +469,7 @@ impl ChangeReader {
             committed: latest_offsets,
             next_snapshot,
             watch: SnapshotWatch::new(snapshot_dir),
+            remote: local.is_none(),
             schema: Arc::new(ArrowSchema::new(fields)),
             round_robin: 0,
             pending: None,
@@ -423,27 +545,17 @@ impl ChangeReader {
                 if bucket.next >= limit {
                     return Ok(None);
                 }
-                let reader = match &mut bucket.reader {
-                    Some(reader) if reader.next_offset() == bucket.next as u64 => reader,
-                    slot => slot.insert(bucket.follower.read_from(bucket.next as u64).map_err(|e| Error::log(context(bucket.bucket), e))?),
-                };
-                match reader.next() {
-                    Some(Ok(batch)) => batch,
-                    Some(Err(e)) => {
-                        bucket.reader = None;
-                        return Err(Error::log(context(bucket.bucket), e));
-                    }
-                    None => {
-                        bucket.reader = None;
-                        return Ok(None);
-                    }
+                match bucket.source.read(bucket.next).await {
+                    Ok(Some(batch)) => batch,
+                    Ok(None) => return Ok(None),
+                    Err(e) => return Err(Error::log(format!("{} (`{}`)", context(bucket.bucket), bucket.source.describe()), e)),
                 }
             }
         };
         let bucket = &self.buckets[at];
         let (bucket_id, next) = (bucket.bucket, bucket.next);
         let decoded = decode_changes(&batch.payload)
-            .map_err(|e| Error::corrupt(bucket.follower.dir().display(), format!("log batch at offset {} of bucket {bucket_id}: {e}", batch.base_offset)))?;
+            .map_err(|e| Error::corrupt(bucket.source.describe(), format!("log batch at offset {} of bucket {bucket_id}: {e}", batch.base_offset)))?;
         let values = self.conformer.conform(&decoded).await?;
         // Deliver only [next, limit) of the batch (a batch never straddles either, but stay exact if it did).
         let base = batch.base_offset as i64;
@@ -490,6 +602,11 @@ impl ChangeReader {
     /// Waits until there may be more to read: a new snapshot (transactional) or a log moving past the
     /// reader (eventual).
     async fn wait(&mut self) -> Result<()> {
+        if self.remote {
+            // Object stores send no events: look again after a while.
+            tokio::time::sleep(REMOTE_POLL).await;
+            return Ok(());
+        }
         match self.consistency {
             LogConsistency::Transactional => {
                 self.watch.wait().await;
@@ -501,10 +618,11 @@ impl ChangeReader {
                 let name = self.table.name().to_string();
                 let mut tailers = Vec::with_capacity(self.buckets.len());
                 for bucket in &self.buckets {
-                    let tailer = bucket
-                        .follower
-                        .tailer(bucket.next as u64)
-                        .map_err(|e| Error::log(format!("tail the log of bucket {} of `{name}`", bucket.bucket), e))?;
+                    let Source::Local { follower, .. } = &bucket.source else {
+                        return Err(Error::Internal("a local reader has a remote bucket".into()));
+                    };
+                    let tailer =
+                        follower.tailer(bucket.next as u64).map_err(|e| Error::log(format!("tail the log of bucket {} of `{name}`", bucket.bucket), e))?;
                     tailers.push(tailer);
                 }
                 let waits = tailers.iter_mut().map(|t| Box::pin(t.next_batch()));

@@ -8,7 +8,7 @@ use arrow::array::RecordBatch;
 use arrow_schema::SchemaRef;
 use futures::TryStreamExt;
 
-use crate::changelog::{bucket_log_dir, decode_changes, log_buckets, ChangeConformer, LogConfig, TableLog};
+use crate::changelog::{bucket_log_dir, decode_changes, log_buckets, ChangeConformer, LogConfig, TableLog, LOG_DIR};
 use crate::commit::{OverwriteScope, TableCommit};
 use crate::compact::{sorted_run_count, BucketCompactor, CompactionMetrics};
 use crate::error::{Error, Result};
@@ -28,6 +28,9 @@ pub struct FileStoreTable {
     schema: Arc<TableSchema>,
     /// Local directory of the embedded logs (`log.system = 'embedded'`), when the table has a place for them.
     log_dir: Option<PathBuf>,
+    /// The logs live outside the table directory (an object-store warehouse): writers upload sealed segments
+    /// to the table's `log/` so readers elsewhere can read them.
+    log_upload: bool,
 }
 
 impl FileStoreTable {
@@ -37,7 +40,7 @@ impl FileStoreTable {
         let schema =
             SchemaManager::new(io.clone()).latest().await?.ok_or_else(|| Error::NotFound(format!("table `{name}` (no schema under `{}`)", io.root)))?;
         schema.validate().map_err(|e| Error::corrupt(io.path(&format!("schema/schema-{}", schema.id)), e))?;
-        Ok(FileStoreTable { io, name, schema: Arc::new(schema), log_dir: None })
+        Ok(FileStoreTable { io, name, schema: Arc::new(schema), log_dir: None, log_upload: false })
     }
 
     /// Creates the table by publishing `schema/schema-0`; fails if it exists.
@@ -48,7 +51,7 @@ impl FileStoreTable {
             Error::AlreadyExists(_) => Error::AlreadyExists(format!("table `{name}`")),
             other => other,
         })?;
-        Ok(FileStoreTable { io, name, schema: Arc::new(schema), log_dir: None })
+        Ok(FileStoreTable { io, name, schema: Arc::new(schema), log_dir: None, log_upload: false })
     }
 
     pub fn name(&self) -> &str {
@@ -58,6 +61,13 @@ impl FileStoreTable {
     /// Sets where the table's embedded logs live (a local directory; see [`crate::changelog`]).
     pub fn with_log_dir(mut self, dir: Option<PathBuf>) -> Self {
         self.log_dir = dir;
+        self
+    }
+
+    /// Makes writers upload sealed log segments to the table's `log/` in its object store (for logs kept in a
+    /// local directory outside an object-store warehouse).
+    pub fn with_log_upload(mut self, upload: bool) -> Self {
+        self.log_upload = upload;
         self
     }
 
@@ -150,7 +160,10 @@ impl FileStoreTable {
             return Ok((None, LogRecoveryPlan::default()));
         }
         let dir = self.require_log_dir()?;
-        let (log, warnings) = TableLog::open(dir, &config, &log_buckets(&self.schema)?)?;
+        let (mut log, warnings) = TableLog::open(dir, &config, &log_buckets(&self.schema)?)?;
+        if self.log_upload {
+            log = log.with_upload(self.io.store.clone(), self.io.path(LOG_DIR));
+        }
         let latest = self.snapshot_manager().latest().await?;
         let committed = latest.as_ref().and_then(|s| s.log_offsets.clone()).unwrap_or_default();
         let mut from = BTreeMap::new();
@@ -374,6 +387,7 @@ impl TableWriter {
         let log_offsets = self.log.as_ref().map(|log| log.next_offsets());
         let mut last = self.commit.commit_with_log_offsets(&messages, identifier, log_offsets).await?.last().copied();
         if let Some(log) = &self.log {
+            log.upload_sealed().await?;
             apply_log_retention(&self.table, log).await?;
         }
         if self.compactor.is_none() {
@@ -513,7 +527,7 @@ pub async fn apply_log_retention(table: &FileStoreTable, log: &TableLog) -> Resu
             *offset = (*offset).min(needed.get(bucket).copied().unwrap_or(0));
         }
     }
-    log.truncate_before(&keep)
+    log.truncate_before(&keep).await
 }
 
 /// Compacts the buckets of the latest snapshot (those matching `partition`, if given) and returns the commit
