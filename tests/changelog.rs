@@ -358,3 +358,33 @@ fn remote_readers_read_uploaded_segments() {
         assert_eq!(more.len(), sealed_end - uploaded_end);
     });
 }
+
+/// A torn tail (a half-written batch a crash left at the end of a log) is cut when the writer reopens, with
+/// a warning; every acknowledged change survives.
+#[test]
+fn torn_tail_is_repaired_with_a_warning() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = local_catalog(&dir);
+        let t = small_segment_table(&catalog).await;
+        let mut w = t.writer().await.unwrap();
+        write_padded(&mut w, &t, 1).await;
+        w.commit().await.unwrap();
+        write_padded(&mut w, &t, 2).await; // acknowledged, not committed
+        drop(w);
+        let segment = t.log_dir().unwrap().join("bucket-0").join(format!("{:020}.log", 0));
+        let mut bytes = std::fs::read(&segment).unwrap();
+        let whole = bytes.len();
+        bytes.extend_from_slice(&bytes[..30].to_vec()); // the start of a frame, cut short
+        std::fs::write(&segment, bytes).unwrap();
+
+        let mut w = t.writer().await.unwrap();
+        let recovery = w.log_recovery().clone();
+        assert_eq!(recovery.replayed_records, 1);
+        assert!(recovery.warnings.iter().any(|w| w.contains("torn")), "{:?}", recovery.warnings);
+        assert_eq!(std::fs::metadata(&segment).unwrap().len() as usize, whole);
+        w.commit().await.unwrap();
+        let rows = lines(&t, &ScanFrom::Latest).await;
+        assert_eq!(rows.len(), 2, "{rows:?}");
+    });
+}
