@@ -513,9 +513,22 @@ impl ChangeReader {
                 None => self.full = None,
             }
         }
-        if self.consistency == LogConsistency::Transactional {
-            self.refresh_committed().await?;
+        if let Some(batch) = self.read_any().await? {
+            return Ok(Some(batch));
         }
+        // Caught up with what was visible: look for a newer snapshot (the transactional limits, and the
+        // consumer's next snapshot), and read again if it moved.
+        if self.refresh_committed().await? {
+            if let Some(batch) = self.read_any().await? {
+                return Ok(Some(batch));
+            }
+        }
+        self.advance_next_snapshot();
+        Ok(None)
+    }
+
+    /// The next batch of any bucket within its limit, buckets taken in turn.
+    async fn read_any(&mut self) -> Result<Option<ChangeBatch>> {
         let count = self.buckets.len();
         for step in 0..count {
             let at = (self.round_robin + step) % count;
@@ -525,7 +538,6 @@ impl ChangeReader {
                 return Ok(Some(batch));
             }
         }
-        self.advance_next_snapshot();
         Ok(None)
     }
 
@@ -576,16 +588,18 @@ impl ChangeReader {
         Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
     }
 
-    /// Re-reads the latest snapshot when it changed: its offsets are the transactional limits.
-    async fn refresh_committed(&mut self) -> Result<()> {
+    /// Re-reads the latest snapshot when it changed (its offsets are the transactional limits); returns
+    /// whether it did.
+    async fn refresh_committed(&mut self) -> Result<bool> {
         let snapshots = self.table.snapshot_manager();
-        let Some(latest_id) = snapshots.latest_id().await? else { return Ok(()) };
-        if latest_id != self.latest_id {
-            let latest = snapshots.snapshot(latest_id).await?;
-            self.latest_id = latest_id;
-            self.committed = latest.log_offsets.unwrap_or_default();
+        let Some(latest_id) = snapshots.latest_id().await? else { return Ok(false) };
+        if latest_id == self.latest_id {
+            return Ok(false);
         }
-        Ok(())
+        let latest = snapshots.snapshot(latest_id).await?;
+        self.latest_id = latest_id;
+        self.committed = latest.log_offsets.unwrap_or_default();
+        Ok(true)
     }
 
     /// Moves `next_snapshot` past the latest snapshot once all its changes are delivered.
