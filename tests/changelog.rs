@@ -281,10 +281,17 @@ fn bad_input_is_a_clear_error() {
         let mut w = t.writer().await.unwrap();
         w.write(&batch(&t, &[json!({"id": 1, "name": "a", "dt": "d1"})])).await.unwrap();
         w.commit().await.unwrap();
+        assert!(t.check_overwrite().unwrap_err().to_string().contains("overwrite"));
+        // Even past the check, an overwrite is refused and the rows already in the log stay buffered, so the
+        // next commit commits them and the log and the snapshots still agree.
         w.write(&batch(&t, &[json!({"id": 2, "name": "b", "dt": "d1"})])).await.unwrap();
         let e = w.overwrite(dyntable_storage::OverwriteScope::Table).await.unwrap_err();
         assert!(e.to_string().contains("overwrite"), "{e}");
         assert_eq!(lines(&t, &ScanFrom::Latest).await, canon(&[json!({"id": 1, "name": "a", "dt": "d1"})]));
+        w.commit().await.unwrap();
+        assert_eq!(lines(&t, &ScanFrom::Latest).await.len(), 2);
+        let latest = t.snapshot_manager().latest().await.unwrap().unwrap();
+        assert_eq!(latest.log_offsets.unwrap().values().sum::<i64>(), 2);
         drop(w);
 
         // Flip a payload byte of a batch below the durable end: the reader names the segment and position.
@@ -312,7 +319,7 @@ fn bad_input_is_a_clear_error() {
         assert!(e.to_string().contains(damaged.file_name().unwrap().to_str().unwrap()), "{e}");
         assert_eq!(e.kind(), ErrorKind::Data, "{e}");
         // The committed table is untouched.
-        assert_eq!(lines(&t, &ScanFrom::Latest).await, canon(&[json!({"id": 1, "name": "a", "dt": "d1"})]));
+        assert_eq!(lines(&t, &ScanFrom::Latest).await.len(), 2);
     });
 }
 
@@ -386,5 +393,33 @@ fn torn_tail_is_repaired_with_a_warning() {
         w.commit().await.unwrap();
         let rows = lines(&t, &ScanFrom::Latest).await;
         assert_eq!(rows.len(), 2, "{rows:?}");
+    });
+}
+
+/// SQL DML on a table with the changelog: INSERT, UPDATE and DELETE appear in the log as +I, -U/+U and -D, and
+/// INSERT OVERWRITE is refused with the reason.
+#[test]
+fn sql_dml_is_logged() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let session = dyntable_query::session::DyntableSession::open(dir.path().to_str().unwrap()).await.unwrap();
+        session
+            .sql("CREATE TABLE db.s (id BIGINT NOT NULL, name STRING, PRIMARY KEY (id) NOT ENFORCED) WITH ('bucket' = '1', 'log.system' = 'embedded')")
+            .await
+            .unwrap();
+        session.sql("INSERT INTO db.s VALUES (1, 'a'), (2, 'b')").await.unwrap();
+        session.sql("UPDATE db.s SET name = 'a2' WHERE id = 1").await.unwrap();
+        session.sql("DELETE FROM db.s WHERE id = 2").await.unwrap();
+        let e = session.sql("INSERT OVERWRITE db.s VALUES (3, 'c')").await.unwrap_err();
+        assert!(e.to_string().contains("overwrite"), "{e}");
+        // Refused before anything was written: a later writer has nothing to replay.
+        let t = session.catalog().get_table(&dyntable::Identifier::parse("db.s").unwrap()).await.unwrap();
+        assert_eq!(t.writer().await.unwrap().log_recovery().replayed_records, 0);
+
+        let mut reader = ChangeReader::open(&t, StartFrom::FromSnapshot(1)).await.unwrap();
+        let got = drain(&mut reader, &t).await;
+        let c = |kind: &str, id: i64, name: &str| dyntable::convert::canonical_json(&json!({"rowkind": kind, "id": id, "name": name}));
+        assert_eq!(got, vec![c("+I", 1, "a"), c("+I", 2, "b"), c("-U", 1, "a"), c("+U", 1, "a2"), c("-D", 2, "b")]);
+        assert_eq!(lines(&t, &ScanFrom::Latest).await, canon(&[json!({"id": 1, "name": "a2"})]));
     });
 }

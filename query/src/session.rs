@@ -618,6 +618,9 @@ impl DyntableSession {
                 target.join(", ")
             )));
         }
+        if overwrite {
+            table.check_overwrite().map_err(external)?;
+        }
         let mut writer = table.writer().await.map_err(external)?;
         let mut rows = 0u64;
         let mut partitions: BTreeMap<String, Vec<Datum>> = BTreeMap::new();

@@ -274,6 +274,9 @@ async fn run(cli: Cli) -> Result<()> {
             if total < 200_000 {
                 bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
             }
+            if overwrite {
+                t.check_overwrite()?;
+            }
             let mut writer = t.writer().await?.with_row_kind_column(row_kind_column);
             for warning in &writer.log_recovery().warnings {
                 eprintln!("warning: {warning}");

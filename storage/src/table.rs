@@ -80,6 +80,18 @@ impl FileStoreTable {
         LogConfig::from_options(&self.schema.options)
     }
 
+    /// Fails for a table whose changelog cannot express an overwrite (the replaced rows would have no -D
+    /// records); call it before writing the rows of an overwrite.
+    pub fn check_overwrite(&self) -> Result<()> {
+        if self.log_config()?.embedded {
+            return Err(Error::invalid(format!(
+                "table `{}` keeps an embedded changelog (`log.system` = 'embedded'), which cannot express an overwrite: the replaced rows would have no -D records; delete and insert instead",
+                self.name
+            )));
+        }
+        Ok(())
+    }
+
     /// The log directory of a table with `log.system = 'embedded'`, or an error saying why there is none.
     pub fn require_log_dir(&self) -> Result<&Path> {
         if !self.log_config()?.embedded {
@@ -492,11 +504,9 @@ impl TableWriter {
     /// Replaces the rows in `scope` with what was written since the last commit.
     pub async fn overwrite(&mut self, scope: OverwriteScope) -> Result<i64> {
         if self.log.is_some() {
-            self.write.abort();
-            return Err(Error::invalid(format!(
-                "table `{}` keeps an embedded changelog, which cannot express an overwrite (the replaced rows have no -D records); delete and insert instead",
-                self.table.name()
-            )));
+            // The rows are in the log already, so they stay buffered: the next commit commits them, keeping
+            // the log and the snapshots in agreement. Callers check `FileStoreTable::check_overwrite` first.
+            self.table.check_overwrite()?;
         }
         let messages = self.write.prepare_commit().await?;
         let identifier = self.next_identifier;
