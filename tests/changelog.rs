@@ -423,3 +423,44 @@ fn sql_dml_is_logged() {
         assert_eq!(lines(&t, &ScanFrom::Latest).await, canon(&[json!({"id": 1, "name": "a2"})]));
     });
 }
+
+/// A writer whose data files cannot be written after its changes were logged refuses to commit (its offsets
+/// would claim changes its files lack); reopened, it replays the log and commits everything.
+#[test]
+fn a_failed_flush_after_logging_stops_the_writer_until_reopened() {
+    rt().block_on(async {
+        let logs = tempfile::tempdir().unwrap();
+        let faulty = std::sync::Arc::new(common::FaultyStore::new(std::sync::Arc::new(object_store::memory::InMemory::new())));
+        let io = dyntable_storage::FileIO::new(faulty.clone(), object_store::path::Path::from("wh"));
+        let catalog = Catalog::from_io(io).with_log_dir(logs.path());
+        let t = log_table(&catalog, "db.f", &[]).await;
+        let mut w = t.writer().await.unwrap();
+        w.write(&batch(&t, &[json!({"id": 1, "name": "a", "dt": "d1"})])).await.unwrap();
+        faulty.arm(".parquet", 0, 1);
+        let e = w.commit().await.unwrap_err();
+        assert!(e.to_string().contains("injected"), "{e}");
+        let e = w.commit().await.unwrap_err();
+        assert!(e.to_string().contains("reopen"), "{e}");
+        let e = w.write(&batch(&t, &[json!({"id": 2, "name": "b", "dt": "d1"})])).await.unwrap_err();
+        assert!(e.to_string().contains("reopen"), "{e}");
+        drop(w);
+        assert!(t.snapshot_manager().latest().await.unwrap().is_none());
+
+        let mut w = t.writer().await.unwrap();
+        assert_eq!(w.log_recovery().replayed_records, 1);
+        w.commit().await.unwrap();
+        assert_eq!(lines(&t, &ScanFrom::Latest).await, canon(&[json!({"id": 1, "name": "a", "dt": "d1"})]));
+
+        // The same when the snapshot cannot be published (after every retry).
+        w.write(&batch(&t, &[json!({"id": 3, "name": "c", "dt": "d1"})])).await.unwrap();
+        faulty.arm("snapshot/snapshot-", 0, 100);
+        assert!(w.commit().await.is_err());
+        faulty.arm("snapshot/snapshot-", 0, 0);
+        w.write(&batch(&t, &[json!({"id": 4, "name": "d", "dt": "d1"})])).await.unwrap_err();
+        drop(w);
+        let mut w = t.writer().await.unwrap();
+        assert_eq!(w.log_recovery().replayed_records, 1);
+        w.commit().await.unwrap();
+        assert_eq!(lines(&t, &ScanFrom::Latest).await.len(), 2);
+    });
+}

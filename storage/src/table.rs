@@ -397,7 +397,13 @@ impl TableWriter {
         let identifier = self.next_identifier;
         self.next_identifier += 1;
         let log_offsets = self.log.as_ref().map(|log| log.next_offsets());
-        let mut last = self.commit.commit_with_log_offsets(&messages, identifier, log_offsets).await?.last().copied();
+        let committed = self.commit.commit_with_log_offsets(&messages, identifier, log_offsets).await;
+        if let Err(e) = &committed {
+            // The files of this commit are not in a snapshot, but their changes are in the log: a later commit
+            // must not record offsets past them. Reopening replays them.
+            self.write.stop_after_failure(format!("commit failed: {e}"));
+        }
+        let mut last = committed?.last().copied();
         if let Some(log) = &self.log {
             log.upload_sealed().await?;
             apply_log_retention(&self.table, log).await?;

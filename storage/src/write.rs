@@ -143,7 +143,7 @@ impl TableWrite {
     /// hold part of the batch) and must be reopened, which replays the log.
     pub async fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         if let Some(reason) = &self.log_failed {
-            return Err(Error::invalid(format!("this writer stopped after a failed log append ({reason}); reopen the table writer to recover from its log")));
+            return Err(Error::invalid(format!("this writer stopped after a failure ({reason}); reopen the table writer to recover from its log")));
         }
         let (values, kinds) = self.conform(batch)?;
         if values.num_rows() == 0 {
@@ -163,11 +163,17 @@ impl TableWrite {
                 appends.push((bucket, encode_changes(self.schema.id, &rows, &row_kinds)?, indices.len() as u32));
             }
             if let Err(e) = log.append(appends).await {
-                self.log_failed = Some(e.to_string());
+                self.log_failed = Some(format!("log append failed: {e}"));
                 return Err(e);
             }
         }
-        self.buffer(&values, &kinds, groups).await
+        let buffered = self.buffer(&values, &kinds, groups).await;
+        if let (Err(e), Some(_)) = (&buffered, &self.log) {
+            // The changes are in the log but maybe not in the buffer: committing now could record offsets
+            // that the files do not cover.
+            self.log_failed = Some(format!("buffering logged changes failed: {e}"));
+        }
+        buffered
     }
 
     /// Buffers changes read back from the log after a restart (already conformed and logged).
@@ -177,6 +183,14 @@ impl TableWrite {
         }
         let groups = self.route(values)?;
         self.buffer(values, kinds, groups).await
+    }
+
+    /// Stops this writer (with a changelog) after a failure that left the log ahead of what can be committed;
+    /// reopening it replays the log.
+    pub fn stop_after_failure(&mut self, reason: String) {
+        if self.log.is_some() {
+            self.log_failed = Some(reason);
+        }
     }
 
     /// Appends every later write to `log` before buffering it.
@@ -402,8 +416,17 @@ impl TableWrite {
 
     /// Flushes everything and returns the files written since the last call, one message per bucket.
     pub async fn prepare_commit(&mut self) -> Result<Vec<CommitMessage>> {
-        self.flush_all().await?;
-        self.collect_encoding().await?;
+        if let Some(reason) = &self.log_failed {
+            return Err(Error::invalid(format!("this writer cannot commit after a failure ({reason}); reopen the table writer to recover from its log")));
+        }
+        let mut flushed = self.flush_all().await;
+        if flushed.is_ok() {
+            flushed = self.collect_encoding().await;
+        }
+        if let (Err(e), Some(_)) = (&flushed, &self.log) {
+            self.log_failed = Some(format!("flushing logged changes failed: {e}"));
+        }
+        flushed?;
         let mut out: Vec<CommitMessage> = self.pending.drain().map(|(_, m)| m).collect();
         out.sort_by(|a, b| (format!("{:?}", a.partition), a.bucket).cmp(&(format!("{:?}", b.partition), b.bucket)));
         Ok(out)
