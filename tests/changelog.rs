@@ -382,7 +382,7 @@ fn torn_tail_is_repaired_with_a_warning() {
         let segment = t.log_dir().unwrap().join("bucket-0").join(format!("{:020}.log", 0));
         let mut bytes = std::fs::read(&segment).unwrap();
         let whole = bytes.len();
-        bytes.extend_from_slice(&bytes[..30].to_vec()); // the start of a frame, cut short
+        bytes.extend_from_within(..30); // the start of a frame, cut short
         std::fs::write(&segment, bytes).unwrap();
 
         let mut w = t.writer().await.unwrap();
