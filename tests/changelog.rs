@@ -105,6 +105,14 @@ fn hybrid_reads_have_no_gap_and_no_duplicate() {
 
         let mut from2 = ChangeReader::open(&t, StartFrom::FromSnapshot(2)).await.unwrap();
         assert_eq!(sorted(drain(&mut from2, &t).await), sorted(later.clone()));
+        // The same as a Stream.
+        let mut stream = ChangeReader::open(&t, StartFrom::FromSnapshot(2)).await.unwrap().into_stream();
+        let mut streamed = Vec::new();
+        while streamed.len() < later.len() {
+            let next = tokio::time::timeout(Duration::from_secs(5), futures::StreamExt::next(&mut stream)).await.unwrap().unwrap();
+            streamed.extend(change_lines(&next.unwrap().batch, &t));
+        }
+        assert_eq!(sorted(streamed), sorted(later.clone()));
         let mut from1 = ChangeReader::open(&t, StartFrom::FromSnapshot(1)).await.unwrap();
         assert_eq!(drain(&mut from1, &t).await.len(), 5);
         let mut full2 = ChangeReader::open(&t, StartFrom::FromSnapshotFull(2)).await.unwrap();

@@ -501,6 +501,18 @@ impl ChangeReader {
         }
     }
 
+    /// The reader as an endless `Stream` of change batches (it ends after yielding an error).
+    pub fn into_stream(self) -> BoxStream<'static, Result<ChangeBatch>> {
+        futures::stream::unfold(Some(self), |state| async move {
+            let mut reader = state?;
+            match reader.next().await {
+                Ok(batch) => Some((Ok(batch), Some(reader))),
+                Err(e) => Some((Err(e), None)),
+            }
+        })
+        .boxed()
+    }
+
     /// The next batch if one can be delivered now.
     pub async fn try_next(&mut self) -> Result<Option<ChangeBatch>> {
         if let Some(full) = &mut self.full {
