@@ -141,6 +141,7 @@ fn demo_runs() {
     let dir = tempfile::tempdir().unwrap();
     let out = ok(&dir.path().join("wh"), &["demo", "--commits", "3", "--rows", "100"]);
     assert!(out.contains("time travel to snapshot 1"), "{out}");
+    assert!(out.contains("its 100 changes read back from the log"), "{out}");
     assert!(out.contains("snapshots:"), "{out}");
 }
 
