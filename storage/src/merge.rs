@@ -696,6 +696,11 @@ impl OutputBuilder {
         self.rows.is_empty()
     }
 
+    /// Adds a key whose output is row `row` of batch slot `slot` as it is, with kind `kind`.
+    pub fn push_whole(&mut self, slot: usize, row: usize, kind: RowKind) {
+        self.rows.push(OutRow::Whole { slot, row, kind });
+    }
+
     /// Adds a merged key. `slots[i]` is the batch slot of version `i`, `rows[i]` its row.
     pub fn push(&mut self, m: &Merged, version_slots: &[(usize, usize)], seq_max: i64) {
         match &m.columns {

@@ -15,7 +15,7 @@ use arrow_schema::SchemaRef;
 use futures::{Stream, StreamExt, TryStreamExt};
 
 use crate::binary_row::deserialize_row;
-use crate::datafile::{bucket_dir, read_data_file, ReadColumns, RowKind, SystemColumns, VALUE_KIND};
+use crate::datafile::{bucket_dir, kind_field, DataFileRead, PruneCounters, ReadColumns, RowKind, SystemColumns, VALUE_KIND};
 use crate::error::{Error, Result};
 use crate::io::FileIO;
 use crate::manifest::DataFileMeta;
@@ -39,6 +39,10 @@ pub struct TableRead {
     filter: Option<Predicate>,
     batch_size: usize,
     schemas: SchemaCache,
+    /// Where Parquet pruning adds what it skipped (`None`: not counted).
+    counters: Option<Arc<PruneCounters>>,
+    /// Whether batches start with the merged row's `_VALUE_KIND` (audit log).
+    with_row_kind: bool,
 }
 
 impl TableRead {
@@ -56,7 +60,7 @@ impl TableRead {
         }
         let spec = Arc::new(MergeSpec::new(&schema)?);
         let schemas: SchemaCache = Default::default();
-        Ok(TableRead { io, schema, options, spec, projection, filter, batch_size: 8192, schemas })
+        Ok(TableRead { io, schema, options, spec, projection, filter, batch_size: 8192, schemas, counters: None, with_row_kind: false })
     }
 
     pub fn with_batch_size(mut self, n: usize) -> Self {
@@ -64,9 +68,36 @@ impl TableRead {
         self
     }
 
+    /// Adds what Parquet row-group and page-index pruning skips to `counters` (shared by clones of this read).
+    pub fn with_prune_counters(mut self, counters: Arc<PruneCounters>) -> Self {
+        self.counters = Some(counters);
+        self
+    }
+
+    /// Makes every batch start with a `_VALUE_KIND` column (Int8, [`RowKind`] bytes): the kind of the row
+    /// the merge engine produced for the key (`+I`/`+U` from deduplicate, `+I` from partial-update,
+    /// aggregation and first-row; always `+I` for append tables). Retracted keys are still left out.
+    pub fn with_row_kind(mut self, on: bool) -> Self {
+        self.with_row_kind = on;
+        self
+    }
+
     /// The schema of the batches this read yields.
     pub fn output_schema(&self) -> SchemaRef {
-        Arc::new(arrow_schema::Schema::new(self.projection.iter().map(DataField::to_arrow).collect::<Vec<_>>()))
+        let kind = self.with_row_kind.then(kind_field);
+        Arc::new(arrow_schema::Schema::new(kind.into_iter().chain(self.projection.iter().map(DataField::to_arrow)).collect::<Vec<_>>()))
+    }
+
+    /// The files of `split` whose Parquet statistics a filter may prune: all files of an append table, the
+    /// files of a bucket that is one sorted run (no other version of a key elsewhere); none without a filter.
+    pub fn prunable_files(&self, split: &DataSplit) -> Result<usize> {
+        if self.filter.is_none() {
+            return Ok(0);
+        }
+        if self.schema.primary_keys.is_empty() || self.sorted_runs(&split.files)?.len() == 1 {
+            return Ok(split.files.len());
+        }
+        Ok(0)
     }
 
     async fn file_schema(&self, id: i64) -> Result<Arc<TableSchema>> {
@@ -117,7 +148,18 @@ impl TableRead {
         // Row-group statistics may prune only where no other version of a row can sit in another file: append
         // tables and single sorted runs (reads without the merge's system columns).
         let prune = if cols.system == SystemColumns::All { None } else { self.filter.as_ref() };
-        let s = read_data_file(&self.io, &rel, file.file_size as u64, &self.schema, &file_schema, cols, self.batch_size, prune).await?;
+        let read = DataFileRead {
+            io: &self.io,
+            rel_path: &rel,
+            file_size: file.file_size as u64,
+            current: &self.schema,
+            file_schema: &file_schema,
+            cols,
+            batch_size: self.batch_size,
+            prune,
+            counters: self.counters.as_deref(),
+        };
+        let s = read.open().await?;
         Ok(Box::pin(s))
     }
 
@@ -143,7 +185,7 @@ impl TableRead {
                 // One sorted run holds each key once: no merge, only retractions to drop (and no kind column
                 // at all when the files say they hold none).
                 let files: Vec<DataFileMeta> = runs.into_iter().next().expect("one run").into();
-                if files.iter().all(|f| f.delete_row_count == Some(0)) {
+                if !self.with_row_kind && files.iter().all(|f| f.delete_row_count == Some(0)) {
                     self.concat_files(&split, files, &self.read_columns(SystemColumns::None))
                 } else {
                     let s = self.concat_files(&split, files, &self.read_columns(SystemColumns::KindOnly));
@@ -159,9 +201,10 @@ impl TableRead {
         let filter = self.filter.clone();
         let projection: Vec<String> = self.projection.iter().map(|f| f.name.clone()).collect();
         let out_schema = self.output_schema();
+        let with_row_kind = self.with_row_kind;
         Ok(Box::pin(
             raw.and_then(move |b| {
-                let r = finish(&b, filter.as_ref(), &schema, &projection, &out_schema);
+                let r = finish(&b, filter.as_ref(), &schema, &projection, with_row_kind, &out_schema);
                 futures::future::ready(r)
             })
             .try_filter(|b| futures::future::ready(b.num_rows() > 0)),
@@ -268,8 +311,16 @@ fn drop_retracts(batch: &RecordBatch) -> Result<RecordBatch> {
     Ok(compute::filter_record_batch(batch, &keep)?)
 }
 
-/// Applies the row filter and the projection.
-fn finish(batch: &RecordBatch, filter: Option<&Predicate>, schema: &TableSchema, projection: &[String], out_schema: &SchemaRef) -> Result<RecordBatch> {
+/// Applies the row filter and the projection (after the row kind, when asked for; rows read without a
+/// kind column are inserts).
+fn finish(
+    batch: &RecordBatch,
+    filter: Option<&Predicate>,
+    schema: &TableSchema,
+    projection: &[String],
+    with_row_kind: bool,
+    out_schema: &SchemaRef,
+) -> Result<RecordBatch> {
     let batch = match filter {
         Some(f) => {
             let mask = f.evaluate(batch, schema)?;
@@ -277,10 +328,16 @@ fn finish(batch: &RecordBatch, filter: Option<&Predicate>, schema: &TableSchema,
         }
         None => batch.clone(),
     };
-    let cols = projection
-        .iter()
-        .map(|n| batch.column_by_name(n).cloned().ok_or_else(|| Error::Internal(format!("column `{n}` was not read"))))
-        .collect::<Result<Vec<_>>>()?;
+    let mut cols = Vec::with_capacity(projection.len() + 1);
+    if with_row_kind {
+        cols.push(match batch.column_by_name(VALUE_KIND) {
+            Some(kinds) => kinds.clone(),
+            None => Arc::new(arrow::array::Int8Array::from_value(RowKind::Insert as i8, batch.num_rows())),
+        });
+    }
+    for n in projection {
+        cols.push(batch.column_by_name(n).cloned().ok_or_else(|| Error::Internal(format!("column `{n}` was not read")))?);
+    }
     Ok(RecordBatch::try_new_with_options(out_schema.clone(), cols, &arrow::array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows())))?)
 }
 
@@ -392,17 +449,79 @@ impl MergeState {
                 live.push(i);
             }
         }
+        let whole_rows = self.read.spec.picks_whole_rows();
+        let first_row = self.read.spec.engine == crate::options::MergeEngine::FirstRow;
         loop {
             if live.is_empty() {
                 self.done = true;
                 break;
             }
+            // One pass over the cursors: the smallest key, whether another cursor is on it too, and the
+            // cursor with the next smallest key.
             let mut min = live[0];
+            let mut tie = false;
+            let mut second: Option<usize> = None;
             for &i in &live[1..] {
                 let (a, b) = (&self.cursors[i], &self.cursors[min]);
-                if a.keys.as_ref().expect("filled").row(a.pos) < b.keys.as_ref().expect("filled").row(b.pos) {
-                    min = i;
+                match a.keys.as_ref().expect("filled").row(a.pos).cmp(&b.keys.as_ref().expect("filled").row(b.pos)) {
+                    std::cmp::Ordering::Less => {
+                        // The old minimum is at or below every other key seen, so it is the next smallest.
+                        second = Some(min);
+                        min = i;
+                        tie = false;
+                    }
+                    std::cmp::Ordering::Equal => tie = true,
+                    std::cmp::Ordering::Greater => {
+                        let below = second.is_none_or(|s| {
+                            let c = &self.cursors[s];
+                            a.keys.as_ref().expect("filled").row(a.pos) < c.keys.as_ref().expect("filled").row(c.pos)
+                        });
+                        if below {
+                            second = Some(i);
+                        }
+                    }
                 }
+            }
+            if !tie && whole_rows {
+                // Fast path: the key has one version, so the row is output as it is, and so are the rows after
+                // it in the same batch while their keys stay below every other cursor's (a run holds each
+                // key once, so none of them has another version).
+                let c = &self.cursors[min];
+                let batch = c.batch.as_ref().expect("filled");
+                let keys = c.keys.as_ref().expect("filled");
+                let kinds = batch.column(self.nkeys + 1).as_primitive::<Int8Type>();
+                let room = batch_size.saturating_sub(self.out.len()).max(1);
+                let mut end = c.pos + 1;
+                if let Some(s) = second {
+                    let other = &self.cursors[s];
+                    let bound = other.keys.as_ref().expect("filled").row(other.pos);
+                    while end < batch.num_rows() && end - c.pos < room && keys.row(end) < bound {
+                        end += 1;
+                    }
+                } else {
+                    end = batch.num_rows().min(c.pos + room);
+                }
+                for row in c.pos..end {
+                    let kind = RowKind::from_byte(kinds.value(row)).unwrap_or(RowKind::Insert);
+                    let kind = match (first_row, kind.is_retract()) {
+                        // first-row drops a lone retraction and emits +I for an insert.
+                        (true, true) => continue,
+                        (true, false) => RowKind::Insert,
+                        (false, _) => kind,
+                    };
+                    if self.keep_retractions || !kind.is_retract() {
+                        self.out.push_whole(c.slot, row, kind);
+                    }
+                }
+                self.cursors[min].pos = end;
+                let exhausted = self.cursors[min].batch.as_ref().is_none_or(|b| end >= b.num_rows());
+                if exhausted && !self.fill(min).await? {
+                    live.retain(|x| *x != min);
+                }
+                if self.out.len() >= batch_size {
+                    break;
+                }
+                continue;
             }
             // Every cursor positioned on that key holds one version of it (a run has each key once).
             let mut same: Vec<usize> = live
