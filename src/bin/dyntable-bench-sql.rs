@@ -41,7 +41,8 @@ use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTable
 use datafusion::prelude::{SessionConfig, SessionContext};
 use dyntable::{Catalog, Identifier, TableSpec};
 use dyntable_query::DyntableTableProvider;
-use dyntable_storage::{FileIO, FileStoreTable, ScanFrom};
+use dyntable_storage::binary_row::{bucket_of, encode_row};
+use dyntable_storage::{Datum, FileIO, FileStoreTable, ScanFrom};
 use futures::stream::BoxStream;
 use object_store::path::Path as ObjectPath;
 use object_store::{
@@ -96,6 +97,9 @@ struct Args {
     /// Also prints `EXPLAIN ANALYZE` of each query on both sides (after the timed runs).
     #[arg(long)]
     explain: bool,
+    /// Runs only the measurements whose letters are given (a..f), e.g. `e` to profile the merge.
+    #[arg(long, default_value = "abcdef")]
+    only: String,
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -389,6 +393,9 @@ async fn compare(
     }
     if explain {
         for sql in [&sql_a, &sql_b] {
+            let start = Instant::now();
+            ctx.sql(sql).await?.create_physical_plan().await?;
+            eprintln!("planning {sql}: {:.1} ms", start.elapsed().as_secs_f64() * 1000.0);
             let batches = ctx.sql(&format!("EXPLAIN ANALYZE {sql}")).await?.collect().await?;
             eprintln!("{}", arrow::util::pretty::pretty_format_batches(&batches)?);
         }
@@ -506,6 +513,7 @@ async fn run_in(args: &Args, dir: &Path) -> Result<(), BoxError> {
 
     let options = [("bucket", args.buckets.to_string()), ("write-only", "true".to_string())];
     let ids = 0..args.rows;
+    let wanted = |q: &str| q.chars().nth(1).is_some_and(|letter| args.only.contains(letter));
 
     // The compacted table: everything written, committed, then a full compaction.
     let start = Instant::now();
@@ -564,6 +572,27 @@ async fn run_in(args: &Args, dir: &Path) -> Result<(), BoxError> {
     }
     eprintln!("plain parquet: {} files, {:.1} MiB", args.buckets, mib(plain_bytes));
 
+    // The same rows again as plain files laid out like the table's buckets (file b holds bucket b's ids, in
+    // id order), for (c): a key range over hash buckets touches every bucket, as it touches every file here.
+    let bucketed_dir = dir.join("plain-bucketed");
+    if wanted("(c)") {
+        std::fs::create_dir_all(&bucketed_dir)?;
+        let key_types: Vec<_> = compacted.schema().key_fields().iter().map(|f| f.data_type.clone()).collect();
+        let total = args.buckets as i32;
+        let bucket = |id: u64| -> i32 {
+            // An id always encodes (a BIGINT key); an encoding error would be a bug, so it lands in bucket 0.
+            encode_row(&[Datum::I64(id as i64)], &key_types).map(|row| bucket_of(&row, total)).unwrap_or(0)
+        };
+        for b in 0..total {
+            let path = bucketed_dir.join(format!("bucket-{b}.parquet"));
+            let mut w = ArrowWriter::try_new(std::fs::File::create(&path)?, arrow_schema(), Some(plain_writer_props()))?;
+            for batch in batches(args, ids.clone(), move |id| bucket(id) == b) {
+                w.write(&batch?)?;
+            }
+            w.close()?;
+        }
+    }
+
     let provider = |t: &FileStoreTable| Arc::new(DyntableTableProvider::new(t.clone()).with_exact_filters(true));
     ctx.register_table("dt_compacted", provider(&compacted))?;
     ctx.register_table("dt_multi", provider(&multi))?;
@@ -590,23 +619,33 @@ async fn run_in(args: &Args, dir: &Path) -> Result<(), BoxError> {
         },
     ];
     let mut lines = Vec::new();
-    for q in &queries {
+    for q in queries.iter().filter(|q| wanted(q.label)) {
         eprintln!("{}", q.label);
         let (ours, theirs) = compare(&ctx, q, ("dt_compacted", &ours_store), ("df_plain", &theirs_store), args.repeat, args.explain).await?;
         lines.push(Line { label: q.label.to_string(), ours, theirs, over: "datafusion", target: q.target });
     }
-    eprintln!("(e) full scan, {} runs per bucket vs compacted", args.runs);
-    let (multi_scan, compacted_scan) = compare(&ctx, &queries[0], ("dt_multi", &ours_store), ("dt_compacted", &ours_store), args.repeat, args.explain).await?;
-    lines.push(Line {
-        label: format!("(e) full scan, {} runs/bucket", args.runs),
-        ours: multi_scan,
-        theirs: compacted_scan,
-        over: "dyntable compacted",
-        target: Some(2.0),
-    });
+    if wanted("(c)") {
+        register_listing(&ctx, "df_bucketed", &bucketed_dir).await?;
+        let q = QuerySpec { label: "(c') key range, plain files as buckets", sql: queries[2].sql.clone(), target: None };
+        eprintln!("{}", q.label);
+        let (ours, theirs) = compare(&ctx, &q, ("dt_compacted", &ours_store), ("df_bucketed", &theirs_store), args.repeat, args.explain).await?;
+        lines.push(Line { label: q.label.to_string(), ours, theirs, over: "datafusion, bucket layout", target: None });
+    }
+    if wanted("(e)") {
+        eprintln!("(e) full scan, {} runs per bucket vs compacted", args.runs);
+        let (multi_scan, compacted_scan) =
+            compare(&ctx, &queries[0], ("dt_multi", &ours_store), ("dt_compacted", &ours_store), args.repeat, args.explain).await?;
+        lines.push(Line {
+            label: format!("(e) full scan, {} runs/bucket", args.runs),
+            ours: multi_scan,
+            theirs: compacted_scan,
+            over: "dyntable compacted",
+            target: Some(2.0),
+        });
+    }
 
     let mut tpch = None;
-    if args.tpch_scale > 0.0 {
+    if args.tpch_scale > 0.0 && wanted("(f)") {
         let (load, tpch_lines) = run_tpch(args, &dir, &ctx, &catalog, &ours_store, &theirs_store).await?;
         lines.extend(tpch_lines);
         tpch = Some(load);

@@ -3,7 +3,7 @@
 //! metadata, and reading files back in the current schema (files written under older schemas are mapped
 //! by field id).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -12,7 +12,7 @@ use arrow::datatypes::Int8Type;
 use arrow_schema::{DataType as ArrowType, Field, Schema as ArrowSchema, SchemaRef};
 use bytes::Bytes;
 use futures::{Stream, TryStreamExt};
-use parquet::arrow::arrow_reader::{ArrowReaderOptions, RowSelection, RowSelector};
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, RowSelection, RowSelector};
 #[allow(deprecated)] // still the simplest object_store adapter in parquet 59
 use parquet::arrow::async_reader::ParquetObjectReader;
 use parquet::arrow::{ArrowWriter, ParquetRecordBatchStreamBuilder, ProjectionMask};
@@ -428,10 +428,92 @@ pub async fn read_data_file(
     batch_size: usize,
     prune: Option<&crate::predicate::Predicate>,
 ) -> Result<impl Stream<Item = Result<RecordBatch>> + Send + 'static> {
-    DataFileRead { io, rel_path, file_size, current, file_schema, cols, batch_size, prune, counters: None }.open().await
+    DataFileRead { io, rel_path, file_size, current, file_schema, cols, batch_size, prune, counters: None, metadata_cache: None }.open().await
 }
 
-/// One data file to read: [`read_data_file`]'s arguments, plus `counters` that pruning adds what it skipped to.
+/// Parquet metadata (footers, and page indexes once a filter needed them) of data files read before, so a
+/// repeated query does not fetch and decode them again. A data file is never rewritten (its name is never
+/// reused), so an entry cannot go stale; entries are keyed by path and size. At most `capacity_bytes` of
+/// metadata are held; the oldest entries are dropped first.
+pub struct MetadataCache {
+    capacity_bytes: usize,
+    inner: std::sync::Mutex<MetadataCacheInner>,
+    hits: AtomicU64,
+}
+
+#[derive(Default)]
+struct MetadataCacheInner {
+    entries: HashMap<(String, u64), CachedMetadata>,
+    order: VecDeque<(String, u64)>,
+    bytes: usize,
+}
+
+struct CachedMetadata {
+    metadata: ArrowReaderMetadata,
+    /// Whether the page index was asked for when this was loaded.
+    page_index: bool,
+    bytes: usize,
+}
+
+impl std::fmt::Debug for MetadataCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetadataCache").field("capacity_bytes", &self.capacity_bytes).field("entries", &self.len()).field("hits", &self.hits()).finish()
+    }
+}
+
+impl MetadataCache {
+    /// The default bound: 64 MiB of metadata (a 100 MB data file's footer and page index take tens of KiB).
+    pub const DEFAULT_CAPACITY_BYTES: usize = 64 << 20;
+
+    pub fn new(capacity_bytes: usize) -> Self {
+        MetadataCache { capacity_bytes, inner: Default::default(), hits: AtomicU64::new(0) }
+    }
+
+    /// Files whose metadata is held.
+    pub fn len(&self) -> usize {
+        self.inner.lock().map(|i| i.entries.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Opens answered from the cache so far.
+    pub fn hits(&self) -> u64 {
+        self.hits.load(Ordering::Relaxed)
+    }
+
+    fn get(&self, path: &str, size: u64, page_index: bool) -> Option<ArrowReaderMetadata> {
+        let inner = self.inner.lock().ok()?;
+        let entry = inner.entries.get(&(path.to_string(), size)).filter(|e| e.page_index || !page_index)?;
+        self.hits.fetch_add(1, Ordering::Relaxed);
+        Some(entry.metadata.clone())
+    }
+
+    fn insert(&self, path: &str, size: u64, metadata: ArrowReaderMetadata, page_index: bool) {
+        let bytes = metadata.metadata().memory_size();
+        if bytes > self.capacity_bytes {
+            return;
+        }
+        let Ok(mut inner) = self.inner.lock() else { return };
+        let key = (path.to_string(), size);
+        if let Some(old) = inner.entries.insert(key.clone(), CachedMetadata { metadata, page_index, bytes }) {
+            inner.bytes -= old.bytes;
+        } else {
+            inner.order.push_back(key);
+        }
+        inner.bytes += bytes;
+        while inner.bytes > self.capacity_bytes {
+            let Some(oldest) = inner.order.pop_front() else { break };
+            if let Some(e) = inner.entries.remove(&oldest) {
+                inner.bytes -= e.bytes;
+            }
+        }
+    }
+}
+
+/// One data file to read: [`read_data_file`]'s arguments, plus `counters` that pruning adds what it skipped to
+/// and a `metadata_cache` to take the file's footer from (and put it in).
 pub struct DataFileRead<'a> {
     pub io: &'a FileIO,
     /// Path relative to the table's root.
@@ -445,21 +527,33 @@ pub struct DataFileRead<'a> {
     pub batch_size: usize,
     pub prune: Option<&'a crate::predicate::Predicate>,
     pub counters: Option<&'a PruneCounters>,
+    pub metadata_cache: Option<&'a MetadataCache>,
 }
 
 impl DataFileRead<'_> {
     /// Opens the file (footer, and the page index when pruning) and streams its rows.
     pub async fn open(self) -> Result<impl Stream<Item = Result<RecordBatch>> + Send + 'static> {
-        let DataFileRead { io, rel_path, file_size, current, file_schema, cols, batch_size, prune, counters } = self;
+        let DataFileRead { io, rel_path, file_size, current, file_schema, cols, batch_size, prune, counters, metadata_cache } = self;
         let path = io.path(rel_path);
         let display = path.to_string();
         #[allow(deprecated)]
-        let reader = ParquetObjectReader::new(io.store.clone(), path).with_file_size(file_size);
+        let mut reader = ParquetObjectReader::new(io.store.clone(), path).with_file_size(file_size);
         // The page index (column and offset indexes) is only fetched when there is something to prune with.
-        let policy = if prune.is_some() { PageIndexPolicy::Optional } else { PageIndexPolicy::Skip };
-        let builder = ParquetRecordBatchStreamBuilder::new_with_options(reader, ArrowReaderOptions::new().with_page_index_policy(policy))
-            .await
-            .map_err(|e| Error::corrupt(&display, format!("cannot open parquet file: {e}")))?;
+        let page_index = prune.is_some();
+        let metadata = match metadata_cache.and_then(|c| c.get(&display, file_size, page_index)) {
+            Some(m) => m,
+            None => {
+                let policy = if page_index { PageIndexPolicy::Optional } else { PageIndexPolicy::Skip };
+                let m = ArrowReaderMetadata::load_async(&mut reader, ArrowReaderOptions::new().with_page_index_policy(policy))
+                    .await
+                    .map_err(|e| Error::corrupt(&display, format!("cannot open parquet file: {e}")))?;
+                if let Some(c) = metadata_cache {
+                    c.insert(&display, file_size, m.clone(), page_index);
+                }
+                m
+            }
+        };
+        let builder = ParquetRecordBatchStreamBuilder::new_with_metadata(reader, metadata);
         let parquet_schema = builder.schema().clone();
         let out_schema = cols.output_schema(current);
 
@@ -481,8 +575,11 @@ impl DataFileRead<'_> {
             SystemColumns::KindOnly => 1,
             SystemColumns::All => current.key_fields().len() + 2,
         };
+        // A value column that is also a key column is read once, from its `_KEY_` copy (the two always hold
+        // the same values), when the key columns are read anyway.
+        let key_ids: Vec<i32> = if cols.system == SystemColumns::All { current.key_fields().iter().map(|k| k.id).collect() } else { Vec::new() };
         for v in &cols.values {
-            sources.push(file_schema.field_by_id(v.id).map(|f| f.name.clone()));
+            sources.push(file_schema.field_by_id(v.id).map(|f| if key_ids.contains(&v.id) { format!("{KEY_PREFIX}{}", f.name) } else { f.name.clone() }));
         }
         let index_of: HashMap<&str, usize> = parquet_schema.fields().iter().enumerate().map(|(i, f)| (f.name().as_str(), i)).collect();
         let mut roots: Vec<usize> = Vec::new();
@@ -839,7 +936,15 @@ mod tests {
         size
     }
 
-    async fn read_with(io: &FileIO, schema: &TableSchema, size: u64, prune: Option<&crate::predicate::Predicate>, counters: &PruneCounters) -> Vec<i64> {
+    /// Reads `f.parquet` (written by the helpers above) through [`DataFileRead`].
+    async fn read_file(
+        io: &FileIO,
+        schema: &TableSchema,
+        size: u64,
+        prune: Option<&crate::predicate::Predicate>,
+        counters: Option<&PruneCounters>,
+        metadata_cache: Option<&MetadataCache>,
+    ) -> Vec<RecordBatch> {
         let cols = ReadColumns { system: SystemColumns::None, values: schema.fields.clone() };
         let read = DataFileRead {
             io,
@@ -850,10 +955,15 @@ mod tests {
             cols: &cols,
             batch_size: 64,
             prune,
-            counters: Some(counters),
+            counters,
+            metadata_cache,
         };
-        let s = read.open().await.unwrap();
-        let batches: Vec<RecordBatch> = s.try_collect().await.unwrap();
+        read.open().await.unwrap().try_collect().await.unwrap()
+    }
+
+    /// The `k` values read.
+    async fn read_with(io: &FileIO, schema: &TableSchema, size: u64, prune: Option<&crate::predicate::Predicate>, counters: &PruneCounters) -> Vec<i64> {
+        let batches = read_file(io, schema, size, prune, Some(counters), None).await;
         batches.iter().flat_map(|b| b.column(0).as_primitive::<arrow::datatypes::Int64Type>().values().to_vec()).collect()
     }
 
@@ -908,6 +1018,39 @@ mod tests {
             assert!(got.len() < 300, "s's pages below k = 249 are skipped too: read {}", got.len());
             let none = Predicate::cmp("k", CmpOp::Gt, Datum::I64(5000));
             assert!(read_with(&io, &schema, size, Some(&none), &PruneCounters::default()).await.is_empty());
+        });
+    }
+
+    /// The number of rows read through `cache`.
+    async fn open_cached(io: &FileIO, schema: &TableSchema, size: u64, cache: &MetadataCache, prune: Option<crate::predicate::Predicate>) -> usize {
+        read_file(io, schema, size, prune.as_ref(), None, Some(cache)).await.iter().map(RecordBatch::num_rows).sum()
+    }
+
+    /// The metadata cache answers a second open of a file; an entry loaded without the page index does not
+    /// answer a read that prunes (which needs it); a cache smaller than one footer holds nothing.
+    #[test]
+    fn metadata_cache_serves_repeated_opens() {
+        rt().block_on(async {
+            use crate::predicate::{CmpOp, Predicate};
+            let io = memory_io();
+            let schema = append_schema("k BIGINT, s STRING");
+            let size = write_paged_file(&io, &schema, 1000, 100).await;
+            let open = |cache, prune| open_cached(&io, &schema, size, cache, prune);
+            let cache = MetadataCache::new(MetadataCache::DEFAULT_CAPACITY_BYTES);
+            assert_eq!(open(&cache, None).await, 1000);
+            assert_eq!((cache.len(), cache.hits()), (1, 0));
+            assert_eq!(open(&cache, None).await, 1000);
+            assert_eq!(cache.hits(), 1);
+            let p = Predicate::cmp("k", CmpOp::Lt, Datum::I64(100));
+            assert_eq!(open(&cache, Some(p.clone())).await, 100, "loaded again with the page index, and pruned");
+            assert_eq!(cache.hits(), 1);
+            assert_eq!(open(&cache, Some(p)).await, 100);
+            assert_eq!(open(&cache, None).await, 1000);
+            assert_eq!((cache.len(), cache.hits()), (1, 3));
+
+            let tiny = MetadataCache::new(16);
+            assert_eq!(open(&tiny, None).await, 1000);
+            assert!(tiny.is_empty());
         });
     }
 

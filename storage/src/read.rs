@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use arrow::array::{AsArray, RecordBatch};
+use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::compute;
 use arrow::datatypes::{Int64Type, Int8Type};
 use arrow::row::{RowConverter, Rows, SortField};
@@ -15,7 +15,7 @@ use arrow_schema::SchemaRef;
 use futures::{Stream, StreamExt, TryStreamExt};
 
 use crate::binary_row::deserialize_row;
-use crate::datafile::{bucket_dir, kind_field, DataFileRead, PruneCounters, ReadColumns, RowKind, SystemColumns, VALUE_KIND};
+use crate::datafile::{bucket_dir, kind_field, DataFileRead, MetadataCache, PruneCounters, ReadColumns, RowKind, SystemColumns, VALUE_KIND};
 use crate::error::{Error, Result};
 use crate::io::FileIO;
 use crate::manifest::DataFileMeta;
@@ -43,6 +43,8 @@ pub struct TableRead {
     counters: Option<Arc<PruneCounters>>,
     /// Whether batches start with the merged row's `_VALUE_KIND` (audit log).
     with_row_kind: bool,
+    /// Where data files' Parquet footers are kept between reads (`None`: read every time).
+    metadata_cache: Option<Arc<MetadataCache>>,
 }
 
 impl TableRead {
@@ -60,7 +62,7 @@ impl TableRead {
         }
         let spec = Arc::new(MergeSpec::new(&schema)?);
         let schemas: SchemaCache = Default::default();
-        Ok(TableRead { io, schema, options, spec, projection, filter, batch_size: 8192, schemas, counters: None, with_row_kind: false })
+        Ok(TableRead { io, schema, options, spec, projection, filter, batch_size: 8192, schemas, counters: None, with_row_kind: false, metadata_cache: None })
     }
 
     pub fn with_batch_size(mut self, n: usize) -> Self {
@@ -71,6 +73,12 @@ impl TableRead {
     /// Adds what Parquet row-group and page-index pruning skips to `counters` (shared by clones of this read).
     pub fn with_prune_counters(mut self, counters: Arc<PruneCounters>) -> Self {
         self.counters = Some(counters);
+        self
+    }
+
+    /// Takes data files' Parquet metadata from `cache` (and adds what it reads to it).
+    pub fn with_metadata_cache(mut self, cache: Arc<MetadataCache>) -> Self {
+        self.metadata_cache = Some(cache);
         self
     }
 
@@ -158,6 +166,7 @@ impl TableRead {
             batch_size: self.batch_size,
             prune,
             counters: self.counters.as_deref(),
+            metadata_cache: self.metadata_cache.as_deref(),
         };
         let s = read.open().await?;
         Ok(Box::pin(s))
@@ -193,7 +202,7 @@ impl TableRead {
                 }
             } else {
                 let cols = self.read_columns(SystemColumns::All);
-                let s = self.merge_runs(split, runs, cols, false)?;
+                let s = self.merge(split, runs, cols, false, true)?;
                 Box::pin(s.and_then(|b| futures::future::ready(drop_retracts(&b))))
             }
         };
@@ -215,9 +224,16 @@ impl TableRead {
     /// columns), one row per key, in key order. With `keep_retractions` false, keys whose merge result is a
     /// retraction are left out.
     pub fn merge_runs(&self, split: DataSplit, runs: Vec<VecDeque<DataFileMeta>>, cols: ReadColumns, keep_retractions: bool) -> Result<BatchStream> {
+        self.merge(split, runs, cols, keep_retractions, false)
+    }
+
+    /// [`Self::merge_runs`]; with `values_only`, batches hold only `_VALUE_KIND` and the value columns (what a
+    /// scan needs), which spares gathering the key and sequence columns of every merged row.
+    fn merge(&self, split: DataSplit, runs: Vec<VecDeque<DataFileMeta>>, cols: ReadColumns, keep_retractions: bool, values_only: bool) -> Result<BatchStream> {
         debug_assert_eq!(cols.system, SystemColumns::All);
         let nkeys = self.schema.key_fields().len();
         let key_converter = RowConverter::new(self.schema.key_fields().iter().map(|f| SortField::new(f.data_type.to_arrow())).collect())?;
+        let int_key = matches!(self.schema.key_fields().as_slice(), [k] if matches!(k.data_type.to_arrow(), arrow_schema::DataType::Int64 | arrow_schema::DataType::Int32 | arrow_schema::DataType::Int16 | arrow_schema::DataType::Int8));
         let seq_cols: Vec<usize> = match &self.options.sequence_field {
             Some(sf) => sf.split(',').filter_map(|s| cols.values.iter().position(|v| v.name == s.trim()).map(|i| nkeys + 2 + i)).collect(),
             None => Vec::new(),
@@ -231,12 +247,14 @@ impl TableRead {
             cols,
             cursors,
             key_converter,
+            int_key,
             seq_cols: (!seq_cols.is_empty()).then_some(seq_cols),
             seq_converter: None,
             nkeys,
             slots: Vec::new(),
             out: OutputBuilder::new(),
             keep_retractions,
+            values_only,
             done: false,
         };
         Ok(Box::pin(futures::stream::try_unfold(merge, |mut m| async move {
@@ -341,12 +359,34 @@ fn finish(
     Ok(RecordBatch::try_new_with_options(out_schema.clone(), cols, &arrow::array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows())))?)
 }
 
+/// The keys of a cursor's batch in a form that compares in key order: the native values when the key is
+/// one integer column (no row encoding, a plain integer compare per step of the merge), else arrow rows.
+enum CursorKeys {
+    Ints(Vec<i64>),
+    Rows(Rows),
+}
+
+impl CursorKeys {
+    /// Compares key `i` of these keys with key `j` of `other` (of the same form).
+    #[inline]
+    fn cmp_at(&self, i: usize, other: &CursorKeys, j: usize) -> std::cmp::Ordering {
+        match (self, other) {
+            (CursorKeys::Ints(a), CursorKeys::Ints(b)) => a[i].cmp(&b[j]),
+            (CursorKeys::Rows(a), CursorKeys::Rows(b)) => a.row(i).cmp(&b.row(j)),
+            // One merge uses one form for every cursor (chosen from the key type), so this is unreachable;
+            // ordering the forms keeps the merge total rather than panicking.
+            (CursorKeys::Ints(_), CursorKeys::Rows(_)) => std::cmp::Ordering::Less,
+            (CursorKeys::Rows(_), CursorKeys::Ints(_)) => std::cmp::Ordering::Greater,
+        }
+    }
+}
+
 /// One sorted run being read in key order.
 struct RunCursor {
     files: VecDeque<DataFileMeta>,
     stream: Option<BatchStream>,
     batch: Option<RecordBatch>,
-    keys: Option<Rows>,
+    keys: Option<CursorKeys>,
     seq_keys: Option<Rows>,
     pos: usize,
     slot: usize,
@@ -360,6 +400,8 @@ struct MergeState {
     value_types: Vec<DataType>,
     cursors: Vec<RunCursor>,
     key_converter: RowConverter,
+    /// Whether the key is one integer column, compared natively ([`CursorKeys::Ints`]).
+    int_key: bool,
     seq_cols: Option<Vec<usize>>,
     seq_converter: Option<RowConverter>,
     nkeys: usize,
@@ -367,6 +409,8 @@ struct MergeState {
     slots: Vec<RecordBatch>,
     out: OutputBuilder,
     keep_retractions: bool,
+    /// Output only `_VALUE_KIND` and the values (see [`TableRead::merge_runs`]'s sibling `merge`).
+    values_only: bool,
     done: bool,
 }
 
@@ -390,7 +434,11 @@ impl MergeState {
                         if b.num_rows() == 0 {
                             continue;
                         }
-                        let keys = self.key_converter.convert_columns(&b.columns()[..self.nkeys])?;
+                        let keys = if self.int_key {
+                            CursorKeys::Ints(int_keys(b.column(0)).map_err(|e| Error::corrupt(self.split_display(), e))?)
+                        } else {
+                            CursorKeys::Rows(self.key_converter.convert_columns(&b.columns()[..self.nkeys])?)
+                        };
                         let seq_keys = match &self.seq_cols {
                             Some(cols) => {
                                 let arrays: Vec<_> = cols.iter().map(|c| b.column(*c).clone()).collect();
@@ -463,7 +511,7 @@ impl MergeState {
             let mut second: Option<usize> = None;
             for &i in &live[1..] {
                 let (a, b) = (&self.cursors[i], &self.cursors[min]);
-                match a.keys.as_ref().expect("filled").row(a.pos).cmp(&b.keys.as_ref().expect("filled").row(b.pos)) {
+                match a.keys.as_ref().expect("filled").cmp_at(a.pos, b.keys.as_ref().expect("filled"), b.pos) {
                     std::cmp::Ordering::Less => {
                         // The old minimum is at or below every other key seen, so it is the next smallest.
                         second = Some(min);
@@ -474,7 +522,7 @@ impl MergeState {
                     std::cmp::Ordering::Greater => {
                         let below = second.is_none_or(|s| {
                             let c = &self.cursors[s];
-                            a.keys.as_ref().expect("filled").row(a.pos) < c.keys.as_ref().expect("filled").row(c.pos)
+                            a.keys.as_ref().expect("filled").cmp_at(a.pos, c.keys.as_ref().expect("filled"), c.pos).is_lt()
                         });
                         if below {
                             second = Some(i);
@@ -494,8 +542,8 @@ impl MergeState {
                 let mut end = c.pos + 1;
                 if let Some(s) = second {
                     let other = &self.cursors[s];
-                    let bound = other.keys.as_ref().expect("filled").row(other.pos);
-                    while end < batch.num_rows() && end - c.pos < room && keys.row(end) < bound {
+                    let (bound, bound_pos) = (other.keys.as_ref().expect("filled"), other.pos);
+                    while end < batch.num_rows() && end - c.pos < room && keys.cmp_at(end, bound, bound_pos).is_lt() {
                         end += 1;
                     }
                 } else {
@@ -529,7 +577,7 @@ impl MergeState {
                 .copied()
                 .filter(|&i| {
                     let (a, b) = (&self.cursors[i], &self.cursors[min]);
-                    i == min || a.keys.as_ref().expect("filled").row(a.pos) == b.keys.as_ref().expect("filled").row(b.pos)
+                    i == min || a.keys.as_ref().expect("filled").cmp_at(a.pos, b.keys.as_ref().expect("filled"), b.pos).is_eq()
                 })
                 .collect();
             same.sort_by(|a, b| self.older(*a, *b));
@@ -571,7 +619,7 @@ impl MergeState {
         if self.out.is_empty() {
             return Ok(None);
         }
-        let batch = self.out.finish(&self.slots, self.nkeys)?;
+        let batch = if self.values_only { self.out.finish_values(&self.slots, self.nkeys)? } else { self.out.finish(&self.slots, self.nkeys)? };
         // Keep only the batches cursors still point into, renumbering their slots.
         let mut kept = Vec::new();
         for c in self.cursors.iter_mut() {
@@ -583,6 +631,28 @@ impl MergeState {
         self.slots = kept;
         Ok(Some(batch))
     }
+}
+
+impl MergeState {
+    /// The bucket being merged, for error messages.
+    fn split_display(&self) -> String {
+        format!("partition {:?} bucket {}", self.split.partition, self.split.bucket)
+    }
+}
+
+/// An integer key column as i64 values in key order; a null key (which a primary key never holds) is an error.
+fn int_keys(column: &arrow::array::ArrayRef) -> std::result::Result<Vec<i64>, String> {
+    if column.null_count() > 0 {
+        return Err(format!("primary key column holds {} nulls", column.null_count()));
+    }
+    let values: Vec<i64> = match column.data_type() {
+        arrow_schema::DataType::Int64 => column.as_primitive::<Int64Type>().values().to_vec(),
+        arrow_schema::DataType::Int32 => column.as_primitive::<arrow::datatypes::Int32Type>().values().iter().map(|v| *v as i64).collect(),
+        arrow_schema::DataType::Int16 => column.as_primitive::<arrow::datatypes::Int16Type>().values().iter().map(|v| *v as i64).collect(),
+        arrow_schema::DataType::Int8 => column.as_primitive::<Int8Type>().values().iter().map(|v| *v as i64).collect(),
+        other => return Err(format!("primary key column has type {other}, expected an integer")),
+    };
+    Ok(values)
 }
 
 /// Collects a stream of batches (for tests and small tables).
