@@ -280,7 +280,7 @@ impl TableRead {
     /// level >= 1 one run with files ordered by min key.
     pub fn sorted_runs(&self, files: &[DataFileMeta]) -> Result<Vec<VecDeque<DataFileMeta>>> {
         let mut level0: Vec<&DataFileMeta> = files.iter().filter(|f| f.level == 0).collect();
-        level0.sort_by(|a, b| b.max_sequence_number.cmp(&a.max_sequence_number));
+        level0.sort_by_key(|f| std::cmp::Reverse(f.max_sequence_number));
         let mut runs: Vec<VecDeque<DataFileMeta>> = level0.into_iter().map(|f| VecDeque::from(vec![f.clone()])).collect();
         let mut levels: Vec<i32> = files.iter().map(|f| f.level).filter(|l| *l > 0).collect();
         levels.sort();
