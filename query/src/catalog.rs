@@ -9,6 +9,7 @@ use std::sync::{Arc, RwLock};
 use async_trait::async_trait;
 use datafusion::catalog::{CatalogProvider, SchemaProvider, TableProvider};
 use datafusion::error::{DataFusionError, Result};
+use dyntable_storage::datafile::MetadataCache;
 use dyntable_storage::{Catalog, Error as StorageError, Identifier, ScanFrom};
 
 use crate::provider::DyntableTableProvider;
@@ -28,11 +29,14 @@ pub struct DyntableCatalogProvider {
     catalog: Catalog,
     /// Database names known to this session (DataFusion asks for them synchronously).
     databases: RwLock<Vec<String>>,
+    /// Parquet footers of data files, shared by every table this session reads.
+    metadata_cache: Arc<MetadataCache>,
 }
 
 impl DyntableCatalogProvider {
     pub fn new(catalog: Catalog, databases: Vec<String>) -> Self {
-        DyntableCatalogProvider { catalog, databases: RwLock::new(databases) }
+        let metadata_cache = Arc::new(MetadataCache::new(MetadataCache::DEFAULT_CAPACITY_BYTES));
+        DyntableCatalogProvider { catalog, databases: RwLock::new(databases), metadata_cache }
     }
 
     /// Replaces the cached database list (after CREATE DATABASE).
@@ -50,7 +54,7 @@ impl CatalogProvider for DyntableCatalogProvider {
 
     fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
         // Resolved lazily: a database created by another process is visible without refreshing.
-        Some(Arc::new(DyntableSchemaProvider { catalog: self.catalog.clone(), database: name.to_string() }))
+        Some(Arc::new(DyntableSchemaProvider { catalog: self.catalog.clone(), database: name.to_string(), metadata_cache: self.metadata_cache.clone() }))
     }
 }
 
@@ -58,6 +62,7 @@ impl CatalogProvider for DyntableCatalogProvider {
 #[derive(Debug)]
 pub struct DyntableSchemaProvider {
     catalog: Catalog,
+    metadata_cache: Arc<MetadataCache>,
     database: String,
 }
 
@@ -141,7 +146,8 @@ impl SchemaProvider for DyntableSchemaProvider {
                 .await
                 .map_err(|e| DataFusionError::Plan(format!("cannot time travel table `{ident}` to {}: {e}", describe_from(&parsed.from))))?;
         }
-        Ok(Some(Arc::new(DyntableTableProvider::new(table).with_scan_from(parsed.from).with_exact_filters(true))))
+        let provider = DyntableTableProvider::new(table).with_scan_from(parsed.from).with_exact_filters(true).with_metadata_cache(self.metadata_cache.clone());
+        Ok(Some(Arc::new(provider)))
     }
 
     fn table_exist(&self, _name: &str) -> bool {

@@ -1,8 +1,11 @@
 //! The physical scan: planned splits spread over DataFusion partitions, each partition streaming its
-//! splits through the storage read (merge-on-read, row filter, projection).
+//! splits through the storage read (merge-on-read, row filter, projection), with what Parquet row-group
+//! and page-index pruning skipped as `EXPLAIN ANALYZE` metrics.
 
 use std::fmt;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use arrow::datatypes::SchemaRef;
 use datafusion::common::stats::Precision;
@@ -12,20 +15,26 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::metrics::{Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties, ReplaceChildrenOptions, SendableRecordBatchStream};
-use dyntable_storage::read::TableRead;
+use dyntable_storage::datafile::PruneCounters;
+use dyntable_storage::read::{BatchStream, TableRead};
 use dyntable_storage::scan::PruneStats;
 use dyntable_storage::stats::from_simple_stats;
 use dyntable_storage::{DataSplit, Datum, Predicate, TableSchema};
-use futures::{StreamExt, TryStreamExt};
+use futures::{Stream, StreamExt, TryStreamExt};
 
 use crate::filter::DisplayPredicate;
 
 /// Scans planned splits of a dyntable table; one DataFusion partition per group of splits.
 ///
 /// Shown by `EXPLAIN` as
-/// `DyntableScan: table=t, snapshot=3, partitions=2, splits=4, files=10, pruned_files=6, projection=[a, b], filter=[...]`.
+/// `DyntableScan: table=t, snapshot=3, partitions=2, splits=4, files=10, pruned_files=6, ..., projection=[a, b], filter=[...]`;
+/// with a filter also `parquet_prunable_files=N`: the files whose row groups and pages the filter may
+/// skip (append tables, buckets with one sorted run). What they skipped is only known once the footers
+/// are read, so `EXPLAIN ANALYZE` shows it as metrics: `row_groups`, `row_groups_pruned`, `pages`
+/// (of the filter's columns), `pages_pruned` and `page_rows_pruned`.
 pub struct DyntableScanExec {
     table: String,
     snapshot: Option<i64>,
@@ -39,7 +48,10 @@ pub struct DyntableScanExec {
     projection: Vec<String>,
     filter: Option<Predicate>,
     limit: Option<usize>,
+    /// Files whose Parquet statistics the filter may prune (known at planning).
+    prunable_files: usize,
     properties: Arc<PlanProperties>,
+    metrics: ExecutionPlanMetricsSet,
 }
 
 impl fmt::Debug for DyntableScanExec {
@@ -76,6 +88,9 @@ impl DyntableScanExec {
         target_partitions: usize,
     ) -> Self {
         let schema = read.output_schema();
+        // A split whose run layout cannot be read (a corrupt min key) counts as not prunable here; reading it
+        // reports the error.
+        let prunable_files = splits.iter().map(|s| read.prunable_files(s).unwrap_or(0)).sum();
         let groups = group_splits(splits, target_partitions);
         let properties = PlanProperties::new(
             EquivalenceProperties::new(schema),
@@ -95,7 +110,9 @@ impl DyntableScanExec {
             projection,
             filter,
             limit,
+            prunable_files,
             properties: Arc::new(properties),
+            metrics: ExecutionPlanMetricsSet::new(),
         }
     }
 
@@ -167,6 +184,9 @@ impl DisplayAs for DyntableScanExec {
                     self.buckets_pruned,
                     self.projection.join(", "),
                 )?;
+                if self.filter.is_some() {
+                    write!(f, ", parquet_prunable_files={}", self.prunable_files)?;
+                }
                 if let Some(l) = self.limit {
                     write!(f, ", limit={l}")?;
                 }
@@ -218,15 +238,21 @@ impl ExecutionPlan for DyntableScanExec {
         Ok(Arc::new(split_statistics(&splits, &self.schema, &self.projection, self.exact_rows && self.limit.is_none())))
     }
 
+    fn metrics(&self) -> Option<MetricsSet> {
+        Some(self.metrics.clone_inner())
+    }
+
     fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
         let splits = self
             .groups
             .get(partition)
             .cloned()
             .ok_or_else(|| DataFusionError::Internal(format!("DyntableScanExec has {} partitions, asked for partition {partition}", self.groups.len())))?;
-        let read = self.read.clone().with_batch_size(context.session_config().batch_size());
+        let counters = Arc::new(PruneCounters::default());
+        let read = self.read.clone().with_batch_size(context.session_config().batch_size()).with_prune_counters(counters.clone());
         let schema: SchemaRef = self.schema();
-        let stream = read.read_splits(splits).map_err(|e| DataFusionError::External(Box::new(e)));
+        let counted = PruneMetricsStream::new(read.read_splits(splits), counters, &self.metrics, partition);
+        let stream = counted.map_err(|e| DataFusionError::External(Box::new(e)));
         let stream = match self.limit {
             None => stream.boxed(),
             // Stop reading once the partition has produced `limit` rows (DataFusion trims the excess).
@@ -241,6 +267,46 @@ impl ExecutionPlan for DyntableScanExec {
                 .boxed(),
         };
         Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
+    }
+}
+
+/// The names of the pruning metrics, in the order of [`PruneCounters::snapshot`].
+const PRUNE_METRICS: [&str; 5] = ["row_groups", "row_groups_pruned", "pages", "pages_pruned", "page_rows_pruned"];
+
+/// Passes a partition's batches through and, whenever the read makes progress, adds what the storage
+/// read's pruning counted since the last time to the partition's metrics (so a file whose row groups were
+/// all skipped, and so yields no batch, is counted at the next batch or at the end).
+struct PruneMetricsStream {
+    inner: BatchStream,
+    counters: Arc<PruneCounters>,
+    metrics: [Count; 5],
+    reported: [u64; 5],
+}
+
+impl PruneMetricsStream {
+    fn new(inner: BatchStream, counters: Arc<PruneCounters>, set: &ExecutionPlanMetricsSet, partition: usize) -> Self {
+        let metrics = PRUNE_METRICS.map(|name| MetricBuilder::new(set).counter(name, partition));
+        PruneMetricsStream { inner, counters, metrics, reported: [0; 5] }
+    }
+
+    fn publish(&mut self) {
+        let now = self.counters.snapshot();
+        for ((metric, reported), value) in self.metrics.iter().zip(self.reported.iter_mut()).zip(now) {
+            metric.add(value.saturating_sub(*reported) as usize);
+            *reported = value.max(*reported);
+        }
+    }
+}
+
+impl Stream for PruneMetricsStream {
+    type Item = dyntable_storage::Result<arrow::array::RecordBatch>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let polled = self.inner.poll_next_unpin(cx);
+        if polled.is_ready() {
+            self.publish();
+        }
+        polled
     }
 }
 

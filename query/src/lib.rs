@@ -30,6 +30,13 @@
 //!     skipped. Pruning is conservative and never drops a matching row;
 //!   - to **filter rows** in the read, after merge-on-read, so a primary-key table filters the latest
 //!     version of each row (never an older version that a filter would resurrect).
+//! - **Row groups and pages**: where no other version of a row can sit in another file (append tables,
+//!   primary-key buckets that are one sorted run), the filter also skips Parquet row groups by their
+//!   column-chunk statistics and pages by the page index (column and offset indexes, which dyntable's
+//!   writer always writes); the skipped rows provably cannot match, and the remaining rows are still
+//!   filtered. `EXPLAIN` shows how many files qualify (`parquet_prunable_files=N`); `EXPLAIN ANALYZE`
+//!   shows what was skipped (`row_groups`, `row_groups_pruned`, `pages`, `pages_pruned`,
+//!   `page_rows_pruned`), which is only known once the files' footers are read.
 //! - **Buckets**: when the filter fixes every bucket-key column (the primary key without partition
 //!   keys, or `bucket-key`) by `=` / `IN`, only the splits of the buckets those values hash to are read
 //!   (`pruned_buckets=N` in `EXPLAIN`).

@@ -12,6 +12,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use std::collections::BTreeSet;
 
 use dyntable_storage::binary_row::{bucket_of, encode_row};
+use dyntable_storage::datafile::MetadataCache;
 use dyntable_storage::{CmpOp, DataSplit, Datum, FileStoreTable, Predicate, ScanFrom, TableSchema};
 
 use crate::exec::DyntableScanExec;
@@ -27,6 +28,8 @@ pub struct DyntableTableProvider {
     from: ScanFrom,
     schema: SchemaRef,
     exact_filters: bool,
+    /// Parquet footers and page indexes of the data files this provider's scans opened.
+    metadata_cache: Arc<MetadataCache>,
 }
 
 impl fmt::Debug for DyntableTableProvider {
@@ -43,7 +46,8 @@ impl DyntableTableProvider {
     /// Reads the latest snapshot.
     pub fn new(table: FileStoreTable) -> Self {
         let schema = table.schema().arrow_schema();
-        DyntableTableProvider { table, from: ScanFrom::Latest, schema, exact_filters: false }
+        let metadata_cache = Arc::new(MetadataCache::new(MetadataCache::DEFAULT_CAPACITY_BYTES));
+        DyntableTableProvider { table, from: ScanFrom::Latest, schema, exact_filters: false, metadata_cache }
     }
 
     /// Reads the snapshot `from` selects: an id, a tag, or the latest at or before a timestamp.
@@ -74,6 +78,17 @@ impl DyntableTableProvider {
     pub fn with_exact_filters(mut self, exact: bool) -> Self {
         self.exact_filters = exact;
         self
+    }
+
+    /// Shares `cache` for the data files' Parquet metadata (a session shares one across its providers, which
+    /// it makes per query). Data files are immutable, so a cached footer never goes stale.
+    pub fn with_metadata_cache(mut self, cache: Arc<MetadataCache>) -> Self {
+        self.metadata_cache = cache;
+        self
+    }
+
+    pub fn metadata_cache(&self) -> &Arc<MetadataCache> {
+        &self.metadata_cache
     }
 
     pub fn table(&self) -> &FileStoreTable {
@@ -127,7 +142,7 @@ impl TableProvider for DyntableTableProvider {
             None => schema.fields.iter().map(|f| f.name.clone()).collect(),
         };
         let predicate = filters_to_predicate(filters, schema);
-        let read = self.table.new_read(Some(&names), predicate.clone()).map_err(external)?;
+        let read = self.table.new_read(Some(&names), predicate.clone()).map_err(external)?.with_metadata_cache(self.metadata_cache.clone());
         let mut plan = self.table.plan(&self.from, predicate.as_ref()).await.map_err(external)?;
         let buckets_pruned = match &predicate {
             Some(p) => prune_buckets(schema, p, &mut plan.splits).map_err(external)?,

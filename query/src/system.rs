@@ -2,22 +2,20 @@
 //! `t$audit_log`, `t$tags`, `t$consumers`, with Paimon's column names.
 //!
 //! Each is materialized from the table's metadata when a query is planned (metadata is small: one row
-//! per snapshot, schema, file...). `t$audit_log` reads the table's data: the merged rows with the row
-//! kind (`+I`, `+U`) of the version that won the merge; it holds one bucket's raw rows in memory at a
-//! time to find the winners.
+//! per snapshot, schema, file...). `t$audit_log` reads the table's data through the merge-on-read of the
+//! table's merge engine: the merged rows with the row kind the merge produced (`+I`, `+U`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow::array::{new_null_array, Array, ArrayRef, AsArray, Int32Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray, UInt32Array};
-use arrow::compute::{self, SortOptions};
+use arrow::array::{new_null_array, Array, ArrayRef, AsArray, Int32Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
+use arrow::compute;
 use arrow::datatypes::{DataType as ArrowType, Field, Int8Type, Schema, SchemaRef};
-use arrow::row::{RowConverter, SortField};
 use datafusion::catalog::TableProvider;
 use datafusion::datasource::MemTable;
 use datafusion::error::{DataFusionError, Result};
 use dyntable_storage::binary_row::deserialize_row;
-use dyntable_storage::datafile::{bucket_dir, read_data_file, ReadColumns, SystemColumns};
+use dyntable_storage::datafile::bucket_dir;
 use dyntable_storage::manifest::ManifestStore;
 use dyntable_storage::schema::SchemaManager;
 use dyntable_storage::{Datum, FileStoreTable, RowKind, ScanFrom, TableSchema};
@@ -232,72 +230,20 @@ fn audit_schema(schema: &TableSchema) -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
+/// `t$audit_log` in batch mode, as Paimon reads it: the table's merged rows (what a scan returns, for
+/// every merge engine), each with the row kind the merge produced (`+I`/`+U` for deduplicate, `+I` for
+/// partial-update, aggregation and first-row and for append tables); retracted keys are left out.
 async fn audit_log(table: &FileStoreTable) -> Result<RecordBatch> {
-    let schema = table.schema();
-    let out_schema = audit_schema(schema);
-    if schema.primary_keys.is_empty() {
-        let batches = table.scan_collect(&ScanFrom::Latest, None, None).await.map_err(external)?;
-        let mut out = Vec::new();
-        for b in batches {
-            let mut cols: Vec<ArrayRef> = vec![Arc::new(StringArray::from(vec!["+I"; b.num_rows()]))];
-            cols.extend(b.columns().iter().cloned());
-            out.push(RecordBatch::try_new(out_schema.clone(), cols)?);
-        }
-        return Ok(compute::concat_batches(&out_schema, &out)?);
-    }
-    let options = schema.options().map_err(external)?;
+    let out_schema = audit_schema(table.schema());
     let plan = table.plan(&ScanFrom::Latest, None).await.map_err(external)?;
-    let cols = ReadColumns { system: SystemColumns::All, values: schema.fields.clone() };
-    let nkeys = schema.key_fields().len();
-    let manager = SchemaManager::new(table.io().clone());
-    let mut out = Vec::new();
-    for split in plan.splits {
-        let dir = bucket_dir(schema, &split.partition, split.bucket, &options.partition_default_name);
-        let mut raw = Vec::new();
-        for f in &split.files {
-            let file_schema = if f.schema_id == schema.id { schema.as_ref().clone() } else { manager.schema(f.schema_id).await.map_err(external)? };
-            let rel = f.external_path.clone().unwrap_or_else(|| format!("{dir}/{}", f.file_name));
-            let stream = read_data_file(table.io(), &rel, f.file_size as u64, schema, &file_schema, &cols, 8192, None).await.map_err(external)?;
-            raw.extend(stream.try_collect::<Vec<_>>().await.map_err(external)?);
-        }
-        if raw.is_empty() {
-            continue;
-        }
-        let all = compute::concat_batches(&raw[0].schema(), &raw)?;
-        // Sort by key, newest sequence number first: the first row of each key is the merge winner.
-        let mut sort_fields: Vec<SortField> = (0..nkeys).map(|i| SortField::new(all.column(i).data_type().clone())).collect();
-        sort_fields.push(SortField::new_with_options(ArrowType::Int64, SortOptions { descending: true, nulls_first: false }));
-        let converter = RowConverter::new(sort_fields)?;
-        let sort_cols: Vec<ArrayRef> = (0..=nkeys).map(|i| all.column(i).clone()).collect();
-        let rows = converter.convert_columns(&sort_cols)?;
-        let key_rows =
-            RowConverter::new((0..nkeys).map(|i| SortField::new(all.column(i).data_type().clone())).collect())?.convert_columns(&sort_cols[..nkeys])?;
-        let mut order: Vec<usize> = (0..all.num_rows()).collect();
-        order.sort_by(|a, b| rows.row(*a).cmp(&rows.row(*b)));
-        let kinds = all.column(nkeys + 1).as_primitive::<Int8Type>();
-        let mut keep: Vec<u32> = Vec::new();
-        let mut prev: Option<usize> = None;
-        for i in order {
-            if prev.is_some_and(|p| key_rows.row(p) == key_rows.row(i)) {
-                continue;
-            }
-            prev = Some(i);
-            if !RowKind::from_byte(kinds.value(i)).map(RowKind::is_retract).unwrap_or(false) {
-                keep.push(i as u32);
-            }
-        }
-        let idx = UInt32Array::from(keep);
-        let taken = compute::take_record_batch(&all, &idx)?;
-        let kind_text: StringArray = taken
-            .column(nkeys + 1)
-            .as_primitive::<Int8Type>()
-            .values()
-            .iter()
-            .map(|k| Some(RowKind::from_byte(*k).map(RowKind::short_string).unwrap_or("?")))
-            .collect();
+    let read = table.new_read(None, None).map_err(external)?.with_row_kind(true);
+    let batches: Vec<RecordBatch> = read.read_splits(plan.splits).try_collect().await.map_err(external)?;
+    let mut out = Vec::with_capacity(batches.len());
+    for b in batches {
+        let kind_text: StringArray =
+            b.column(0).as_primitive::<Int8Type>().values().iter().map(|k| Some(RowKind::from_byte(*k).map(RowKind::short_string).unwrap_or("?"))).collect();
         let mut columns: Vec<ArrayRef> = vec![Arc::new(kind_text)];
-        for (i, f) in out_schema.fields().iter().enumerate().skip(1) {
-            let c = taken.column(nkeys + 1 + i);
+        for (c, f) in b.columns().iter().skip(1).zip(out_schema.fields().iter().skip(1)) {
             columns.push(if c.data_type() == f.data_type() {
                 c.clone()
             } else {

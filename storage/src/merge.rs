@@ -696,6 +696,11 @@ impl OutputBuilder {
         self.rows.is_empty()
     }
 
+    /// Adds a key whose output is row `row` of batch slot `slot` as it is, with kind `kind`.
+    pub fn push_whole(&mut self, slot: usize, row: usize, kind: RowKind) {
+        self.rows.push(OutRow::Whole { slot, row, kind });
+    }
+
     /// Adds a merged key. `slots[i]` is the batch slot of version `i`, `rows[i]` its row.
     pub fn push(&mut self, m: &Merged, version_slots: &[(usize, usize)], seq_max: i64) {
         match &m.columns {
@@ -717,9 +722,33 @@ impl OutputBuilder {
         }
     }
 
+    /// Builds a batch of `_VALUE_KIND` and the value columns only (no `_KEY_*`, no `_SEQUENCE_NUMBER`) and
+    /// clears the builder: what a scan needs, without gathering the key and sequence of every row.
+    pub fn finish_values(&mut self, slots: &[RecordBatch], nkeys: usize) -> Result<RecordBatch> {
+        if !self.rows.iter().all(|r| matches!(r, OutRow::Whole { .. })) {
+            let full = self.finish(slots, nkeys)?;
+            let keep: Vec<usize> = (nkeys + 1..full.num_columns()).collect();
+            return Ok(full.project(&keep)?);
+        }
+        let capacity = self.rows.capacity();
+        let rows = std::mem::replace(&mut self.rows, Vec::with_capacity(capacity));
+        let schema = slots[0].schema();
+        let picks: Vec<(usize, usize)> = rows.iter().map(|r| if let OutRow::Whole { slot, row, .. } = r { (*slot, *row) } else { (0, 0) }).collect();
+        let kinds: Vec<i8> = rows.iter().map(|r| if let OutRow::Whole { kind, .. } = r { *kind as i8 } else { 0 }).collect();
+        let mut fields = vec![schema.field(nkeys + 1).clone()];
+        let mut columns: Vec<ArrayRef> = vec![Arc::new(arrow::array::Int8Array::from(kinds))];
+        for c in nkeys + 2..schema.fields().len() {
+            let arrays: Vec<&dyn Array> = slots.iter().map(|b| b.column(c).as_ref()).collect();
+            fields.push(schema.field(c).clone());
+            columns.push(arrow::compute::interleave(&arrays, &picks)?);
+        }
+        Ok(RecordBatch::try_new(Arc::new(arrow::datatypes::Schema::new(fields)), columns)?)
+    }
+
     /// Builds the batch and clears the builder.
     pub fn finish(&mut self, slots: &[RecordBatch], nkeys: usize) -> Result<RecordBatch> {
-        let rows = std::mem::take(&mut self.rows);
+        let capacity = self.rows.capacity();
+        let rows = std::mem::replace(&mut self.rows, Vec::with_capacity(capacity));
         let refs: Vec<&RecordBatch> = slots.iter().collect();
         if rows.iter().all(|r| matches!(r, OutRow::Whole { .. })) {
             let picks: Vec<(usize, usize)> =

@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use arrow::array::{AsArray, RecordBatch};
+use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::compute;
 use arrow::datatypes::{Int64Type, Int8Type};
 use arrow::row::{RowConverter, Rows, SortField};
@@ -15,7 +15,7 @@ use arrow_schema::SchemaRef;
 use futures::{Stream, StreamExt, TryStreamExt};
 
 use crate::binary_row::deserialize_row;
-use crate::datafile::{bucket_dir, read_data_file, ReadColumns, RowKind, SystemColumns, VALUE_KIND};
+use crate::datafile::{bucket_dir, kind_field, DataFileRead, MetadataCache, PruneCounters, ReadColumns, RowKind, SystemColumns, VALUE_KIND};
 use crate::error::{Error, Result};
 use crate::io::FileIO;
 use crate::manifest::DataFileMeta;
@@ -39,6 +39,12 @@ pub struct TableRead {
     filter: Option<Predicate>,
     batch_size: usize,
     schemas: SchemaCache,
+    /// Where Parquet pruning adds what it skipped (`None`: not counted).
+    counters: Option<Arc<PruneCounters>>,
+    /// Whether batches start with the merged row's `_VALUE_KIND` (audit log).
+    with_row_kind: bool,
+    /// Where data files' Parquet footers are kept between reads (`None`: read every time).
+    metadata_cache: Option<Arc<MetadataCache>>,
 }
 
 impl TableRead {
@@ -56,7 +62,7 @@ impl TableRead {
         }
         let spec = Arc::new(MergeSpec::new(&schema)?);
         let schemas: SchemaCache = Default::default();
-        Ok(TableRead { io, schema, options, spec, projection, filter, batch_size: 8192, schemas })
+        Ok(TableRead { io, schema, options, spec, projection, filter, batch_size: 8192, schemas, counters: None, with_row_kind: false, metadata_cache: None })
     }
 
     pub fn with_batch_size(mut self, n: usize) -> Self {
@@ -64,9 +70,42 @@ impl TableRead {
         self
     }
 
+    /// Adds what Parquet row-group and page-index pruning skips to `counters` (shared by clones of this read).
+    pub fn with_prune_counters(mut self, counters: Arc<PruneCounters>) -> Self {
+        self.counters = Some(counters);
+        self
+    }
+
+    /// Takes data files' Parquet metadata from `cache` (and adds what it reads to it).
+    pub fn with_metadata_cache(mut self, cache: Arc<MetadataCache>) -> Self {
+        self.metadata_cache = Some(cache);
+        self
+    }
+
+    /// Makes every batch start with a `_VALUE_KIND` column (Int8, [`RowKind`] bytes): the kind of the row
+    /// the merge engine produced for the key (`+I`/`+U` from deduplicate, `+I` from partial-update,
+    /// aggregation and first-row; always `+I` for append tables). Retracted keys are still left out.
+    pub fn with_row_kind(mut self, on: bool) -> Self {
+        self.with_row_kind = on;
+        self
+    }
+
     /// The schema of the batches this read yields.
     pub fn output_schema(&self) -> SchemaRef {
-        Arc::new(arrow_schema::Schema::new(self.projection.iter().map(DataField::to_arrow).collect::<Vec<_>>()))
+        let kind = self.with_row_kind.then(kind_field);
+        Arc::new(arrow_schema::Schema::new(kind.into_iter().chain(self.projection.iter().map(DataField::to_arrow)).collect::<Vec<_>>()))
+    }
+
+    /// The files of `split` whose Parquet statistics a filter may prune: all files of an append table, the
+    /// files of a bucket that is one sorted run (no other version of a key elsewhere); none without a filter.
+    pub fn prunable_files(&self, split: &DataSplit) -> Result<usize> {
+        if self.filter.is_none() {
+            return Ok(0);
+        }
+        if self.schema.primary_keys.is_empty() || self.sorted_runs(&split.files)?.len() == 1 {
+            return Ok(split.files.len());
+        }
+        Ok(0)
     }
 
     async fn file_schema(&self, id: i64) -> Result<Arc<TableSchema>> {
@@ -117,7 +156,19 @@ impl TableRead {
         // Row-group statistics may prune only where no other version of a row can sit in another file: append
         // tables and single sorted runs (reads without the merge's system columns).
         let prune = if cols.system == SystemColumns::All { None } else { self.filter.as_ref() };
-        let s = read_data_file(&self.io, &rel, file.file_size as u64, &self.schema, &file_schema, cols, self.batch_size, prune).await?;
+        let read = DataFileRead {
+            io: &self.io,
+            rel_path: &rel,
+            file_size: file.file_size as u64,
+            current: &self.schema,
+            file_schema: &file_schema,
+            cols,
+            batch_size: self.batch_size,
+            prune,
+            counters: self.counters.as_deref(),
+            metadata_cache: self.metadata_cache.as_deref(),
+        };
+        let s = read.open().await?;
         Ok(Box::pin(s))
     }
 
@@ -143,7 +194,7 @@ impl TableRead {
                 // One sorted run holds each key once: no merge, only retractions to drop (and no kind column
                 // at all when the files say they hold none).
                 let files: Vec<DataFileMeta> = runs.into_iter().next().expect("one run").into();
-                if files.iter().all(|f| f.delete_row_count == Some(0)) {
+                if !self.with_row_kind && files.iter().all(|f| f.delete_row_count == Some(0)) {
                     self.concat_files(&split, files, &self.read_columns(SystemColumns::None))
                 } else {
                     let s = self.concat_files(&split, files, &self.read_columns(SystemColumns::KindOnly));
@@ -151,7 +202,7 @@ impl TableRead {
                 }
             } else {
                 let cols = self.read_columns(SystemColumns::All);
-                let s = self.merge_runs(split, runs, cols, false)?;
+                let s = self.merge(split, runs, cols, false, true)?;
                 Box::pin(s.and_then(|b| futures::future::ready(drop_retracts(&b))))
             }
         };
@@ -159,9 +210,10 @@ impl TableRead {
         let filter = self.filter.clone();
         let projection: Vec<String> = self.projection.iter().map(|f| f.name.clone()).collect();
         let out_schema = self.output_schema();
+        let with_row_kind = self.with_row_kind;
         Ok(Box::pin(
             raw.and_then(move |b| {
-                let r = finish(&b, filter.as_ref(), &schema, &projection, &out_schema);
+                let r = finish(&b, filter.as_ref(), &schema, &projection, with_row_kind, &out_schema);
                 futures::future::ready(r)
             })
             .try_filter(|b| futures::future::ready(b.num_rows() > 0)),
@@ -172,9 +224,16 @@ impl TableRead {
     /// columns), one row per key, in key order. With `keep_retractions` false, keys whose merge result is a
     /// retraction are left out.
     pub fn merge_runs(&self, split: DataSplit, runs: Vec<VecDeque<DataFileMeta>>, cols: ReadColumns, keep_retractions: bool) -> Result<BatchStream> {
+        self.merge(split, runs, cols, keep_retractions, false)
+    }
+
+    /// [`Self::merge_runs`]; with `values_only`, batches hold only `_VALUE_KIND` and the value columns (what a
+    /// scan needs), which spares gathering the key and sequence columns of every merged row.
+    fn merge(&self, split: DataSplit, runs: Vec<VecDeque<DataFileMeta>>, cols: ReadColumns, keep_retractions: bool, values_only: bool) -> Result<BatchStream> {
         debug_assert_eq!(cols.system, SystemColumns::All);
         let nkeys = self.schema.key_fields().len();
         let key_converter = RowConverter::new(self.schema.key_fields().iter().map(|f| SortField::new(f.data_type.to_arrow())).collect())?;
+        let int_key = matches!(self.schema.key_fields().as_slice(), [k] if matches!(k.data_type.to_arrow(), arrow_schema::DataType::Int64 | arrow_schema::DataType::Int32 | arrow_schema::DataType::Int16 | arrow_schema::DataType::Int8));
         let seq_cols: Vec<usize> = match &self.options.sequence_field {
             Some(sf) => sf.split(',').filter_map(|s| cols.values.iter().position(|v| v.name == s.trim()).map(|i| nkeys + 2 + i)).collect(),
             None => Vec::new(),
@@ -188,12 +247,14 @@ impl TableRead {
             cols,
             cursors,
             key_converter,
+            int_key,
             seq_cols: (!seq_cols.is_empty()).then_some(seq_cols),
             seq_converter: None,
             nkeys,
             slots: Vec::new(),
             out: OutputBuilder::new(),
             keep_retractions,
+            values_only,
             done: false,
         };
         Ok(Box::pin(futures::stream::try_unfold(merge, |mut m| async move {
@@ -219,7 +280,7 @@ impl TableRead {
     /// level >= 1 one run with files ordered by min key.
     pub fn sorted_runs(&self, files: &[DataFileMeta]) -> Result<Vec<VecDeque<DataFileMeta>>> {
         let mut level0: Vec<&DataFileMeta> = files.iter().filter(|f| f.level == 0).collect();
-        level0.sort_by(|a, b| b.max_sequence_number.cmp(&a.max_sequence_number));
+        level0.sort_by_key(|f| std::cmp::Reverse(f.max_sequence_number));
         let mut runs: Vec<VecDeque<DataFileMeta>> = level0.into_iter().map(|f| VecDeque::from(vec![f.clone()])).collect();
         let mut levels: Vec<i32> = files.iter().map(|f| f.level).filter(|l| *l > 0).collect();
         levels.sort();
@@ -268,8 +329,16 @@ fn drop_retracts(batch: &RecordBatch) -> Result<RecordBatch> {
     Ok(compute::filter_record_batch(batch, &keep)?)
 }
 
-/// Applies the row filter and the projection.
-fn finish(batch: &RecordBatch, filter: Option<&Predicate>, schema: &TableSchema, projection: &[String], out_schema: &SchemaRef) -> Result<RecordBatch> {
+/// Applies the row filter and the projection (after the row kind, when asked for; rows read without a
+/// kind column are inserts).
+fn finish(
+    batch: &RecordBatch,
+    filter: Option<&Predicate>,
+    schema: &TableSchema,
+    projection: &[String],
+    with_row_kind: bool,
+    out_schema: &SchemaRef,
+) -> Result<RecordBatch> {
     let batch = match filter {
         Some(f) => {
             let mask = f.evaluate(batch, schema)?;
@@ -277,11 +346,39 @@ fn finish(batch: &RecordBatch, filter: Option<&Predicate>, schema: &TableSchema,
         }
         None => batch.clone(),
     };
-    let cols = projection
-        .iter()
-        .map(|n| batch.column_by_name(n).cloned().ok_or_else(|| Error::Internal(format!("column `{n}` was not read"))))
-        .collect::<Result<Vec<_>>>()?;
+    let mut cols = Vec::with_capacity(projection.len() + 1);
+    if with_row_kind {
+        cols.push(match batch.column_by_name(VALUE_KIND) {
+            Some(kinds) => kinds.clone(),
+            None => Arc::new(arrow::array::Int8Array::from_value(RowKind::Insert as i8, batch.num_rows())),
+        });
+    }
+    for n in projection {
+        cols.push(batch.column_by_name(n).cloned().ok_or_else(|| Error::Internal(format!("column `{n}` was not read")))?);
+    }
     Ok(RecordBatch::try_new_with_options(out_schema.clone(), cols, &arrow::array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows())))?)
+}
+
+/// The keys of a cursor's batch in a form that compares in key order: the native values when the key is
+/// one integer column (no row encoding, a plain integer compare per step of the merge), else arrow rows.
+enum CursorKeys {
+    Ints(Vec<i64>),
+    Rows(Rows),
+}
+
+impl CursorKeys {
+    /// Compares key `i` of these keys with key `j` of `other` (of the same form).
+    #[inline]
+    fn cmp_at(&self, i: usize, other: &CursorKeys, j: usize) -> std::cmp::Ordering {
+        match (self, other) {
+            (CursorKeys::Ints(a), CursorKeys::Ints(b)) => a[i].cmp(&b[j]),
+            (CursorKeys::Rows(a), CursorKeys::Rows(b)) => a.row(i).cmp(&b.row(j)),
+            // One merge uses one form for every cursor (chosen from the key type), so this is unreachable;
+            // ordering the forms keeps the merge total rather than panicking.
+            (CursorKeys::Ints(_), CursorKeys::Rows(_)) => std::cmp::Ordering::Less,
+            (CursorKeys::Rows(_), CursorKeys::Ints(_)) => std::cmp::Ordering::Greater,
+        }
+    }
 }
 
 /// One sorted run being read in key order.
@@ -289,7 +386,7 @@ struct RunCursor {
     files: VecDeque<DataFileMeta>,
     stream: Option<BatchStream>,
     batch: Option<RecordBatch>,
-    keys: Option<Rows>,
+    keys: Option<CursorKeys>,
     seq_keys: Option<Rows>,
     pos: usize,
     slot: usize,
@@ -303,6 +400,8 @@ struct MergeState {
     value_types: Vec<DataType>,
     cursors: Vec<RunCursor>,
     key_converter: RowConverter,
+    /// Whether the key is one integer column, compared natively ([`CursorKeys::Ints`]).
+    int_key: bool,
     seq_cols: Option<Vec<usize>>,
     seq_converter: Option<RowConverter>,
     nkeys: usize,
@@ -310,6 +409,8 @@ struct MergeState {
     slots: Vec<RecordBatch>,
     out: OutputBuilder,
     keep_retractions: bool,
+    /// Output only `_VALUE_KIND` and the values (see [`TableRead::merge_runs`]'s sibling `merge`).
+    values_only: bool,
     done: bool,
 }
 
@@ -333,7 +434,11 @@ impl MergeState {
                         if b.num_rows() == 0 {
                             continue;
                         }
-                        let keys = self.key_converter.convert_columns(&b.columns()[..self.nkeys])?;
+                        let keys = if self.int_key {
+                            CursorKeys::Ints(int_keys(b.column(0)).map_err(|e| Error::corrupt(self.split_display(), e))?)
+                        } else {
+                            CursorKeys::Rows(self.key_converter.convert_columns(&b.columns()[..self.nkeys])?)
+                        };
                         let seq_keys = match &self.seq_cols {
                             Some(cols) => {
                                 let arrays: Vec<_> = cols.iter().map(|c| b.column(*c).clone()).collect();
@@ -392,17 +497,79 @@ impl MergeState {
                 live.push(i);
             }
         }
+        let whole_rows = self.read.spec.picks_whole_rows();
+        let first_row = self.read.spec.engine == crate::options::MergeEngine::FirstRow;
         loop {
             if live.is_empty() {
                 self.done = true;
                 break;
             }
+            // One pass over the cursors: the smallest key, whether another cursor is on it too, and the
+            // cursor with the next smallest key.
             let mut min = live[0];
+            let mut tie = false;
+            let mut second: Option<usize> = None;
             for &i in &live[1..] {
                 let (a, b) = (&self.cursors[i], &self.cursors[min]);
-                if a.keys.as_ref().expect("filled").row(a.pos) < b.keys.as_ref().expect("filled").row(b.pos) {
-                    min = i;
+                match a.keys.as_ref().expect("filled").cmp_at(a.pos, b.keys.as_ref().expect("filled"), b.pos) {
+                    std::cmp::Ordering::Less => {
+                        // The old minimum is at or below every other key seen, so it is the next smallest.
+                        second = Some(min);
+                        min = i;
+                        tie = false;
+                    }
+                    std::cmp::Ordering::Equal => tie = true,
+                    std::cmp::Ordering::Greater => {
+                        let below = second.is_none_or(|s| {
+                            let c = &self.cursors[s];
+                            a.keys.as_ref().expect("filled").cmp_at(a.pos, c.keys.as_ref().expect("filled"), c.pos).is_lt()
+                        });
+                        if below {
+                            second = Some(i);
+                        }
+                    }
                 }
+            }
+            if !tie && whole_rows {
+                // Fast path: the key has one version, so the row is output as it is, and so are the rows after
+                // it in the same batch while their keys stay below every other cursor's (a run holds each
+                // key once, so none of them has another version).
+                let c = &self.cursors[min];
+                let batch = c.batch.as_ref().expect("filled");
+                let keys = c.keys.as_ref().expect("filled");
+                let kinds = batch.column(self.nkeys + 1).as_primitive::<Int8Type>();
+                let room = batch_size.saturating_sub(self.out.len()).max(1);
+                let mut end = c.pos + 1;
+                if let Some(s) = second {
+                    let other = &self.cursors[s];
+                    let (bound, bound_pos) = (other.keys.as_ref().expect("filled"), other.pos);
+                    while end < batch.num_rows() && end - c.pos < room && keys.cmp_at(end, bound, bound_pos).is_lt() {
+                        end += 1;
+                    }
+                } else {
+                    end = batch.num_rows().min(c.pos + room);
+                }
+                for row in c.pos..end {
+                    let kind = RowKind::from_byte(kinds.value(row)).unwrap_or(RowKind::Insert);
+                    let kind = match (first_row, kind.is_retract()) {
+                        // first-row drops a lone retraction and emits +I for an insert.
+                        (true, true) => continue,
+                        (true, false) => RowKind::Insert,
+                        (false, _) => kind,
+                    };
+                    if self.keep_retractions || !kind.is_retract() {
+                        self.out.push_whole(c.slot, row, kind);
+                    }
+                }
+                self.cursors[min].pos = end;
+                let exhausted = self.cursors[min].batch.as_ref().is_none_or(|b| end >= b.num_rows());
+                if exhausted && !self.fill(min).await? {
+                    live.retain(|x| *x != min);
+                }
+                if self.out.len() >= batch_size {
+                    break;
+                }
+                continue;
             }
             // Every cursor positioned on that key holds one version of it (a run has each key once).
             let mut same: Vec<usize> = live
@@ -410,7 +577,7 @@ impl MergeState {
                 .copied()
                 .filter(|&i| {
                     let (a, b) = (&self.cursors[i], &self.cursors[min]);
-                    i == min || a.keys.as_ref().expect("filled").row(a.pos) == b.keys.as_ref().expect("filled").row(b.pos)
+                    i == min || a.keys.as_ref().expect("filled").cmp_at(a.pos, b.keys.as_ref().expect("filled"), b.pos).is_eq()
                 })
                 .collect();
             same.sort_by(|a, b| self.older(*a, *b));
@@ -452,7 +619,7 @@ impl MergeState {
         if self.out.is_empty() {
             return Ok(None);
         }
-        let batch = self.out.finish(&self.slots, self.nkeys)?;
+        let batch = if self.values_only { self.out.finish_values(&self.slots, self.nkeys)? } else { self.out.finish(&self.slots, self.nkeys)? };
         // Keep only the batches cursors still point into, renumbering their slots.
         let mut kept = Vec::new();
         for c in self.cursors.iter_mut() {
@@ -464,6 +631,28 @@ impl MergeState {
         self.slots = kept;
         Ok(Some(batch))
     }
+}
+
+impl MergeState {
+    /// The bucket being merged, for error messages.
+    fn split_display(&self) -> String {
+        format!("partition {:?} bucket {}", self.split.partition, self.split.bucket)
+    }
+}
+
+/// An integer key column as i64 values in key order; a null key (which a primary key never holds) is an error.
+fn int_keys(column: &arrow::array::ArrayRef) -> std::result::Result<Vec<i64>, String> {
+    if column.null_count() > 0 {
+        return Err(format!("primary key column holds {} nulls", column.null_count()));
+    }
+    let values: Vec<i64> = match column.data_type() {
+        arrow_schema::DataType::Int64 => column.as_primitive::<Int64Type>().values().to_vec(),
+        arrow_schema::DataType::Int32 => column.as_primitive::<arrow::datatypes::Int32Type>().values().iter().map(|v| *v as i64).collect(),
+        arrow_schema::DataType::Int16 => column.as_primitive::<arrow::datatypes::Int16Type>().values().iter().map(|v| *v as i64).collect(),
+        arrow_schema::DataType::Int8 => column.as_primitive::<Int8Type>().values().iter().map(|v| *v as i64).collect(),
+        other => return Err(format!("primary key column has type {other}, expected an integer")),
+    };
+    Ok(values)
 }
 
 /// Collects a stream of batches (for tests and small tables).
