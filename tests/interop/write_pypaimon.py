@@ -5,6 +5,7 @@ Usage: $ORACLES/py/bin/python write_pypaimon.py WAREHOUSE
 Creates db_py.pk (primary key (id, dt), partitioned by dt, bucket 2, row kinds through rowkind.field `_op`,
 three commits of inserts, upserts and deletes) and db_py.append (unbucketed append table, two commits).
 """
+import os
 import sys
 
 import pyarrow as pa
@@ -51,3 +52,8 @@ def main(wh):
 
 if __name__ == '__main__':
     main(sys.argv[1])
+    # Skip interpreter teardown: native threads of pyarrow/pypaimon sometimes abort the process there
+    # ("terminate called without an active exception") after all work is done and flushed.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
