@@ -155,12 +155,12 @@ fn run_model(seed: u64, count: usize, engine: Engine) {
             match &op {
                 Op::Upsert { k, p, v, n } => {
                     let row = json!({"k": k, "p": p, "v": v, "n": n, "_op": "+U"});
-                    writer.write(&batch(&table, &[row.clone()])).await.unwrap();
+                    writer.write(&batch(&table, std::slice::from_ref(&row))).await.unwrap();
                     pending.push((op.clone(), row));
                 }
                 Op::Delete { k, p } => {
                     let row = json!({"k": k, "p": p, "_op": "-D"});
-                    writer.write(&batch(&table, &[row.clone()])).await.unwrap();
+                    writer.write(&batch(&table, std::slice::from_ref(&row))).await.unwrap();
                     pending.push((op.clone(), row));
                 }
                 Op::Commit => {

@@ -263,7 +263,9 @@ impl TableCommit {
         let key_types: Vec<_> = self.schema.key_fields().iter().map(|f| f.data_type.clone()).collect();
         let touched: HashSet<(Vec<u8>, i32, i32)> =
             entries.iter().filter(|e| e.kind == FileKind::Add && e.file.level > 0).map(|e| (e.partition.clone(), e.bucket, e.file.level)).collect();
-        let mut groups: HashMap<(Vec<u8>, i32, i32), Vec<(Vec<Datum>, Vec<Datum>, String)>> = HashMap::new();
+        // (partition, bucket, level) -> the (min key, max key, file name) of its files.
+        type KeyRange = (Vec<Datum>, Vec<Datum>, String);
+        let mut groups: HashMap<(Vec<u8>, i32, i32), Vec<KeyRange>> = HashMap::new();
         for e in after.iter().filter(|e| touched.contains(&(e.partition.clone(), e.bucket, e.file.level))) {
             let min = deserialize_row(&e.file.min_key, &key_types)?;
             let max = deserialize_row(&e.file.max_key, &key_types)?;

@@ -576,7 +576,7 @@ fn fold(agg: &AggFn, ignore_retract: bool, as_values: bool, v: &Versions, c: usi
 /// Element rows of a list/map value, for comparing elements.
 fn element_rows(values: &ArrayRef) -> Result<arrow::row::Rows> {
     let conv = RowConverter::new(vec![SortField::new(values.data_type().clone())])?;
-    Ok(conv.convert_columns(&[values.clone()])?)
+    Ok(conv.convert_columns(std::slice::from_ref(values))?)
 }
 
 fn collect(v: &Versions, c: usize, ty: &DataType, distinct: bool, ignore_retract: bool, as_values: bool) -> Result<ColSrc> {
@@ -674,9 +674,12 @@ pub struct OutputBuilder {
     rows: Vec<OutRow>,
 }
 
+/// A merged column: where its value comes from (batch slot, row) or a computed single value.
+type OutCol = (Option<(usize, usize)>, Option<ArrayRef>);
+
 enum OutRow {
     Whole { slot: usize, row: usize, kind: RowKind },
-    Cols { key: (usize, usize), seq: i64, kind: RowKind, cols: Vec<(Option<(usize, usize)>, Option<ArrayRef>)> },
+    Cols { key: (usize, usize), seq: i64, kind: RowKind, cols: Vec<OutCol> },
 }
 
 impl Default for OutputBuilder {

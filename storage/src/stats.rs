@@ -191,7 +191,7 @@ mod tests {
         let t = apply_mode(&s, StatsMode::Truncate(16));
         assert_eq!(t.min, Datum::String("a".repeat(16)));
         assert_eq!(t.max, Datum::String(format!("{}c", "b".repeat(15))));
-        let ss = to_simple_stats(&[s.clone()], &[ty.clone()], StatsMode::Full).unwrap();
+        let ss = to_simple_stats(std::slice::from_ref(&s), std::slice::from_ref(&ty), StatsMode::Full).unwrap();
         assert_eq!(from_simple_stats(&ss, &[ty]), vec![s]);
     }
 }
