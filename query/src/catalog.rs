@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use datafusion::catalog::{CatalogProvider, SchemaProvider, TableProvider};
 use datafusion::error::{DataFusionError, Result};
 use dyntable_storage::datafile::MetadataCache;
+use dyntable_storage::manifest::ManifestCache;
 use dyntable_storage::{Catalog, Error as StorageError, Identifier, ScanFrom};
 
 use crate::provider::DyntableTableProvider;
@@ -31,12 +32,15 @@ pub struct DyntableCatalogProvider {
     databases: RwLock<Vec<String>>,
     /// Parquet footers of data files, shared by every table this session reads.
     metadata_cache: Arc<MetadataCache>,
+    /// Decoded manifests, shared likewise.
+    manifest_cache: Arc<ManifestCache>,
 }
 
 impl DyntableCatalogProvider {
     pub fn new(catalog: Catalog, databases: Vec<String>) -> Self {
         let metadata_cache = Arc::new(MetadataCache::new(MetadataCache::DEFAULT_CAPACITY_BYTES));
-        DyntableCatalogProvider { catalog, databases: RwLock::new(databases), metadata_cache }
+        let manifest_cache = Arc::new(ManifestCache::new(ManifestCache::DEFAULT_CAPACITY_RECORDS));
+        DyntableCatalogProvider { catalog, databases: RwLock::new(databases), metadata_cache, manifest_cache }
     }
 
     /// Replaces the cached database list (after CREATE DATABASE).
@@ -54,7 +58,12 @@ impl CatalogProvider for DyntableCatalogProvider {
 
     fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
         // Resolved lazily: a database created by another process is visible without refreshing.
-        Some(Arc::new(DyntableSchemaProvider { catalog: self.catalog.clone(), database: name.to_string(), metadata_cache: self.metadata_cache.clone() }))
+        Some(Arc::new(DyntableSchemaProvider {
+            catalog: self.catalog.clone(),
+            database: name.to_string(),
+            metadata_cache: self.metadata_cache.clone(),
+            manifest_cache: self.manifest_cache.clone(),
+        }))
     }
 }
 
@@ -63,6 +72,7 @@ impl CatalogProvider for DyntableCatalogProvider {
 pub struct DyntableSchemaProvider {
     catalog: Catalog,
     metadata_cache: Arc<MetadataCache>,
+    manifest_cache: Arc<ManifestCache>,
     database: String,
 }
 
@@ -146,7 +156,11 @@ impl SchemaProvider for DyntableSchemaProvider {
                 .await
                 .map_err(|e| DataFusionError::Plan(format!("cannot time travel table `{ident}` to {}: {e}", describe_from(&parsed.from))))?;
         }
-        let provider = DyntableTableProvider::new(table).with_scan_from(parsed.from).with_exact_filters(true).with_metadata_cache(self.metadata_cache.clone());
+        let provider = DyntableTableProvider::new(table)
+            .with_scan_from(parsed.from)
+            .with_exact_filters(true)
+            .with_metadata_cache(self.metadata_cache.clone())
+            .with_manifest_cache(self.manifest_cache.clone());
         Ok(Some(Arc::new(provider)))
     }
 

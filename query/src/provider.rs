@@ -13,6 +13,7 @@ use std::collections::BTreeSet;
 
 use dyntable_storage::binary_row::{bucket_of, encode_row};
 use dyntable_storage::datafile::MetadataCache;
+use dyntable_storage::manifest::ManifestCache;
 use dyntable_storage::{CmpOp, DataSplit, Datum, FileStoreTable, Predicate, ScanFrom, TableSchema};
 
 use crate::exec::DyntableScanExec;
@@ -47,7 +48,15 @@ impl DyntableTableProvider {
     pub fn new(table: FileStoreTable) -> Self {
         let schema = table.schema().arrow_schema();
         let metadata_cache = Arc::new(MetadataCache::new(MetadataCache::DEFAULT_CAPACITY_BYTES));
+        // Every query plans a scan: keep the (immutable) manifests decoded between them.
+        let table = table.with_manifest_cache(Arc::new(ManifestCache::new(ManifestCache::DEFAULT_CAPACITY_RECORDS)));
         DyntableTableProvider { table, from: ScanFrom::Latest, schema, exact_filters: false, metadata_cache }
+    }
+
+    /// Shares a manifest cache (e.g. one per SQL session) instead of this provider's own.
+    pub fn with_manifest_cache(mut self, cache: Arc<ManifestCache>) -> Self {
+        self.table = self.table.with_manifest_cache(cache);
+        self
     }
 
     /// Reads the snapshot `from` selects: an id, a tag, or the latest at or before a timestamp.

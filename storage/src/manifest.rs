@@ -4,8 +4,8 @@
 //! pypaimon 2.1 (which reads without a reader schema) and Java 0.9 (which skips unknown fields) both read
 //! them. The reader looks fields up by name and accepts files that stop at field 15 (Java 0.9's).
 
-use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use apache_avro::types::Value;
 use apache_avro::{Codec, Reader, Schema, Writer};
@@ -442,31 +442,151 @@ pub fn decode_manifest_list(bytes: &[u8], path: &str) -> Result<Vec<ManifestFile
         .collect()
 }
 
+/// Decoded manifests and manifest lists, so that planning a scan (every SQL query plans one) does not read and
+/// decode the same files again: a manifest file is written once under a unique name and never rewritten, so a
+/// cached file never goes stale. Opt-in (the SQL session and provider use one); bounded by the number of records
+/// held, the oldest files dropped first.
+pub struct ManifestCache {
+    inner: Mutex<CacheInner>,
+    capacity_records: usize,
+}
+
+impl std::fmt::Debug for ManifestCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ManifestCache").field("capacity_records", &self.capacity_records).finish()
+    }
+}
+
+struct CacheInner {
+    files: HashMap<String, Cached>,
+    order: VecDeque<String>,
+    records: usize,
+}
+
+enum Cached {
+    Manifest(Arc<Vec<ManifestEntry>>),
+    List(Arc<Vec<ManifestFileMeta>>),
+}
+
+impl Cached {
+    fn records(&self) -> usize {
+        match self {
+            Cached::Manifest(m) => m.len().max(1),
+            Cached::List(l) => l.len().max(1),
+        }
+    }
+}
+
+impl ManifestCache {
+    /// About 100 MB of decoded records at most.
+    pub const DEFAULT_CAPACITY_RECORDS: usize = 250_000;
+
+    pub fn new(capacity_records: usize) -> ManifestCache {
+        ManifestCache { inner: Mutex::new(CacheInner { files: HashMap::new(), order: VecDeque::new(), records: 0 }), capacity_records }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, CacheInner> {
+        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn manifest(&self, key: &str) -> Option<Arc<Vec<ManifestEntry>>> {
+        match self.lock().files.get(key) {
+            Some(Cached::Manifest(m)) => Some(m.clone()),
+            _ => None,
+        }
+    }
+
+    fn list(&self, key: &str) -> Option<Arc<Vec<ManifestFileMeta>>> {
+        match self.lock().files.get(key) {
+            Some(Cached::List(l)) => Some(l.clone()),
+            _ => None,
+        }
+    }
+
+    /// Files currently held.
+    pub fn len(&self) -> usize {
+        self.lock().files.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn insert(&self, key: String, value: Cached) {
+        let records = value.records();
+        if records > self.capacity_records {
+            return;
+        }
+        let mut this = self.lock();
+        while this.records + records > self.capacity_records {
+            let Some(oldest) = this.order.pop_front() else { break };
+            if let Some(old) = this.files.remove(&oldest) {
+                this.records -= old.records();
+            }
+        }
+        if let Some(old) = this.files.insert(key.clone(), value) {
+            this.records -= old.records();
+        } else {
+            this.order.push_back(key);
+        }
+        this.records += records;
+    }
+}
+
 /// Reads and writes manifests and manifest lists under `<table>/manifest/`.
 #[derive(Clone, Debug)]
 pub struct ManifestStore {
     io: FileIO,
+    cache: Option<Arc<ManifestCache>>,
 }
 
 impl ManifestStore {
     pub fn new(table_io: FileIO) -> Self {
-        ManifestStore { io: table_io }
+        ManifestStore { io: table_io, cache: None }
+    }
+
+    /// Serves repeated reads of a manifest or manifest list from `cache`.
+    pub fn with_cache(mut self, cache: Option<Arc<ManifestCache>>) -> Self {
+        self.cache = cache;
+        self
     }
 
     fn rel(name: &str) -> String {
         format!("manifest/{name}")
     }
 
+    /// The cache key of a manifest file: the store instance and the full path (file names are unique, and a
+    /// manifest file is never rewritten, so a decoded file never goes stale).
+    fn cache_key(&self, rel: &str) -> String {
+        format!("{:x}/{}", Arc::as_ptr(&self.io.store) as *const () as usize, self.io.path(rel))
+    }
+
     pub async fn read_manifest(&self, name: &str) -> Result<Vec<ManifestEntry>> {
         let rel = Self::rel(name);
+        let key = self.cache_key(&rel);
+        if let Some(entries) = self.cache.as_ref().and_then(|c| c.manifest(&key)) {
+            return Ok(entries.as_ref().clone());
+        }
         let bytes = self.io.read(&rel).await?;
-        decode_manifest(&bytes, self.io.path(&rel).as_ref())
+        let entries = decode_manifest(&bytes, self.io.path(&rel).as_ref())?;
+        if let Some(cache) = &self.cache {
+            cache.insert(key, Cached::Manifest(Arc::new(entries.clone())));
+        }
+        Ok(entries)
     }
 
     pub async fn read_list(&self, name: &str) -> Result<Vec<ManifestFileMeta>> {
         let rel = Self::rel(name);
+        let key = self.cache_key(&rel);
+        if let Some(metas) = self.cache.as_ref().and_then(|c| c.list(&key)) {
+            return Ok(metas.as_ref().clone());
+        }
         let bytes = self.io.read(&rel).await?;
-        decode_manifest_list(&bytes, self.io.path(&rel).as_ref())
+        let metas = decode_manifest_list(&bytes, self.io.path(&rel).as_ref())?;
+        if let Some(cache) = &self.cache {
+            cache.insert(key, Cached::List(Arc::new(metas.clone())));
+        }
+        Ok(metas)
     }
 
     /// Writes a manifest file holding `entries`; returns its list record.
@@ -571,5 +691,34 @@ mod tests {
         let bytes = encode_manifest(&entries).unwrap();
         let e = decode_manifest(&bytes[..bytes.len() - 7], "wh/t/manifest/manifest-2").unwrap_err().to_string();
         assert!(e.contains("manifest-2"), "{e}");
+    }
+
+    /// A cached store serves repeated reads without the file (immutable files never go stale); a store without
+    /// a cache, or a cache too small for the file, reads the file each time.
+    #[test]
+    fn manifest_cache_serves_repeated_reads() {
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        rt.block_on(async {
+            let io = FileIO::new(Arc::new(object_store::memory::InMemory::new()), object_store::path::Path::from("t"));
+            let entries = vec![ManifestEntry { kind: FileKind::Add, partition: vec![], bucket: 0, total_buckets: 1, file: sample_file("f") }];
+            let cache = Arc::new(ManifestCache::new(ManifestCache::DEFAULT_CAPACITY_RECORDS));
+            let cached = ManifestStore::new(io.clone()).with_cache(Some(cache.clone()));
+            let meta = cached.write_manifest("manifest-a-0", &entries, 0, SimpleStats::empty()).await.unwrap();
+            cached.write_list("manifest-list-a-1", std::slice::from_ref(&meta)).await.unwrap();
+            assert_eq!(cached.read_manifest("manifest-a-0").await.unwrap(), entries);
+            assert_eq!(cached.read_list("manifest-list-a-1").await.unwrap(), vec![meta.clone()]);
+            assert_eq!(cache.len(), 2);
+            io.delete("manifest/manifest-a-0").await.unwrap();
+            io.delete("manifest/manifest-list-a-1").await.unwrap();
+            assert_eq!(cached.read_manifest("manifest-a-0").await.unwrap(), entries);
+            assert_eq!(cached.read_list("manifest-list-a-1").await.unwrap(), vec![meta]);
+            assert!(ManifestStore::new(io.clone()).read_manifest("manifest-a-0").await.is_err(), "no cache, no file");
+
+            let tiny = ManifestStore::new(io.clone()).with_cache(Some(Arc::new(ManifestCache::new(0))));
+            tiny.write_manifest("manifest-b-0", &entries, 0, SimpleStats::empty()).await.unwrap();
+            tiny.read_manifest("manifest-b-0").await.unwrap();
+            io.delete("manifest/manifest-b-0").await.unwrap();
+            assert!(tiny.read_manifest("manifest-b-0").await.is_err(), "a file larger than the cache is not kept");
+        });
     }
 }

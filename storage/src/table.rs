@@ -13,7 +13,7 @@ use crate::commit::{OverwriteScope, TableCommit};
 use crate::compact::{sorted_run_count, BucketCompactor, CompactionMetrics};
 use crate::error::{Error, Result};
 use crate::io::FileIO;
-use crate::manifest::{ManifestEntry, ManifestStore};
+use crate::manifest::{ManifestCache, ManifestEntry, ManifestStore};
 use crate::predicate::Predicate;
 use crate::read::{BatchStream, TableRead};
 use crate::scan::{live_entries, max_sequence_numbers, plan, resolve_snapshot, ScanFrom, ScanPlan};
@@ -31,6 +31,8 @@ pub struct FileStoreTable {
     /// The logs live outside the table directory (an object-store warehouse): writers upload sealed segments
     /// to the table's `log/` so readers elsewhere can read them.
     log_upload: bool,
+    /// Decoded manifests kept between scans (opt-in; the SQL layer sets one).
+    manifest_cache: Option<Arc<ManifestCache>>,
 }
 
 impl FileStoreTable {
@@ -40,7 +42,7 @@ impl FileStoreTable {
         let schema =
             SchemaManager::new(io.clone()).latest().await?.ok_or_else(|| Error::NotFound(format!("table `{name}` (no schema under `{}`)", io.root)))?;
         schema.validate().map_err(|e| Error::corrupt(io.path(&format!("schema/schema-{}", schema.id)), e))?;
-        Ok(FileStoreTable { io, name, schema: Arc::new(schema), log_dir: None, log_upload: false })
+        Ok(FileStoreTable { io, name, schema: Arc::new(schema), log_dir: None, log_upload: false, manifest_cache: None })
     }
 
     /// Creates the table by publishing `schema/schema-0`; fails if it exists.
@@ -51,7 +53,7 @@ impl FileStoreTable {
             Error::AlreadyExists(_) => Error::AlreadyExists(format!("table `{name}`")),
             other => other,
         })?;
-        Ok(FileStoreTable { io, name, schema: Arc::new(schema), log_dir: None, log_upload: false })
+        Ok(FileStoreTable { io, name, schema: Arc::new(schema), log_dir: None, log_upload: false, manifest_cache: None })
     }
 
     pub fn name(&self) -> &str {
@@ -124,7 +126,13 @@ impl FileStoreTable {
         SnapshotManager::new(self.io.clone())
     }
     pub fn manifest_store(&self) -> ManifestStore {
-        ManifestStore::new(self.io.clone())
+        ManifestStore::new(self.io.clone()).with_cache(self.manifest_cache.clone())
+    }
+
+    /// Keeps decoded manifests in `cache` between scans of this handle (manifest files never change).
+    pub fn with_manifest_cache(mut self, cache: Arc<ManifestCache>) -> Self {
+        self.manifest_cache = Some(cache);
+        self
     }
 
     /// A writer continuing the sequence numbers of the latest snapshot.
