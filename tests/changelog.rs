@@ -472,3 +472,31 @@ fn a_failed_flush_after_logging_stops_the_writer_until_reopened() {
         assert_eq!(lines(&t, &ScanFrom::Latest).await.len(), 2);
     });
 }
+
+/// A snapshot committed by a writer that keeps no changelog (Java Paimon writes `logOffsets: {}`) does not
+/// reset the offsets: readers and recovering writers use the closest earlier snapshot that recorded them, so
+/// nothing is delivered or replayed twice.
+#[test]
+fn snapshots_without_offsets_do_not_reset_the_log() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = local_catalog(&dir);
+        let t = log_table(&catalog, "db.j", &[]).await;
+        let mut w = t.writer().await.unwrap();
+        w.write(&batch(&t, &[json!({"id": 1, "name": "a", "dt": "d1"}), json!({"id": 2, "name": "b", "dt": "d2"})])).await.unwrap();
+        w.commit().await.unwrap();
+        drop(w);
+        // Make snapshot 2 look like a foreign commit: the same files, `logOffsets` empty.
+        let s1 = t.snapshot_manager().snapshot(1).await.unwrap();
+        let foreign = dyntable_storage::Snapshot { id: 2, log_offsets: Some(Default::default()), commit_user: "java".into(), ..s1 };
+        assert!(t.snapshot_manager().try_publish(&foreign).await.unwrap());
+
+        let mut w = t.writer().await.unwrap();
+        assert_eq!(w.log_recovery().replayed_records, 0, "nothing is replayed twice");
+        let mut reader = ChangeReader::open(&t, StartFrom::Latest).await.unwrap();
+        w.write(&batch(&t, &[json!({"id": 3, "name": "c", "dt": "d1"})])).await.unwrap();
+        w.commit().await.unwrap();
+        assert_eq!(drain(&mut reader, &t).await, vec![change("+I", 3, "c", "d1")]);
+        assert_eq!(lines(&t, &ScanFrom::Latest).await.len(), 3);
+    });
+}

@@ -176,15 +176,15 @@ pub async fn consumer_needed_offsets(table: &FileStoreTable, position: &StreamPo
     offsets_before(table, position.next_snapshot).await
 }
 
-/// The offsets where the changes of snapshot `id` begin: those of the snapshot before it (zero before the
-/// first snapshot).
+/// The offsets where the changes of snapshot `id` begin: those recorded up to the snapshot before it (zero
+/// before the first snapshot).
 async fn offsets_before(table: &FileStoreTable, id: i64) -> Result<BTreeMap<i32, i64>> {
     if id <= 1 {
         return Ok(BTreeMap::new());
     }
     let snapshots = table.snapshot_manager();
     match snapshots.snapshot(id - 1).await {
-        Ok(s) => Ok(s.log_offsets.unwrap_or_default()),
+        Ok(s) => recorded_log_offsets(table, &s).await,
         Err(Error::NotFound(_)) | Err(Error::Io { .. }) => Err(Error::NotFound(format!(
             "snapshot {} (where the changes of snapshot {id} begin) of table `{}` has expired or never existed",
             id - 1,
@@ -192,6 +192,32 @@ async fn offsets_before(table: &FileStoreTable, id: i64) -> Result<BTreeMap<i32,
         ))),
         Err(e) => Err(e),
     }
+}
+
+/// The log offsets covered by `snapshot`: its own `logOffsets`, or, when it has none (a commit by a writer that
+/// keeps no changelog, e.g. Java Paimon, which writes `{}`), those of the closest earlier snapshot that has
+/// them. Taking `{}` at face value would make a reader deliver, and a recovering writer replay, the whole log.
+pub async fn recorded_log_offsets(table: &FileStoreTable, snapshot: &Snapshot) -> Result<BTreeMap<i32, i64>> {
+    if let Some(offsets) = snapshot.log_offsets.as_ref().filter(|o| !o.is_empty()) {
+        return Ok(offsets.clone());
+    }
+    let snapshots = table.snapshot_manager();
+    let earliest = snapshots.earliest_id().await?.unwrap_or(1);
+    let mut id = snapshot.id - 1;
+    while id >= earliest {
+        match snapshots.snapshot(id).await {
+            Ok(s) => {
+                if let Some(offsets) = s.log_offsets.filter(|o| !o.is_empty()) {
+                    return Ok(offsets);
+                }
+            }
+            // Expired while walking back: nothing older can be found.
+            Err(Error::NotFound(_)) | Err(Error::Io { .. }) => break,
+            Err(e) => return Err(e),
+        }
+        id -= 1;
+    }
+    Ok(BTreeMap::new())
 }
 
 /// Wakes a reader when a new snapshot appears: file-system notification on a local table's `snapshot/`
@@ -399,7 +425,10 @@ impl ChangeReader {
         for (bucket, source) in sources.iter_mut() {
             bounds.insert(*bucket, source.bounds().await.map_err(|e| Error::log(format!("open the log of bucket {bucket} (`{}`)", source.describe()), e))?);
         }
-        let latest_offsets = latest.as_ref().and_then(|s| s.log_offsets.clone()).unwrap_or_default();
+        let latest_offsets = match &latest {
+            Some(s) => recorded_log_offsets(table, s).await?,
+            None => BTreeMap::new(),
+        };
         let (full_snapshot, start_offsets, next_snapshot): (Option<Snapshot>, BTreeMap<i32, i64>, i64) = match (from, position) {
             (_, Some(p)) => {
                 let offsets = p.log_offsets.clone();
@@ -423,7 +452,7 @@ impl ChangeReader {
             }
             (Some(StartFrom::FromSnapshotFull(id)), None) => {
                 let snapshot = require_snapshot(table, latest.as_ref(), id).await?;
-                let offsets = snapshot.log_offsets.clone().unwrap_or_default();
+                let offsets = recorded_log_offsets(table, &snapshot).await?;
                 (Some(snapshot), offsets, id + 1)
             }
             (None, None) => return Err(Error::Internal("a change reader needs a start point or a position".into())),
@@ -610,7 +639,7 @@ impl ChangeReader {
         }
         let latest = snapshots.snapshot(latest_id).await?;
         self.latest_id = latest_id;
-        self.committed = latest.log_offsets.unwrap_or_default();
+        self.committed = recorded_log_offsets(&self.table, &latest).await?;
         Ok(true)
     }
 

@@ -185,7 +185,10 @@ impl FileStoreTable {
             log = log.with_upload(self.io.store.clone(), self.io.path(LOG_DIR));
         }
         let latest = self.snapshot_manager().latest().await?;
-        let committed = latest.as_ref().and_then(|s| s.log_offsets.clone()).unwrap_or_default();
+        let committed = match &latest {
+            Some(s) => crate::stream::recorded_log_offsets(self, s).await?,
+            None => BTreeMap::new(),
+        };
         let mut from = BTreeMap::new();
         for (bucket, end) in log.next_offsets() {
             let start = committed.get(&bucket).copied().unwrap_or(0);
@@ -543,7 +546,7 @@ pub async fn apply_log_retention(table: &FileStoreTable, log: &TableLog) -> Resu
     let Some(earliest_id) = snapshots.earliest_id().await? else { return Ok(0) };
     // With snapshot 1 retained every change can still be read (`from-snapshot 1`); once snapshots expired,
     // the earliest start point is the earliest snapshot's rows plus the changes after its offsets.
-    let earliest = if earliest_id > 1 { snapshots.snapshot(earliest_id).await?.log_offsets.unwrap_or_default() } else { BTreeMap::new() };
+    let earliest = if earliest_id > 1 { crate::stream::recorded_log_offsets(table, &snapshots.snapshot(earliest_id).await?).await? } else { BTreeMap::new() };
     let mut keep: BTreeMap<i32, i64> = log.next_offsets().keys().map(|b| (*b, earliest.get(b).copied().unwrap_or(0))).collect();
     for (_, consumer) in crate::stream::list_consumers(table).await? {
         let needed = crate::stream::consumer_needed_offsets(table, &consumer).await?;
