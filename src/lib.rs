@@ -18,6 +18,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod bench;
 pub mod convert;
 pub mod demo;
 pub mod filter;

@@ -25,6 +25,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::Int64Type;
 use clap::{Parser, Subcommand};
+use dyntable::bench::WorkDir;
 use dyntable::{Catalog, Identifier, TableSpec};
 use dyntable_log_store::{Log, LogOptions, SyncPolicy};
 use dyntable_storage::stream::{ChangeReader, StartFrom};
@@ -151,36 +152,6 @@ fn err(message: impl std::fmt::Display) -> dyntable_storage::Error {
     dyntable_storage::Error::invalid(message.to_string())
 }
 
-/// A working directory, removed on drop when it was made here.
-struct WorkDir {
-    path: PathBuf,
-    owned: bool,
-}
-
-impl WorkDir {
-    fn new(dir: Option<PathBuf>) -> Result<WorkDir> {
-        match dir {
-            Some(path) => {
-                std::fs::create_dir_all(&path).map_err(|e| err(format!("cannot create `{}`: {e}", path.display())))?;
-                Ok(WorkDir { path, owned: false })
-            }
-            None => {
-                let path = std::env::temp_dir().join(format!("dyntable-bench-log-{}", std::process::id()));
-                std::fs::create_dir_all(&path).map_err(|e| err(format!("cannot create `{}`: {e}", path.display())))?;
-                Ok(WorkDir { path, owned: true })
-            }
-        }
-    }
-}
-
-impl Drop for WorkDir {
-    fn drop(&mut self) {
-        if self.owned {
-            let _ = std::fs::remove_dir_all(&self.path);
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------------------------------------
 // crash-test writer
 
@@ -260,7 +231,7 @@ enum Way {
 }
 
 async fn latency(writes: usize, interval_ms: u64, poll_ms: u64, dir: Option<PathBuf>) -> Result<()> {
-    let work = WorkDir::new(dir)?;
+    let work = WorkDir::new(dir, "dyntable-bench-log", false).map_err(err)?;
     let exe = std::env::current_exe().map_err(|e| err(format!("cannot find this executable: {e}")))?;
     println!("commit-to-visible latency: {writes} single-row writes {interval_ms} ms apart, writer and reader in two processes, one run");
     println!("{:<50} {:>9} {:>9} {:>9} {:>12} {:>12}", "way", "ack->seen", "", "", "start->seen", "");
@@ -482,7 +453,7 @@ async fn table_ingest(dir: &Path, with_log: bool, batch_records: usize, seconds:
 const RAW_LARGE_CHUNK: usize = 1 << 20;
 
 async fn throughput(seconds: f64, batch_records: usize, record_bytes: usize, repeat: usize, appenders: usize, dir: Option<PathBuf>) -> Result<()> {
-    let work = WorkDir::new(dir)?;
+    let work = WorkDir::new(dir, "dyntable-bench-log", false).map_err(err)?;
     let payload = vec![0x42u8; batch_records * record_bytes];
     let records = batch_records as u32;
     println!(

@@ -40,6 +40,7 @@ use clap::Parser;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::prelude::{SessionConfig, SessionContext};
+use dyntable::bench::WorkDir;
 use dyntable::{Catalog, Identifier, TableSpec};
 use dyntable_query::DyntableTableProvider;
 use dyntable_storage::binary_row::{bucket_of, encode_row};
@@ -473,35 +474,9 @@ fn main() -> Result<(), BoxError> {
     if args.tpch_scale < 0.0 || !args.tpch_scale.is_finite() {
         return Err(format!("--tpch-scale must be a non-negative number, got {}", args.tpch_scale).into());
     }
-    let work = WorkDir::new(&args)?;
+    let work = WorkDir::new(args.dir.clone(), "dyntable-bench-sql", args.keep)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(run_in(&args, &work.path))
-}
-
-/// The working directory: `--dir`, or a fresh directory under /tmp that is removed when this is dropped
-/// (also after an error) unless `--keep`.
-struct WorkDir {
-    path: PathBuf,
-    remove: bool,
-}
-
-impl WorkDir {
-    fn new(args: &Args) -> Result<Self, BoxError> {
-        let work = match &args.dir {
-            Some(d) => WorkDir { path: d.clone(), remove: false },
-            None => WorkDir { path: std::env::temp_dir().join(format!("dyntable-bench-sql-{}", std::process::id())), remove: !args.keep },
-        };
-        std::fs::create_dir_all(&work.path).map_err(|e| format!("cannot create working directory `{}`: {e}", work.path.display()))?;
-        Ok(work)
-    }
-}
-
-impl Drop for WorkDir {
-    fn drop(&mut self) {
-        if self.remove {
-            let _ = std::fs::remove_dir_all(&self.path);
-        }
-    }
 }
 
 async fn run_in(args: &Args, dir: &Path) -> Result<(), BoxError> {

@@ -38,7 +38,7 @@ use arrow::compute;
 use arrow::datatypes::Int8Type;
 use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::StreamWriter;
-use arrow_schema::{DataType as ArrowType, Field, Schema as ArrowSchema};
+use arrow_schema::{DataType as ArrowType, Field, Schema as ArrowSchema, SchemaRef};
 use dyntable_log_store::{Log, LogOptions, SyncPolicy};
 use object_store::path::Path as ObjectPath;
 use object_store::ObjectStore;
@@ -209,13 +209,15 @@ pub fn decode_changes(payload: &[u8]) -> std::result::Result<DecodedChanges, Str
 /// since is null, a widened type is cast), loading older schemas once.
 pub struct ChangeConformer {
     current: Arc<TableSchema>,
+    /// The current schema's Arrow layout, built once.
+    target: SchemaRef,
     schemas: SchemaManager,
     older: BTreeMap<i64, Arc<TableSchema>>,
 }
 
 impl ChangeConformer {
     pub fn new(current: Arc<TableSchema>, schemas: SchemaManager) -> ChangeConformer {
-        ChangeConformer { current, schemas, older: BTreeMap::new() }
+        ChangeConformer { target: current.arrow_schema(), current, schemas, older: BTreeMap::new() }
     }
 
     pub fn schema(&self) -> &Arc<TableSchema> {
@@ -224,7 +226,7 @@ impl ChangeConformer {
 
     /// The values of `changes` in the current schema's Arrow layout.
     pub async fn conform(&mut self, changes: &DecodedChanges) -> Result<RecordBatch> {
-        let target = self.current.arrow_schema();
+        let target = self.target.clone();
         if changes.schema_id == self.current.id && changes.values.schema().fields().len() == target.fields().len() {
             return Ok(RecordBatch::try_new(target, changes.values.columns().to_vec())?);
         }

@@ -584,8 +584,6 @@ impl ChangeReader {
 
     /// Reads the next log batch of bucket `at` within its visible limit.
     async fn read_bucket(&mut self, at: usize) -> Result<Option<ChangeBatch>> {
-        let name = self.table.name().to_string();
-        let context = |bucket: i32| format!("read the log of bucket {bucket} of `{name}`");
         let limit = match self.consistency {
             LogConsistency::Transactional => self.committed.get(&self.buckets[at].bucket).copied().unwrap_or(0),
             LogConsistency::Eventual => i64::MAX,
@@ -601,7 +599,10 @@ impl ChangeReader {
                 match bucket.source.read(bucket.next).await {
                     Ok(Some(batch)) => batch,
                     Ok(None) => return Ok(None),
-                    Err(e) => return Err(Error::log(format!("{} (`{}`)", context(bucket.bucket), bucket.source.describe()), e)),
+                    Err(e) => {
+                        let context = format!("read the log of bucket {} of `{}` (`{}`)", bucket.bucket, self.table.name(), bucket.source.describe());
+                        return Err(Error::log(context, e));
+                    }
                 }
             }
         };

@@ -544,9 +544,13 @@ pub async fn apply_log_retention(table: &FileStoreTable, log: &TableLog) -> Resu
     }
     let snapshots = table.snapshot_manager();
     let Some(earliest_id) = snapshots.earliest_id().await? else { return Ok(0) };
-    // With snapshot 1 retained every change can still be read (`from-snapshot 1`); once snapshots expired,
-    // the earliest start point is the earliest snapshot's rows plus the changes after its offsets.
-    let earliest = if earliest_id > 1 { crate::stream::recorded_log_offsets(table, &snapshots.snapshot(earliest_id).await?).await? } else { BTreeMap::new() };
+    // With snapshot 1 retained every change can still be read (`from-snapshot 1`), so nothing may go (and the
+    // consumers need not be read); once snapshots expired, the earliest start point is the earliest snapshot's
+    // rows plus the changes after its offsets.
+    if earliest_id <= 1 {
+        return Ok(0);
+    }
+    let earliest = crate::stream::recorded_log_offsets(table, &snapshots.snapshot(earliest_id).await?).await?;
     let mut keep: BTreeMap<i32, i64> = log.next_offsets().keys().map(|b| (*b, earliest.get(b).copied().unwrap_or(0))).collect();
     for (_, consumer) in crate::stream::list_consumers(table).await? {
         let needed = crate::stream::consumer_needed_offsets(table, &consumer).await?;
