@@ -34,7 +34,15 @@ type Row = (i64, u32, f64, i64, i64);
 fn generate() -> Vec<Row> {
     let mut rng = SmallRng::seed_from_u64(42);
     (0..ROWS)
-        .map(|i| (i as i64, rng.random_range(0..KEYS), rng.random::<f64>() * 1000.0, rng.random_range(0..1_000_000), 1_704_067_200_000_000 + i as i64 * 1_000))
+        .map(|i| {
+            (
+                i as i64,
+                rng.random_range(0..KEYS),
+                rng.random::<f64>() * 1000.0,
+                rng.random_range(0..1_000_000),
+                1_704_067_200_000_000 + i as i64 * 1_000,
+            )
+        })
         .collect()
 }
 

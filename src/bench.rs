@@ -15,9 +15,12 @@ impl WorkDir {
     pub fn new(dir: Option<PathBuf>, name: &str, keep: bool) -> Result<WorkDir, String> {
         let work = match dir {
             Some(path) => WorkDir { path, remove: false },
-            None => WorkDir { path: std::env::temp_dir().join(format!("{name}-{}", std::process::id())), remove: !keep },
+            None => {
+                WorkDir { path: std::env::temp_dir().join(format!("{name}-{}", std::process::id())), remove: !keep }
+            }
         };
-        std::fs::create_dir_all(&work.path).map_err(|e| format!("cannot create working directory `{}`: {e}", work.path.display()))?;
+        std::fs::create_dir_all(&work.path)
+            .map_err(|e| format!("cannot create working directory `{}`: {e}", work.path.display()))?;
         Ok(work)
     }
 }

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use arrow::array::*;
 use arrow::buffer::{OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::*;
-use dyntable_storage::datum::{format_date, format_decimal, format_timestamp, hex_encode, parse_date, parse_decimal, parse_timestamp, Datum as D};
+use dyntable_storage::datum::{
+    format_date, format_decimal, format_timestamp, hex_encode, parse_date, parse_decimal, parse_timestamp, Datum as D,
+};
 use dyntable_storage::types::{DataField, DataType as PType, TypeKind};
 use dyntable_storage::{Error, Result, TableSchema};
 use serde_json::{Map, Value};
@@ -17,12 +19,14 @@ pub fn json_to_batch(rows: &[Value], fields: &[DataField], extra_string_column: 
     let mut schema_fields: Vec<Field> = Vec::new();
     for f in fields {
         let values: Vec<&Value> = rows.iter().map(|r| r.get(&f.name).unwrap_or(&Value::Null)).collect();
-        let a = json_to_array(&values, &f.data_type).map_err(|e| Error::invalid(format!("column `{}`: {e}", f.name)))?;
+        let a =
+            json_to_array(&values, &f.data_type).map_err(|e| Error::invalid(format!("column `{}`: {e}", f.name)))?;
         schema_fields.push(f.to_arrow().with_nullable(true));
         arrays.push(a);
     }
     if let Some(c) = extra_string_column {
-        let values: Vec<Option<String>> = rows.iter().map(|r| r.get(c).and_then(|v| v.as_str().map(str::to_string))).collect();
+        let values: Vec<Option<String>> =
+            rows.iter().map(|r| r.get(c).and_then(|v| v.as_str().map(str::to_string))).collect();
         schema_fields.push(Field::new(c, DataType::Utf8, true));
         arrays.push(Arc::new(StringArray::from(values)));
     }
@@ -50,7 +54,9 @@ pub fn json_to_array(values: &[&Value], ty: &PType) -> Result<ArrayRef> {
             for v in values {
                 out.push(match v {
                     Value::Null => None,
-                    Value::Number(n) => Some(n.as_i64().and_then(|x| <$t>::try_from(x).ok()).ok_or_else(|| bad(v, $name))?),
+                    Value::Number(n) => {
+                        Some(n.as_i64().and_then(|x| <$t>::try_from(x).ok()).ok_or_else(|| bad(v, $name))?)
+                    }
                     Value::String(s) => Some(s.trim().parse::<$t>().map_err(|_| bad(v, $name))?),
                     _ => return Err(bad(v, $name)),
                 });
@@ -104,7 +110,9 @@ pub fn json_to_array(values: &[&Value], ty: &PType) -> Result<ArrayRef> {
         TypeKind::SmallInt => ints!(Int16Array, i16, "SMALLINT"),
         TypeKind::Int => ints!(Int32Array, i32, "INT"),
         TypeKind::BigInt => ints!(Int64Array, i64, "BIGINT"),
-        TypeKind::Float => Arc::new(Float32Array::from(floats("FLOAT")?.into_iter().map(|v| v.map(|x| x as f32)).collect::<Vec<_>>())),
+        TypeKind::Float => {
+            Arc::new(Float32Array::from(floats("FLOAT")?.into_iter().map(|v| v.map(|x| x as f32)).collect::<Vec<_>>()))
+        }
         TypeKind::Double => Arc::new(Float64Array::from(floats("DOUBLE")?)),
         TypeKind::Decimal { precision, scale } => {
             let mut out = Vec::with_capacity(values.len());
@@ -125,12 +133,16 @@ pub fn json_to_array(values: &[&Value], ty: &PType) -> Result<ArrayRef> {
             for s in strings("BYTES (hex)")? {
                 out.push(match s {
                     None => None,
-                    Some(s) => Some(hex::decode(s.trim()).map_err(|_| Error::invalid(format!("`{s}` is not hex bytes")))?),
+                    Some(s) => {
+                        Some(hex::decode(s.trim()).map_err(|_| Error::invalid(format!("`{s}` is not hex bytes")))?)
+                    }
                 });
             }
             Arc::new(BinaryArray::from(out.iter().map(|o| o.as_deref()).collect::<Vec<_>>()))
         }
-        TypeKind::Date => Arc::new(Date32Array::from(strings("DATE")?.into_iter().map(|s| s.map(|s| parse_date(&s)).transpose()).collect::<Result<Vec<_>>>()?)),
+        TypeKind::Date => Arc::new(Date32Array::from(
+            strings("DATE")?.into_iter().map(|s| s.map(|s| parse_date(&s)).transpose()).collect::<Result<Vec<_>>>()?,
+        )),
         TypeKind::Time(_) => {
             let mut out = Vec::with_capacity(values.len());
             for s in strings("TIME")? {
@@ -139,7 +151,10 @@ pub fn json_to_array(values: &[&Value], ty: &PType) -> Result<ArrayRef> {
                     Some(s) => {
                         let t = chrono::NaiveTime::parse_from_str(s.trim(), "%H:%M:%S%.f")
                             .map_err(|e| Error::invalid(format!("`{s}` is not a time (HH:MM:SS[.fff]): {e}")))?;
-                        Some((chrono::Timelike::num_seconds_from_midnight(&t) * 1000 + chrono::Timelike::nanosecond(&t) / 1_000_000) as i32)
+                        Some(
+                            (chrono::Timelike::num_seconds_from_midnight(&t) * 1000
+                                + chrono::Timelike::nanosecond(&t) / 1_000_000) as i32,
+                        )
                     }
                 });
             }
@@ -153,7 +168,11 @@ pub fn json_to_array(values: &[&Value], ty: &PType) -> Result<ArrayRef> {
                     Some(s) => {
                         let s = s.trim().trim_end_matches("+00:00").to_string();
                         let (ms, ns) = parse_timestamp(&s)?;
-                        Some(ms.checked_mul(1_000_000).ok_or_else(|| Error::invalid(format!("timestamp `{s}` out of range")))? + ns as i64)
+                        Some(
+                            ms.checked_mul(1_000_000)
+                                .ok_or_else(|| Error::invalid(format!("timestamp `{s}` out of range")))?
+                                + ns as i64,
+                        )
                     }
                 });
             }
@@ -193,7 +212,12 @@ pub fn json_to_array(values: &[&Value], ty: &PType) -> Result<ArrayRef> {
                 DataType::List(f) => f,
                 _ => field,
             };
-            Arc::new(ListArray::try_new(ty_field, OffsetBuffer::new(ScalarBuffer::from(offsets)), child, Some(nulls.into()))?)
+            Arc::new(ListArray::try_new(
+                ty_field,
+                OffsetBuffer::new(ScalarBuffer::from(offsets)),
+                child,
+                Some(nulls.into()),
+            )?)
         }
         TypeKind::Map(kt, vt) => {
             let mut offsets = vec![0i32];
@@ -229,10 +253,20 @@ pub fn json_to_array(values: &[&Value], ty: &PType) -> Result<ArrayRef> {
             let key_refs: Vec<&Value> = keys.iter().collect();
             let k = json_to_array(&key_refs, kt)?;
             let x = json_to_array(&vals, vt)?;
-            let DataType::Map(entries_field, sorted) = ty.to_arrow() else { unreachable!("map type maps to arrow map") };
-            let DataType::Struct(entry_fields) = entries_field.data_type().clone() else { unreachable!("map entries are structs") };
+            let DataType::Map(entries_field, sorted) = ty.to_arrow() else {
+                unreachable!("map type maps to arrow map")
+            };
+            let DataType::Struct(entry_fields) = entries_field.data_type().clone() else {
+                unreachable!("map entries are structs")
+            };
             let entries = StructArray::try_new(entry_fields, vec![k, x], None)?;
-            Arc::new(MapArray::try_new(entries_field, OffsetBuffer::new(ScalarBuffer::from(offsets)), entries, Some(nulls.into()), sorted)?)
+            Arc::new(MapArray::try_new(
+                entries_field,
+                OffsetBuffer::new(ScalarBuffer::from(offsets)),
+                entries,
+                Some(nulls.into()),
+                sorted,
+            )?)
         }
         TypeKind::Row(fields) => {
             let mut nulls = Vec::with_capacity(values.len());
@@ -249,7 +283,8 @@ pub fn json_to_array(values: &[&Value], ty: &PType) -> Result<ArrayRef> {
                 }
             }
             let DataType::Struct(arrow_fields) = ty.to_arrow() else { unreachable!("row maps to struct") };
-            let arrow_fields: Fields = arrow_fields.iter().map(|f| Arc::new(f.as_ref().clone().with_nullable(true))).collect();
+            let arrow_fields: Fields =
+                arrow_fields.iter().map(|f| Arc::new(f.as_ref().clone().with_nullable(true))).collect();
             Arc::new(StructArray::try_new(arrow_fields, children, Some(nulls.into()))?)
         }
     };
@@ -293,7 +328,9 @@ pub fn value_to_json(array: &dyn Array, row: usize, ty: &PType, style: JsonStyle
         TypeKind::Array(element) => {
             let list = array.as_list::<i32>();
             let child = list.value(row);
-            Value::Array((0..child.len()).map(|i| value_to_json(child.as_ref(), i, element, style)).collect::<Result<_>>()?)
+            Value::Array(
+                (0..child.len()).map(|i| value_to_json(child.as_ref(), i, element, style)).collect::<Result<_>>()?,
+            )
         }
         TypeKind::Map(kt, vt) => {
             let map = array.as_map();
@@ -302,7 +339,12 @@ pub fn value_to_json(array: &dyn Array, row: usize, ty: &PType, style: JsonStyle
             if style == JsonStyle::Oracle {
                 Value::Array(
                     (0..entries.len())
-                        .map(|i| Ok(Value::Array(vec![value_to_json(k.as_ref(), i, kt, style)?, value_to_json(v.as_ref(), i, vt, style)?])))
+                        .map(|i| {
+                            Ok(Value::Array(vec![
+                                value_to_json(k.as_ref(), i, kt, style)?,
+                                value_to_json(v.as_ref(), i, vt, style)?,
+                            ]))
+                        })
                         .collect::<Result<_>>()?,
                 )
             } else {
@@ -355,7 +397,11 @@ pub fn value_to_json(array: &dyn Array, row: usize, ty: &PType, style: JsonStyle
                 D::Date(days) => Value::String(format_date(days)),
                 D::Time(ms) => {
                     let (h, m, s, frac) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000);
-                    Value::String(if frac == 0 { format!("{h:02}:{m:02}:{s:02}") } else { format!("{h:02}:{m:02}:{s:02}.{:06}", frac * 1000) })
+                    Value::String(if frac == 0 {
+                        format!("{h:02}:{m:02}:{s:02}")
+                    } else {
+                        format!("{h:02}:{m:02}:{s:02}.{:06}", frac * 1000)
+                    })
                 }
                 D::Timestamp(ms, ns) => {
                     let p = match ty.kind {
@@ -374,7 +420,11 @@ pub fn value_to_json(array: &dyn Array, row: usize, ty: &PType, style: JsonStyle
 }
 
 /// One JSON object per row, keys in column order.
-pub fn batch_to_json_rows(batch: &RecordBatch, fields: &[DataField], style: JsonStyle) -> Result<Vec<Map<String, Value>>> {
+pub fn batch_to_json_rows(
+    batch: &RecordBatch,
+    fields: &[DataField],
+    style: JsonStyle,
+) -> Result<Vec<Map<String, Value>>> {
     let mut out = Vec::with_capacity(batch.num_rows());
     for row in 0..batch.num_rows() {
         let mut m = Map::new();
@@ -405,7 +455,10 @@ pub fn canonical_json(v: &Value) -> String {
         Value::Object(m) => {
             let mut keys: Vec<&String> = m.keys().collect();
             keys.sort();
-            let parts: Vec<String> = keys.iter().map(|k| format!("{}:{}", serde_json::to_string(k).expect("string"), canonical_json(&m[*k]))).collect();
+            let parts: Vec<String> = keys
+                .iter()
+                .map(|k| format!("{}:{}", serde_json::to_string(k).expect("string"), canonical_json(&m[*k])))
+                .collect();
             format!("{{{}}}", parts.join(","))
         }
         Value::Array(a) => format!("[{}]", a.iter().map(canonical_json).collect::<Vec<_>>().join(",")),
@@ -418,18 +471,28 @@ pub fn canonical_json(v: &Value) -> String {
 }
 
 /// Reads a CSV file with a header into a batch of the table's columns (plus a STRING row-kind column).
-pub fn read_csv(path: &std::path::Path, schema: &TableSchema, row_kind_column: Option<&str>) -> Result<Vec<RecordBatch>> {
-    let file = std::fs::File::open(path).map_err(|e| Error::invalid(format!("cannot open `{}`: {e}", path.display())))?;
+pub fn read_csv(
+    path: &std::path::Path,
+    schema: &TableSchema,
+    row_kind_column: Option<&str>,
+) -> Result<Vec<RecordBatch>> {
+    let file =
+        std::fs::File::open(path).map_err(|e| Error::invalid(format!("cannot open `{}`: {e}", path.display())))?;
     let mut header = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(std::fs::File::open(path).map_err(|e| Error::invalid(e.to_string()))?), &mut header)
-        .map_err(|e| Error::invalid(format!("cannot read `{}`: {e}", path.display())))?;
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(std::fs::File::open(path).map_err(|e| Error::invalid(e.to_string()))?),
+        &mut header,
+    )
+    .map_err(|e| Error::invalid(format!("cannot read `{}`: {e}", path.display())))?;
     let mut fields = Vec::new();
     for name in header.trim_end().split(',') {
         let name = name.trim().trim_matches('"');
         if Some(name) == row_kind_column {
             fields.push(Field::new(name, DataType::Utf8, true));
         } else {
-            let f = schema.field(name).ok_or_else(|| Error::SchemaMismatch(format!("CSV column `{name}` of `{}` is not in the table", path.display())))?;
+            let f = schema.field(name).ok_or_else(|| {
+                Error::SchemaMismatch(format!("CSV column `{name}` of `{}` is not in the table", path.display()))
+            })?;
             if !f.data_type.is_atomic() {
                 return Err(Error::invalid(format!("column `{name}` has a nested type; use jsonl or parquet for it")));
             }
@@ -458,9 +521,14 @@ pub fn read_csv(path: &std::path::Path, schema: &TableSchema, row_kind_column: O
                     let s = col.as_string::<i32>();
                     let v: Vec<Option<Vec<u8>>> = s
                         .iter()
-                        .map(|x| x.map(|h| hex::decode(h).map_err(|_| Error::invalid(format!("`{h}` is not hex bytes")))).transpose())
+                        .map(|x| {
+                            x.map(|h| hex::decode(h).map_err(|_| Error::invalid(format!("`{h}` is not hex bytes"))))
+                                .transpose()
+                        })
                         .collect::<Result<_>>()?;
-                    cols.push(Arc::new(BinaryArray::from(v.iter().map(|o| o.as_deref()).collect::<Vec<_>>())) as ArrayRef);
+                    cols.push(
+                        Arc::new(BinaryArray::from(v.iter().map(|o| o.as_deref()).collect::<Vec<_>>())) as ArrayRef
+                    );
                     fs.push(Field::new(f.name(), DataType::Binary, true));
                 }
                 _ => {
@@ -476,7 +544,8 @@ pub fn read_csv(path: &std::path::Path, schema: &TableSchema, row_kind_column: O
 
 /// Reads every row group of a Parquet file.
 pub fn read_parquet(path: &std::path::Path) -> Result<Vec<RecordBatch>> {
-    let file = std::fs::File::open(path).map_err(|e| Error::invalid(format!("cannot open `{}`: {e}", path.display())))?;
+    let file =
+        std::fs::File::open(path).map_err(|e| Error::invalid(format!("cannot open `{}`: {e}", path.display())))?;
     let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
         .map_err(|e| Error::corrupt(path.display(), format!("not a readable parquet file: {e}")))?
         .build()
@@ -485,23 +554,35 @@ pub fn read_parquet(path: &std::path::Path) -> Result<Vec<RecordBatch>> {
 }
 
 /// Reads a JSON-lines file; `line N` in errors counts from 1.
-pub fn read_jsonl(path: &std::path::Path, schema: &TableSchema, row_kind_column: Option<&str>) -> Result<Vec<RecordBatch>> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::invalid(format!("cannot read `{}`: {e}", path.display())))?;
+pub fn read_jsonl(
+    path: &std::path::Path,
+    schema: &TableSchema,
+    row_kind_column: Option<&str>,
+) -> Result<Vec<RecordBatch>> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| Error::invalid(format!("cannot read `{}`: {e}", path.display())))?;
     let mut rows = Vec::new();
     let mut batches = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
-        let v: Value = serde_json::from_str(line).map_err(|e| Error::invalid(format!("`{}` line {}: not JSON: {e}", path.display(), i + 1)))?;
+        let v: Value = serde_json::from_str(line)
+            .map_err(|e| Error::invalid(format!("`{}` line {}: not JSON: {e}", path.display(), i + 1)))?;
         rows.push(v);
         if rows.len() == 65_536 {
-            batches.push(json_to_batch(&rows, &schema.fields, row_kind_column).map_err(|e| Error::invalid(format!("`{}`: {e}", path.display())))?);
+            batches.push(
+                json_to_batch(&rows, &schema.fields, row_kind_column)
+                    .map_err(|e| Error::invalid(format!("`{}`: {e}", path.display())))?,
+            );
             rows.clear();
         }
     }
     if !rows.is_empty() || batches.is_empty() {
-        batches.push(json_to_batch(&rows, &schema.fields, row_kind_column).map_err(|e| Error::invalid(format!("`{}`: {e}", path.display())))?);
+        batches.push(
+            json_to_batch(&rows, &schema.fields, row_kind_column)
+                .map_err(|e| Error::invalid(format!("`{}`: {e}", path.display())))?,
+        );
     }
     Ok(batches)
 }

@@ -27,7 +27,8 @@ pub async fn run(warehouse: &str, commits: usize, rows_per_commit: usize, mut ou
     let ident = Identifier::parse("demo.orders")?;
     catalog.drop_table(&ident, true).await?;
     let spec = TableSpec {
-        schema: "id BIGINT NOT NULL, customer STRING, amount DOUBLE, updated_at TIMESTAMP(6), dt STRING NOT NULL".into(),
+        schema: "id BIGINT NOT NULL, customer STRING, amount DOUBLE, updated_at TIMESTAMP(6), dt STRING NOT NULL"
+            .into(),
         primary_key: vec!["id".into(), "dt".into()],
         partition: vec!["dt".into()],
         options: [("bucket".to_string(), "2".to_string()), ("log.system".to_string(), "embedded".to_string())].into(),
@@ -48,7 +49,8 @@ pub async fn run(warehouse: &str, commits: usize, rows_per_commit: usize, mut ou
     ]));
     let key_space = (rows_per_commit as u64 * 2).max(4);
     for c in 0..commits {
-        let (mut ids, mut customers, mut amounts, mut ts, mut dts, mut ops) = (vec![], vec![], vec![], vec![], vec![], vec![]);
+        let (mut ids, mut customers, mut amounts, mut ts, mut dts, mut ops) =
+            (vec![], vec![], vec![], vec![], vec![], vec![]);
         for r in 0..rows_per_commit {
             let id = (rng.next() % key_space) as i64;
             let op = if c > 0 && rng.next().is_multiple_of(5) {
@@ -78,19 +80,25 @@ pub async fn run(warehouse: &str, commits: usize, rows_per_commit: usize, mut ou
         )?;
         writer.write(&batch).await?;
         let id = writer.commit().await?;
-        out(&format!("commit {}: wrote {rows_per_commit} changes -> snapshot {}", c + 1, id.map(|i| i.to_string()).unwrap_or_else(|| "-".into())));
+        out(&format!(
+            "commit {}: wrote {rows_per_commit} changes -> snapshot {}",
+            c + 1,
+            id.map(|i| i.to_string()).unwrap_or_else(|| "-".into())
+        ));
     }
     drop(writer);
     // The stream side: the last commit's changes, read back from the changelog at the offsets the snapshots
     // recorded (what `dyntable tail DB.T --from snapshot:N` prints).
     let snapshots = table.snapshot_manager().all().await?;
-    let last_append = snapshots.iter().rev().find(|s| s.commit_kind == dyntable_storage::CommitKind::Append).map_or(1, |s| s.id);
+    let last_append =
+        snapshots.iter().rev().find(|s| s.commit_kind == dyntable_storage::CommitKind::Append).map_or(1, |s| s.id);
     let mut reader = ChangeReader::open(&table, StartFrom::FromSnapshot(last_append)).await?;
     let mut changes = Vec::new();
     while let Some(batch) = reader.try_next().await? {
         changes.push(batch.batch);
     }
-    let offsets = snapshots.iter().find(|s| s.id == last_append).and_then(|s| s.log_offsets.clone()).unwrap_or_default();
+    let offsets =
+        snapshots.iter().find(|s| s.id == last_append).and_then(|s| s.log_offsets.clone()).unwrap_or_default();
     out(&format!(
         "
 changelog: snapshot {last_append} recorded log offsets {offsets:?}; its {} changes read back from the log (first rows):",
@@ -113,7 +121,12 @@ changelog: snapshot {last_append} recorded log offsets {offsets:?}; its {} chang
             Some(dyntable_storage::Predicate::eq("dt", dyntable_storage::Datum::String("2024-01-02".into()))),
         )
         .await?;
-    let plan = table.plan(&ScanFrom::Latest, Some(&dyntable_storage::Predicate::eq("dt", dyntable_storage::Datum::String("2024-01-02".into())))).await?;
+    let plan = table
+        .plan(
+            &ScanFrom::Latest,
+            Some(&dyntable_storage::Predicate::eq("dt", dyntable_storage::Datum::String("2024-01-02".into()))),
+        )
+        .await?;
     out(&format!(
         "\nscan with dt = '2024-01-02', columns (id, amount): {} rows, {} of {} files pruned",
         filtered.iter().map(|b| b.num_rows()).sum::<usize>(),

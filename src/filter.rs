@@ -63,7 +63,9 @@ fn lex(text: &str) -> Result<Vec<Tok>> {
         } else if c.is_ascii_digit() || c == '-' || c == '.' {
             let start = i;
             i += 1;
-            while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '.' || chars[i] == '-' || chars[i] == '+') {
+            while i < chars.len()
+                && (chars[i].is_ascii_alphanumeric() || chars[i] == '.' || chars[i] == '-' || chars[i] == '+')
+            {
                 i += 1;
             }
             out.push(Tok::Num(chars[start..i].iter().collect()));
@@ -71,7 +73,9 @@ fn lex(text: &str) -> Result<Vec<Tok>> {
             let quoted = c == '`';
             let start = if quoted { i + 1 } else { i };
             i += 1;
-            while i < chars.len() && (if quoted { chars[i] != '`' } else { chars[i].is_alphanumeric() || chars[i] == '_' }) {
+            while i < chars.len()
+                && (if quoted { chars[i] != '`' } else { chars[i].is_alphanumeric() || chars[i] == '_' })
+            {
                 i += 1;
             }
             out.push(Tok::Ident(chars[start..i].iter().collect()));

@@ -53,9 +53,16 @@ async fn drain(reader: &mut ChangeReader, table: &FileStoreTable) -> Vec<String>
 
 /// A one-bucket table with 4 kb log segments, so a few dozen writes roll segments.
 async fn small_segment_table(catalog: &Catalog) -> FileStoreTable {
-    create(catalog, "db.r", "id BIGINT NOT NULL, name STRING", &["id"], &[], &[("bucket", "1"), ("log.system", "embedded"), ("log.segment.size", "4 kb")])
-        .await
-        .unwrap()
+    create(
+        catalog,
+        "db.r",
+        "id BIGINT NOT NULL, name STRING",
+        &["id"],
+        &[],
+        &[("bucket", "1"), ("log.system", "embedded"), ("log.segment.size", "4 kb")],
+    )
+    .await
+    .unwrap()
 }
 
 /// Writes one row with a 60-character name (one log batch of about 100 bytes).
@@ -82,7 +89,15 @@ fn hybrid_reads_have_no_gap_and_no_duplicate() {
         let catalog = local_catalog(&dir);
         let t = log_table(&catalog, "db.t", &[]).await;
         let mut w = t.writer().await.unwrap().with_row_kind_column(Some("_op".into()));
-        w.write(&batch(&t, &[json!({"_op": "+I", "id": 1, "name": "a", "dt": "d1"}), json!({"_op": "+I", "id": 2, "name": "b", "dt": "d1"})])).await.unwrap();
+        w.write(&batch(
+            &t,
+            &[
+                json!({"_op": "+I", "id": 1, "name": "a", "dt": "d1"}),
+                json!({"_op": "+I", "id": 2, "name": "b", "dt": "d1"}),
+            ],
+        ))
+        .await
+        .unwrap();
         assert_eq!(w.commit().await.unwrap(), Some(1));
         let s1 = t.snapshot_manager().snapshot(1).await.unwrap();
         let offsets = s1.log_offsets.clone().unwrap();
@@ -91,7 +106,15 @@ fn hybrid_reads_have_no_gap_and_no_duplicate() {
 
         let mut full = ChangeReader::open(&t, StartFrom::LatestFull).await.unwrap();
         let mut latest = ChangeReader::open(&t, StartFrom::Latest).await.unwrap();
-        w.write(&batch(&t, &[json!({"_op": "+I", "id": 1, "name": "a2", "dt": "d1"}), json!({"_op": "-D", "id": 2, "name": "b", "dt": "d1"})])).await.unwrap();
+        w.write(&batch(
+            &t,
+            &[
+                json!({"_op": "+I", "id": 1, "name": "a2", "dt": "d1"}),
+                json!({"_op": "-D", "id": 2, "name": "b", "dt": "d1"}),
+            ],
+        ))
+        .await
+        .unwrap();
         w.commit().await.unwrap();
         w.write(&batch(&t, &[json!({"_op": "+I", "id": 3, "name": "c", "dt": "d2"})])).await.unwrap();
         w.commit().await.unwrap();
@@ -109,7 +132,10 @@ fn hybrid_reads_have_no_gap_and_no_duplicate() {
         let mut stream = ChangeReader::open(&t, StartFrom::FromSnapshot(2)).await.unwrap().into_stream();
         let mut streamed = Vec::new();
         while streamed.len() < later.len() {
-            let next = tokio::time::timeout(Duration::from_secs(5), futures::StreamExt::next(&mut stream)).await.unwrap().unwrap();
+            let next = tokio::time::timeout(Duration::from_secs(5), futures::StreamExt::next(&mut stream))
+                .await
+                .unwrap()
+                .unwrap();
             streamed.extend(change_lines(&next.unwrap().batch, &t));
         }
         assert_eq!(sorted(streamed), sorted(later.clone()));
@@ -122,7 +148,10 @@ fn hybrid_reads_have_no_gap_and_no_duplicate() {
 
         // Applying the changes from `full` gives the table.
         let table_rows = lines(&t, &ScanFrom::Latest).await;
-        assert_eq!(table_rows, canon(&[json!({"id": 1, "name": "a2", "dt": "d1"}), json!({"id": 3, "name": "c", "dt": "d2"})]));
+        assert_eq!(
+            table_rows,
+            canon(&[json!({"id": 1, "name": "a2", "dt": "d1"}), json!({"id": 3, "name": "c", "dt": "d2"})])
+        );
     });
 }
 
@@ -173,7 +202,10 @@ fn tailing_reader_wakes_on_commit() {
         let committed = writer.await.unwrap();
         assert_eq!(change_lines(&next.batch, &t), vec![change("+I", 1, "a", "d")]);
         let lag = seen.saturating_duration_since(committed);
-        assert!(lag < Duration::from_millis(900), "woken {lag:?} after the commit: looks like the re-check timer, not a notification");
+        assert!(
+            lag < Duration::from_millis(900),
+            "woken {lag:?} after the commit: looks like the re-check timer, not a notification"
+        );
     });
 }
 
@@ -188,7 +220,9 @@ fn uncommitted_writes_are_replayed_after_a_crash() {
         let mut w = t.writer().await.unwrap();
         w.write(&batch(&t, &[json!({"id": 1, "name": "a", "dt": "d1"})])).await.unwrap();
         w.commit().await.unwrap();
-        w.write(&batch(&t, &[json!({"id": 2, "name": "b", "dt": "d1"}), json!({"id": 1, "name": "a2", "dt": "d1"})])).await.unwrap();
+        w.write(&batch(&t, &[json!({"id": 2, "name": "b", "dt": "d1"}), json!({"id": 1, "name": "a2", "dt": "d1"})]))
+            .await
+            .unwrap();
         drop(w); // acknowledged, never committed
 
         let t = catalog.get_table(&dyntable::Identifier::parse("db.t").unwrap()).await.unwrap();
@@ -199,7 +233,11 @@ fn uncommitted_writes_are_replayed_after_a_crash() {
         drop(w);
         assert_eq!(
             lines(&t, &ScanFrom::Latest).await,
-            canon(&[json!({"id": 1, "name": "a2", "dt": "d1"}), json!({"id": 2, "name": "b", "dt": "d1"}), json!({"id": 3, "name": "c", "dt": "d2"})])
+            canon(&[
+                json!({"id": 1, "name": "a2", "dt": "d1"}),
+                json!({"id": 2, "name": "b", "dt": "d1"}),
+                json!({"id": 3, "name": "c", "dt": "d2"})
+            ])
         );
         let s2 = t.snapshot_manager().snapshot(2).await.unwrap();
         assert_eq!(s2.log_offsets.unwrap().values().sum::<i64>(), 4);
@@ -234,12 +272,23 @@ fn consumers_and_retention() {
 
         write_some(&mut w, 100).await;
         let log_dir = bucket_log_dir(t.log_dir().unwrap(), 0);
-        let segments = || std::fs::read_dir(&log_dir).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".log")).count();
+        let segments = || {
+            std::fs::read_dir(&log_dir)
+                .unwrap()
+                .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".log"))
+                .count()
+        };
         assert!(segments() > 2, "small segments roll");
 
         // Snapshot 1 is retained, so nothing may go yet. Resuming the consumer delivers exactly the second 40
         // changes.
-        assert_eq!(std::fs::read_dir(&log_dir).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy() == format!("{:020}.log", 0)).count(), 1);
+        assert_eq!(
+            std::fs::read_dir(&log_dir)
+                .unwrap()
+                .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy() == format!("{:020}.log", 0))
+                .count(),
+            1
+        );
         let mut resumed = ChangeReader::open_consumer(&t, "app1", StartFrom::LatestFull).await.unwrap();
         let got = drain(&mut resumed, &t).await;
         assert_eq!(got.len(), 40);
@@ -252,13 +301,17 @@ fn consumers_and_retention() {
         t.io().write("snapshot/EARLIEST", bytes::Bytes::from("2")).await.unwrap();
         write_some(&mut w, 200).await;
         assert!(segments() < before, "retention deleted sealed segments: {} -> {}", before, segments());
-        let e = match ChangeReader::resume(&t, StreamPosition { next_snapshot: 1, log_offsets: [(0, 0)].into() }).await {
+        let e = match ChangeReader::resume(&t, StreamPosition { next_snapshot: 1, log_offsets: [(0, 0)].into() }).await
+        {
             Err(e) => e,
             Ok(_) => panic!("reading deleted offsets must fail"),
         };
         assert_eq!(e.kind(), ErrorKind::Invalid);
         assert!(e.to_string().contains("deleted by log retention"), "{e}");
-        let e = ChangeReader::resume(&t, StreamPosition { next_snapshot: 9, log_offsets: [(0, 1_000_000)].into() }).await.err().unwrap();
+        let e = ChangeReader::resume(&t, StreamPosition { next_snapshot: 9, log_offsets: [(0, 1_000_000)].into() })
+            .await
+            .err()
+            .unwrap();
         assert!(e.to_string().contains("beyond the end of its log"), "{e}");
         // The consumer itself still reads on.
         let mut resumed = ChangeReader::open_consumer(&t, "app1", StartFrom::LatestFull).await.unwrap();
@@ -280,7 +333,9 @@ fn bad_input_is_a_clear_error() {
             let e = bad.parse::<StartFrom>().unwrap_err();
             assert!(e.to_string().contains(bad.split(':').next_back().unwrap()), "{e}");
         }
-        let e = create(&catalog, "db.badopt", SCHEMA, &["id", "dt"], &["dt"], &[("log.system", "kafka")]).await.unwrap_err();
+        let e = create(&catalog, "db.badopt", SCHEMA, &["id", "dt"], &["dt"], &[("log.system", "kafka")])
+            .await
+            .unwrap_err();
         assert!(e.to_string().contains("log.system") && e.to_string().contains("kafka"), "{e}");
 
         let t = log_table(&catalog, "db.t", &[]).await;
@@ -438,7 +493,8 @@ fn sql_dml_is_logged() {
 fn a_failed_flush_after_logging_stops_the_writer_until_reopened() {
     rt().block_on(async {
         let logs = tempfile::tempdir().unwrap();
-        let faulty = std::sync::Arc::new(common::FaultyStore::new(std::sync::Arc::new(object_store::memory::InMemory::new())));
+        let faulty =
+            std::sync::Arc::new(common::FaultyStore::new(std::sync::Arc::new(object_store::memory::InMemory::new())));
         let io = dyntable_storage::FileIO::new(faulty.clone(), object_store::path::Path::from("wh"));
         let catalog = Catalog::from_io(io).with_log_dir(logs.path());
         let t = log_table(&catalog, "db.f", &[]).await;
@@ -483,12 +539,19 @@ fn snapshots_without_offsets_do_not_reset_the_log() {
         let catalog = local_catalog(&dir);
         let t = log_table(&catalog, "db.j", &[]).await;
         let mut w = t.writer().await.unwrap();
-        w.write(&batch(&t, &[json!({"id": 1, "name": "a", "dt": "d1"}), json!({"id": 2, "name": "b", "dt": "d2"})])).await.unwrap();
+        w.write(&batch(&t, &[json!({"id": 1, "name": "a", "dt": "d1"}), json!({"id": 2, "name": "b", "dt": "d2"})]))
+            .await
+            .unwrap();
         w.commit().await.unwrap();
         drop(w);
         // Make snapshot 2 look like a foreign commit: the same files, `logOffsets` empty.
         let s1 = t.snapshot_manager().snapshot(1).await.unwrap();
-        let foreign = dyntable_storage::Snapshot { id: 2, log_offsets: Some(Default::default()), commit_user: "java".into(), ..s1 };
+        let foreign = dyntable_storage::Snapshot {
+            id: 2,
+            log_offsets: Some(Default::default()),
+            commit_user: "java".into(),
+            ..s1
+        };
         assert!(t.snapshot_manager().try_publish(&foreign).await.unwrap());
 
         let mut w = t.writer().await.unwrap();

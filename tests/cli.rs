@@ -56,7 +56,11 @@ fn cli_round_trip() {
     .unwrap();
     assert!(ok(&wh, &["write", "db.t", f1.to_str().unwrap(), "--row-kind-column", "op"]).contains("snapshot 1"));
     let f2 = dir.path().join("c2.csv");
-    std::fs::write(&f2, "id,name,price,day,ts,raw,dt,op\n2,,,,,,y,-D\n3,c,3.25,2024-01-03,2024-01-03T00:00:00,abcd,x,+I\n").unwrap();
+    std::fs::write(
+        &f2,
+        "id,name,price,day,ts,raw,dt,op\n2,,,,,,y,-D\n3,c,3.25,2024-01-03,2024-01-03T00:00:00,abcd,x,+I\n",
+    )
+    .unwrap();
     assert!(ok(&wh, &["write", "db.t", f2.to_str().unwrap(), "--row-kind-column", "op"]).contains("snapshot 2"));
     let out = ok(&wh, &["scan", "db.t", "--format", "jsonl"]);
     let mut rows: Vec<&str> = out.lines().collect();
@@ -72,7 +76,10 @@ fn cli_round_trip() {
     assert_eq!(out.lines().count(), 2);
     assert!(out.contains(r#"{"id":2,"name":"b"}"#), "{out}");
     let out = ok(&wh, &["scan", "db.t", "--filter", "dt = 'x' AND id > 1", "--format", "jsonl"]);
-    assert_eq!(out.trim(), r#"{"id":3,"name":"c","price":"3.25","day":"2024-01-03","ts":"2024-01-03T00:00:00","raw":"abcd","dt":"x"}"#);
+    assert_eq!(
+        out.trim(),
+        r#"{"id":3,"name":"c","price":"3.25","day":"2024-01-03","ts":"2024-01-03T00:00:00","raw":"abcd","dt":"x"}"#
+    );
     assert!(ok(&wh, &["scan", "db.t"]).contains("| id |"));
     let snaps = ok(&wh, &["snapshots", "db.t", "--format", "jsonl"]);
     assert_eq!(snaps.lines().count(), 2);
@@ -118,11 +125,14 @@ fn cli_errors() {
     let e = fails(&wh, &["scan", "db.t"]);
     assert!(e.contains("does not exist"), "{e}");
     ok(&wh, &["create-table", "db.t", "--schema", "id BIGINT NOT NULL, v STRING", "--primary-key", "id"]);
-    assert!(fails(&wh, &["create-table", "db.t", "--schema", "id BIGINT NOT NULL", "--primary-key", "id"]).contains("already exists"));
-    assert!(fails(&wh, &["create-table", "db.u", "--schema", "id BIGINT NOT NULL", "--option", "bukket=2"]).contains("bukket"));
+    assert!(fails(&wh, &["create-table", "db.t", "--schema", "id BIGINT NOT NULL", "--primary-key", "id"])
+        .contains("already exists"));
+    assert!(fails(&wh, &["create-table", "db.u", "--schema", "id BIGINT NOT NULL", "--option", "bukket=2"])
+        .contains("bukket"));
     assert!(fails(&wh, &["scan", "db.nope"]).contains("db.nope"));
     let bad = dir.path().join("bad.jsonl");
-    std::fs::write(&bad, "{\"id\": 1, \"v\": \"a\", \"op\": \"+I\"}\n{\"id\": 2, \"v\": \"b\", \"op\": \"+Q\"}\n").unwrap();
+    std::fs::write(&bad, "{\"id\": 1, \"v\": \"a\", \"op\": \"+I\"}\n{\"id\": 2, \"v\": \"b\", \"op\": \"+Q\"}\n")
+        .unwrap();
     assert!(fails(&wh, &["write", "db.t", bad.to_str().unwrap(), "--row-kind-column", "op"]).contains("+Q"));
     std::fs::write(&bad, "{\"id\": \"one\"}\n").unwrap();
     assert!(fails(&wh, &["write", "db.t", bad.to_str().unwrap()]).contains("id"));
@@ -132,7 +142,11 @@ fn cli_errors() {
     assert!(fails(&wh, &["write", "db.t", bad.to_str().unwrap()]).contains("line 1"));
     assert!(fails(&wh, &["scan", "db.t", "--snapshot", "3"]).contains("snapshot 3"));
     assert!(fails(&wh, &["scan", "db.t", "--filter", "id >"]).contains("filter"));
-    assert_eq!(ok(&wh, &["snapshots", "db.t", "--format", "jsonl"]).lines().count(), 0, "no failed write committed anything");
+    assert_eq!(
+        ok(&wh, &["snapshots", "db.t", "--format", "jsonl"]).lines().count(),
+        0,
+        "no failed write committed anything"
+    );
 }
 
 /// The demo runs end to end on a fresh warehouse (the README's main command).
@@ -170,7 +184,9 @@ fn cli_compact_and_stats() {
     );
     for c in 0..4 {
         let f = dir.path().join(format!("c{c}.jsonl"));
-        let rows: String = (0..20).map(|i| format!("{{\"id\": {}, \"v\": \"c{c}\", \"dt\": \"d{}\"}}\n", (i * 3 + c) % 25, i % 2)).collect();
+        let rows: String = (0..20)
+            .map(|i| format!("{{\"id\": {}, \"v\": \"c{c}\", \"dt\": \"d{}\"}}\n", (i * 3 + c) % 25, i % 2))
+            .collect();
         std::fs::write(&f, rows).unwrap();
         ok(&wh, &["write", "db.c", f.to_str().unwrap()]);
     }
@@ -218,7 +234,8 @@ fn cli_tail() {
     std::fs::write(&f1, "{\"id\": 1, \"name\": \"a\"}\n{\"id\": 2, \"name\": \"b\"}\n").unwrap();
     ok(&wh, &["write", "db.t", f1.to_str().unwrap()]);
     let f2 = dir.path().join("2.jsonl");
-    std::fs::write(&f2, "{\"id\": 2, \"name\": \"b\", \"op\": \"-D\"}\n{\"id\": 3, \"name\": \"c\", \"op\": \"+I\"}\n").unwrap();
+    std::fs::write(&f2, "{\"id\": 2, \"name\": \"b\", \"op\": \"-D\"}\n{\"id\": 3, \"name\": \"c\", \"op\": \"+I\"}\n")
+        .unwrap();
     ok(&wh, &["write", "db.t", f2.to_str().unwrap(), "--row-kind-column", "op"]);
 
     let sorted = |text: String| {

@@ -47,12 +47,25 @@ fn python(env: &str) -> PathBuf {
 
 fn run(cmd: &mut Command) -> String {
     let out = cmd.output().expect("start oracle");
-    assert!(out.status.success(), "oracle failed ({:?}): {}\n{}", cmd, String::from_utf8_lossy(&out.stderr), String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "oracle failed ({:?}): {}\n{}",
+        cmd,
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
     String::from_utf8(out.stdout).expect("utf-8 output")
 }
 
 /// An oracle's rows of `db.table` (at `snapshot` or `tag`), as sorted canonical lines.
-fn oracle_read(oracle: Oracle, wh: &Path, db: &str, table: &str, snapshot: Option<i64>, tag: Option<&str>) -> Vec<String> {
+fn oracle_read(
+    oracle: Oracle,
+    wh: &Path,
+    db: &str,
+    table: &str,
+    snapshot: Option<i64>,
+    tag: Option<&str>,
+) -> Vec<String> {
     let mut cmd = match oracle {
         Oracle::PyPaimon => {
             let mut c = Command::new(python("py"));
@@ -177,7 +190,11 @@ fn dyntable_tables_read_identically_in_all_three_oracles() {
         }
         for s in 1..=snapshots {
             let ours = dyntable_lines(&catalog, "db.pk", ScanFrom::Snapshot(s));
-            assert_same(&format!("{oracle:?} db.pk snapshot {s}"), &ours, &oracle_read(oracle, wh, "db", "pk", Some(s), None));
+            assert_same(
+                &format!("{oracle:?} db.pk snapshot {s}"),
+                &ours,
+                &oracle_read(oracle, wh, "db", "pk", Some(s), None),
+            );
         }
     }
     for oracle in [Oracle::PyPaimon, Oracle::PaimonRust] {
@@ -317,7 +334,12 @@ fn compacted_tables_interoperate_both_ways() {
             schema,
             &["id", "dt"],
             &["dt"],
-            &[("bucket", "2"), ("rowkind.field", "_op"), ("num-sorted-run.compaction-trigger", "3"), ("target-file-size", "2 kb")],
+            &[
+                ("bucket", "2"),
+                ("rowkind.field", "_op"),
+                ("num-sorted-run.compaction-trigger", "3"),
+                ("target-file-size", "2 kb"),
+            ],
         )
         .await
         .unwrap();
@@ -335,14 +357,27 @@ fn compacted_tables_interoperate_both_ways() {
         }
         w.finish().await.unwrap();
         let upgraded = w.metrics().compaction.files_upgraded;
-        t.compact(true, Some(&dyntable_storage::Predicate::eq("dt", dyntable_storage::Datum::String("d0".into())))).await.unwrap();
+        t.compact(true, Some(&dyntable_storage::Predicate::eq("dt", dyntable_storage::Datum::String("d0".into()))))
+            .await
+            .unwrap();
         let levels: Vec<i32> = t.files(&ScanFrom::Latest).await.unwrap().iter().map(|e| e.file.level).collect();
         (levels, upgraded)
     });
-    assert!(levels.iter().any(|l| *l > 0) && levels.contains(&3), "files above level 0 and at the max level (3 = trigger + 1 levels - 1): {levels:?}");
+    assert!(
+        levels.iter().any(|l| *l > 0) && levels.contains(&3),
+        "files above level 0 and at the max level (3 = trigger + 1 levels - 1): {levels:?}"
+    );
     assert!(upgraded > 0, "some files were upgraded");
-    let snapshots =
-        rt().block_on(async { catalog.get_table(&dyntable::Identifier::parse("db.cmp").unwrap()).await.unwrap().snapshot_manager().all().await.unwrap() });
+    let snapshots = rt().block_on(async {
+        catalog
+            .get_table(&dyntable::Identifier::parse("db.cmp").unwrap())
+            .await
+            .unwrap()
+            .snapshot_manager()
+            .all()
+            .await
+            .unwrap()
+    });
     assert!(snapshots.iter().any(|s| s.commit_kind == dyntable_storage::CommitKind::Compact));
     for oracle in ALL {
         assert_same(
@@ -359,7 +394,8 @@ fn compacted_tables_interoperate_both_ways() {
     );
 
     // Java goes on writing (and compacting) the dyntable table.
-    let files: Vec<PathBuf> = (8..14).map(|c| write_jsonl(wh, &format!("j{c}.jsonl"), &commit_rows(c, 60, 150))).collect();
+    let files: Vec<PathBuf> =
+        (8..14).map(|c| write_jsonl(wh, &format!("j{c}.jsonl"), &commit_rows(c, 60, 150))).collect();
     run(java_cmd().arg("write").arg(wh).arg("db.cmp").args(&files));
     assert_same(
         "dyntable reads Java's writes to db.cmp",
@@ -398,7 +434,8 @@ fn compacted_tables_interoperate_both_ways() {
         "--option",
         "rowkind.field=_op",
     ]));
-    let files: Vec<PathBuf> = (0..7).map(|c| write_jsonl(wh, &format!("jt{c}.jsonl"), &commit_rows(c, 60, 120))).collect();
+    let files: Vec<PathBuf> =
+        (0..7).map(|c| write_jsonl(wh, &format!("jt{c}.jsonl"), &commit_rows(c, 60, 120))).collect();
     run(java_cmd().arg("write").arg(wh).arg("db.jt").args(&files));
     rt().block_on(async {
         let t = catalog.get_table(&dyntable::Identifier::parse("db.jt").unwrap()).await.unwrap();
@@ -415,7 +452,8 @@ fn compacted_tables_interoperate_both_ways() {
         &dyntable_lines(&catalog, "db.jt", ScanFrom::Latest),
         &oracle_read(Oracle::Java, wh, "db", "jt", None, None),
     );
-    let files: Vec<PathBuf> = (10..12).map(|c| write_jsonl(wh, &format!("jt{c}.jsonl"), &commit_rows(c, 60, 120))).collect();
+    let files: Vec<PathBuf> =
+        (10..12).map(|c| write_jsonl(wh, &format!("jt{c}.jsonl"), &commit_rows(c, 60, 120))).collect();
     run(java_cmd().arg("write").arg(wh).arg("db.jt").args(&files));
     assert_same(
         "Java resumes db.jt after dyntable",

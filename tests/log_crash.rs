@@ -40,7 +40,9 @@ fn changes_of(kinds: &[i8], values: &RecordBatch) -> Vec<Change> {
     let k = values.column_by_name("k").unwrap().as_primitive::<Int64Type>();
     let id = values.column_by_name("id").unwrap().as_primitive::<Int64Type>();
     let v = values.column_by_name("v").unwrap().as_string::<i32>();
-    (0..values.num_rows()).map(|i| Change { kind: kinds[i], k: k.value(i), id: id.value(i), v: v.value(i).to_string() }).collect()
+    (0..values.num_rows())
+        .map(|i| Change { kind: kinds[i], k: k.value(i), id: id.value(i), v: v.value(i).to_string() })
+        .collect()
 }
 
 /// Every bucket's log as (offset, change) in order.
@@ -88,7 +90,16 @@ async fn table_state(table: &FileStoreTable, from: &ScanFrom) -> BTreeMap<i64, (
 fn run_writer(warehouse: &str, first_id: i64, commit_every: usize, kill_after: Option<(usize, u64)>) -> Vec<String> {
     let mut child = Command::new(env!("CARGO_BIN_EXE_dyntable-bench-log"))
         .args(["writer", "--warehouse", warehouse, "--table", "db.crash", "--first-id", &first_id.to_string()])
-        .args(["--batches", "120", "--rows", "15", "--commit-every", &commit_every.to_string(), "--keys", &KEYS.to_string()])
+        .args([
+            "--batches",
+            "120",
+            "--rows",
+            "15",
+            "--commit-every",
+            &commit_every.to_string(),
+            "--keys",
+            &KEYS.to_string(),
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -135,7 +146,13 @@ fn killed_writers_lose_no_acknowledged_record() {
     let warehouse = dir.path().to_str().unwrap().to_string();
     rt().block_on(async {
         let catalog = Catalog::open(&warehouse, true).unwrap();
-        let options = [("bucket", "2"), ("log.system", "embedded"), ("log.consistency", "eventual"), ("log.segment.size", "8 kb"), ("write-only", "true")];
+        let options = [
+            ("bucket", "2"),
+            ("log.system", "embedded"),
+            ("log.consistency", "eventual"),
+            ("log.segment.size", "8 kb"),
+            ("write-only", "true"),
+        ];
         create(&catalog, "db.crash", "k BIGINT NOT NULL, id BIGINT, v STRING", &["k"], &[], &options).await.unwrap();
     });
 
@@ -152,11 +169,15 @@ fn killed_writers_lose_no_acknowledged_record() {
             let parts: Vec<&str> = line.split_whitespace().collect();
             match parts.as_slice() {
                 ["ACK", _, first, last] => acked.extend(first.parse::<i64>().unwrap()..=last.parse::<i64>().unwrap()),
-                ["OPEN", replayed, _] => replayed_total += replayed.trim_start_matches("replayed=").parse::<u64>().unwrap(),
+                ["OPEN", replayed, _] => {
+                    replayed_total += replayed.trim_start_matches("replayed=").parse::<u64>().unwrap()
+                }
                 _ => {}
             }
         }
-        if lines.last().is_some_and(|l| l.starts_with("ACK")) && (lines.iter().filter(|l| l.starts_with("ACK")).count()).is_multiple_of(commit_every) {
+        if lines.last().is_some_and(|l| l.starts_with("ACK"))
+            && (lines.iter().filter(|l| l.starts_with("ACK")).count()).is_multiple_of(commit_every)
+        {
             kills_in_commit += 1;
         }
     }
@@ -168,7 +189,10 @@ fn killed_writers_lose_no_acknowledged_record() {
         }
     }
     eprintln!("{} acknowledged records, {replayed_total} replayed after kills, {kills_in_commit} kills right after an ACK that triggers a commit", acked.len());
-    assert!(replayed_total > 0, "no kill left acknowledged but uncommitted records: the test does not exercise recovery (seed {seed})");
+    assert!(
+        replayed_total > 0,
+        "no kill left acknowledged but uncommitted records: the test does not exercise recovery (seed {seed})"
+    );
 
     rt().block_on(async {
         let catalog = Catalog::open(&warehouse, false).unwrap();
@@ -199,7 +223,11 @@ fn killed_writers_lose_no_acknowledged_record() {
         for s in &snapshots {
             let offsets = s.log_offsets.clone().unwrap_or_default();
             for (b, o) in &offsets {
-                assert!(*o >= previous.get(b).copied().unwrap_or(0), "snapshot {} moves bucket {b} back (seed {seed})", s.id);
+                assert!(
+                    *o >= previous.get(b).copied().unwrap_or(0),
+                    "snapshot {} moves bucket {b} back (seed {seed})",
+                    s.id
+                );
                 assert!(*o <= ends[b], "snapshot {} points past the log of bucket {b} (seed {seed})", s.id);
             }
             previous = offsets;
@@ -208,8 +236,15 @@ fn killed_writers_lose_no_acknowledged_record() {
         let step = (snapshots.len() / 8).max(1);
         for s in snapshots.iter().step_by(step).chain(snapshots.last()) {
             let offsets = s.log_offsets.clone().unwrap_or_default();
-            let prefix = logs.iter().flat_map(|(b, c)| c.iter().filter(|(o, _)| *o < offsets.get(b).copied().unwrap_or(0)).map(|(_, c)| c));
-            assert_eq!(table_state(&table, &ScanFrom::Snapshot(s.id)).await, apply(prefix), "table at snapshot {} vs its log prefix (seed {seed})", s.id);
+            let prefix = logs
+                .iter()
+                .flat_map(|(b, c)| c.iter().filter(|(o, _)| *o < offsets.get(b).copied().unwrap_or(0)).map(|(_, c)| c));
+            assert_eq!(
+                table_state(&table, &ScanFrom::Snapshot(s.id)).await,
+                apply(prefix),
+                "table at snapshot {} vs its log prefix (seed {seed})",
+                s.id
+            );
         }
 
         // A tailing reader from the first snapshot delivers the log exactly, bucket by bucket.
@@ -217,22 +252,40 @@ fn killed_writers_lose_no_acknowledged_record() {
         let total: usize = logs.values().map(Vec::len).sum();
         let mut delivered: Vec<Change> = Vec::new();
         while delivered.len() < total {
-            let next = tokio::time::timeout(Duration::from_secs(10), reader.next()).await.expect("the reader stalled").unwrap();
+            let next = tokio::time::timeout(Duration::from_secs(10), reader.next())
+                .await
+                .expect("the reader stalled")
+                .unwrap();
             let values = next.batch.project(&(1..next.batch.num_columns()).collect::<Vec<_>>()).unwrap();
-            let kinds: Vec<i8> = next.batch.column(0).as_string::<i32>().iter().map(|k| dyntable_storage::RowKind::parse(k.unwrap()).unwrap() as i8).collect();
+            let kinds: Vec<i8> = next
+                .batch
+                .column(0)
+                .as_string::<i32>()
+                .iter()
+                .map(|k| dyntable_storage::RowKind::parse(k.unwrap()).unwrap() as i8)
+                .collect();
             delivered.extend(changes_of(&kinds, &values));
         }
         assert_eq!(delivered.len(), total);
         let mut by_bucket: BTreeMap<i32, Vec<Change>> = BTreeMap::new();
-        let bucket_of_k: HashMap<i64, i32> = logs.iter().flat_map(|(b, c)| c.iter().map(move |(_, c)| (c.k, *b))).collect();
+        let bucket_of_k: HashMap<i64, i32> =
+            logs.iter().flat_map(|(b, c)| c.iter().map(move |(_, c)| (c.k, *b))).collect();
         for c in &delivered {
             by_bucket.entry(bucket_of_k[&c.k]).or_default().push(c.clone());
         }
         for (b, changes) in &logs {
             let expected: Vec<Change> = changes.iter().map(|(_, c)| c.clone()).collect();
-            assert_eq!(by_bucket.get(b).cloned().unwrap_or_default(), expected, "the reader's changes of bucket {b} (seed {seed})");
+            assert_eq!(
+                by_bucket.get(b).cloned().unwrap_or_default(),
+                expected,
+                "the reader's changes of bucket {b} (seed {seed})"
+            );
         }
         let in_log_order = logs.values().flat_map(|c| c.iter().map(|(_, c)| c));
-        assert_eq!(table_state(&table, &ScanFrom::Latest).await, apply(in_log_order), "the table vs its whole log (seed {seed})");
+        assert_eq!(
+            table_state(&table, &ScanFrom::Latest).await,
+            apply(in_log_order),
+            "the table vs its whole log (seed {seed})"
+        );
     });
 }

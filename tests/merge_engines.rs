@@ -13,7 +13,8 @@ async fn run(name: &str, schema: &str, options: &[(&str, &str)], commits: &[Vec<
     let catalog = memory_catalog();
     let mut results = Vec::new();
     for (suffix, split) in [("a", true), ("b", false)] {
-        let t: FileStoreTable = create(&catalog, &format!("db.{name}_{suffix}"), schema, &["id"], &[], options).await.unwrap();
+        let t: FileStoreTable =
+            create(&catalog, &format!("db.{name}_{suffix}"), schema, &["id"], &[], options).await.unwrap();
         let mut w = t.writer().await.unwrap().with_row_kind_column(Some("_op".into()));
         for rows in commits {
             w.write(&batch(&t, rows)).await.unwrap();
@@ -135,14 +136,29 @@ fn invalid_engine_options() {
             (vec![("merge-engine", "aggregation"), ("fields.v.aggregate-function", "sum")], "cannot aggregate"),
             (vec![("merge-engine", "partial-update"), ("fields.nope.sequence-group", "v")], "unknown field `nope`"),
             (vec![("num-sorted-run.compaction-trigger", "0")], "num-sorted-run.compaction-trigger"),
-            (vec![("num-sorted-run.compaction-trigger", "5"), ("num-sorted-run.stop-trigger", "3")], "num-sorted-run.stop-trigger"),
+            (
+                vec![("num-sorted-run.compaction-trigger", "5"), ("num-sorted-run.stop-trigger", "3")],
+                "num-sorted-run.stop-trigger",
+            ),
         ];
         for (i, (opts, want)) in bad.into_iter().enumerate() {
-            let e = create(&catalog, &format!("db.bad{i}"), "id BIGINT NOT NULL, v STRING", &["id"], &[], &opts).await.unwrap_err().to_string();
+            let e = create(&catalog, &format!("db.bad{i}"), "id BIGINT NOT NULL, v STRING", &["id"], &[], &opts)
+                .await
+                .unwrap_err()
+                .to_string();
             assert!(e.contains(want), "{opts:?}: {e}");
         }
         // partial-update refuses deletes unless configured to take them.
-        let t = create(&catalog, "db.pu", "id BIGINT NOT NULL, v STRING", &["id"], &[], &[("merge-engine", "partial-update")]).await.unwrap();
+        let t = create(
+            &catalog,
+            "db.pu",
+            "id BIGINT NOT NULL, v STRING",
+            &["id"],
+            &[],
+            &[("merge-engine", "partial-update")],
+        )
+        .await
+        .unwrap();
         let mut w = t.writer().await.unwrap().with_row_kind_column(Some("_op".into()));
         w.write(&batch(&t, &[json!({"id": 1, "v": "a", "_op": "+I"}), json!({"id": 1, "_op": "-D"})])).await.unwrap();
         let e = w.commit().await.unwrap_err().to_string();
@@ -158,7 +174,11 @@ fn first_row_delete_in_same_buffer() {
             "fr2",
             "id BIGINT NOT NULL, v STRING",
             &[("merge-engine", "first-row")],
-            &[vec![json!({"id": 32, "v": "x", "_op": "+U"}), json!({"id": 1, "v": "y", "_op": "+I"}), json!({"id": 32, "_op": "-D"})]],
+            &[vec![
+                json!({"id": 32, "v": "x", "_op": "+U"}),
+                json!({"id": 1, "v": "y", "_op": "+I"}),
+                json!({"id": 32, "_op": "-D"}),
+            ]],
         )
         .await;
         assert_eq!(got, canon(&[json!({"id": 1, "v": "y"}), json!({"id": 32, "v": "x"})]));

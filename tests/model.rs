@@ -44,7 +44,11 @@ impl Engine {
             Engine::PartialUpdate => vec![("merge-engine", "partial-update"), ("ignore-delete", "true")],
             // `v` ignores retractions: a retraction of a last-value column cannot be carried by a partially
             // aggregated row (a buffer holding +U, -D, +U of a key), so the model keeps it out (see README).
-            Engine::Aggregation => vec![("merge-engine", "aggregation"), ("fields.n.aggregate-function", "sum"), ("fields.v.ignore-retract", "true")],
+            Engine::Aggregation => vec![
+                ("merge-engine", "aggregation"),
+                ("fields.n.aggregate-function", "sum"),
+                ("fields.v.ignore-retract", "true"),
+            ],
         }
     }
 
@@ -113,8 +117,11 @@ fn ops(seed: u64, count: usize) -> Vec<Op> {
 }
 
 fn state_lines(state: &State, partition: Option<&str>) -> Vec<String> {
-    let rows: Vec<Value> =
-        state.iter().filter(|((p, _), _)| partition.is_none_or(|x| x == p)).map(|((p, k), (v, n))| json!({"k": k, "p": p, "v": v, "n": n})).collect();
+    let rows: Vec<Value> = state
+        .iter()
+        .filter(|((p, _), _)| partition.is_none_or(|x| x == p))
+        .map(|((p, k), (v, n))| json!({"k": k, "p": p, "v": v, "n": n}))
+        .collect();
     canon(&rows)
 }
 
@@ -124,16 +131,34 @@ fn run_model(seed: u64, count: usize, engine: Engine) {
     rt().block_on(async move {
         // With DYNTABLE_TRACE set, the warehouse is kept for inspection with the CLI.
         let tmp = tempfile::tempdir().unwrap();
-        let (dir, _guard) = if std::env::var_os("DYNTABLE_TRACE").is_some() { (tmp.keep(), None) } else { (tmp.path().to_path_buf(), Some(tmp)) };
+        let (dir, _guard) = if std::env::var_os("DYNTABLE_TRACE").is_some() {
+            (tmp.keep(), None)
+        } else {
+            (tmp.path().to_path_buf(), Some(tmp))
+        };
         if std::env::var_os("DYNTABLE_TRACE").is_some() {
             eprintln!("warehouse {}", dir.display());
         }
         let catalog = Catalog::open(dir.to_str().unwrap(), true).unwrap();
         // A small write buffer flushes some batches to several level-0 files before their commit; a low
         // compaction trigger and small target files make background compaction, stalls and upgrades common.
-        let mut options = vec![("bucket", "2"), ("write-buffer-size", "8 kb"), ("num-sorted-run.compaction-trigger", "3"), ("target-file-size", "4 kb")];
+        let mut options = vec![
+            ("bucket", "2"),
+            ("write-buffer-size", "8 kb"),
+            ("num-sorted-run.compaction-trigger", "3"),
+            ("target-file-size", "4 kb"),
+        ];
         options.extend(engine.options());
-        let mut table = create(&catalog, "db.model", "k BIGINT NOT NULL, p STRING NOT NULL, v STRING, n INT", &["k", "p"], &["p"], &options).await.unwrap();
+        let mut table = create(
+            &catalog,
+            "db.model",
+            "k BIGINT NOT NULL, p STRING NOT NULL, v STRING, n INT",
+            &["k", "p"],
+            &["p"],
+            &options,
+        )
+        .await
+        .unwrap();
         let mut writer = table.writer().await.unwrap().with_row_kind_column(Some("_op".into()));
         let mut committed: State = BTreeMap::new();
         let mut pending: Vec<(Op, Value)> = Vec::new();
@@ -143,12 +168,23 @@ fn run_model(seed: u64, count: usize, engine: Engine) {
             if std::env::var_os("DYNTABLE_TRACE").is_some() {
                 eprintln!("{ctx}");
                 for sn in table.snapshot_manager().all().await.unwrap() {
-                    eprintln!("   snapshot {} {:?} user={} ident={}", sn.id, sn.commit_kind, &sn.commit_user[..8], sn.commit_identifier);
+                    eprintln!(
+                        "   snapshot {} {:?} user={} ident={}",
+                        sn.id,
+                        sn.commit_kind,
+                        &sn.commit_user[..8],
+                        sn.commit_identifier
+                    );
                 }
                 for e in table.files(&ScanFrom::Latest).await.unwrap() {
                     eprintln!(
                         "   file bucket={} level={} rows={} seq={}..{} {}",
-                        e.bucket, e.file.level, e.file.row_count, e.file.min_sequence_number, e.file.max_sequence_number, e.file.file_name
+                        e.bucket,
+                        e.file.level,
+                        e.file.row_count,
+                        e.file.min_sequence_number,
+                        e.file.max_sequence_number,
+                        e.file.file_name
                     );
                 }
             }
@@ -166,7 +202,10 @@ fn run_model(seed: u64, count: usize, engine: Engine) {
                 Op::Commit => {
                     let id = writer.commit().await.unwrap();
                     if pending.is_empty() {
-                        assert!(id.is_none() || id <= Some(history.len() as i64 + 1), "{ctx}: an empty commit makes no APPEND snapshot");
+                        assert!(
+                            id.is_none() || id <= Some(history.len() as i64 + 1),
+                            "{ctx}: an empty commit makes no APPEND snapshot"
+                        );
                     }
                     for (op, _) in pending.drain(..) {
                         engine.apply(&mut committed, op);
@@ -199,14 +238,21 @@ fn run_model(seed: u64, count: usize, engine: Engine) {
                 }
                 Op::Scan => assert_eq!(lines(&table, &ScanFrom::Latest).await, state_lines(&committed, None), "{ctx}"),
                 Op::ScanPartition(p) => {
-                    let got = table.scan_collect(&ScanFrom::Latest, None, Some(Predicate::eq("p", Datum::String(p.clone())))).await.unwrap();
+                    let got = table
+                        .scan_collect(&ScanFrom::Latest, None, Some(Predicate::eq("p", Datum::String(p.clone()))))
+                        .await
+                        .unwrap();
                     let got = dyntable::convert::canonical_lines(&got, &table.schema().fields).unwrap();
                     assert_eq!(got, state_lines(&committed, Some(p)), "{ctx}");
                 }
                 Op::TimeTravel(r) => {
                     if !history.is_empty() {
                         let id = (r % history.len() as u64) as usize + 1;
-                        assert_eq!(lines(&table, &ScanFrom::Snapshot(id as i64)).await, state_lines(&history[id - 1], None), "{ctx} snapshot={id}");
+                        assert_eq!(
+                            lines(&table, &ScanFrom::Snapshot(id as i64)).await,
+                            state_lines(&history[id - 1], None),
+                            "{ctx} snapshot={id}"
+                        );
                     }
                 }
             }
@@ -231,7 +277,11 @@ fn seed() -> u64 {
 #[test]
 fn table_agrees_with_model() {
     let base = seed();
-    for (i, engine) in [Engine::Deduplicate, Engine::Deduplicate, Engine::FirstRow, Engine::PartialUpdate, Engine::Aggregation].into_iter().enumerate() {
+    for (i, engine) in
+        [Engine::Deduplicate, Engine::Deduplicate, Engine::FirstRow, Engine::PartialUpdate, Engine::Aggregation]
+            .into_iter()
+            .enumerate()
+    {
         run_model(base.wrapping_add(i as u64), 400, engine);
     }
 }

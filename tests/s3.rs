@@ -11,10 +11,13 @@ use dyntable_storage::ScanFrom;
 use serde_json::json;
 
 fn s3_catalog(prefix: &str) -> Catalog {
-    let url = std::env::var("DYNTABLE_S3_TEST_URL").expect("DYNTABLE_S3_TEST_URL is not set: run the suite with scripts/test.sh, which starts an S3 server");
+    let url = std::env::var("DYNTABLE_S3_TEST_URL")
+        .expect("DYNTABLE_S3_TEST_URL is not set: run the suite with scripts/test.sh, which starts an S3 server");
     Catalog::open(&format!("{url}/{prefix}-{}", uuid_like()), false).expect("open the S3 warehouse")
 }
 
+// A unique prefix per run in the shared bucket; not engine code.
+#[allow(clippy::disallowed_methods)]
 fn uuid_like() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
 }
@@ -24,11 +27,30 @@ fn uuid_like() -> u64 {
 fn table_on_s3() {
     rt().block_on(async {
         let catalog = s3_catalog("basic");
-        let t = create(&catalog, "db.t", "id BIGINT NOT NULL, v STRING, dt STRING NOT NULL", &["id", "dt"], &["dt"], &[("bucket", "2")]).await.unwrap();
+        let t = create(
+            &catalog,
+            "db.t",
+            "id BIGINT NOT NULL, v STRING, dt STRING NOT NULL",
+            &["id", "dt"],
+            &["dt"],
+            &[("bucket", "2")],
+        )
+        .await
+        .unwrap();
         let mut w = t.writer().await.unwrap().with_row_kind_column(Some("_op".into()));
-        w.write(&batch(&t, &[json!({"id": 1, "v": "a", "dt": "x", "_op": "+I"}), json!({"id": 2, "v": "b", "dt": "y", "_op": "+I"})])).await.unwrap();
+        w.write(&batch(
+            &t,
+            &[json!({"id": 1, "v": "a", "dt": "x", "_op": "+I"}), json!({"id": 2, "v": "b", "dt": "y", "_op": "+I"})],
+        ))
+        .await
+        .unwrap();
         w.commit().await.unwrap();
-        w.write(&batch(&t, &[json!({"id": 1, "v": "a2", "dt": "x", "_op": "+U"}), json!({"id": 2, "dt": "y", "_op": "-D"})])).await.unwrap();
+        w.write(&batch(
+            &t,
+            &[json!({"id": 1, "v": "a2", "dt": "x", "_op": "+U"}), json!({"id": 2, "dt": "y", "_op": "-D"})],
+        ))
+        .await
+        .unwrap();
         w.commit().await.unwrap();
         assert_eq!(lines(&t, &ScanFrom::Latest).await, canon(&[json!({"id": 1, "v": "a2", "dt": "x"})]));
         assert_eq!(lines(&t, &ScanFrom::Snapshot(1)).await.len(), 2);
@@ -41,7 +63,16 @@ fn table_on_s3() {
 fn concurrent_writers_on_s3() {
     rt().block_on(async {
         let catalog = s3_catalog("race");
-        let t = create(&catalog, "db.race", "id BIGINT NOT NULL, w INT", &["id"], &[], &[("bucket", "2"), ("commit.max-retries", "100")]).await.unwrap();
+        let t = create(
+            &catalog,
+            "db.race",
+            "id BIGINT NOT NULL, w INT",
+            &["id"],
+            &[],
+            &[("bucket", "2"), ("commit.max-retries", "100")],
+        )
+        .await
+        .unwrap();
         let mut tasks = Vec::new();
         for writer in 0..4i64 {
             let t = t.clone();
@@ -72,7 +103,8 @@ fn concurrent_writers_on_s3() {
 fn changelog_segments_uploaded_to_s3() {
     use dyntable_storage::stream::{ChangeReader, StartFrom};
     rt().block_on(async {
-        let url = std::env::var("DYNTABLE_S3_TEST_URL").expect("DYNTABLE_S3_TEST_URL is not set: run the suite with scripts/test.sh");
+        let url = std::env::var("DYNTABLE_S3_TEST_URL")
+            .expect("DYNTABLE_S3_TEST_URL is not set: run the suite with scripts/test.sh");
         let warehouse = format!("{url}/log-{}", uuid_like());
         let logs = tempfile::tempdir().unwrap();
         let writer_catalog = Catalog::open(&warehouse, false).unwrap().with_log_dir(logs.path());
@@ -89,11 +121,18 @@ fn changelog_segments_uploaded_to_s3() {
         assert!(!sealed.is_empty());
         let expected = sealed.last().unwrap().end_offset as usize;
 
-        let remote = Catalog::open(&warehouse, false).unwrap().get_table(&dyntable::Identifier::parse("db.t").unwrap()).await.unwrap();
+        let remote = Catalog::open(&warehouse, false)
+            .unwrap()
+            .get_table(&dyntable::Identifier::parse("db.t").unwrap())
+            .await
+            .unwrap();
         let mut reader = ChangeReader::open(&remote, StartFrom::FromSnapshot(1)).await.unwrap();
         let mut seen = 0;
         while seen < expected {
-            let next = tokio::time::timeout(std::time::Duration::from_secs(10), reader.next()).await.expect("uploaded changes arrive").unwrap();
+            let next = tokio::time::timeout(std::time::Duration::from_secs(10), reader.next())
+                .await
+                .expect("uploaded changes arrive")
+                .unwrap();
             seen += next.batch.num_rows();
         }
         assert_eq!(seen, expected);

@@ -79,7 +79,10 @@ fn primary_key_upserts_deletes_and_time_travel() {
         assert_eq!(lines(&t, &ScanFrom::Tag("v1".into())).await, first);
         assert!(t.create_tag("v1", Some(2)).await.is_err(), "a tag name is created once");
         t.delete_tag("v1").await.unwrap();
-        assert_eq!(t.scan_collect(&ScanFrom::Tag("v1".into()), None, None).await.unwrap_err().kind(), ErrorKind::NotFound);
+        assert_eq!(
+            t.scan_collect(&ScanFrom::Tag("v1".into()), None, None).await.unwrap_err().kind(),
+            ErrorKind::NotFound
+        );
         let e = t.scan_collect(&ScanFrom::Snapshot(9), None, None).await.unwrap_err();
         assert!(e.to_string().contains("snapshot 9") && e.to_string().contains("1..=3"), "{e}");
         let e = t.scan_collect(&ScanFrom::Timestamp(0), None, None).await.unwrap_err();
@@ -89,9 +92,9 @@ fn primary_key_upserts_deletes_and_time_travel() {
         let mut w2 = t.writer().await.unwrap();
         w2.write(&batch(&t, &[json!({"id": 4, "name": "d2", "amount": 4.5, "dt": "2024-01-02"})])).await.unwrap();
         w2.commit().await.unwrap();
-        assert!(lines(&t, &ScanFrom::Latest)
-            .await
-            .contains(&dyntable::convert::canonical_json(&json!({"id": 4, "name": "d2", "amount": 4.5, "dt": "2024-01-02"}))));
+        assert!(lines(&t, &ScanFrom::Latest).await.contains(&dyntable::convert::canonical_json(
+            &json!({"id": 4, "name": "d2", "amount": 4.5, "dt": "2024-01-02"})
+        )));
         let snaps = t.snapshot_manager().all().await.unwrap();
         assert_eq!(
             snaps.iter().map(|s| s.total_record_count.unwrap()).collect::<Vec<_>>(),
@@ -106,7 +109,8 @@ fn primary_key_upserts_deletes_and_time_travel() {
 fn bucket_assignment_matches_java() {
     rt().block_on(async {
         let catalog = memory_catalog();
-        let t = create(&catalog, "db.b", "id BIGINT NOT NULL, v STRING", &["id"], &[], &[("bucket", "2")]).await.unwrap();
+        let t =
+            create(&catalog, "db.b", "id BIGINT NOT NULL, v STRING", &["id"], &[], &[("bucket", "2")]).await.unwrap();
         let mut w = t.writer().await.unwrap();
         w.write(&batch(&t, &[json!({"id": 1, "v": "x"})])).await.unwrap();
         w.commit().await.unwrap();
@@ -125,7 +129,9 @@ fn append_tables() {
         for (name, opts) in [("db.a1", vec![]), ("db.a2", vec![("bucket", "3"), ("bucket-key", "k")])] {
             let t = create(&catalog, name, "k INT, v STRING, dt STRING", &[], &["dt"], &opts).await.unwrap();
             let mut w = t.writer().await.unwrap();
-            let rows: Vec<_> = (0..20).map(|i| json!({"k": i % 7, "v": format!("v{i}"), "dt": if i % 2 == 0 { "x" } else { "y" }})).collect();
+            let rows: Vec<_> = (0..20)
+                .map(|i| json!({"k": i % 7, "v": format!("v{i}"), "dt": if i % 2 == 0 { "x" } else { "y" }}))
+                .collect();
             w.write(&batch(&t, &rows)).await.unwrap();
             w.commit().await.unwrap();
             w.write(&batch(&t, &rows[..3])).await.unwrap();
@@ -134,7 +140,8 @@ fn append_tables() {
             let mut want = rows.clone();
             want.extend_from_slice(&rows[..3]);
             assert_eq!(got, canon(&want), "{name}");
-            let buckets: std::collections::BTreeSet<i32> = t.files(&ScanFrom::Latest).await.unwrap().iter().map(|e| e.bucket).collect();
+            let buckets: std::collections::BTreeSet<i32> =
+                t.files(&ScanFrom::Latest).await.unwrap().iter().map(|e| e.bucket).collect();
             if name == "db.a2" {
                 assert!(buckets.len() > 1, "bucket-key spreads rows: {buckets:?}");
             } else {
@@ -154,20 +161,36 @@ fn overwrite_partition_and_table() {
         let catalog = memory_catalog();
         let t = create(&catalog, "db.o", PK_SCHEMA, &["id", "dt"], &["dt"], &[("bucket", "2")]).await.unwrap();
         let mut w = t.writer().await.unwrap();
-        w.write(&batch(&t, &[json!({"id": 1, "name": "a", "amount": 1.0, "dt": "p1"}), json!({"id": 2, "name": "b", "amount": 2.0, "dt": "p2"})]))
-            .await
-            .unwrap();
+        w.write(&batch(
+            &t,
+            &[
+                json!({"id": 1, "name": "a", "amount": 1.0, "dt": "p1"}),
+                json!({"id": 2, "name": "b", "amount": 2.0, "dt": "p2"}),
+            ],
+        ))
+        .await
+        .unwrap();
         w.commit().await.unwrap();
         w.write(&batch(&t, &[json!({"id": 9, "name": "z", "amount": 9.0, "dt": "p1"})])).await.unwrap();
-        let id = w.overwrite(OverwriteScope::Partitions(Predicate::eq("dt", Datum::String("p1".into())))).await.unwrap();
-        assert_eq!(t.snapshot_manager().snapshot(id).await.unwrap().commit_kind, dyntable_storage::CommitKind::Overwrite);
+        let id =
+            w.overwrite(OverwriteScope::Partitions(Predicate::eq("dt", Datum::String("p1".into())))).await.unwrap();
+        assert_eq!(
+            t.snapshot_manager().snapshot(id).await.unwrap().commit_kind,
+            dyntable_storage::CommitKind::Overwrite
+        );
         assert_eq!(
             lines(&t, &ScanFrom::Latest).await,
-            canon(&[json!({"id": 9, "name": "z", "amount": 9.0, "dt": "p1"}), json!({"id": 2, "name": "b", "amount": 2.0, "dt": "p2"})])
+            canon(&[
+                json!({"id": 9, "name": "z", "amount": 9.0, "dt": "p1"}),
+                json!({"id": 2, "name": "b", "amount": 2.0, "dt": "p2"})
+            ])
         );
         w.write(&batch(&t, &[json!({"id": 5, "name": "e", "amount": 5.0, "dt": "p3"})])).await.unwrap();
         w.overwrite(OverwriteScope::Table).await.unwrap();
-        assert_eq!(lines(&t, &ScanFrom::Latest).await, canon(&[json!({"id": 5, "name": "e", "amount": 5.0, "dt": "p3"})]));
+        assert_eq!(
+            lines(&t, &ScanFrom::Latest).await,
+            canon(&[json!({"id": 5, "name": "e", "amount": 5.0, "dt": "p3"})])
+        );
         assert_eq!(lines(&t, &ScanFrom::Snapshot(1)).await.len(), 2, "older snapshots are untouched");
     });
 }
@@ -191,7 +214,11 @@ fn write_buffer_flush_and_file_rolling() {
         let mut w = t.writer().await.unwrap();
         let mut expect = std::collections::BTreeMap::new();
         for round in 0..6 {
-            let rows: Vec<_> = (0..3000).map(|i| json!({"id": (i * 7 + round * 13) % 4000, "v": format!("round{round}-{i}-{}", "x".repeat(20))})).collect();
+            let rows: Vec<_> = (0..3000)
+                .map(
+                    |i| json!({"id": (i * 7 + round * 13) % 4000, "v": format!("round{round}-{i}-{}", "x".repeat(20))}),
+                )
+                .collect();
             for r in &rows {
                 expect.insert(r["id"].as_i64().unwrap(), r.clone());
             }
@@ -210,9 +237,20 @@ fn write_buffer_flush_and_file_rolling() {
 fn sequence_field_orders_versions() {
     rt().block_on(async {
         let catalog = memory_catalog();
-        let t = create(&catalog, "db.s", "id BIGINT NOT NULL, v STRING, ts BIGINT", &["id"], &[], &[("bucket", "1"), ("sequence.field", "ts")]).await.unwrap();
+        let t = create(
+            &catalog,
+            "db.s",
+            "id BIGINT NOT NULL, v STRING, ts BIGINT",
+            &["id"],
+            &[],
+            &[("bucket", "1"), ("sequence.field", "ts")],
+        )
+        .await
+        .unwrap();
         let mut w = t.writer().await.unwrap();
-        w.write(&batch(&t, &[json!({"id": 1, "v": "new", "ts": 20}), json!({"id": 1, "v": "old", "ts": 10})])).await.unwrap();
+        w.write(&batch(&t, &[json!({"id": 1, "v": "new", "ts": 20}), json!({"id": 1, "v": "old", "ts": 10})]))
+            .await
+            .unwrap();
         w.commit().await.unwrap();
         w.write(&batch(&t, &[json!({"id": 1, "v": "older", "ts": 5})])).await.unwrap();
         w.commit().await.unwrap();
@@ -288,28 +326,49 @@ fn bad_input_is_rejected_and_table_unchanged() {
         .unwrap();
         let e = w.write(&wrong).await.unwrap_err().to_string();
         assert!(e.contains("`id`") && e.contains("BIGINT"), "{e}");
-        let e = dyntable::convert::json_to_batch(&[json!({"id": null, "name": "n", "amount": 1.0, "dt": "x"})], &t.schema().fields, None)
-            .map(|b| futures::executor::block_on(w.write(&b)));
+        let e = dyntable::convert::json_to_batch(
+            &[json!({"id": null, "name": "n", "amount": 1.0, "dt": "x"})],
+            &t.schema().fields,
+            None,
+        )
+        .map(|b| futures::executor::block_on(w.write(&b)));
         let e = e.unwrap().unwrap_err().to_string();
         assert!(e.contains("`id`") && e.contains("NOT NULL"), "{e}");
-        let e = w.write(&batch(&t, &[json!({"id": 5, "name": "a", "amount": 1.0, "dt": "x", "_op": "+X"})])).await.unwrap_err().to_string();
+        let e = w
+            .write(&batch(&t, &[json!({"id": 5, "name": "a", "amount": 1.0, "dt": "x", "_op": "+X"})]))
+            .await
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("+X"), "{e}");
-        let e = dyntable::convert::json_to_batch(&[json!({"id": 5, "extra": 1, "dt": "x"})], &t.schema().fields, None).unwrap_err().to_string();
+        let e = dyntable::convert::json_to_batch(&[json!({"id": 5, "extra": 1, "dt": "x"})], &t.schema().fields, None)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("extra"), "{e}");
         assert_eq!(w.commit().await.unwrap(), None, "nothing was buffered by the failed writes");
         assert_eq!(lines(&t, &ScanFrom::Latest).await, before);
         assert_eq!(t.snapshot_manager().latest_id().await.unwrap(), Some(1));
 
         // Table definitions.
-        let e = create(&catalog, "db.x1", PK_SCHEMA, &["id"], &["dt"], &[("bucket", "2")]).await.unwrap_err().to_string();
+        let e =
+            create(&catalog, "db.x1", PK_SCHEMA, &["id"], &["dt"], &[("bucket", "2")]).await.unwrap_err().to_string();
         assert!(e.contains("partition key `dt`"), "{e}");
-        let e = create(&catalog, "db.x2", PK_SCHEMA, &["id", "dt"], &["dt"], &[("buckets", "2")]).await.unwrap_err().to_string();
+        let e = create(&catalog, "db.x2", PK_SCHEMA, &["id", "dt"], &["dt"], &[("buckets", "2")])
+            .await
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("buckets") && e.contains("unknown option"), "{e}");
-        let e = create(&catalog, "db.x3", PK_SCHEMA, &["id", "dt"], &["dt"], &[("bucket", "two")]).await.unwrap_err().to_string();
+        let e = create(&catalog, "db.x3", PK_SCHEMA, &["id", "dt"], &["dt"], &[("bucket", "two")])
+            .await
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("`bucket` = `two`"), "{e}");
         let e = create(&catalog, "db.x4", "id BIGINT, v WHATEVER", &[], &[], &[]).await.unwrap_err().to_string();
         assert!(e.contains("WHATEVER"), "{e}");
-        assert!(create(&catalog, "db.bad", PK_SCHEMA, &["id", "dt"], &["dt"], &[("bucket", "2")]).await.unwrap_err().to_string().contains("already exists"));
+        assert!(create(&catalog, "db.bad", PK_SCHEMA, &["id", "dt"], &["dt"], &[("bucket", "2")])
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("already exists"));
         assert!(catalog.list_tables("db").await.unwrap() == vec!["bad".to_string()]);
     });
 }
@@ -320,7 +379,8 @@ fn corrupt_files_name_the_file() {
     rt().block_on(async {
         let store: Arc<dyn object_store::ObjectStore> = Arc::new(object_store::memory::InMemory::new());
         let catalog = Catalog::from_io(FileIO::new(store.clone(), Path::from("wh")));
-        let t = create(&catalog, "db.c", "id BIGINT NOT NULL, v STRING", &["id"], &[], &[("bucket", "1")]).await.unwrap();
+        let t =
+            create(&catalog, "db.c", "id BIGINT NOT NULL, v STRING", &["id"], &[], &[("bucket", "1")]).await.unwrap();
         let mut w = t.writer().await.unwrap();
         w.write(&batch(&t, &[json!({"id": 1, "v": "a"})])).await.unwrap();
         w.commit().await.unwrap();
@@ -332,7 +392,13 @@ fn corrupt_files_name_the_file() {
             async move { io.write(&rel, bytes::Bytes::from(data)).await.unwrap() }
         };
         // Truncated data file.
-        let entry = t.files(&ScanFrom::Latest).await.unwrap().into_iter().find(|e| e.file.row_count == 1 && e.file.min_sequence_number == 1).unwrap();
+        let entry = t
+            .files(&ScanFrom::Latest)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|e| e.file.row_count == 1 && e.file.min_sequence_number == 1)
+            .unwrap();
         let rel = format!("bucket-0/{}", entry.file.file_name);
         let data = io.read(&rel).await.unwrap();
         put(rel.clone(), data[..data.len() / 2].to_vec()).await;
@@ -377,7 +443,16 @@ fn concurrent_commits_rebase_and_retry() {
     rt().block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let catalog = Catalog::open(dir.path().to_str().unwrap(), true).unwrap();
-        let t = create(&catalog, "db.cc", "id BIGINT NOT NULL, w INT", &["id"], &[], &[("bucket", "2"), ("commit.max-retries", "50")]).await.unwrap();
+        let t = create(
+            &catalog,
+            "db.cc",
+            "id BIGINT NOT NULL, w INT",
+            &["id"],
+            &[],
+            &[("bucket", "2"), ("commit.max-retries", "50")],
+        )
+        .await
+        .unwrap();
         let mut tasks = Vec::new();
         for writer in 0..4i64 {
             let t = t.clone();
@@ -408,7 +483,8 @@ fn ambiguous_commit_failure_is_idempotent() {
     rt().block_on(async {
         let faulty = Arc::new(FaultyStore::new(Arc::new(object_store::memory::InMemory::new())));
         let catalog = Catalog::from_io(FileIO::new(faulty.clone(), Path::from("wh")));
-        let t = create(&catalog, "db.i", "id BIGINT NOT NULL, v STRING", &["id"], &[], &[("bucket", "1")]).await.unwrap();
+        let t =
+            create(&catalog, "db.i", "id BIGINT NOT NULL, v STRING", &["id"], &[], &[("bucket", "1")]).await.unwrap();
         let mut w = t.writer().await.unwrap();
         w.write(&batch(&t, &[json!({"id": 1, "v": "a"})])).await.unwrap();
         faulty.arm("snapshot/snapshot-", 1, 0);
@@ -425,7 +501,14 @@ fn ambiguous_commit_failure_is_idempotent() {
 }
 
 fn msg(partition: Vec<Datum>, before: Vec<DataFileMeta>, after: Vec<DataFileMeta>) -> CommitMessage {
-    CommitMessage { partition, bucket: 0, total_buckets: 1, new_files: vec![], compact_before: before, compact_after: after }
+    CommitMessage {
+        partition,
+        bucket: 0,
+        total_buckets: 1,
+        new_files: vec![],
+        compact_before: before,
+        compact_after: after,
+    }
 }
 
 /// Real conflicts fail clearly: deleting a file that is no longer live, overlapping files in a level >= 1.
@@ -433,7 +516,8 @@ fn msg(partition: Vec<Datum>, before: Vec<DataFileMeta>, after: Vec<DataFileMeta
 fn real_conflicts_fail() {
     rt().block_on(async {
         let catalog = memory_catalog();
-        let t = create(&catalog, "db.k", "id BIGINT NOT NULL, v STRING", &["id"], &[], &[("bucket", "1")]).await.unwrap();
+        let t =
+            create(&catalog, "db.k", "id BIGINT NOT NULL, v STRING", &["id"], &[], &[("bucket", "1")]).await.unwrap();
         let mut w = t.writer().await.unwrap();
         w.write(&batch(&t, &[json!({"id": 1, "v": "a"}), json!({"id": 5, "v": "e"})])).await.unwrap();
         w.commit().await.unwrap();
@@ -461,14 +545,19 @@ fn real_conflicts_fail() {
 fn files_of_older_schemas_read_correctly() {
     rt().block_on(async {
         let catalog = memory_catalog();
-        let t = create(&catalog, "db.e", "id BIGINT NOT NULL, v STRING", &["id"], &[], &[("bucket", "1")]).await.unwrap();
+        let t =
+            create(&catalog, "db.e", "id BIGINT NOT NULL, v STRING", &["id"], &[], &[("bucket", "1")]).await.unwrap();
         let mut w = t.writer().await.unwrap();
         w.write(&batch(&t, &[json!({"id": 1, "v": "a"}), json!({"id": 2, "v": "b"})])).await.unwrap();
         w.commit().await.unwrap();
         let mut s1 = (**t.schema()).clone();
         s1.id = 1;
         s1.fields[1].name = "v_renamed".into();
-        s1.fields.push(dyntable_storage::DataField::new(2, "extra", dyntable_storage::types::parse_sql_type("INT").unwrap()));
+        s1.fields.push(dyntable_storage::DataField::new(
+            2,
+            "extra",
+            dyntable_storage::types::parse_sql_type("INT").unwrap(),
+        ));
         s1.highest_field_id = 2;
         dyntable_storage::schema::SchemaManager::new(t.io().clone()).commit(&s1).await.unwrap();
         let t = catalog.get_table(&dyntable::Identifier::parse("db.e").unwrap()).await.unwrap();
@@ -478,7 +567,10 @@ fn files_of_older_schemas_read_correctly() {
         w.commit().await.unwrap();
         assert_eq!(
             lines(&t, &ScanFrom::Latest).await,
-            canon(&[json!({"id": 1, "v_renamed": "a", "extra": null}), json!({"id": 2, "v_renamed": "b2", "extra": 7})])
+            canon(&[
+                json!({"id": 1, "v_renamed": "a", "extra": null}),
+                json!({"id": 2, "v_renamed": "b2", "extra": 7})
+            ])
         );
     });
 }
@@ -527,7 +619,10 @@ fn stats_modes() {
         let catalog = memory_catalog();
         let long = "abcdefghijklmnopqrstuvwxyz";
         for (i, mode) in ["full", "truncate(16)", "counts", "none"].into_iter().enumerate() {
-            let t = create(&catalog, &format!("db.st{i}"), "k INT, s STRING", &[], &[], &[("metadata.stats-mode", mode)]).await.unwrap();
+            let t =
+                create(&catalog, &format!("db.st{i}"), "k INT, s STRING", &[], &[], &[("metadata.stats-mode", mode)])
+                    .await
+                    .unwrap();
             let mut w = t.writer().await.unwrap();
             w.write(&batch(&t, &[json!({"k": 1, "s": long}), json!({"k": 7, "s": null})])).await.unwrap();
             w.commit().await.unwrap();
@@ -536,7 +631,10 @@ fn stats_modes() {
             let st = from_simple_stats(&f.value_stats, &types);
             match mode {
                 "full" => {
-                    assert_eq!((st[0].min.clone(), st[0].max.clone(), st[1].null_count), (Datum::I32(1), Datum::I32(7), Some(1)));
+                    assert_eq!(
+                        (st[0].min.clone(), st[0].max.clone(), st[1].null_count),
+                        (Datum::I32(1), Datum::I32(7), Some(1))
+                    );
                     assert_eq!(st[1].max, Datum::String(long.into()));
                 }
                 "truncate(16)" => {
@@ -585,24 +683,41 @@ fn force_compact_keeps_runs_under_the_trigger() {
 fn row_groups_are_pruned_by_statistics() {
     rt().block_on(async {
         let catalog = memory_catalog();
-        let t = create(&catalog, "db.rg", "k BIGINT, s STRING", &[], &[], &[("dyntable.parquet.row-group-rows", "100")]).await.unwrap();
+        let t =
+            create(&catalog, "db.rg", "k BIGINT, s STRING", &[], &[], &[("dyntable.parquet.row-group-rows", "100")])
+                .await
+                .unwrap();
         let mut w = t.writer().await.unwrap();
         let rows: Vec<_> = (0..1000).map(|i| json!({"k": i, "s": format!("s{i:04}")})).collect();
         w.write(&batch(&t, &rows)).await.unwrap();
         w.commit().await.unwrap();
         let entry = t.files(&ScanFrom::Latest).await.unwrap().remove(0);
-        let filter = Predicate::And(vec![Predicate::cmp("k", CmpOp::GtEq, Datum::I64(150)), Predicate::cmp("k", CmpOp::Lt, Datum::I64(180))]);
-        let cols = dyntable_storage::datafile::ReadColumns { system: dyntable_storage::datafile::SystemColumns::None, values: t.schema().fields.clone() };
+        let filter = Predicate::And(vec![
+            Predicate::cmp("k", CmpOp::GtEq, Datum::I64(150)),
+            Predicate::cmp("k", CmpOp::Lt, Datum::I64(180)),
+        ]);
+        let cols = dyntable_storage::datafile::ReadColumns {
+            system: dyntable_storage::datafile::SystemColumns::None,
+            values: t.schema().fields.clone(),
+        };
         let read_rows = |prune: Option<Predicate>| {
             let t = t.clone();
             let cols = cols.clone();
             let rel = format!("bucket-0/{}", entry.file.file_name);
             async move {
                 use futures::TryStreamExt;
-                let s =
-                    dyntable_storage::datafile::read_data_file(t.io(), &rel, entry.file.file_size as u64, t.schema(), t.schema(), &cols, 1024, prune.as_ref())
-                        .await
-                        .unwrap();
+                let s = dyntable_storage::datafile::read_data_file(
+                    t.io(),
+                    &rel,
+                    entry.file.file_size as u64,
+                    t.schema(),
+                    t.schema(),
+                    &cols,
+                    1024,
+                    prune.as_ref(),
+                )
+                .await
+                .unwrap();
                 let batches: Vec<arrow::array::RecordBatch> = s.try_collect().await.unwrap();
                 batches.iter().map(|b| b.num_rows()).sum::<usize>()
             }

@@ -24,7 +24,9 @@ pub enum CompactionError {
     #[error("an lsm tree needs at least two levels. num_levels=`{num_levels}`")]
     TooFewLevels { num_levels: u32 },
 
-    #[error("two data files of one level overlap in key range. level=`{level}`, file=`{file}`, other_file=`{other_file}`")]
+    #[error(
+        "two data files of one level overlap in key range. level=`{level}`, file=`{file}`, other_file=`{other_file}`"
+    )]
     OverlappingFiles { level: u32, file: String, other_file: String },
 
     #[error("a data file is listed twice in one bucket. file=`{file}`")]
@@ -46,9 +48,9 @@ impl CompactionError {
         match self {
             CompactionError::InvalidOption { .. } | CompactionError::TooFewLevels { .. } => ErrorKind::Invalid,
             CompactionError::OverlappingFiles { .. } | CompactionError::DuplicateFile { .. } => ErrorKind::Data,
-            CompactionError::LevelOutOfRange { .. } | CompactionError::UnknownFile { .. } | CompactionError::StallWithoutCompaction { .. } => {
-                ErrorKind::Internal
-            }
+            CompactionError::LevelOutOfRange { .. }
+            | CompactionError::UnknownFile { .. }
+            | CompactionError::StallWithoutCompaction { .. } => ErrorKind::Internal,
         }
     }
 }

@@ -143,13 +143,13 @@ impl<K> Levels<K> {
 impl<K: Ord + Clone> Levels<K> {
     /// The runs the pickers read: level-0 files newest first, then levels 1 to max that hold files.
     pub fn level_sorted_runs(&self) -> Vec<LevelSortedRun<K>> {
-        let level0_runs = self.level0.iter().map(|file| LevelSortedRun { level: 0, run: SortedRun::single(file.clone()) });
-        let upper_runs = self
-            .upper
-            .iter()
-            .enumerate()
-            .filter(|(_, files)| !files.is_empty())
-            .map(|(index, files)| LevelSortedRun { level: index as u32 + 1, run: SortedRun { files: files.clone() } });
+        let level0_runs =
+            self.level0.iter().map(|file| LevelSortedRun { level: 0, run: SortedRun::single(file.clone()) });
+        let upper_runs =
+            self.upper.iter().enumerate().filter(|(_, files)| !files.is_empty()).map(|(index, files)| LevelSortedRun {
+                level: index as u32 + 1,
+                run: SortedRun { files: files.clone() },
+            });
         level0_runs.chain(upper_runs).collect()
     }
 
@@ -216,7 +216,11 @@ impl<K: Ord + Clone> Levels<K> {
                 // Sorted by min key, so a file overlaps some earlier file exactly when it overlaps its predecessor
                 // (the predecessor's max key is the largest so far in a valid run).
                 if pair[1].min_key <= pair[0].max_key {
-                    return Err(CompactionError::OverlappingFiles { level: index as u32 + 1, file: pair[0].name.clone(), other_file: pair[1].name.clone() });
+                    return Err(CompactionError::OverlappingFiles {
+                        level: index as u32 + 1,
+                        file: pair[0].name.clone(),
+                        other_file: pair[1].name.clone(),
+                    });
                 }
             }
         }
@@ -225,7 +229,10 @@ impl<K: Ord + Clone> Levels<K> {
 }
 
 /// Builds the newest-first runs of a bucket from a flat list of its files (see [`Levels::new`]).
-pub fn level_sorted_runs_from_files<K: Ord + Clone>(files: Vec<FileInfo<K>>, num_levels: u32) -> Result<Vec<LevelSortedRun<K>>> {
+pub fn level_sorted_runs_from_files<K: Ord + Clone>(
+    files: Vec<FileInfo<K>>,
+    num_levels: u32,
+) -> Result<Vec<LevelSortedRun<K>>> {
     Ok(Levels::new(files, num_levels)?.level_sorted_runs())
 }
 
@@ -240,7 +247,15 @@ mod tests {
     use crate::error::ErrorKind;
 
     fn file(name: &str, level: u32, keys: (u32, u32), sequence: i64) -> FileInfo<u32> {
-        FileInfo { name: name.to_string(), size_bytes: 10, level, min_key: keys.0, max_key: keys.1, max_sequence_number: sequence, delete_row_count: Some(0) }
+        FileInfo {
+            name: name.to_string(),
+            size_bytes: 10,
+            level,
+            min_key: keys.0,
+            max_key: keys.1,
+            max_sequence_number: sequence,
+            delete_row_count: Some(0),
+        }
     }
 
     fn run_shape(runs: &[LevelSortedRun<u32>]) -> Vec<(u32, Vec<&str>)> {
@@ -263,7 +278,14 @@ mod tests {
         let runs = level_sorted_runs_from_files(files, 6).unwrap();
         assert_eq!(
             run_shape(&runs),
-            vec![(0, vec!["l0-new"]), (0, vec!["l0-tie-a"]), (0, vec!["l0-tie-b"]), (0, vec!["l0-old"]), (1, vec!["l1"]), (3, vec!["l3-a", "l3-b"]),]
+            vec![
+                (0, vec!["l0-new"]),
+                (0, vec!["l0-tie-a"]),
+                (0, vec!["l0-tie-b"]),
+                (0, vec!["l0-old"]),
+                (1, vec!["l1"]),
+                (3, vec!["l3-a", "l3-b"]),
+            ]
         );
         let levels = Levels::new(runs.iter().flat_map(|run| run.run.files.clone()).collect(), 6).unwrap();
         assert_eq!(levels.number_of_sorted_runs(), 6);
@@ -302,7 +324,10 @@ mod tests {
 
         let snapshot = levels.clone();
         let unknown = file("missing", 0, (0, 1), 1);
-        assert_eq!(levels.update(&[unknown], &[]), Err(CompactionError::UnknownFile { file: "missing".into(), level: 0 }));
+        assert_eq!(
+            levels.update(&[unknown], &[]),
+            Err(CompactionError::UnknownFile { file: "missing".into(), level: 0 })
+        );
         let overlapping = file("d", 2, (20, 30), 3);
         assert!(levels.update(&[], &[overlapping]).is_err());
         let too_deep = file("e", 3, (40, 50), 3);

@@ -73,7 +73,8 @@ impl CompactionOptions {
     where
         I: IntoIterator<Item = (&'a String, &'a String)>,
     {
-        let table_options: BTreeMap<&str, &str> = table_options.into_iter().map(|(key, value)| (key.as_str(), value.as_str())).collect();
+        let table_options: BTreeMap<&str, &str> =
+            table_options.into_iter().map(|(key, value)| (key.as_str(), value.as_str())).collect();
         let get = |option: &str| table_options.get(option).copied();
 
         let trigger = match get(NUM_SORTED_RUN_COMPACTION_TRIGGER) {
@@ -99,9 +100,9 @@ impl CompactionOptions {
             None => trigger.saturating_add(1).min(JAVA_INT_MAX),
         };
         let target_file_size_bytes = match get(TARGET_FILE_SIZE) {
-            Some(value) => {
-                parse_memory_size(value).filter(|bytes| *bytes > 0).ok_or_else(|| invalid(TARGET_FILE_SIZE, value, MEMORY_SIZE_ALLOWED.to_string()))?
-            }
+            Some(value) => parse_memory_size(value)
+                .filter(|bytes| *bytes > 0)
+                .ok_or_else(|| invalid(TARGET_FILE_SIZE, value, MEMORY_SIZE_ALLOWED.to_string()))?,
             None => DEFAULT_TARGET_FILE_SIZE_BYTES,
         };
 
@@ -120,11 +121,17 @@ impl CompactionOptions {
     /// Checks the relations between the fields, for options built in code rather than parsed.
     pub fn validate(&self) -> Result<()> {
         if self.num_sorted_run_compaction_trigger < 1 || self.num_sorted_run_compaction_trigger > JAVA_INT_MAX {
-            return Err(invalid(NUM_SORTED_RUN_COMPACTION_TRIGGER, &self.num_sorted_run_compaction_trigger.to_string(), int_allowed(1)));
+            return Err(invalid(
+                NUM_SORTED_RUN_COMPACTION_TRIGGER,
+                &self.num_sorted_run_compaction_trigger.to_string(),
+                int_allowed(1),
+            ));
         }
         // Java clamps a stop trigger below the compaction trigger up to it; rejecting it instead tells the user
         // their setting has no effect.
-        if self.num_sorted_run_stop_trigger < self.num_sorted_run_compaction_trigger || self.num_sorted_run_stop_trigger > JAVA_INT_MAX {
+        if self.num_sorted_run_stop_trigger < self.num_sorted_run_compaction_trigger
+            || self.num_sorted_run_stop_trigger > JAVA_INT_MAX
+        {
             return Err(invalid(
                 NUM_SORTED_RUN_STOP_TRIGGER,
                 &self.num_sorted_run_stop_trigger.to_string(),
@@ -132,7 +139,11 @@ impl CompactionOptions {
             ));
         }
         if self.max_size_amplification_percent > JAVA_INT_MAX {
-            return Err(invalid(COMPACTION_MAX_SIZE_AMPLIFICATION_PERCENT, &self.max_size_amplification_percent.to_string(), int_allowed(0)));
+            return Err(invalid(
+                COMPACTION_MAX_SIZE_AMPLIFICATION_PERCENT,
+                &self.max_size_amplification_percent.to_string(),
+                int_allowed(0),
+            ));
         }
         if self.size_ratio_percent > JAVA_INT_MAX {
             return Err(invalid(COMPACTION_SIZE_RATIO, &self.size_ratio_percent.to_string(), int_allowed(0)));
@@ -160,7 +171,8 @@ impl CompactionOptions {
     }
 }
 
-const MEMORY_SIZE_ALLOWED: &str = "a memory size above zero: digits with an optional unit b, k/kb, m/mb, g/gb or t/tb, e.g. `128 mb`, `1gb`, `1024`";
+const MEMORY_SIZE_ALLOWED: &str =
+    "a memory size above zero: digits with an optional unit b, k/kb, m/mb, g/gb or t/tb, e.g. `128 mb`, `1gb`, `1024`";
 
 fn invalid(option: &str, value: &str, allowed: String) -> CompactionError {
     CompactionError::InvalidOption { option: option.to_string(), value: value.to_string(), allowed }
@@ -338,7 +350,11 @@ mod tests {
         let error = parse_error(&[(NUM_LEVELS, "1")]);
         assert_eq!(
             error,
-            CompactionError::InvalidOption { option: NUM_LEVELS.to_string(), value: "1".to_string(), allowed: "an integer from 2 to 2147483647".to_string() }
+            CompactionError::InvalidOption {
+                option: NUM_LEVELS.to_string(),
+                value: "1".to_string(),
+                allowed: "an integer from 2 to 2147483647".to_string()
+            }
         );
     }
 
@@ -355,7 +371,11 @@ mod tests {
             let error = parse_error(&[(TARGET_FILE_SIZE, value)]);
             assert_eq!(
                 error,
-                CompactionError::InvalidOption { option: TARGET_FILE_SIZE.to_string(), value: value.to_string(), allowed: MEMORY_SIZE_ALLOWED.to_string() }
+                CompactionError::InvalidOption {
+                    option: TARGET_FILE_SIZE.to_string(),
+                    value: value.to_string(),
+                    allowed: MEMORY_SIZE_ALLOWED.to_string()
+                }
             );
         }
     }
@@ -364,7 +384,9 @@ mod tests {
     fn validate_catches_options_built_in_code() {
         // Options built as a struct literal get the same checks as parsed ones.
         let options = CompactionOptions { num_levels: 1, ..CompactionOptions::default() };
-        assert!(matches!(options.validate(), Err(CompactionError::InvalidOption { option, .. }) if option == NUM_LEVELS));
+        assert!(
+            matches!(options.validate(), Err(CompactionError::InvalidOption { option, .. }) if option == NUM_LEVELS)
+        );
         let options = CompactionOptions { target_file_size_bytes: 0, ..CompactionOptions::default() };
         assert!(options.validate().is_err());
         assert!(CompactionOptions::default().validate().is_ok());

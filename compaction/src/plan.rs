@@ -37,7 +37,12 @@ pub fn drop_deletes<K>(output_level: u32, levels: &Levels<K>) -> bool {
 /// Picks and plans a compaction of `levels`, or `None` when there is nothing worth doing.
 ///
 /// A normal pick that would only move one file onto the level it already has is dropped, as Paimon does.
-pub fn plan_compaction<K, S>(strategy: &S, levels: &Levels<K>, options: &CompactionOptions, trigger: CompactionTrigger) -> Option<CompactionPlan<K>>
+pub fn plan_compaction<K, S>(
+    strategy: &S,
+    levels: &Levels<K>,
+    options: &CompactionOptions,
+    trigger: CompactionTrigger,
+) -> Option<CompactionPlan<K>>
 where
     K: Ord + Clone,
     S: CompactStrategy<K> + ?Sized,
@@ -53,7 +58,11 @@ where
         })?,
     };
     let drop_deletes = drop_deletes(unit.output_level, levels);
-    let settings = RewriteSettings { max_level: levels.max_level(), upgrade_file_size_bytes_min: options.upgrade_file_size_bytes_min(), drop_deletes };
+    let settings = RewriteSettings {
+        max_level: levels.max_level(),
+        upgrade_file_size_bytes_min: options.upgrade_file_size_bytes_min(),
+        drop_deletes,
+    };
     let actions = plan_rewrite(&unit, &settings);
     Some(CompactionPlan { unit, drop_deletes, actions })
 }
@@ -65,7 +74,15 @@ mod tests {
     use crate::strategy::UniversalCompaction;
 
     fn file(name: &str, level: u32, keys: (u32, u32), size_bytes: u64, sequence: i64) -> FileInfo<u32> {
-        FileInfo { name: name.to_string(), size_bytes, level, min_key: keys.0, max_key: keys.1, max_sequence_number: sequence, delete_row_count: Some(1) }
+        FileInfo {
+            name: name.to_string(),
+            size_bytes,
+            level,
+            min_key: keys.0,
+            max_key: keys.1,
+            max_sequence_number: sequence,
+            delete_row_count: Some(1),
+        }
     }
 
     fn options() -> CompactionOptions {
@@ -93,9 +110,15 @@ mod tests {
     fn normal_trigger_plans_a_size_ratio_merge() {
         // Two overlapping level-0 files of 10 bytes (trigger 2) merge by size ratio; the level-3 file of 1000 stays,
         // so the output goes to level 2 and keeps its deletes.
-        let levels = Levels::new(vec![file("new", 0, (0, 9), 10, 3), file("old", 0, (5, 15), 10, 2), file("base", 3, (0, 99), 1000, 1)], 4).unwrap();
+        let levels = Levels::new(
+            vec![file("new", 0, (0, 9), 10, 3), file("old", 0, (5, 15), 10, 2), file("base", 3, (0, 99), 1000, 1)],
+            4,
+        )
+        .unwrap();
         let options = options();
-        let plan = plan_compaction(&UniversalCompaction::from_options(&options), &levels, &options, CompactionTrigger::Normal).unwrap();
+        let plan =
+            plan_compaction(&UniversalCompaction::from_options(&options), &levels, &options, CompactionTrigger::Normal)
+                .unwrap();
         assert_eq!(plan.unit.output_level, 2);
         assert!(!plan.drop_deletes);
         assert_eq!(plan.actions.len(), 1);
@@ -125,7 +148,9 @@ mod tests {
         // rewritten alone with deletes dropped rather than upgraded.
         let levels = Levels::new(vec![file("only", 1, (0, 1), 10, 1)], 4).unwrap();
         let options = options();
-        let plan = plan_compaction(&UniversalCompaction::from_options(&options), &levels, &options, CompactionTrigger::Full).unwrap();
+        let plan =
+            plan_compaction(&UniversalCompaction::from_options(&options), &levels, &options, CompactionTrigger::Full)
+                .unwrap();
         assert!(plan.unit.full);
         assert!(plan.drop_deletes);
         assert!(matches!(&plan.actions[..], [CompactAction::Rewrite { output_level: 3, drop_deletes: true, .. }]));

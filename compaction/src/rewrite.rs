@@ -82,7 +82,9 @@ impl<K> CompactAction<K> {
     pub fn input_files(&self) -> Vec<&FileInfo<K>> {
         match self {
             CompactAction::Upgrade { file, .. } | CompactAction::Unchanged { file } => vec![file],
-            CompactAction::Rewrite { sections, .. } => sections.iter().flatten().flat_map(|run| run.files.iter()).collect(),
+            CompactAction::Rewrite { sections, .. } => {
+                sections.iter().flatten().flat_map(|run| run.files.iter()).collect()
+            }
         }
     }
 }
@@ -106,7 +108,8 @@ pub struct RewriteSettings {
 /// of a single lone small file is upgraded too, since rewriting one file alone merges nothing. A file that may
 /// hold deletes is never upgraded into the max level: it is rewritten alone so its deletes can be dropped.
 pub fn plan_rewrite<K: Ord + Clone>(unit: &CompactUnit<K>, settings: &RewriteSettings) -> Vec<CompactAction<K>> {
-    let mut planner = RewritePlanner { output_level: unit.output_level, settings, actions: Vec::new(), waiting: Vec::new() };
+    let mut planner =
+        RewritePlanner { output_level: unit.output_level, settings, actions: Vec::new(), waiting: Vec::new() };
     if unit.file_rewrite {
         for file in &unit.files {
             planner.rewrite_alone(file.clone());
@@ -171,7 +174,11 @@ impl<K: Ord + Clone> RewritePlanner<'_, K> {
             }
         }
         if !waiting.is_empty() {
-            self.actions.push(CompactAction::Rewrite { sections: waiting, output_level: self.output_level, drop_deletes: self.settings.drop_deletes });
+            self.actions.push(CompactAction::Rewrite {
+                sections: waiting,
+                output_level: self.output_level,
+                drop_deletes: self.settings.drop_deletes,
+            });
         }
     }
 }
@@ -181,11 +188,24 @@ mod tests {
     use super::*;
 
     fn file(name: &str, level: u32, keys: (u32, u32), size_bytes: u64) -> FileInfo<u32> {
-        FileInfo { name: name.to_string(), size_bytes, level, min_key: keys.0, max_key: keys.1, max_sequence_number: 0, delete_row_count: Some(0) }
+        FileInfo {
+            name: name.to_string(),
+            size_bytes,
+            level,
+            min_key: keys.0,
+            max_key: keys.1,
+            max_sequence_number: 0,
+            delete_row_count: Some(0),
+        }
     }
 
     fn names(sections: &[Vec<SortedRun<u32>>]) -> Vec<Vec<Vec<&str>>> {
-        sections.iter().map(|section| section.iter().map(|run| run.files.iter().map(|file| file.name.as_str()).collect()).collect()).collect()
+        sections
+            .iter()
+            .map(|section| {
+                section.iter().map(|run| run.files.iter().map(|file| file.name.as_str()).collect()).collect()
+            })
+            .collect()
     }
 
     /// A compact rendering of actions: ("upgrade", name), ("rewrite", names), ("unchanged", name).
@@ -208,7 +228,8 @@ mod tests {
         CompactUnit { output_level, files, full: false, file_rewrite: false }
     }
 
-    const SETTINGS: RewriteSettings = RewriteSettings { max_level: 5, upgrade_file_size_bytes_min: 70, drop_deletes: false };
+    const SETTINGS: RewriteSettings =
+        RewriteSettings { max_level: 5, upgrade_file_size_bytes_min: 70, drop_deletes: false };
 
     #[test]
     fn interval_partition_groups_overlapping_files() {
@@ -293,9 +314,16 @@ mod tests {
         let settings = RewriteSettings { drop_deletes: true, ..SETTINGS };
         assert_eq!(
             describe(&plan_rewrite(&unit(5, files.clone()), &settings)),
-            vec![r#"rewrite [[["deletes"]]] to 5 drop_deletes=true"#, r#"rewrite [[["unknown"]]] to 5 drop_deletes=true"#, "upgrade clean to 5",]
+            vec![
+                r#"rewrite [[["deletes"]]] to 5 drop_deletes=true"#,
+                r#"rewrite [[["unknown"]]] to 5 drop_deletes=true"#,
+                "upgrade clean to 5",
+            ]
         );
-        assert_eq!(describe(&plan_rewrite(&unit(4, files), &SETTINGS)), vec!["upgrade deletes to 4", "upgrade unknown to 4", "upgrade clean to 4"]);
+        assert_eq!(
+            describe(&plan_rewrite(&unit(4, files), &SETTINGS)),
+            vec!["upgrade deletes to 4", "upgrade unknown to 4", "upgrade clean to 4"]
+        );
     }
 
     #[test]

@@ -150,7 +150,10 @@ impl SimConfig {
 
     /// Paimon's defaults with `target-file-size` set to one write buffer of rows.
     pub fn default_options(write_buffer_rows: u64, row_bytes: u64) -> CompactionOptions {
-        CompactionOptions { target_file_size_bytes: write_buffer_rows.saturating_mul(row_bytes).max(1), ..CompactionOptions::default() }
+        CompactionOptions {
+            target_file_size_bytes: write_buffer_rows.saturating_mul(row_bytes).max(1),
+            ..CompactionOptions::default()
+        }
     }
 
     pub fn validate(&self) -> Result<()> {
@@ -164,7 +167,11 @@ impl SimConfig {
             return Err(invalid("row_bytes", &self.row_bytes.to_string(), "an integer above 0"));
         }
         if self.compact_every_flushes == 0 {
-            return Err(invalid("compact_every_flushes", &self.compact_every_flushes.to_string(), "an integer above 0"));
+            return Err(invalid(
+                "compact_every_flushes",
+                &self.compact_every_flushes.to_string(),
+                "an integer above 0",
+            ));
         }
         if !(0.0..=1.0).contains(&self.delete_fraction) {
             return Err(invalid("delete_fraction", &self.delete_fraction.to_string(), "a number from 0 to 1"));
@@ -392,7 +399,8 @@ impl Simulator {
         self.merge_width_sum += merge_width_at_read as u64;
         let stored_bytes = self.levels.total_size_bytes();
         let space_amplification = self.space_amplification(stored_bytes);
-        self.space_amplification_max = self.space_amplification_max.max(space_amplification_at_read).max(space_amplification);
+        self.space_amplification_max =
+            self.space_amplification_max.max(space_amplification_at_read).max(space_amplification);
         self.space_amplification_sum += space_amplification;
         Ok(Some(SimPoint {
             flush: self.flushes,
@@ -534,7 +542,8 @@ impl Simulator {
 
     /// Plans one normal compaction and applies it; `false` when the picker found nothing to do.
     fn compact(&mut self) -> Result<bool> {
-        let Some(plan) = plan_compaction(&self.strategy, &self.levels, &self.config.options, CompactionTrigger::Normal) else {
+        let Some(plan) = plan_compaction(&self.strategy, &self.levels, &self.config.options, CompactionTrigger::Normal)
+        else {
             return Ok(false);
         };
         self.compactions += 1;
@@ -594,7 +603,11 @@ fn ratio(numerator: u64, denominator: u64) -> f64 {
 }
 
 fn invalid(option: &str, value: &str, allowed: &str) -> CompactionError {
-    CompactionError::InvalidOption { option: option.to_string(), value: value.to_string(), allowed: allowed.to_string() }
+    CompactionError::InvalidOption {
+        option: option.to_string(),
+        value: value.to_string(),
+        allowed: allowed.to_string(),
+    }
 }
 
 /// SplitMix64 (Steele, Lea and Flood): tiny, fast, and good enough to draw keys.
@@ -797,7 +810,9 @@ impl Bitset {
     }
 
     fn ones(&self) -> impl Iterator<Item = u64> + '_ {
-        self.words.iter().enumerate().flat_map(|(index, word)| (0..64).filter(move |bit| word & (1u64 << bit) != 0).map(move |bit| index as u64 * 64 + bit))
+        self.words.iter().enumerate().flat_map(|(index, word)| {
+            (0..64).filter(move |bit| word & (1u64 << bit) != 0).map(move |bit| index as u64 * 64 + bit)
+        })
     }
 }
 

@@ -43,7 +43,11 @@ pub trait CompactStrategy<K = Vec<u8>> {
 /// When the bucket already is a single run at the max level, merging it again would change nothing, so only the
 /// files `must_rewrite` selects (files with expired records or deletion vectors, or all of them when the user
 /// forces a rewrite) are picked, each to be rewritten on its own; `None` if it selects none.
-pub fn pick_full_compaction<K: Clone>(num_levels: u32, runs: &[LevelSortedRun<K>], must_rewrite: impl Fn(&FileInfo<K>) -> bool) -> Option<CompactUnit<K>> {
+pub fn pick_full_compaction<K: Clone>(
+    num_levels: u32,
+    runs: &[LevelSortedRun<K>],
+    must_rewrite: impl Fn(&FileInfo<K>) -> bool,
+) -> Option<CompactUnit<K>> {
     let max_level = max_level(num_levels);
     match runs {
         [] => None,
@@ -83,7 +87,11 @@ pub struct UniversalCompaction {
 }
 
 impl UniversalCompaction {
-    pub fn new(max_size_amplification_percent: u32, size_ratio_percent: u32, num_sorted_run_compaction_trigger: u32) -> Self {
+    pub fn new(
+        max_size_amplification_percent: u32,
+        size_ratio_percent: u32,
+        num_sorted_run_compaction_trigger: u32,
+    ) -> Self {
         UniversalCompaction {
             max_size_amplification_percent,
             size_ratio_percent,
@@ -92,7 +100,11 @@ impl UniversalCompaction {
     }
 
     pub fn from_options(options: &CompactionOptions) -> Self {
-        UniversalCompaction::new(options.max_size_amplification_percent, options.size_ratio_percent, options.num_sorted_run_compaction_trigger)
+        UniversalCompaction::new(
+            options.max_size_amplification_percent,
+            options.size_ratio_percent,
+            options.num_sorted_run_compaction_trigger,
+        )
     }
 
     /// A forced full compaction of every run (see [`pick_full_compaction`]); nothing to rewrite in place.
@@ -101,7 +113,11 @@ impl UniversalCompaction {
     }
 
     /// Rule 1: everything into the max level when the newer runs are too large next to the oldest.
-    pub fn pick_for_size_amplification<K: Clone>(&self, max_level: u32, runs: &[LevelSortedRun<K>]) -> Option<CompactUnit<K>> {
+    pub fn pick_for_size_amplification<K: Clone>(
+        &self,
+        max_level: u32,
+        runs: &[LevelSortedRun<K>],
+    ) -> Option<CompactUnit<K>> {
         if runs.len() < self.num_sorted_run_compaction_trigger {
             return None;
         }
@@ -133,12 +149,14 @@ impl UniversalCompaction {
         start: CandidateStart,
     ) -> Option<CompactUnit<K>> {
         debug_assert!(candidate_count >= 1 && candidate_count <= runs.len());
-        let mut candidate_size_bytes: u128 = runs[..candidate_count].iter().map(|run| u128::from(run.total_size_bytes())).sum();
+        let mut candidate_size_bytes: u128 =
+            runs[..candidate_count].iter().map(|run| u128::from(run.total_size_bytes())).sum();
         let mut triggered = start == CandidateStart::Forced || candidate_count > 1;
         for next in &runs[candidate_count..] {
             let next_size_bytes = u128::from(next.total_size_bytes());
             // Java computes `candidate * (100.0 + ratio) / 100.0 < next` in doubles; this is the exact form.
-            let next_is_larger = candidate_size_bytes * (100 + u128::from(self.size_ratio_percent)) < next_size_bytes * 100;
+            let next_is_larger =
+                candidate_size_bytes * (100 + u128::from(self.size_ratio_percent)) < next_size_bytes * 100;
             // Once a compaction is on, runs of levels 0 and 1 are swept in whatever their size: leaving them would
             // only make the output land on level 0 or leave a tiny level 1 under it.
             if next_is_larger && (!triggered || next.level > 1) {
@@ -160,9 +178,15 @@ impl UniversalCompaction {
     /// The output goes one level below the next older run, so the order of runs is kept. If that is level 0 (the
     /// next run is on level 0 or 1), the unit is extended through the first run above level 0 and writes to that
     /// run's level instead: compaction output never goes to level 0. Taking every run writes to the max level.
-    pub fn create_unit<K: Clone>(&self, max_level: u32, runs: &[LevelSortedRun<K>], mut run_count: usize) -> CompactUnit<K> {
+    pub fn create_unit<K: Clone>(
+        &self,
+        max_level: u32,
+        runs: &[LevelSortedRun<K>],
+        mut run_count: usize,
+    ) -> CompactUnit<K> {
         debug_assert!(run_count >= 1 && run_count <= runs.len());
-        let mut output_level = if run_count == runs.len() { max_level } else { runs[run_count].level.saturating_sub(1) };
+        let mut output_level =
+            if run_count == runs.len() { max_level } else { runs[run_count].level.saturating_sub(1) };
         if output_level == 0 {
             for next in &runs[run_count..] {
                 run_count += 1;

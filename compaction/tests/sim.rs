@@ -23,12 +23,34 @@ fn variants() -> Vec<(&'static str, CompactionOptions, u64)> {
     let base = small(Workload::Uniform).options;
     vec![
         ("default", base.clone(), 1),
-        ("trigger=2", CompactionOptions { num_sorted_run_compaction_trigger: 2, num_sorted_run_stop_trigger: 2, num_levels: 3, ..base.clone() }, 1),
-        ("trigger=8", CompactionOptions { num_sorted_run_compaction_trigger: 8, num_sorted_run_stop_trigger: 11, num_levels: 9, ..base.clone() }, 1),
+        (
+            "trigger=2",
+            CompactionOptions {
+                num_sorted_run_compaction_trigger: 2,
+                num_sorted_run_stop_trigger: 2,
+                num_levels: 3,
+                ..base.clone()
+            },
+            1,
+        ),
+        (
+            "trigger=8",
+            CompactionOptions {
+                num_sorted_run_compaction_trigger: 8,
+                num_sorted_run_stop_trigger: 11,
+                num_levels: 9,
+                ..base.clone()
+            },
+            1,
+        ),
         ("size-ratio=20", CompactionOptions { size_ratio_percent: 20, ..base.clone() }, 1),
         ("max-size-amp=50", CompactionOptions { max_size_amplification_percent: 50, ..base.clone() }, 1),
         ("num-levels=2", CompactionOptions { num_levels: 2, ..base.clone() }, 1),
-        ("half-buffer-files", CompactionOptions { target_file_size_bytes: base.target_file_size_bytes / 2, ..base.clone() }, 1),
+        (
+            "half-buffer-files",
+            CompactionOptions { target_file_size_bytes: base.target_file_size_bytes / 2, ..base.clone() },
+            1,
+        ),
         ("compact-every=5", base, 5),
     ]
 }
@@ -40,7 +62,12 @@ fn run_checked(config: &SimConfig, context: &str) -> SimReport {
     while let Some(point) = simulator.step().expect("the simulation applies every plan") {
         // Comparing every key set each flush is quadratic; every tenth flush and the last one are enough.
         if point.flush % 10 == 0 {
-            assert_eq!(simulator.live_keys_by_merge(), simulator.live_keys_expected(), "flush={}. {context}", point.flush);
+            assert_eq!(
+                simulator.live_keys_by_merge(),
+                simulator.live_keys_expected(),
+                "flush={}. {context}",
+                point.flush
+            );
         }
         points.push(point);
     }
@@ -80,7 +107,8 @@ fn append_only_keys_are_upgraded_not_rewritten() {
     // A few deletes of old keys undo all of that: each flush's key range now reaches back to a deleted key, so
     // every file overlaps the older ones and is rewritten (and a file holding deletes is never upgraded into the
     // max level), and since an append-only table keeps growing, each full compaction rewrites more.
-    let with_deletes = simulate(&SimConfig { delete_fraction: 0.01, ..small(Workload::Append) }).expect("valid config").summary;
+    let with_deletes =
+        simulate(&SimConfig { delete_fraction: 0.01, ..small(Workload::Append) }).expect("valid config").summary;
     assert!(with_deletes.write_amplification > 2.0, "{with_deletes:?}");
     assert!(with_deletes.upgraded_bytes < with_deletes.flushed_bytes / 10, "{with_deletes:?}");
     assert!(with_deletes.merge_width_max > 1, "{with_deletes:?}");
@@ -118,7 +146,8 @@ fn summaries_keep_their_invariants_across_workloads_and_options() {
             let report = run_checked(&config, &context);
             let summary = &report.summary;
             let stop_trigger = config.options.num_sorted_run_stop_trigger as usize;
-            let files_per_flush = (config.write_buffer_rows * config.row_bytes).div_ceil(config.options.target_file_size_bytes) as usize;
+            let files_per_flush =
+                (config.write_buffer_rows * config.row_bytes).div_ceil(config.options.target_file_size_bytes) as usize;
 
             assert!(summary.write_amplification >= 1.0, "{context}: {summary:?}");
             assert!(summary.space_amplification_final >= 1.0, "{context}: {summary:?}");
@@ -166,6 +195,9 @@ fn hot_keys_merge_in_the_write_buffer() {
     let zipfian = simulate(&small(Workload::Zipfian)).expect("valid config").summary;
     let uniform = simulate(&small(Workload::Uniform)).expect("valid config").summary;
     assert!(zipfian.flushed_bytes < zipfian.user_bytes * 9 / 10, "{zipfian:?}");
-    assert!(zipfian.user_write_amplification < uniform.user_write_amplification, "zipfian={zipfian:?} uniform={uniform:?}");
+    assert!(
+        zipfian.user_write_amplification < uniform.user_write_amplification,
+        "zipfian={zipfian:?} uniform={uniform:?}"
+    );
     assert!(zipfian.final_live_bytes < uniform.final_live_bytes, "zipfian={zipfian:?} uniform={uniform:?}");
 }

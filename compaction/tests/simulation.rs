@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::env;
 
 use dyntable_compaction::{
-    plan_compaction, CompactAction, CompactStrategy, CompactionOptions, CompactionPlan, CompactionTrigger, FileInfo, ForceUpLevel0Compaction, LevelSortedRun,
-    Levels, UniversalCompaction,
+    plan_compaction, CompactAction, CompactStrategy, CompactionOptions, CompactionPlan, CompactionTrigger, FileInfo,
+    ForceUpLevel0Compaction, LevelSortedRun, Levels, UniversalCompaction,
 };
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -57,7 +57,8 @@ impl Bucket {
         options.validate().expect("the generated options are valid");
         let universal = UniversalCompaction::from_options(&options);
         let force_level0 = rng.random_bool(0.25);
-        let strategy: Box<dyn CompactStrategy<u64>> = if force_level0 { Box::new(ForceUpLevel0Compaction { universal }) } else { Box::new(universal) };
+        let strategy: Box<dyn CompactStrategy<u64>> =
+            if force_level0 { Box::new(ForceUpLevel0Compaction { universal }) } else { Box::new(universal) };
         let context = format!("seed={seed}, scenario={scenario}, force_level0={force_level0}, options={options:?}");
         Bucket {
             levels: Levels::new(Vec::new(), options.num_levels).expect("empty levels"),
@@ -100,7 +101,8 @@ impl Bucket {
         self.min_sequence_by_file.insert(file.name.clone(), self.next_sequence);
         self.next_sequence += rows;
         self.flushed_bytes += file.size_bytes;
-        self.trace.push(format!("flush {} keys={}..={} size={}", file.name, file.min_key, file.max_key, file.size_bytes));
+        self.trace
+            .push(format!("flush {} keys={}..={} size={}", file.name, file.min_key, file.max_key, file.size_bytes));
         self.levels.update(&[], &[file]).unwrap_or_else(|error| panic!("flush rejected: {error}. {}", self.context));
         self.check_shape();
     }
@@ -157,7 +159,8 @@ impl Bucket {
         assert_eq!(plan.drop_deletes, unit.output_level >= highest, "drop_deletes disagrees. {context}");
 
         // Every picked file is in exactly one action, and each action keeps the upgrade rules.
-        let mut covered: Vec<&str> = plan.actions.iter().flat_map(|action| action.input_files()).map(|f| f.name.as_str()).collect();
+        let mut covered: Vec<&str> =
+            plan.actions.iter().flat_map(|action| action.input_files()).map(|f| f.name.as_str()).collect();
         let mut expected = picked.clone();
         covered.sort_unstable();
         expected.sort_unstable();
@@ -223,17 +226,27 @@ impl Bucket {
                 self.min_sequence_by_file.remove(&file.name);
             }
         }
-        self.levels.update(&before, &after).unwrap_or_else(|error| panic!("applying the plan broke the levels: {error}. {}", self.context));
+        self.levels
+            .update(&before, &after)
+            .unwrap_or_else(|error| panic!("applying the plan broke the levels: {error}. {}", self.context));
     }
 
     /// The merged output of one section: its key range split into files of about the target size.
-    fn rewrite_section(&mut self, inputs: &[&FileInfo<u64>], output_level: u32, drop_deletes: bool) -> Vec<FileInfo<u64>> {
+    fn rewrite_section(
+        &mut self,
+        inputs: &[&FileInfo<u64>],
+        output_level: u32,
+        drop_deletes: bool,
+    ) -> Vec<FileInfo<u64>> {
         let min_key = inputs.iter().map(|file| file.min_key).min().expect("a section has files");
         let max_key = inputs.iter().map(|file| file.max_key).max().expect("a section has files");
         let size_bytes: u64 = inputs.iter().map(|file| file.size_bytes).sum();
-        let max_sequence_number = inputs.iter().map(|file| file.max_sequence_number).max().expect("a section has files");
-        let min_sequence_number = inputs.iter().map(|file| self.min_sequence_by_file[&file.name]).min().expect("a section has files");
-        let delete_row_count = if drop_deletes { Some(0) } else { inputs.iter().map(|file| file.delete_row_count).sum::<Option<u64>>() };
+        let max_sequence_number =
+            inputs.iter().map(|file| file.max_sequence_number).max().expect("a section has files");
+        let min_sequence_number =
+            inputs.iter().map(|file| self.min_sequence_by_file[&file.name]).min().expect("a section has files");
+        let delete_row_count =
+            if drop_deletes { Some(0) } else { inputs.iter().map(|file| file.delete_row_count).sum::<Option<u64>>() };
         let width = max_key - min_key + 1;
         let outputs = size_bytes.div_ceil(TARGET_FILE_SIZE_BYTES).clamp(1, width);
         let mut files = Vec::new();
@@ -262,7 +275,10 @@ impl Bucket {
         let context = &self.context;
         let runs: Vec<LevelSortedRun<u64>> = self.levels.level_sorted_runs();
         for pair in runs.windows(2) {
-            assert!(pair[0].level < pair[1].level || (pair[0].level == 0 && pair[1].level == 0), "runs out of order or two runs on one level. {context}");
+            assert!(
+                pair[0].level < pair[1].level || (pair[0].level == 0 && pair[1].level == 0),
+                "runs out of order or two runs on one level. {context}"
+            );
         }
         for run in &runs {
             if run.level == 0 {
@@ -277,7 +293,8 @@ impl Bucket {
             for older in &runs[newer_index + 1..] {
                 for newer_file in &newer.run.files {
                     for older_file in &older.run.files {
-                        let overlap = newer_file.min_key <= older_file.max_key && older_file.min_key <= newer_file.max_key;
+                        let overlap =
+                            newer_file.min_key <= older_file.max_key && older_file.min_key <= newer_file.max_key;
                         if overlap {
                             assert!(
                                 self.min_sequence_by_file[&newer_file.name] > older_file.max_sequence_number,

@@ -127,7 +127,11 @@ impl Error {
         Error::Io { action, path: path.into(), source }
     }
 
-    pub(crate) fn object_store(action: &'static str, path: &object_store::path::Path, source: object_store::Error) -> Error {
+    pub(crate) fn object_store(
+        action: &'static str,
+        path: &object_store::path::Path,
+        source: object_store::Error,
+    ) -> Error {
         Error::ObjectStore { action, path: path.to_string(), source }
     }
 }

@@ -79,7 +79,11 @@ pub struct LogFollower {
 
 impl std::fmt::Debug for LogFollower {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter.debug_struct("LogFollower").field("dir", &self.shared.dir).field("watermark", &self.shared.watermark.load(Ordering::Relaxed)).finish()
+        formatter
+            .debug_struct("LogFollower")
+            .field("dir", &self.shared.dir)
+            .field("watermark", &self.shared.watermark.load(Ordering::Relaxed))
+            .finish()
     }
 }
 
@@ -92,11 +96,15 @@ impl LogFollower {
     pub fn open_with(dir: impl AsRef<Path>, options: FollowerOptions) -> Result<LogFollower> {
         let dir = dir.as_ref().to_path_buf();
         if options.recheck_interval.is_zero() {
-            return Err(Error::InvalidArgument { reason: "recheck_interval must be positive. recheck_interval=`0s`".to_string() });
+            return Err(Error::InvalidArgument {
+                reason: "recheck_interval must be positive. recheck_interval=`0s`".to_string(),
+            });
         }
         let metadata = std::fs::metadata(&dir).map_err(|source| Error::io("open log directory", &dir, source))?;
         if !metadata.is_dir() {
-            return Err(Error::InvalidArgument { reason: format!("log path is not a directory. path=`{}`", dir.display()) });
+            return Err(Error::InvalidArgument {
+                reason: format!("log path is not a directory. path=`{}`", dir.display()),
+            });
         }
         let (changes, _) = watch::channel(0u64);
         let changes = Arc::new(changes);
@@ -117,8 +125,16 @@ impl LogFollower {
             }
         })
         .map_err(|error| Error::io("start file-system watcher", &dir, notify_to_io(error)))?;
-        watcher.watch(&dir, RecursiveMode::NonRecursive).map_err(|error| Error::io("watch log directory", &dir, notify_to_io(error)))?;
-        let shared = Arc::new(FollowerShared { dir, options, watermark: AtomicU64::new(0), changes, _watcher: Mutex::new(watcher) });
+        watcher
+            .watch(&dir, RecursiveMode::NonRecursive)
+            .map_err(|error| Error::io("watch log directory", &dir, notify_to_io(error)))?;
+        let shared = Arc::new(FollowerShared {
+            dir,
+            options,
+            watermark: AtomicU64::new(0),
+            changes,
+            _watcher: Mutex::new(watcher),
+        });
         shared.refresh()?;
         Ok(LogFollower { shared })
     }
@@ -176,13 +192,22 @@ impl FollowerSegment {
     fn open(path: PathBuf, base_offset: u64, position: u64, from_index: bool) -> std::io::Result<FollowerSegment> {
         let mut file = File::open(&path)?;
         file.seek(SeekFrom::Start(position))?;
-        Ok(FollowerSegment { base_offset, path, reader: BufReader::with_capacity(READ_BUFFER_BYTES, file), position, from_index })
+        Ok(FollowerSegment {
+            base_offset,
+            path,
+            reader: BufReader::with_capacity(READ_BUFFER_BYTES, file),
+            position,
+            from_index,
+        })
     }
 
     /// Drops read-ahead bytes: they were read under an older watermark and may belong to a frame that was still
     /// being written then.
     fn discard_buffer(&mut self) -> Result<()> {
-        self.reader.seek(SeekFrom::Start(self.position)).map(|_| ()).map_err(|source| Error::io("seek segment", &self.path, source))
+        self.reader
+            .seek(SeekFrom::Start(self.position))
+            .map(|_| ())
+            .map_err(|source| Error::io("seek segment", &self.path, source))
     }
 }
 
@@ -237,7 +262,15 @@ impl FollowerReader {
         if offset > watermark {
             return Err(Error::OffsetOutOfRange { requested: offset, start: log_start, end: watermark });
         }
-        let mut reader = FollowerReader { shared, next_offset: offset, skip_through: None, watermark, current: None, previous: None, failed: false };
+        let mut reader = FollowerReader {
+            shared,
+            next_offset: offset,
+            skip_through: None,
+            watermark,
+            current: None,
+            previous: None,
+            failed: false,
+        };
         let holding = bases.partition_point(|base| *base <= offset);
         let Some(at) = holding.checked_sub(1) else {
             // No segment at all: an empty log whose first segment will start at `offset` (zero).
@@ -248,7 +281,10 @@ impl FollowerReader {
         // Retention removed the segment between the listing and its use: report the start as it is now.
         let deleted = || Error::OffsetDeleted {
             requested: offset,
-            log_start: segment::list_dir(&dir).ok().and_then(|(bases, _)| bases.first().copied()).unwrap_or(base_offset + 1),
+            log_start: segment::list_dir(&dir)
+                .ok()
+                .and_then(|(bases, _)| bases.first().copied())
+                .unwrap_or(base_offset + 1),
         };
         // Only a segment with a successor is sealed, and its index file was complete (and fsync'd) before the
         // successor was created; the active segment has no index file worth reading.
@@ -329,18 +365,25 @@ impl FollowerReader {
         };
         let position = current.position;
         let mut stored = Vec::new();
-        let read = frame::read_frame(&mut current.reader, None, &mut stored).map_err(|source| Error::io("read segment", &current.path, source))?;
+        let read = frame::read_frame(&mut current.reader, None, &mut stored)
+            .map_err(|source| Error::io("read segment", &current.path, source))?;
         let corrupt = |reason: String| Error::Corrupt { segment: current.path.clone(), position, reason };
         let frame = match read {
             FrameRead::Frame(frame) if frame.base_offset == self.next_offset => frame,
             FrameRead::Frame(_) | FrameRead::Defect(_) if current.from_index => return Ok(Step::RetryFromStart),
             FrameRead::Frame(frame) => {
-                return Err(corrupt(format!("batch has an unexpected base offset. found=`{}`, expected=`{}`", frame.base_offset, self.next_offset)))
+                return Err(corrupt(format!(
+                    "batch has an unexpected base offset. found=`{}`, expected=`{}`",
+                    frame.base_offset, self.next_offset
+                )))
             }
             FrameRead::Defect(reason) => return Err(corrupt(reason)),
             FrameRead::End if current.from_index => return Ok(Step::RetryFromStart),
             FrameRead::End if current.base_offset == self.next_offset => {
-                return Err(corrupt(format!("segment is empty below the durable watermark. watermark=`{}`", self.watermark)))
+                return Err(corrupt(format!(
+                    "segment is empty below the durable watermark. watermark=`{}`",
+                    self.watermark
+                )))
             }
             FrameRead::End => return Ok(Step::SegmentEnd),
         };
@@ -428,7 +471,9 @@ impl FollowerTailer {
             }
             match tokio::time::timeout(recheck_interval, self.changes.changed()).await {
                 Ok(Ok(())) | Err(_) => {}
-                Ok(Err(_)) => return Err(Error::Internal { reason: "the file-system watcher's channel closed".to_string() }),
+                Ok(Err(_)) => {
+                    return Err(Error::Internal { reason: "the file-system watcher's channel closed".to_string() })
+                }
             }
         }
     }

@@ -57,10 +57,14 @@ impl EncodedFrame {
             return Err("a batch must hold at least one record. record_count=`0`".to_string());
         }
         if payload.len() > BATCH_PAYLOAD_BYTES_MAX {
-            return Err(format!("batch payload is too large. payload_bytes=`{}`, payload_bytes_max=`{BATCH_PAYLOAD_BYTES_MAX}`", payload.len()));
+            return Err(format!(
+                "batch payload is too large. payload_bytes=`{}`, payload_bytes_max=`{BATCH_PAYLOAD_BYTES_MAX}`",
+                payload.len()
+            ));
         }
         let compressed = if compress {
-            let compressed = zstd::bulk::compress(payload, ZSTD_LEVEL).map_err(|error| format!("zstd compression failed. error=`{error}`"))?;
+            let compressed = zstd::bulk::compress(payload, ZSTD_LEVEL)
+                .map_err(|error| format!("zstd compression failed. error=`{error}`"))?;
             // Incompressible payloads are stored as they are: the reader then skips a pointless decompression.
             (compressed.len() < payload.len()).then_some(compressed)
         } else {
@@ -70,8 +74,8 @@ impl EncodedFrame {
             Some(compressed) => (compressed.as_slice(), FLAG_ZSTD),
             None => (payload, 0),
         };
-        let length =
-            u32::try_from(FRAME_LENGTH_FIXED_BYTES + stored.len()).map_err(|_| format!("batch frame is too large. stored_bytes=`{}`", stored.len()))?;
+        let length = u32::try_from(FRAME_LENGTH_FIXED_BYTES + stored.len())
+            .map_err(|_| format!("batch frame is too large. stored_bytes=`{}`", stored.len()))?;
 
         let mut bytes = Vec::with_capacity(FRAME_HEADER_BYTES + stored.len());
         bytes.push(FRAME_MAGIC_V1);
@@ -145,7 +149,12 @@ fn parse_header(header: &[u8; FRAME_HEADER_BYTES]) -> Result<(FrameHeader, usize
     base_offset.copy_from_slice(&header[9..17]);
     let record_count = u32::from_le_bytes([header[17], header[18], header[19], header[20]]);
     let flags = header[21];
-    let frame = FrameHeader { base_offset: u64::from_le_bytes(base_offset), record_count, flags, frame_bytes: 5 + length as u64 };
+    let frame = FrameHeader {
+        base_offset: u64::from_le_bytes(base_offset),
+        record_count,
+        flags,
+        frame_bytes: 5 + length as u64,
+    };
     Ok((frame, length - FRAME_LENGTH_FIXED_BYTES))
 }
 
@@ -158,7 +167,10 @@ fn check_fields(frame: &FrameHeader) -> Result<(), String> {
         return Err("frame has a record count of zero".to_string());
     }
     if frame.next_offset().is_none() {
-        return Err(format!("frame's offsets overflow. base_offset=`{}`, record_count=`{}`", frame.base_offset, frame.record_count));
+        return Err(format!(
+            "frame's offsets overflow. base_offset=`{}`, record_count=`{}`",
+            frame.base_offset, frame.record_count
+        ));
     }
     Ok(())
 }
@@ -178,7 +190,11 @@ fn stored_crc(header: &[u8; FRAME_HEADER_BYTES]) -> u32 {
 ///
 /// `remaining_bytes`, when known, is how many bytes the file holds from this position; a frame that claims more
 /// is reported as a defect before anything is allocated for it.
-pub(crate) fn read_frame<R: Read>(reader: &mut R, remaining_bytes: Option<u64>, payload: &mut Vec<u8>) -> io::Result<FrameRead> {
+pub(crate) fn read_frame<R: Read>(
+    reader: &mut R,
+    remaining_bytes: Option<u64>,
+    payload: &mut Vec<u8>,
+) -> io::Result<FrameRead> {
     let mut header = [0u8; FRAME_HEADER_BYTES];
     let mut filled = 0;
     while filled < FRAME_HEADER_BYTES {
@@ -211,12 +227,17 @@ pub(crate) fn read_frame<R: Read>(reader: &mut R, remaining_bytes: Option<u64>, 
     // `take` + `read_to_end` grows the buffer as bytes arrive, so a damaged length costs no large allocation.
     reader.take(payload_bytes as u64).read_to_end(payload)?;
     if payload.len() < payload_bytes {
-        return Ok(FrameRead::Defect(format!("frame payload is incomplete. payload_bytes=`{}`, expected_bytes=`{payload_bytes}`", payload.len())));
+        return Ok(FrameRead::Defect(format!(
+            "frame payload is incomplete. payload_bytes=`{}`, expected_bytes=`{payload_bytes}`",
+            payload.len()
+        )));
     }
     let computed = frame_crc(&header, payload);
     let stored = stored_crc(&header);
     if computed != stored {
-        return Ok(FrameRead::Defect(format!("frame crc mismatch. stored=`{stored:#010x}`, computed=`{computed:#010x}`")));
+        return Ok(FrameRead::Defect(format!(
+            "frame crc mismatch. stored=`{stored:#010x}`, computed=`{computed:#010x}`"
+        )));
     }
     if let Err(reason) = check_fields(&frame) {
         return Ok(FrameRead::Defect(reason));
@@ -256,7 +277,9 @@ pub(crate) fn find_valid_frame_after_start(bytes: &[u8], base_offset_min: u64) -
         let Some(payload) = bytes.get(payload_start..payload_start + payload_bytes) else {
             return false;
         };
-        frame.base_offset >= base_offset_min && check_fields(&frame).is_ok() && frame_crc(&header, payload) == stored_crc(&header)
+        frame.base_offset >= base_offset_min
+            && check_fields(&frame).is_ok()
+            && frame_crc(&header, payload) == stored_crc(&header)
     })
 }
 
@@ -265,7 +288,8 @@ pub(crate) fn decode_payload(frame: &FrameHeader, stored: Vec<u8>) -> Result<Byt
     if frame.flags & FLAG_ZSTD == 0 {
         return Ok(Bytes::from(stored));
     }
-    let mut decoder = zstd::stream::read::Decoder::new(stored.as_slice()).map_err(|error| format!("zstd decoder failed to start. error=`{error}`"))?;
+    let mut decoder = zstd::stream::read::Decoder::new(stored.as_slice())
+        .map_err(|error| format!("zstd decoder failed to start. error=`{error}`"))?;
     let mut payload = Vec::new();
     // One byte more than the limit detects a payload that would decompress past it.
     (&mut decoder)

@@ -81,7 +81,10 @@ pub(crate) fn decode(bytes: &[u8], segment_bytes: u64) -> Result<Vec<IndexEntry>
     }
     if let Some(last) = entries.last() {
         if u64::from(last.position) >= segment_bytes {
-            return Err(format!("index points past the end of the segment. position=`{}`, segment_bytes=`{segment_bytes}`", last.position));
+            return Err(format!(
+                "index points past the end of the segment. position=`{}`, segment_bytes=`{segment_bytes}`",
+                last.position
+            ));
         }
     }
     Ok(entries)
@@ -94,7 +97,10 @@ mod tests {
     /// Entries survive an encode/decode round trip, and lookup picks the last entry at or below the target.
     #[test]
     fn round_trip_and_lookup() {
-        let entries = vec![IndexEntry { relative_offset: 10, position: 4096 }, IndexEntry { relative_offset: 25, position: 8200 }];
+        let entries = vec![
+            IndexEntry { relative_offset: 10, position: 4096 },
+            IndexEntry { relative_offset: 25, position: 8200 },
+        ];
         let decoded = decode(&encode(&entries), 10_000).expect("valid");
         assert_eq!(decoded, entries);
         assert_eq!(lookup(&entries, 3), None);
@@ -106,7 +112,8 @@ mod tests {
     /// Torn, unordered and out-of-bounds index files are refused so that recovery rebuilds them.
     #[test]
     fn malformed_indexes_are_refused() {
-        let entries = vec![IndexEntry { relative_offset: 10, position: 4096 }, IndexEntry { relative_offset: 5, position: 8200 }];
+        let entries =
+            vec![IndexEntry { relative_offset: 10, position: 4096 }, IndexEntry { relative_offset: 5, position: 8200 }];
         assert!(decode(&encode(&entries), 10_000).is_err());
         assert!(decode(&encode(&entries[..1]), 4096).is_err());
         assert!(decode(&encode(&entries[..1])[..7], 10_000).is_err());

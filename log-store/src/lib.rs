@@ -110,4 +110,7 @@ pub use crate::follower::{FollowerOptions, FollowerReader, FollowerTailer, LogFo
 pub use crate::frame::BATCH_PAYLOAD_BYTES_MAX;
 pub use crate::log::{AppendAck, FaultInjection, Log, LogOptions, LogStats, OpenReport, RetentionReport, SyncPolicy};
 pub use crate::reader::{Batch, LogReader, Tailer};
-pub use crate::remote::{index_object_path, sealed_segments_in, segment_object_path, upload_sealed_segments, RemoteLog, SealedSegment, UploadReport};
+pub use crate::remote::{
+    index_object_path, sealed_segments_in, segment_object_path, upload_sealed_segments, RemoteLog, SealedSegment,
+    UploadReport,
+};

@@ -91,7 +91,10 @@ impl LogOptions {
     fn validate(&self) -> Result<()> {
         let invalid = |reason: String| Err(Error::InvalidArgument { reason });
         if self.segment_bytes_max < FRAME_HEADER_BYTES as u64 || self.segment_bytes_max > u64::from(u32::MAX) {
-            return invalid(format!("segment_bytes_max must be between one frame header and u32::MAX. segment_bytes_max=`{}`", self.segment_bytes_max));
+            return invalid(format!(
+                "segment_bytes_max must be between one frame header and u32::MAX. segment_bytes_max=`{}`",
+                self.segment_bytes_max
+            ));
         }
         if self.index_interval_bytes == 0 {
             return invalid("index_interval_bytes must be positive. index_interval_bytes=`0`".to_string());
@@ -229,10 +232,16 @@ impl Shared {
             }
             let holding = segments.partition_point(|segment| segment.base_offset <= offset);
             let Some(segment) = holding.checked_sub(1).map(|at| &segments[at]) else {
-                return Err(Error::Internal { reason: format!("no segment holds an offset inside the log. offset=`{offset}`") });
+                return Err(Error::Internal {
+                    reason: format!("no segment holds an offset inside the log. offset=`{offset}`"),
+                });
             };
             Ok(match index::lookup(&segment.index, offset - segment.base_offset) {
-                Some(entry) => (segment.base_offset, u64::from(entry.position), segment.base_offset + u64::from(entry.relative_offset)),
+                Some(entry) => (
+                    segment.base_offset,
+                    u64::from(entry.position),
+                    segment.base_offset + u64::from(entry.relative_offset),
+                ),
                 None => (segment.base_offset, 0, segment.base_offset),
             })
         })
@@ -244,7 +253,9 @@ impl Shared {
 
     /// Whether a segment with exactly this base offset is in the log.
     pub(crate) fn has_segment(&self, base_offset: u64) -> bool {
-        self.with_segments(|segments| segments.binary_search_by_key(&base_offset, |segment| segment.base_offset).is_ok())
+        self.with_segments(|segments| {
+            segments.binary_search_by_key(&base_offset, |segment| segment.base_offset).is_ok()
+        })
     }
 }
 
@@ -281,7 +292,11 @@ impl Log {
         let (mut bases, index_bases) = segment::list_dir(&dir)?;
         if bases.is_empty() {
             let path = segment::segment_path(&dir, 0);
-            OpenOptions::new().write(true).create_new(true).open(&path).map_err(|source| Error::io("create segment", &path, source))?;
+            OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+                .map_err(|source| Error::io("create segment", &path, source))?;
             segment::sync_dir(&dir)?;
             bases.push(0);
         }
@@ -299,11 +314,18 @@ impl Log {
             let sealed = segment::load_sealed(&dir, base_offset, options.index_interval_bytes)?;
             let path = segment::segment_path(&dir, base_offset);
             if sealed.end_offset < next_base_offset {
-                return Err(Error::MissingSegment { after: path, expected_base_offset: sealed.end_offset, found_base_offset: next_base_offset });
+                return Err(Error::MissingSegment {
+                    after: path,
+                    expected_base_offset: sealed.end_offset,
+                    found_base_offset: next_base_offset,
+                });
             }
             if sealed.end_offset > next_base_offset {
                 return Err(Error::Corrupt {
-                    reason: format!("segment overlaps the next segment. end_offset=`{}`, next_base_offset=`{next_base_offset}`", sealed.end_offset),
+                    reason: format!(
+                        "segment overlaps the next segment. end_offset=`{}`, next_base_offset=`{next_base_offset}`",
+                        sealed.end_offset
+                    ),
                     position: fs::metadata(&path).map_or(0, |metadata| metadata.len()),
                     segment: path,
                 });
@@ -352,13 +374,28 @@ impl Log {
         let watermark = WatermarkFile::open(&shared.dir)?;
         watermark.publish(recovered.next_offset)?;
         let (compression, require_upload_before_delete) = (options.compression, options.require_upload_before_delete);
-        let writer = Writer::new(shared.clone(), options, last_base_offset, recovered.segment_bytes, recovered.builder, recovered.next_offset, watermark)?;
+        let writer = Writer::new(
+            shared.clone(),
+            options,
+            last_base_offset,
+            recovered.segment_bytes,
+            recovered.builder,
+            recovered.next_offset,
+            watermark,
+        )?;
         let (requests, receiver) = mpsc::channel();
         let writer = std::thread::Builder::new()
             .name("dyntable-log-writer".to_string())
             .spawn(move || writer.run(receiver))
             .map_err(|source| Error::io("spawn log writer thread", &shared.dir, source))?;
-        let log = Log { shared, requests: Some(requests), writer: Some(writer), compression, require_upload_before_delete, _lock: lock };
+        let log = Log {
+            shared,
+            requests: Some(requests),
+            writer: Some(writer),
+            compression,
+            require_upload_before_delete,
+            _lock: lock,
+        };
         Ok((log, report))
     }
 
@@ -369,7 +406,8 @@ impl Log {
     /// An error means the batch's fate is unknown: it may or may not be in the log after a reopen. After an
     /// I/O failure the log is poisoned and every later append returns [`Error::Poisoned`].
     pub fn append(&self, payload: &[u8], record_count: u32) -> Result<AppendAck> {
-        let frame = EncodedFrame::encode(payload, record_count, self.compression).map_err(|reason| Error::InvalidArgument { reason })?;
+        let frame = EncodedFrame::encode(payload, record_count, self.compression)
+            .map_err(|reason| Error::InvalidArgument { reason })?;
         let (reply, response) = mpsc::sync_channel(1);
         let requests = self.requests.as_ref().ok_or(Error::Closed)?;
         requests.send(AppendRequest { frame, reply }).map_err(|_| writer_gone())?;
@@ -401,7 +439,10 @@ impl Log {
     pub fn truncate_before(&self, offset: u64) -> Result<RetentionReport> {
         if self.require_upload_before_delete {
             return Err(Error::InvalidArgument {
-                reason: format!("this log requires upload before delete; use truncate_before_uploaded. dir=`{}`, offset=`{offset}`", self.shared.dir.display()),
+                reason: format!(
+                    "this log requires upload before delete; use truncate_before_uploaded. dir=`{}`, offset=`{offset}`",
+                    self.shared.dir.display()
+                ),
             });
         }
         self.delete_segments_before(offset)
@@ -426,9 +467,18 @@ impl Log {
                 bound = sealed.end_offset;
                 continue;
             };
-            let segment_uploaded =
-                crate::remote::remote_has(store, &crate::remote::segment_object_path(prefix, sealed.base_offset), segment_metadata.len()).await?;
-            let index_uploaded = crate::remote::remote_has(store, &crate::remote::index_object_path(prefix, sealed.base_offset), index_metadata.len()).await?;
+            let segment_uploaded = crate::remote::remote_has(
+                store,
+                &crate::remote::segment_object_path(prefix, sealed.base_offset),
+                segment_metadata.len(),
+            )
+            .await?;
+            let index_uploaded = crate::remote::remote_has(
+                store,
+                &crate::remote::index_object_path(prefix, sealed.base_offset),
+                index_metadata.len(),
+            )
+            .await?;
             if !segment_uploaded || !index_uploaded {
                 break;
             }
@@ -517,7 +567,10 @@ impl Drop for Log {
 
 /// Waits until the durable end passes `offset`.
 pub(crate) async fn wait_past(mut durable: watch::Receiver<DurableState>, offset: u64) -> Result<u64> {
-    let state = *durable.wait_for(|state| state.next_offset > offset || state.poisoned || state.closed).await.map_err(|_| Error::Closed)?;
+    let state = *durable
+        .wait_for(|state| state.next_offset > offset || state.poisoned || state.closed)
+        .await
+        .map_err(|_| Error::Closed)?;
     if state.next_offset > offset {
         Ok(state.next_offset)
     } else if state.poisoned {
@@ -533,7 +586,12 @@ fn writer_gone() -> Error {
 
 fn lock_dir(dir: &Path) -> Result<File> {
     let path = dir.join(LOCK_FILE_NAME);
-    let file = OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(|source| Error::io("open lock file", &path, source))?;
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| Error::io("open lock file", &path, source))?;
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(TryLockError::WouldBlock) => Err(Error::Locked { path }),

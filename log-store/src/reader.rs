@@ -81,7 +81,12 @@ pub struct LogReader {
 
 impl std::fmt::Debug for LogReader {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter.debug_struct("LogReader").field("dir", &self.shared.dir).field("next_offset", &self.next_offset).field("failed", &self.failed).finish()
+        formatter
+            .debug_struct("LogReader")
+            .field("dir", &self.shared.dir)
+            .field("next_offset", &self.next_offset)
+            .field("failed", &self.failed)
+            .finish()
     }
 }
 
@@ -89,7 +94,13 @@ impl LogReader {
     pub(crate) fn new(shared: Arc<Shared>, offset: u64) -> Result<LogReader> {
         let (segment_base_offset, position, frame_offset) = shared.locate(offset)?;
         let current = open_segment(&shared, segment_base_offset, position, frame_offset)?;
-        Ok(LogReader { shared, next_offset: frame_offset, skip_through: (frame_offset < offset).then_some(offset), current: Some(current), failed: false })
+        Ok(LogReader {
+            shared,
+            next_offset: frame_offset,
+            skip_through: (frame_offset < offset).then_some(offset),
+            current: Some(current),
+            failed: false,
+        })
     }
 
     /// The offset the next returned batch will start at or contain.
@@ -111,23 +122,36 @@ impl LogReader {
                 None => self.current.insert(open_segment(&self.shared, self.next_offset, 0, self.next_offset)?),
             };
             // Sealed segments were fsync'd in full before their successor existed, so they need no bound.
-            current.reader.get_mut().limit = if current.base_offset == durable.active_base_offset { durable.active_durable_bytes } else { u64::MAX };
+            current.reader.get_mut().limit =
+                if current.base_offset == durable.active_base_offset { durable.active_durable_bytes } else { u64::MAX };
             let position = current.position;
-            let read = frame::read_frame(&mut current.reader, None, &mut stored).map_err(|source| Error::io("read segment", &current.path, source))?;
+            let read = frame::read_frame(&mut current.reader, None, &mut stored)
+                .map_err(|source| Error::io("read segment", &current.path, source))?;
             let frame = match read {
                 FrameRead::Frame(frame) => frame,
-                FrameRead::Defect(reason) => return Err(Error::Corrupt { segment: current.path.clone(), position, reason }),
+                FrameRead::Defect(reason) => {
+                    return Err(Error::Corrupt { segment: current.path.clone(), position, reason })
+                }
                 FrameRead::End => {
                     // The durable end is further on, so the next batch starts the next segment.
-                    if !self.shared.has_segment(self.next_offset) && self.next_offset >= self.shared.log_start_offset() {
+                    if !self.shared.has_segment(self.next_offset) && self.next_offset >= self.shared.log_start_offset()
+                    {
                         return Err(Error::Corrupt {
                             segment: current.path.clone(),
                             position,
-                            reason: format!("segment ends but no segment starts at its end offset. end_offset=`{}`", self.next_offset),
+                            reason: format!(
+                                "segment ends but no segment starts at its end offset. end_offset=`{}`",
+                                self.next_offset
+                            ),
                         });
                     }
                     if current.base_offset == self.next_offset {
-                        return Err(Error::Internal { reason: format!("segment is empty below the durable end. segment=`{}`", current.path.display()) });
+                        return Err(Error::Internal {
+                            reason: format!(
+                                "segment is empty below the durable end. segment=`{}`",
+                                current.path.display()
+                            ),
+                        });
                     }
                     self.current = None;
                     continue;
@@ -137,7 +161,10 @@ impl LogReader {
                 return Err(Error::Corrupt {
                     segment: current.path.clone(),
                     position,
-                    reason: format!("batch has an unexpected base offset. found=`{}`, expected=`{}`", frame.base_offset, self.next_offset),
+                    reason: format!(
+                        "batch has an unexpected base offset. found=`{}`, expected=`{}`",
+                        frame.base_offset, self.next_offset
+                    ),
                 });
             }
             let Some(next_offset) = frame.next_offset() else {
@@ -151,11 +178,8 @@ impl LogReader {
                 }
                 self.skip_through = None;
             }
-            let payload = frame::decode_payload(&frame, std::mem::take(&mut stored)).map_err(|reason| Error::Corrupt {
-                segment: current.path.clone(),
-                position,
-                reason,
-            })?;
+            let payload = frame::decode_payload(&frame, std::mem::take(&mut stored))
+                .map_err(|reason| Error::Corrupt { segment: current.path.clone(), position, reason })?;
             return Ok(Some(Batch { base_offset: frame.base_offset, record_count: frame.record_count, payload }));
         }
     }

@@ -78,12 +78,18 @@ pub struct UploadReport {
 /// contiguous from the base to the next segment's base) before upload, so a locally damaged segment is
 /// reported as [`Error::Corrupt`] and never uploaded. The segment object goes up before its index: a reader
 /// that finds no index scans the segment from its start.
-pub async fn upload_sealed_segments(dir: impl AsRef<Path>, store: Arc<dyn ObjectStore>, prefix: &ObjectPath) -> Result<UploadReport> {
+pub async fn upload_sealed_segments(
+    dir: impl AsRef<Path>,
+    store: Arc<dyn ObjectStore>,
+    prefix: &ObjectPath,
+) -> Result<UploadReport> {
     let mut report = UploadReport::default();
     for sealed in sealed_segments_in(dir)? {
         let segment_object = segment_object_path(prefix, sealed.base_offset);
         let index_object = index_object_path(prefix, sealed.base_offset);
-        let (Some(segment_bytes), Some(index_bytes)) = (local_len(&sealed.segment_path)?, local_len(&sealed.index_path)?) else {
+        let (Some(segment_bytes), Some(index_bytes)) =
+            (local_len(&sealed.segment_path)?, local_len(&sealed.index_path)?)
+        else {
             report.deleted_segments += 1;
             continue;
         };
@@ -98,11 +104,10 @@ pub async fn upload_sealed_segments(dir: impl AsRef<Path>, store: Arc<dyn Object
                 report.deleted_segments += 1;
                 continue;
             };
-            let end_offset = scan_frames(&bytes, 0, sealed.base_offset, |_, _| Ok(())).map_err(|(position, reason)| Error::Corrupt {
-                segment: sealed.segment_path.clone(),
-                position,
-                reason,
-            })?;
+            let end_offset =
+                scan_frames(&bytes, 0, sealed.base_offset, |_, _| Ok(())).map_err(|(position, reason)| {
+                    Error::Corrupt { segment: sealed.segment_path.clone(), position, reason }
+                })?;
             if end_offset != sealed.end_offset {
                 return Err(Error::Corrupt {
                     segment: sealed.segment_path.clone(),
@@ -121,7 +126,11 @@ pub async fn upload_sealed_segments(dir: impl AsRef<Path>, store: Arc<dyn Object
                 report.deleted_segments += 1;
                 continue;
             };
-            index::decode(&bytes, segment_bytes).map_err(|reason| Error::Corrupt { segment: sealed.index_path.clone(), position: 0, reason })?;
+            index::decode(&bytes, segment_bytes).map_err(|reason| Error::Corrupt {
+                segment: sealed.index_path.clone(),
+                position: 0,
+                reason,
+            })?;
             report.bytes_uploaded += bytes.len() as u64;
             put(store.as_ref(), &index_object, bytes).await?;
         }
@@ -140,7 +149,11 @@ pub(crate) async fn remote_has(store: &dyn ObjectStore, object: &ObjectPath, byt
 }
 
 async fn put(store: &dyn ObjectStore, object: &ObjectPath, bytes: Vec<u8>) -> Result<()> {
-    store.put_opts(object, PutPayload::from(bytes), PutOptions::default()).await.map(|_| ()).map_err(|source| Error::object_store("put object", object, source))
+    store
+        .put_opts(object, PutPayload::from(bytes), PutOptions::default())
+        .await
+        .map(|_| ())
+        .map_err(|source| Error::object_store("put object", object, source))
 }
 
 fn local_len(path: &Path) -> Result<Option<u64>> {
@@ -183,7 +196,13 @@ fn scan_frames(
             FrameRead::Frame(frame) => frame,
         };
         if frame.base_offset != expected_offset {
-            return Err((position, format!("batch has an unexpected base offset. found=`{}`, expected=`{expected_offset}`", frame.base_offset)));
+            return Err((
+                position,
+                format!(
+                    "batch has an unexpected base offset. found=`{}`, expected=`{expected_offset}`",
+                    frame.base_offset
+                ),
+            ));
         }
         on_frame(&frame, stored).map_err(|reason| (position, reason))?;
         // `read_frame` refuses frames whose offsets overflow; the fallback keeps remote bytes from an unwrap.
@@ -237,7 +256,12 @@ impl RemoteLog {
             }
             let Some(name) = meta.location.filename() else { continue };
             if let Some(base_offset) = segment::parse_base_offset(name, segment::SEGMENT_SUFFIX) {
-                segments.push(RemoteSegment { base_offset, object: meta.location.clone(), object_bytes: meta.size, index: None });
+                segments.push(RemoteSegment {
+                    base_offset,
+                    object: meta.location.clone(),
+                    object_bytes: meta.size,
+                    index: None,
+                });
             } else if let Some(base_offset) = segment::parse_base_offset(name, segment::INDEX_SUFFIX) {
                 indexes.push((base_offset, meta.location.clone(), meta.size));
             }
@@ -352,7 +376,10 @@ impl RemoteCursor {
                     return Err(Error::Corrupt {
                         segment: previous.error_path(),
                         position: previous.object_bytes,
-                        reason: format!("segment overlaps the next segment. end_offset=`{}`, next_base_offset=`{}`", self.next_offset, segment.base_offset),
+                        reason: format!(
+                            "segment overlaps the next segment. end_offset=`{}`, next_base_offset=`{}`",
+                            self.next_offset, segment.base_offset
+                        ),
                     });
                 }
             }
@@ -368,8 +395,14 @@ impl RemoteCursor {
 
 /// Fetches one segment object from the batch containing `offset` on (using its index when that saves bytes),
 /// verifies every frame, and returns the batches (when `decode`) and the offset after the last one.
-async fn read_segment(store: &dyn ObjectStore, segment: &RemoteSegment, offset: u64, decode: bool) -> Result<(Vec<Batch>, u64)> {
-    let corrupt = |(position, reason): (u64, String)| Error::Corrupt { segment: segment.error_path(), position, reason };
+async fn read_segment(
+    store: &dyn ObjectStore,
+    segment: &RemoteSegment,
+    offset: u64,
+    decode: bool,
+) -> Result<(Vec<Batch>, u64)> {
+    let corrupt =
+        |(position, reason): (u64, String)| Error::Corrupt { segment: segment.error_path(), position, reason };
     let scan = |bytes: &[u8], start_position: u64, start_offset: u64| {
         let mut batches = Vec::new();
         let end_offset = scan_frames(bytes, start_position, start_offset, |frame, stored| {
@@ -405,18 +438,28 @@ async fn index_start(store: &dyn ObjectStore, segment: &RemoteSegment, offset: u
         return Ok(None);
     }
     let bytes = match store.get_opts(index_object, GetOptions::new()).await {
-        Ok(result) => result.bytes().await.map_err(|source| Error::object_store("get index object", index_object, source))?,
+        Ok(result) => {
+            result.bytes().await.map_err(|source| Error::object_store("get index object", index_object, source))?
+        }
         Err(object_store::Error::NotFound { .. }) => return Ok(None),
         Err(source) => return Err(Error::object_store("get index object", index_object, source)),
     };
     let Ok(entries) = index::decode(&bytes, segment.object_bytes) else {
         return Ok(None);
     };
-    Ok(index::lookup(&entries, offset - segment.base_offset).map(|entry| (u64::from(entry.position), segment.base_offset + u64::from(entry.relative_offset))))
+    Ok(index::lookup(&entries, offset - segment.base_offset)
+        .map(|entry| (u64::from(entry.position), segment.base_offset + u64::from(entry.relative_offset))))
 }
 
-async fn get(store: &dyn ObjectStore, object: &ObjectPath, range: Option<std::ops::Range<u64>>) -> Result<bytes::Bytes> {
+async fn get(
+    store: &dyn ObjectStore,
+    object: &ObjectPath,
+    range: Option<std::ops::Range<u64>>,
+) -> Result<bytes::Bytes> {
     let options = GetOptions::new().with_range(range);
-    let result = store.get_opts(object, options).await.map_err(|source| Error::object_store("get segment object", object, source))?;
+    let result = store
+        .get_opts(object, options)
+        .await
+        .map_err(|source| Error::object_store("get segment object", object, source))?;
     result.bytes().await.map_err(|source| Error::object_store("get segment object", object, source))
 }

@@ -108,7 +108,13 @@ struct Scan {
 
 /// Scans frames from `start_position`, where the batch at `start_offset` must begin, checking that each frame is
 /// valid and continues the offsets of the one before.
-fn scan(path: &Path, segment_base_offset: u64, start_position: u64, start_offset: u64, mut builder: IndexBuilder) -> Result<Scan> {
+fn scan(
+    path: &Path,
+    segment_base_offset: u64,
+    start_position: u64,
+    start_offset: u64,
+    mut builder: IndexBuilder,
+) -> Result<Scan> {
     let file = File::open(path).map_err(|source| Error::io("open segment", path, source))?;
     let segment_bytes = file.metadata().map_err(|source| Error::io("stat segment", path, source))?.len();
     let mut reader = BufReader::with_capacity(SCAN_BUFFER_BYTES, file);
@@ -119,7 +125,8 @@ fn scan(path: &Path, segment_base_offset: u64, start_position: u64, start_offset
     let mut payload = Vec::new();
     let stop = loop {
         let remaining_bytes = segment_bytes.saturating_sub(position);
-        let read = frame::read_frame(&mut reader, Some(remaining_bytes), &mut payload).map_err(|source| Error::io("read segment", path, source))?;
+        let read = frame::read_frame(&mut reader, Some(remaining_bytes), &mut payload)
+            .map_err(|source| Error::io("read segment", path, source))?;
         let frame = match read {
             FrameRead::End => break None,
             FrameRead::Defect(reason) => break Some(Stop { position, reason, frame_is_valid: false }),
@@ -128,15 +135,21 @@ fn scan(path: &Path, segment_base_offset: u64, start_position: u64, start_offset
         if frame.base_offset != expected_offset {
             break Some(Stop {
                 position,
-                reason: format!("batch has an unexpected base offset. found=`{}`, expected=`{expected_offset}`", frame.base_offset),
+                reason: format!(
+                    "batch has an unexpected base offset. found=`{}`, expected=`{expected_offset}`",
+                    frame.base_offset
+                ),
                 frame_is_valid: true,
             });
         }
         let relative_offset = expected_offset - segment_base_offset;
-        let (Ok(relative_offset), Ok(frame_position)) = (u32::try_from(relative_offset), u32::try_from(position)) else {
+        let (Ok(relative_offset), Ok(frame_position)) = (u32::try_from(relative_offset), u32::try_from(position))
+        else {
             break Some(Stop {
                 position,
-                reason: format!("segment exceeds the index's u32 range. relative_offset=`{relative_offset}`, position=`{position}`"),
+                reason: format!(
+                    "segment exceeds the index's u32 range. relative_offset=`{relative_offset}`, position=`{position}`"
+                ),
                 frame_is_valid: true,
             });
         };
@@ -227,14 +240,24 @@ pub(crate) fn recover_last(dir: &Path, base_offset: u64, index_interval_bytes: u
     if stop.frame_is_valid {
         return Err(Error::Corrupt { segment: path, position: stop.position, reason: stop.reason });
     }
-    let mut file = OpenOptions::new().read(true).write(true).open(&path).map_err(|source| Error::io("open segment for recovery", &path, source))?;
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(|source| Error::io("open segment for recovery", &path, source))?;
     let mut tail = Vec::new();
-    file.seek(SeekFrom::Start(stop.position)).and_then(|_| file.read_to_end(&mut tail)).map_err(|source| Error::io("read segment tail", &path, source))?;
+    file.seek(SeekFrom::Start(stop.position))
+        .and_then(|_| file.read_to_end(&mut tail))
+        .map_err(|source| Error::io("read segment tail", &path, source))?;
     if let Some(valid_at) = frame::find_valid_frame_after_start(&tail, scanned.end_offset) {
         return Err(Error::Corrupt {
             segment: path,
             position: stop.position,
-            reason: format!("{}; a valid batch follows, so this is not a torn tail. valid_batch_position=`{}`", stop.reason, stop.position + valid_at as u64),
+            reason: format!(
+                "{}; a valid batch follows, so this is not a torn tail. valid_batch_position=`{}`",
+                stop.reason,
+                stop.position + valid_at as u64
+            ),
         });
     }
     file.set_len(stop.position).map_err(|source| Error::io("truncate torn tail", &path, source))?;

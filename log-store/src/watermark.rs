@@ -45,7 +45,10 @@ pub(crate) fn encode(next_offset: u64) -> [u8; WATERMARK_BYTES] {
 /// Parses a watermark file's bytes; the error says why they are not a watermark.
 pub(crate) fn decode(bytes: &[u8]) -> Result<u64, String> {
     if bytes.len() != WATERMARK_BYTES {
-        return Err(format!("watermark file has the wrong length. length=`{}`, expected=`{WATERMARK_BYTES}`", bytes.len()));
+        return Err(format!(
+            "watermark file has the wrong length. length=`{}`, expected=`{WATERMARK_BYTES}`",
+            bytes.len()
+        ));
     }
     if bytes[..4] != WATERMARK_MAGIC {
         return Err(format!("watermark file has a bad magic. found=`{:02x?}`", &bytes[..4]));
@@ -71,7 +74,12 @@ impl WatermarkFile {
     /// Opens (creating if needed) the watermark file of `dir`.
     pub(crate) fn open(dir: &Path) -> Result<WatermarkFile> {
         let path = watermark_path(dir);
-        let file = OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(|source| Error::io("open watermark file", &path, source))?;
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|source| Error::io("open watermark file", &path, source))?;
         Ok(WatermarkFile { path, file })
     }
 

@@ -135,7 +135,10 @@ impl Writer {
                 reply(
                     &request.reply,
                     Err(Error::InvalidArgument {
-                        reason: format!("offsets would overflow u64. next_offset=`{base_offset}`, record_count=`{}`", request.frame.record_count),
+                        reason: format!(
+                            "offsets would overflow u64. next_offset=`{base_offset}`, record_count=`{}`",
+                            request.frame.record_count
+                        ),
                     }),
                 );
                 continue;
@@ -159,7 +162,8 @@ impl Writer {
         }
         match failure {
             None => {
-                let (durable_end, active_base_offset, active_durable_bytes) = (self.next_offset, self.active.base_offset, self.active.segment_bytes);
+                let (durable_end, active_base_offset, active_durable_bytes) =
+                    (self.next_offset, self.active.base_offset, self.active.segment_bytes);
                 // One update, so readers never see the new end without the byte bound that covers it.
                 self.shared.durable.send_modify(|state| {
                     state.next_offset = durable_end;
@@ -196,9 +200,13 @@ impl Writer {
         let relative_offset = base_offset - active.base_offset;
         // `roll_if_needed` keeps both inside u32: positions stay below `segment_bytes_max`, relative offsets are
         // checked directly.
-        let (Ok(relative_offset), Ok(position)) = (u32::try_from(relative_offset), u32::try_from(active.segment_bytes)) else {
+        let (Ok(relative_offset), Ok(position)) = (u32::try_from(relative_offset), u32::try_from(active.segment_bytes))
+        else {
             return Err(Error::Internal {
-                reason: format!("segment outgrew the index's u32 range. relative_offset=`{relative_offset}`, position=`{}`", active.segment_bytes),
+                reason: format!(
+                    "segment outgrew the index's u32 range. relative_offset=`{relative_offset}`, position=`{}`",
+                    active.segment_bytes
+                ),
             });
         };
         frame.seal(base_offset);
@@ -233,16 +241,30 @@ impl Writer {
         // Open relies on this: only the last segment may have a torn tail.
         self.sync_active()?;
         let sealed_index = self.shared.with_segments(|segments| {
-            segments.iter().find(|segment| segment.base_offset == sealed_base_offset).map(|segment| segment.index.clone()).unwrap_or_default()
+            segments
+                .iter()
+                .find(|segment| segment.base_offset == sealed_base_offset)
+                .map(|segment| segment.index.clone())
+                .unwrap_or_default()
         });
         segment::write_index(&self.shared.dir, sealed_base_offset, &sealed_index)?;
 
         let path = segment::segment_path(&self.shared.dir, base_offset);
-        let file = OpenOptions::new().write(true).create_new(true).open(&path).map_err(|source| Error::io("create segment", &path, source))?;
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|source| Error::io("create segment", &path, source))?;
         segment::sync_dir(&self.shared.dir)?;
         self.shared.with_segments_mut(|segments| segments.push(SegmentEntry { base_offset, index: Vec::new() }));
-        self.active =
-            ActiveSegment { base_offset, path, file, segment_bytes: 0, builder: IndexBuilder::new(self.options.index_interval_bytes, 0), dirty: false };
+        self.active = ActiveSegment {
+            base_offset,
+            path,
+            file,
+            segment_bytes: 0,
+            builder: IndexBuilder::new(self.options.index_interval_bytes, 0),
+            dirty: false,
+        };
         Ok(())
     }
 
@@ -253,7 +275,11 @@ impl Writer {
         }
         let injected = self.options.fault_injection.as_ref().is_some_and(|faults| faults.take_sync_failure());
         if injected {
-            return Err(Error::io("sync segment", &active.path, std::io::Error::other("fsync failure injected by FaultInjection")));
+            return Err(Error::io(
+                "sync segment",
+                &active.path,
+                std::io::Error::other("fsync failure injected by FaultInjection"),
+            ));
         }
         active.file.sync_data().map_err(|source| Error::io("sync segment", &active.path, source))?;
         active.dirty = false;
@@ -264,7 +290,10 @@ impl Writer {
 
 fn open_for_append(path: &std::path::Path, segment_bytes: u64) -> Result<File> {
     use std::io::{Seek, SeekFrom};
-    let mut file = OpenOptions::new().write(true).open(path).map_err(|source| Error::io("open segment for append", path, source))?;
+    let mut file = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(|source| Error::io("open segment for append", path, source))?;
     file.seek(SeekFrom::Start(segment_bytes)).map_err(|source| Error::io("seek segment", path, source))?;
     Ok(file)
 }

@@ -48,7 +48,8 @@ async fn follower_is_woken_by_appends_across_segment_rolls() {
     })
     .await
     .expect("appender");
-    let received = tokio::time::timeout(WAKE_TIMEOUT, tailing).await.expect("follower woke for every append").expect("task");
+    let received =
+        tokio::time::timeout(WAKE_TIMEOUT, tailing).await.expect("follower woke for every append").expect("task");
     assert_batches(&received, &acks, 0..40);
     assert!(log.segment_base_offsets().len() > 3, "the follower crossed segment rolls");
     assert_eq!(follower.next_offset().expect("watermark"), log.next_offset());
@@ -86,7 +87,11 @@ async fn follower_never_reads_past_the_watermark() {
     let mut half_frame = vec![0xD1u8];
     half_frame.extend_from_slice(&500u32.to_le_bytes());
     half_frame.extend_from_slice(&[0x5A; 40]);
-    fs::OpenOptions::new().append(true).open(&segment).and_then(|mut file| file.write_all(&half_frame)).expect("write half a frame");
+    fs::OpenOptions::new()
+        .append(true)
+        .open(&segment)
+        .and_then(|mut file| file.write_all(&half_frame))
+        .expect("write half a frame");
     assert_eq!(fs::metadata(&segment).expect("stat").len(), durable_bytes + half_frame.len() as u64);
 
     let mut tailer = follower.tailer(0).expect("tailer");
@@ -115,7 +120,8 @@ fn run_follower_child(dir: &str, batches: usize) {
         std::io::stdout().flush().expect("flush");
         for _ in 0..batches {
             // Bounded, so that a child whose parent test failed exits instead of waiting forever.
-            let next = tokio::time::timeout(CHILD_WAIT_MAX, stream.next()).await.expect("the parent appends within the bound");
+            let next =
+                tokio::time::timeout(CHILD_WAIT_MAX, stream.next()).await.expect("the parent appends within the bound");
             let batch = next.expect("stream continues").expect("child reads a batch");
             println!("follower-batch {} {}", batch.base_offset, String::from_utf8_lossy(&batch.payload));
             std::io::stdout().flush().expect("flush");
@@ -216,7 +222,10 @@ fn follower_reports_corruption_below_the_watermark() {
     let first = segment_file(dir.path(), 0);
     flip_byte(&first, FRAME_HEADER_BYTES + 1);
     let error = read_all(&follower, 0).expect_err("damage is found");
-    assert!(matches!(&error, Error::Corrupt { segment, position: 0, reason } if segment == &first && reason.contains("crc mismatch")), "{error:?}");
+    assert!(
+        matches!(&error, Error::Corrupt { segment, position: 0, reason } if segment == &first && reason.contains("crc mismatch")),
+        "{error:?}"
+    );
     flip_byte(&first, FRAME_HEADER_BYTES + 1);
 
     let last_base = *bases.last().expect("segments");
@@ -227,7 +236,11 @@ fn follower_reports_corruption_below_the_watermark() {
     let batches: Vec<_> = follower.read_from(last_base).expect("read starts").collect();
     let (good, bad) = batches.split_at(batches.len() - 1);
     assert_eq!(good.last().expect("earlier batches").as_ref().expect("valid").next_offset(), acks[39].base_offset);
-    assert!(matches!(&bad[0], Err(Error::Corrupt { segment, position, .. }) if segment == &last && *position == last_frame_position), "{:?}", bad[0]);
+    assert!(
+        matches!(&bad[0], Err(Error::Corrupt { segment, position, .. }) if segment == &last && *position == last_frame_position),
+        "{:?}",
+        bad[0]
+    );
 }
 
 /// Retention racing a follower: a tailer already inside a deleted segment finishes it (the open file outlives
@@ -257,7 +270,10 @@ async fn retention_under_a_follower_is_offset_deleted() {
         }
     };
     assert_eq!(acks[yielded].base_offset, bases[1], "the tailer finished the segment it had open");
-    assert!(matches!(error, Error::OffsetDeleted { requested, log_start } if requested == bases[1] && log_start == bases[2]), "{error:?}");
+    assert!(
+        matches!(error, Error::OffsetDeleted { requested, log_start } if requested == bases[1] && log_start == bases[2]),
+        "{error:?}"
+    );
     let error = follower.read_from(0).expect_err("deleted");
     assert!(matches!(error, Error::OffsetDeleted { requested: 0, log_start } if log_start == bases[2]), "{error:?}");
     let kept = acks.iter().position(|ack| ack.base_offset == bases[2]).expect("a batch starts the kept segment");
@@ -276,7 +292,10 @@ fn follower_out_of_range_and_missing_segment() {
     };
     let follower = LogFollower::open(dir.path()).expect("follower opens");
     let error = follower.read_from(end + 1).expect_err("past the end");
-    assert!(matches!(error, Error::OffsetOutOfRange { requested, start: 0, end: reported } if requested == end + 1 && reported == end), "{error:?}");
+    assert!(
+        matches!(error, Error::OffsetOutOfRange { requested, start: 0, end: reported } if requested == end + 1 && reported == end),
+        "{error:?}"
+    );
     assert!(read_all(&follower, end).expect("read at the end").is_empty());
 
     fs::remove_file(segment_file(dir.path(), bases[1])).expect("remove a middle segment");
@@ -306,7 +325,11 @@ async fn streams_yield_batches_and_are_cancel_safe() {
     }
     let ack = log.append(b"after the cancelled next", 2).expect("append");
     for stream in [&mut local, &mut remote] {
-        let batch = tokio::time::timeout(WAKE_TIMEOUT, stream.next()).await.expect("woken").expect("stream continues").expect("batch");
+        let batch = tokio::time::timeout(WAKE_TIMEOUT, stream.next())
+            .await
+            .expect("woken")
+            .expect("stream continues")
+            .expect("batch");
         assert_eq!(batch.base_offset, ack.base_offset);
         assert_eq!(batch.payload.as_ref(), b"after the cancelled next");
     }

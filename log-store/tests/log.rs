@@ -8,7 +8,9 @@ use std::time::Duration;
 
 mod common;
 
-use dyntable_log_store::{AppendAck, Batch, Error, ErrorKind, FaultInjection, Log, LogOptions, SyncPolicy, BATCH_PAYLOAD_BYTES_MAX};
+use dyntable_log_store::{
+    AppendAck, Batch, Error, ErrorKind, FaultInjection, Log, LogOptions, SyncPolicy, BATCH_PAYLOAD_BYTES_MAX,
+};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -307,7 +309,10 @@ fn offset_past_the_end_is_out_of_range() {
     let end = log.next_offset();
     assert!(log.read_from(end).is_ok());
     let error = log.read_from(end + 1).expect_err("past the end");
-    assert!(matches!(error, Error::OffsetOutOfRange { requested, start: 0, end: reported } if requested == end + 1 && reported == end), "{error:?}");
+    assert!(
+        matches!(error, Error::OffsetOutOfRange { requested, start: 0, end: reported } if requested == end + 1 && reported == end),
+        "{error:?}"
+    );
     assert_eq!(error.kind(), ErrorKind::Invalid);
 }
 
@@ -329,7 +334,10 @@ fn retention_deletes_whole_segments_then_reads_below_are_deleted() {
     assert!(!index_file(dir.path(), bases[0]).exists());
 
     let error = log.read_from(bases[2] - 1).expect_err("deleted");
-    assert!(matches!(error, Error::OffsetDeleted { requested, log_start } if requested == bases[2] - 1 && log_start == bases[2]), "{error:?}");
+    assert!(
+        matches!(error, Error::OffsetDeleted { requested, log_start } if requested == bases[2] - 1 && log_start == bases[2]),
+        "{error:?}"
+    );
     assert_eq!(read_all(&log, bases[2])[0].base_offset, bases[2]);
 
     let report = log.truncate_before(u64::MAX).expect("retention of everything");
@@ -349,7 +357,8 @@ fn retention_deletes_whole_segments_then_reads_below_are_deleted() {
 /// `[0, end)` with no gap or overlap), and after a reopen every batch reads back at its acknowledged offset.
 #[test]
 fn group_commit_gives_unique_contiguous_offsets() {
-    let seed: u64 = std::env::var("LOG_STORE_SEED").ok().and_then(|seed| seed.parse().ok()).unwrap_or_else(rand::random);
+    let seed: u64 =
+        std::env::var("LOG_STORE_SEED").ok().and_then(|seed| seed.parse().ok()).unwrap_or_else(rand::random);
     println!("seed={seed} (replay with LOG_STORE_SEED={seed})");
     const THREADS: usize = 8;
     const APPENDS_PER_THREAD: usize = 60;
@@ -384,7 +393,8 @@ fn group_commit_gives_unique_contiguous_offsets() {
             })
         })
         .collect();
-    let mut acked: Vec<(AppendAck, Vec<u8>)> = handles.into_iter().flat_map(|handle| handle.join().expect("thread")).collect();
+    let mut acked: Vec<(AppendAck, Vec<u8>)> =
+        handles.into_iter().flat_map(|handle| handle.join().expect("thread")).collect();
     acked.sort_by_key(|(ack, _)| ack.base_offset);
     assert_eq!(acked.len(), THREADS * APPENDS_PER_THREAD);
     assert_eq!(acked[0].0.base_offset, 0);
@@ -440,7 +450,8 @@ async fn tailer_wakes_on_append() {
         assert_eq!(batch.payload.as_ref(), payload(index).as_slice());
     }
     assert!(log.segment_base_offsets().len() > 2, "the tailer crossed segment rolls");
-    let durable_end = tokio::time::timeout(WAKE_TIMEOUT, waiter).await.expect("waiter woke").expect("task").expect("wait_for");
+    let durable_end =
+        tokio::time::timeout(WAKE_TIMEOUT, waiter).await.expect("waiter woke").expect("task").expect("wait_for");
     assert!(durable_end > 20);
 }
 
@@ -585,7 +596,8 @@ async fn tailer_keeps_up_with_concurrent_group_commits() {
             })
         })
         .collect();
-    let mut acked: Vec<(AppendAck, Vec<u8>)> = appenders.into_iter().flat_map(|handle| handle.join().expect("appender")).collect();
+    let mut acked: Vec<(AppendAck, Vec<u8>)> =
+        appenders.into_iter().flat_map(|handle| handle.join().expect("appender")).collect();
     acked.sort_by_key(|(ack, _)| ack.base_offset);
     let received = tokio::time::timeout(WAKE_TIMEOUT, tailing).await.expect("tailer kept up").expect("task");
     assert_eq!(received.len(), acked.len());

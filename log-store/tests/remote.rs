@@ -8,7 +8,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use common::*;
-use dyntable_log_store::{index_object_path, segment_object_path, upload_sealed_segments, Batch, Error, Log, LogFollower, LogOptions, RemoteLog, UploadReport};
+use dyntable_log_store::{
+    index_object_path, segment_object_path, upload_sealed_segments, Batch, Error, Log, LogFollower, LogOptions,
+    RemoteLog, UploadReport,
+};
 use futures::{StreamExt, TryStreamExt};
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
@@ -28,7 +31,11 @@ async fn upload_all(log: &Log, store: &Arc<dyn ObjectStore>) -> UploadReport {
     let report = upload_sealed_segments(log.dir(), store.clone(), &prefix()).await.expect("upload");
     let sealed: Vec<u64> = log.sealed_segments().iter().map(|segment| segment.base_offset).collect();
     let again = upload_sealed_segments(log.dir(), store.clone(), &prefix()).await.expect("re-upload");
-    assert_eq!(again, UploadReport { already_uploaded_segments: sealed.len(), ..UploadReport::default() }, "re-upload is a no-op");
+    assert_eq!(
+        again,
+        UploadReport { already_uploaded_segments: sealed.len(), ..UploadReport::default() },
+        "re-upload is a no-op"
+    );
     report
 }
 
@@ -38,7 +45,10 @@ async fn upload_all(log: &Log, store: &Arc<dyn ObjectStore>) -> UploadReport {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upload_and_remote_read_round_trip() {
     let store_dir = tempfile::tempdir().expect("tempdir");
-    let stores: Vec<Arc<dyn ObjectStore>> = vec![Arc::new(InMemory::new()), Arc::new(LocalFileSystem::new_with_prefix(store_dir.path()).expect("local store"))];
+    let stores: Vec<Arc<dyn ObjectStore>> = vec![
+        Arc::new(InMemory::new()),
+        Arc::new(LocalFileSystem::new_with_prefix(store_dir.path()).expect("local store")),
+    ];
     for store in stores {
         let dir = tempfile::tempdir().expect("tempdir");
         let log = open(dir.path(), LogOptions { compression: true, ..small_segments() });
@@ -54,7 +64,8 @@ async fn upload_and_remote_read_round_trip() {
         let remote_end = sealed.last().expect("sealed").end_offset;
         assert_eq!(remote.log_start_offset(), 0);
         assert_eq!(remote.next_offset(), remote_end);
-        let uploaded_batches = acks.iter().position(|ack| ack.base_offset == remote_end).expect("a batch starts the active segment");
+        let uploaded_batches =
+            acks.iter().position(|ack| ack.base_offset == remote_end).expect("a batch starts the active segment");
         assert_batches(&read_remote(&remote, 0).await.expect("remote read"), &acks, 0..uploaded_batches);
         // An offset inside a batch in the middle of a later segment: the read starts at the batch holding it.
         let middle = uploaded_batches * 2 / 3;
@@ -62,10 +73,14 @@ async fn upload_and_remote_read_round_trip() {
         assert_batches(&read_remote(&remote, inside).await.expect("remote read"), &acks, middle..uploaded_batches);
         assert!(read_remote(&remote, remote_end).await.expect("read at the end").is_empty());
         let error = remote.read_from(remote_end + 1).err().expect("past the end");
-        assert!(matches!(error, Error::OffsetOutOfRange { requested, end, .. } if requested == remote_end + 1 && end == remote_end), "{error:?}");
+        assert!(
+            matches!(error, Error::OffsetOutOfRange { requested, end, .. } if requested == remote_end + 1 && end == remote_end),
+            "{error:?}"
+        );
 
         append_batches(&log, 150..200);
-        let newly_sealed: Vec<u64> = log.sealed_segments().iter().skip(sealed.len()).map(|segment| segment.base_offset).collect();
+        let newly_sealed: Vec<u64> =
+            log.sealed_segments().iter().skip(sealed.len()).map(|segment| segment.base_offset).collect();
         assert!(!newly_sealed.is_empty());
         let report = upload_all(&log, &store).await;
         assert_eq!(report.uploaded_segments, newly_sealed);
@@ -124,7 +139,8 @@ async fn missing_remote_segment_is_detected() {
     let results: Vec<Result<Batch, Error>> = remote.read_from(0).expect("read starts").collect().await;
     let (before_gap, error) = results.split_at(results.len() - 1);
     let before_gap: Vec<Batch> = before_gap.iter().map(|batch| batch.as_ref().expect("valid").clone()).collect();
-    let first_segment_batches = acks.iter().position(|ack| ack.base_offset == bases[1]).expect("batch at a segment start");
+    let first_segment_batches =
+        acks.iter().position(|ack| ack.base_offset == bases[1]).expect("batch at a segment start");
     assert_batches(&before_gap, &acks, 0..first_segment_batches);
     let error = error[0].as_ref().expect_err("the gap is an error");
     assert_missing_segment(error, &PathBuf::from(segment_object_path(&prefix(), 0).as_ref()), bases[1], bases[2]);
@@ -160,7 +176,9 @@ async fn retention_waits_for_upload() {
     assert_eq!(report.log_start_offset, active);
 
     let follower = LogFollower::open(dir.path()).expect("follower opens");
-    assert!(matches!(follower.read_from(0), Err(Error::OffsetDeleted { requested: 0, log_start }) if log_start == active));
+    assert!(
+        matches!(follower.read_from(0), Err(Error::OffsetDeleted { requested: 0, log_start }) if log_start == active)
+    );
     let remote = RemoteLog::open(store.clone(), &prefix()).await.expect("remote opens");
     let uploaded_batches = acks.iter().position(|ack| ack.base_offset == active).expect("batch at a segment start");
     assert_batches(&read_remote(&remote, 0).await.expect("history from the store"), &acks, 0..uploaded_batches);

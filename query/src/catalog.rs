@@ -89,13 +89,23 @@ impl TableName {
         let (rest, from) = match name.split_once('@') {
             None => (name, ScanFrom::Latest),
             Some((t, spec)) => {
-                let (k, v) = spec.split_once('=').ok_or_else(|| DataFusionError::Plan(format!("malformed time travel in table name `{name}`")))?;
-                let num = |v: &str| v.parse::<i64>().map_err(|_| DataFusionError::Plan(format!("time travel value `{v}` in `{name}` is not a number")));
+                let (k, v) = spec
+                    .split_once('=')
+                    .ok_or_else(|| DataFusionError::Plan(format!("malformed time travel in table name `{name}`")))?;
+                let num = |v: &str| {
+                    v.parse::<i64>().map_err(|_| {
+                        DataFusionError::Plan(format!("time travel value `{v}` in `{name}` is not a number"))
+                    })
+                };
                 let from = match k {
                     "snapshot" => ScanFrom::Snapshot(num(v)?),
                     "timestamp" => ScanFrom::Timestamp(num(v)?),
                     "tag" => ScanFrom::Tag(v.to_string()),
-                    _ => return Err(DataFusionError::Plan(format!("unknown time travel kind `{k}` in table name `{name}`"))),
+                    _ => {
+                        return Err(DataFusionError::Plan(format!(
+                            "unknown time travel kind `{k}` in table name `{name}`"
+                        )))
+                    }
                 };
                 (t, from)
             }
@@ -123,7 +133,9 @@ pub fn describe_from(from: &ScanFrom) -> String {
     match from {
         ScanFrom::Latest => "the latest snapshot".into(),
         ScanFrom::Snapshot(id) => format!("snapshot {id}"),
-        ScanFrom::Timestamp(ms) => format!("timestamp {} ({ms} ms)", dyntable_storage::datum::format_timestamp(*ms, 0, 3)),
+        ScanFrom::Timestamp(ms) => {
+            format!("timestamp {} ({ms} ms)", dyntable_storage::datum::format_timestamp(*ms, 0, 3))
+        }
         ScanFrom::Tag(t) => format!("tag `{t}`"),
     }
 }
@@ -145,16 +157,20 @@ impl SchemaProvider for DyntableSchemaProvider {
         };
         if let Some(sys) = &parsed.system {
             if parsed.from != ScanFrom::Latest {
-                return Err(DataFusionError::Plan(format!("system table `{ident}${sys}` does not support time travel")));
+                return Err(DataFusionError::Plan(format!(
+                    "system table `{ident}${sys}` does not support time travel"
+                )));
             }
             return system::system_table(&table, sys).await.map(Some);
         }
         if parsed.from != ScanFrom::Latest {
             // Resolve now, so a missing snapshot or tag fails planning with a clear message.
-            table
-                .resolve(&parsed.from)
-                .await
-                .map_err(|e| DataFusionError::Plan(format!("cannot time travel table `{ident}` to {}: {e}", describe_from(&parsed.from))))?;
+            table.resolve(&parsed.from).await.map_err(|e| {
+                DataFusionError::Plan(format!(
+                    "cannot time travel table `{ident}` to {}: {e}",
+                    describe_from(&parsed.from)
+                ))
+            })?;
         }
         let provider = DyntableTableProvider::new(table)
             .with_scan_from(parsed.from)
@@ -176,7 +192,9 @@ mod tests {
     /// Encoded names round-trip and split off system table suffixes.
     #[test]
     fn table_names() {
-        for from in [ScanFrom::Latest, ScanFrom::Snapshot(3), ScanFrom::Tag("v1".into()), ScanFrom::Timestamp(1700000000000)] {
+        for from in
+            [ScanFrom::Latest, ScanFrom::Snapshot(3), ScanFrom::Tag("v1".into()), ScanFrom::Timestamp(1700000000000)]
+        {
             let n = TableName::parse(&TableName::encode("t", &from)).unwrap();
             assert_eq!(n, TableName { table: "t".into(), system: None, from });
         }

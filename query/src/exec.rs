@@ -17,7 +17,10 @@ use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::metrics::{Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties, ReplaceChildrenOptions, SendableRecordBatchStream};
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties, ReplaceChildrenOptions,
+    SendableRecordBatchStream,
+};
 use dyntable_storage::datafile::PruneCounters;
 use dyntable_storage::read::{BatchStream, TableRead};
 use dyntable_storage::scan::PruneStats;
@@ -217,11 +220,18 @@ impl ExecutionPlan for DyntableScanExec {
         vec![]
     }
 
-    fn apply_expressions(&self, _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>) -> Result<TreeNodeRecursion> {
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
         Ok(TreeNodeRecursion::Continue)
     }
 
-    fn replace_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>, _options: ReplaceChildrenOptions) -> Result<Arc<dyn ExecutionPlan>> {
+    fn replace_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+        _options: ReplaceChildrenOptions,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
         leaf_children(self, children)
     }
 
@@ -243,13 +253,18 @@ impl ExecutionPlan for DyntableScanExec {
     }
 
     fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
-        let splits = self
-            .groups
-            .get(partition)
-            .cloned()
-            .ok_or_else(|| DataFusionError::Internal(format!("DyntableScanExec has {} partitions, asked for partition {partition}", self.groups.len())))?;
+        let splits = self.groups.get(partition).cloned().ok_or_else(|| {
+            DataFusionError::Internal(format!(
+                "DyntableScanExec has {} partitions, asked for partition {partition}",
+                self.groups.len()
+            ))
+        })?;
         let counters = Arc::new(PruneCounters::default());
-        let read = self.read.clone().with_batch_size(context.session_config().batch_size()).with_prune_counters(counters.clone());
+        let read = self
+            .read
+            .clone()
+            .with_batch_size(context.session_config().batch_size())
+            .with_prune_counters(counters.clone());
         let schema: SchemaRef = self.schema();
         let counted = PruneMetricsStream::new(read.read_splits(splits), counters, &self.metrics, partition);
         let stream = counted.map_err(|e| DataFusionError::External(Box::new(e)));
@@ -322,7 +337,12 @@ fn leaf_children(plan: Arc<DyntableScanExec>, children: Vec<Arc<dyn ExecutionPla
 /// table; an upper bound for primary-key tables, whose files hold several versions of a row), the byte
 /// size of the files, and per projected column the min/max bounds of the files' value statistics (every
 /// row the scan yields lies within them, merged or not; they are inexact because of truncation).
-fn split_statistics(splits: &[&DataSplit], schema: &TableSchema, projection: &[String], exact_rows: bool) -> Statistics {
+fn split_statistics(
+    splits: &[&DataSplit],
+    schema: &TableSchema,
+    projection: &[String],
+    exact_rows: bool,
+) -> Statistics {
     let files = splits.iter().flat_map(|s| s.files.iter());
     let rows: i64 = files.clone().map(|f| f.row_count.max(0)).sum();
     let bytes: i64 = files.clone().map(|f| f.file_size.max(0)).sum();
@@ -358,15 +378,22 @@ fn split_statistics(splits: &[&DataSplit], schema: &TableSchema, projection: &[S
             bounds = Some(match bounds {
                 None => (s.min.clone(), s.max.clone()),
                 Some((lo, hi)) => {
-                    let lo = if s.min.partial_cmp_value(&lo) == Some(std::cmp::Ordering::Less) { s.min.clone() } else { lo };
-                    let hi = if s.max.partial_cmp_value(&hi) == Some(std::cmp::Ordering::Greater) { s.max.clone() } else { hi };
+                    let lo =
+                        if s.min.partial_cmp_value(&lo) == Some(std::cmp::Ordering::Less) { s.min.clone() } else { lo };
+                    let hi = if s.max.partial_cmp_value(&hi) == Some(std::cmp::Ordering::Greater) {
+                        s.max.clone()
+                    } else {
+                        hi
+                    };
                     (lo, hi)
                 }
             });
         }
         let mut c = ColumnStatistics::new_unknown();
         if let (true, Some((lo, hi)), Some(field)) = (known, bounds, field) {
-            let scalar = |d: &Datum| d.to_array(&field.data_type).ok().and_then(|a| ScalarValue::try_from_array(a.as_ref(), 0).ok());
+            let scalar = |d: &Datum| {
+                d.to_array(&field.data_type).ok().and_then(|a| ScalarValue::try_from_array(a.as_ref(), 0).ok())
+            };
             if let (Some(lo), Some(hi)) = (scalar(&lo), scalar(&hi)) {
                 c = c.with_min_value(Precision::Inexact(lo)).with_max_value(Precision::Inexact(hi));
             }

@@ -89,9 +89,15 @@ fn translate(expr: &Expr, schema: &TableSchema) -> Option<Predicate> {
             };
             let (lo, hi) = (literal(lo, schema, c)?, literal(hi, schema, c)?);
             Some(if *negated {
-                Predicate::Or(vec![Predicate::Cmp(c.to_string(), CmpOp::Lt, lo), Predicate::Cmp(c.to_string(), CmpOp::Gt, hi)])
+                Predicate::Or(vec![
+                    Predicate::Cmp(c.to_string(), CmpOp::Lt, lo),
+                    Predicate::Cmp(c.to_string(), CmpOp::Gt, hi),
+                ])
             } else {
-                Predicate::And(vec![Predicate::Cmp(c.to_string(), CmpOp::GtEq, lo), Predicate::Cmp(c.to_string(), CmpOp::LtEq, hi)])
+                Predicate::And(vec![
+                    Predicate::Cmp(c.to_string(), CmpOp::GtEq, lo),
+                    Predicate::Cmp(c.to_string(), CmpOp::LtEq, hi),
+                ])
             })
         }
         _ => None,
@@ -182,13 +188,17 @@ fn literal(value: &ScalarValue, schema: &TableSchema, col: &str) -> Option<Datum
         (TypeKind::TinyInt | TypeKind::SmallInt | TypeKind::Int | TypeKind::BigInt, v) => Datum::I64(int(v)?),
         (TypeKind::Float, ScalarValue::Float32(Some(v))) => Datum::F32(*v),
         (TypeKind::Double, ScalarValue::Float64(Some(v))) => Datum::F64(*v),
-        (TypeKind::Decimal { scale, .. }, ScalarValue::Decimal128(Some(v), _, s)) if *s >= 0 && *s as u8 == *scale => Datum::Decimal(*v, 38, *scale),
-        (TypeKind::Char(_) | TypeKind::VarChar(_), ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s))) => {
-            Datum::String(s.clone())
+        (TypeKind::Decimal { scale, .. }, ScalarValue::Decimal128(Some(v), _, s)) if *s >= 0 && *s as u8 == *scale => {
+            Datum::Decimal(*v, 38, *scale)
         }
-        (TypeKind::Binary(_) | TypeKind::VarBinary(_), ScalarValue::Binary(Some(b)) | ScalarValue::LargeBinary(Some(b)) | ScalarValue::BinaryView(Some(b))) => {
-            Datum::Bytes(b.clone())
-        }
+        (
+            TypeKind::Char(_) | TypeKind::VarChar(_),
+            ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)),
+        ) => Datum::String(s.clone()),
+        (
+            TypeKind::Binary(_) | TypeKind::VarBinary(_),
+            ScalarValue::Binary(Some(b)) | ScalarValue::LargeBinary(Some(b)) | ScalarValue::BinaryView(Some(b)),
+        ) => Datum::Bytes(b.clone()),
         (TypeKind::Date, ScalarValue::Date32(Some(d))) => Datum::Date(*d),
         (TypeKind::Time(_), ScalarValue::Time32Millisecond(Some(t))) => Datum::Time(*t),
         (TypeKind::Timestamp(_) | TypeKind::TimestampLtz(_), v) => {
@@ -208,8 +218,12 @@ fn literal(value: &ScalarValue, schema: &TableSchema, col: &str) -> Option<Datum
             }
             match unit {
                 TimeUnit::Millisecond => Datum::Timestamp(value, 0),
-                TimeUnit::Microsecond => Datum::Timestamp(value.div_euclid(1000), (value.rem_euclid(1000) * 1000) as i32),
-                TimeUnit::Nanosecond => Datum::Timestamp(value.div_euclid(1_000_000), value.rem_euclid(1_000_000) as i32),
+                TimeUnit::Microsecond => {
+                    Datum::Timestamp(value.div_euclid(1000), (value.rem_euclid(1000) * 1000) as i32)
+                }
+                TimeUnit::Nanosecond => {
+                    Datum::Timestamp(value.div_euclid(1_000_000), value.rem_euclid(1_000_000) as i32)
+                }
                 TimeUnit::Second => return None,
             }
         }
@@ -281,8 +295,10 @@ mod tests {
     use super::*;
 
     fn schema() -> TableSchema {
-        let (fields, highest) =
-            dyntable_storage::types::parse_sql_fields("id INT NOT NULL, name STRING, price DECIMAL(10, 2), ts TIMESTAMP(3), f DOUBLE").unwrap();
+        let (fields, highest) = dyntable_storage::types::parse_sql_fields(
+            "id INT NOT NULL, name STRING, price DECIMAL(10, 2), ts TIMESTAMP(3), f DOUBLE",
+        )
+        .unwrap();
         TableSchema::new(fields, highest, vec![], vec![], BTreeMap::new(), None).unwrap()
     }
 
@@ -290,9 +306,18 @@ mod tests {
     #[test]
     fn comparisons() {
         let s = schema();
-        assert_eq!(expr_to_predicate(&col("id").eq(lit(5i32)), &s), Some(Predicate::Cmp("id".into(), CmpOp::Eq, Datum::I32(5))));
-        assert_eq!(expr_to_predicate(&lit(5i64).lt(col("id")), &s), Some(Predicate::Cmp("id".into(), CmpOp::Gt, Datum::I32(5))));
-        assert_eq!(expr_to_predicate(&col("name").not_eq(lit("x")), &s), Some(Predicate::Cmp("name".into(), CmpOp::NotEq, Datum::String("x".into()))));
+        assert_eq!(
+            expr_to_predicate(&col("id").eq(lit(5i32)), &s),
+            Some(Predicate::Cmp("id".into(), CmpOp::Eq, Datum::I32(5)))
+        );
+        assert_eq!(
+            expr_to_predicate(&lit(5i64).lt(col("id")), &s),
+            Some(Predicate::Cmp("id".into(), CmpOp::Gt, Datum::I32(5)))
+        );
+        assert_eq!(
+            expr_to_predicate(&col("name").not_eq(lit("x")), &s),
+            Some(Predicate::Cmp("name".into(), CmpOp::NotEq, Datum::String("x".into())))
+        );
         assert_eq!(
             expr_to_predicate(&col("price").gt_eq(lit(ScalarValue::Decimal128(Some(1250), 10, 2))), &s),
             Some(Predicate::Cmp("price".into(), CmpOp::GtEq, Datum::Decimal(1250, 10, 2)))
@@ -307,14 +332,19 @@ mod tests {
     #[test]
     fn compound() {
         let s = schema();
-        let e = col("id").in_list(vec![lit(1i32), lit(2i32)], false).and(col("name").is_not_null()).or(col("f").between(lit(1.0f64), lit(2.0f64)));
+        let e = col("id")
+            .in_list(vec![lit(1i32), lit(2i32)], false)
+            .and(col("name").is_not_null())
+            .or(col("f").between(lit(1.0f64), lit(2.0f64)));
         let p = expr_to_predicate(&e, &s).unwrap();
         assert_eq!(DisplayPredicate(&p).to_string(), "(id IN (1, 2) AND name IS NOT NULL) OR (f >= 1 AND f <= 2)");
         let e = col("id").in_list(vec![lit(1i32), lit(2i32)], true);
         assert_eq!(DisplayPredicate(&expr_to_predicate(&e, &s).unwrap()).to_string(), "id <> 1 AND id <> 2");
         let e = col("id").not_between(lit(1i32), lit(9i32));
         assert_eq!(DisplayPredicate(&expr_to_predicate(&e, &s).unwrap()).to_string(), "id < 1 OR id > 9");
-        let p = filters_to_predicate(&[col("id").gt(lit(1i32)), col("name").like(lit("a%")), col("id").lt(lit(5i32))], &s).unwrap();
+        let p =
+            filters_to_predicate(&[col("id").gt(lit(1i32)), col("name").like(lit("a%")), col("id").lt(lit(5i32))], &s)
+                .unwrap();
         assert_eq!(DisplayPredicate(&p).to_string(), "id > 1 AND id < 5");
     }
 

@@ -64,7 +64,8 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>> {
     let bytes = src.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
-    let err = |what: &str, at: usize| DataFusionError::Plan(format!("SQL syntax error: {what} starting at offset {at}"));
+    let err =
+        |what: &str, at: usize| DataFusionError::Plan(format!("SQL syntax error: {what} starting at offset {at}"));
     while i < bytes.len() {
         let start = i;
         let c = src[i..].chars().next().expect("in bounds");
@@ -177,7 +178,10 @@ mod tests {
     #[test]
     fn splits_statements() {
         let s = "SELECT 'a;b', \"c;d\" -- x;y\n; /* ; */ INSERT INTO t VALUES (1);; ";
-        assert_eq!(split_statements(s).unwrap(), vec!["SELECT 'a;b', \"c;d\" -- x;y".to_string(), "/* ; */ INSERT INTO t VALUES (1)".to_string()]);
+        assert_eq!(
+            split_statements(s).unwrap(),
+            vec!["SELECT 'a;b', \"c;d\" -- x;y".to_string(), "/* ; */ INSERT INTO t VALUES (1)".to_string()]
+        );
         assert!(is_complete("SELECT 1;"));
         assert!(!is_complete("SELECT ';"));
         assert!(!is_complete("SELECT 1"));

@@ -135,23 +135,34 @@ impl TableProvider for DyntableTableProvider {
             .collect())
     }
 
-    async fn scan(&self, state: &dyn Session, projection: Option<&Vec<usize>>, filters: &[Expr], limit: Option<usize>) -> Result<Arc<dyn ExecutionPlan>> {
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
         let schema = self.table.schema();
         let names: Vec<String> = match projection {
             Some(indices) => indices
                 .iter()
                 .map(|i| {
-                    schema
-                        .fields
-                        .get(*i)
-                        .map(|f| f.name.clone())
-                        .ok_or_else(|| DataFusionError::Plan(format!("projection index {i} out of range for table `{}`", self.table.name())))
+                    schema.fields.get(*i).map(|f| f.name.clone()).ok_or_else(|| {
+                        DataFusionError::Plan(format!(
+                            "projection index {i} out of range for table `{}`",
+                            self.table.name()
+                        ))
+                    })
                 })
                 .collect::<Result<_>>()?,
             None => schema.fields.iter().map(|f| f.name.clone()).collect(),
         };
         let predicate = filters_to_predicate(filters, schema);
-        let read = self.table.new_read(Some(&names), predicate.clone()).map_err(external)?.with_metadata_cache(self.metadata_cache.clone());
+        let read = self
+            .table
+            .new_read(Some(&names), predicate.clone())
+            .map_err(external)?
+            .with_metadata_cache(self.metadata_cache.clone());
         let mut plan = self.table.plan(&self.from, predicate.as_ref()).await.map_err(external)?;
         let buckets_pruned = match &predicate {
             Some(p) => prune_buckets(schema, p, &mut plan.splits).map_err(external)?,
@@ -178,7 +189,11 @@ impl TableProvider for DyntableTableProvider {
 
 /// The buckets a predicate can match when it fixes every bucket-key column by `=` or `IN` (at most 64
 /// combinations); `None` when it does not.
-pub fn matching_buckets(schema: &TableSchema, predicate: &Predicate, total_buckets: i32) -> dyntable_storage::Result<Option<BTreeSet<i32>>> {
+pub fn matching_buckets(
+    schema: &TableSchema,
+    predicate: &Predicate,
+    total_buckets: i32,
+) -> dyntable_storage::Result<Option<BTreeSet<i32>>> {
     let keys = schema.bucket_keys()?;
     if keys.is_empty() || total_buckets < 1 {
         return Ok(None);
@@ -240,7 +255,11 @@ pub fn matching_buckets(schema: &TableSchema, predicate: &Predicate, total_bucke
 
 /// Drops splits of buckets the predicate cannot match (bucket pruning for key equality). Returns the
 /// number of splits and files dropped. Splits written with another bucket count are kept.
-fn prune_buckets(schema: &TableSchema, predicate: &Predicate, splits: &mut Vec<DataSplit>) -> dyntable_storage::Result<(usize, usize)> {
+fn prune_buckets(
+    schema: &TableSchema,
+    predicate: &Predicate,
+    splits: &mut Vec<DataSplit>,
+) -> dyntable_storage::Result<(usize, usize)> {
     let total = schema.options()?.bucket;
     if total <= 1 {
         return Ok((0, 0));

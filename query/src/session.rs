@@ -43,7 +43,10 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use dyntable_storage::options::CoreOptions;
 use dyntable_storage::schema::SchemaManager;
 use dyntable_storage::types::{parse_sql_fields, TypeKind};
-use dyntable_storage::{Catalog, CmpOp, DataField, DataType, Datum, FileStoreTable, Identifier, OverwriteScope, Predicate, ScanFrom, TableSchema};
+use dyntable_storage::{
+    Catalog, CmpOp, DataField, DataType, Datum, FileStoreTable, Identifier, OverwriteScope, Predicate, ScanFrom,
+    TableSchema,
+};
 use futures::StreamExt;
 
 use crate::catalog::{external, DyntableCatalogProvider, TableName, CATALOG_NAME};
@@ -71,11 +74,18 @@ pub struct StatementResult {
 
 impl StatementResult {
     fn command(affected_rows: Option<u64>) -> Self {
-        StatementResult { kind: StatementKind::Command, schema: Arc::new(Schema::empty()), batches: Vec::new(), affected_rows }
+        StatementResult {
+            kind: StatementKind::Command,
+            schema: Arc::new(Schema::empty()),
+            batches: Vec::new(),
+            affected_rows,
+        }
     }
 
     fn rows(columns: Vec<(&str, ArrayRef)>) -> Result<Self> {
-        let schema = Arc::new(Schema::new(columns.iter().map(|(n, a)| Field::new(*n, a.data_type().clone(), true)).collect::<Vec<_>>()));
+        let schema = Arc::new(Schema::new(
+            columns.iter().map(|(n, a)| Field::new(*n, a.data_type().clone(), true)).collect::<Vec<_>>(),
+        ));
         let batch = RecordBatch::try_new(schema.clone(), columns.into_iter().map(|(_, a)| a).collect())?;
         Ok(StatementResult { kind: StatementKind::Query, schema, batches: vec![batch], affected_rows: None })
     }
@@ -108,8 +118,10 @@ impl DyntableSession {
     /// A session over `catalog`; `config` tunes DataFusion (e.g. `target_partitions`).
     pub async fn new(catalog: Catalog, config: SessionConfig) -> Result<Self> {
         catalog.create_database("default", true).await.map_err(external)?;
-        let config =
-            config.with_default_catalog_and_schema(CATALOG_NAME, "default").with_create_default_catalog_and_schema(false).with_information_schema(false);
+        let config = config
+            .with_default_catalog_and_schema(CATALOG_NAME, "default")
+            .with_create_default_catalog_and_schema(false)
+            .with_information_schema(false);
         let ctx = SessionContext::new_with_config(config);
         let databases = catalog.list_databases().await.map_err(external)?;
         let provider = Arc::new(DyntableCatalogProvider::new(catalog.clone(), databases));
@@ -208,7 +220,10 @@ impl DyntableSession {
 
     async fn query(&self, text: &str) -> Result<StatementResult> {
         let rewritten = self.rewrite_query(text)?;
-        let df = self.ctx.sql_with_options(&rewritten, SQLOptions::new().with_allow_ddl(false).with_allow_dml(false)).await?;
+        let df = self
+            .ctx
+            .sql_with_options(&rewritten, SQLOptions::new().with_allow_ddl(false).with_allow_dml(false))
+            .await?;
         let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
         let batches = df.collect().await?;
         Ok(StatementResult { kind: StatementKind::Query, schema, batches, affected_rows: None })
@@ -217,7 +232,10 @@ impl DyntableSession {
     /// Runs a query for DML and streams its batches into `each`.
     async fn stream_query(&self, text: &str) -> Result<(SchemaRef, datafusion::execution::SendableRecordBatchStream)> {
         let rewritten = self.rewrite_query(text)?;
-        let df = self.ctx.sql_with_options(&rewritten, SQLOptions::new().with_allow_ddl(false).with_allow_dml(false)).await?;
+        let df = self
+            .ctx
+            .sql_with_options(&rewritten, SQLOptions::new().with_allow_ddl(false).with_allow_dml(false))
+            .await?;
         let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
         Ok((schema, df.execute_stream().await?))
     }
@@ -238,9 +256,15 @@ impl DyntableSession {
             } else if t.is_kw(text, "FOR") && kw(i + 1, "SYSTEM_TIME") && kw(i + 2, "AS") && kw(i + 3, "OF") {
                 let (from, end) = time_value(text, &sig, i + 4, "FOR SYSTEM_TIME AS OF")?;
                 Some((i, end, from))
-            } else if (t.is_kw(text, "VERSION") || t.is_kw(text, "TIMESTAMP")) && kw(i + 1, "AS") && kw(i + 2, "OF") && i > 0 && is_name_token(&sig[i - 1]) {
+            } else if (t.is_kw(text, "VERSION") || t.is_kw(text, "TIMESTAMP"))
+                && kw(i + 1, "AS")
+                && kw(i + 2, "OF")
+                && i > 0
+                && is_name_token(&sig[i - 1])
+            {
                 if t.is_kw(text, "VERSION") {
-                    let v = sig.get(i + 3).ok_or_else(|| plan_err("VERSION AS OF needs a snapshot id or a tag name"))?;
+                    let v =
+                        sig.get(i + 3).ok_or_else(|| plan_err("VERSION AS OF needs a snapshot id or a tag name"))?;
                     let from = match v.kind {
                         Kind::Number => ScanFrom::Snapshot(parse_snapshot_id(v.text(text))?),
                         Kind::String => {
@@ -250,7 +274,12 @@ impl DyntableSession {
                                 Err(_) => ScanFrom::Tag(s),
                             }
                         }
-                        _ => return Err(plan_err(format!("VERSION AS OF needs a snapshot id or a tag name, got `{}`", v.text(text)))),
+                        _ => {
+                            return Err(plan_err(format!(
+                                "VERSION AS OF needs a snapshot id or a tag name, got `{}`",
+                                v.text(text)
+                            )))
+                        }
                     };
                     Some((i, i + 4, from))
                 } else {
@@ -284,14 +313,20 @@ impl DyntableSession {
                 p.is_kw(text, "FROM") || p.is_kw(text, "JOIN") || p.is_punct(text, ",")
             };
             if parts.is_empty() || !preceded_ok {
-                return Err(plan_err(format!("`{}` must follow a table name in a FROM clause", sig[clause_start].text(text))));
+                return Err(plan_err(format!(
+                    "`{}` must follow a table name in a FROM clause",
+                    sig[clause_start].text(text)
+                )));
             }
             let names: Vec<String> = parts.iter().map(|p| ident_value(p, text)).collect();
             let ident = self.resolve_name(&names)?;
-            let mut replacement = format!("{}.{}", quote(&ident.database), quote(&TableName::encode(&ident.table, &from)));
+            let mut replacement =
+                format!("{}.{}", quote(&ident.database), quote(&TableName::encode(&ident.table, &from)));
             let next = sig.get(clause_end);
-            let has_alias =
-                next.is_some_and(|n| n.kind == Kind::QuotedIdent || (n.kind == Kind::Word && !RESERVED_AFTER_TABLE.iter().any(|r| n.is_kw(text, r))));
+            let has_alias = next.is_some_and(|n| {
+                n.kind == Kind::QuotedIdent
+                    || (n.kind == Kind::Word && !RESERVED_AFTER_TABLE.iter().any(|r| n.is_kw(text, r)))
+            });
             if !has_alias {
                 replacement.push_str(&format!(" AS {}", quote(&ident.table)));
             }
@@ -316,7 +351,9 @@ impl DyntableSession {
             _ => return Err(plan_err(format!("`{}` is not a table name", parts.join(".")))),
         };
         if table.contains('@') || table.contains('$') {
-            return Err(plan_err(format!("`{database}.{table}`: `$` and `@` are reserved for system tables and time travel")));
+            return Err(plan_err(format!(
+                "`{database}.{table}`: `$` and `@` are reserved for system tables and time travel"
+            )));
         }
         Ok(Identifier { database, table })
     }
@@ -377,7 +414,8 @@ impl DyntableSession {
             let name = e.ident()?;
             let type_start = e.pos;
             while let Some(t) = e.peek() {
-                if t.is_kw(src, "PRIMARY") || t.is_kw(src, "COMMENT") || t.is_kw(src, "AS") || t.is_kw(src, "METADATA") {
+                if t.is_kw(src, "PRIMARY") || t.is_kw(src, "COMMENT") || t.is_kw(src, "AS") || t.is_kw(src, "METADATA")
+                {
                     break;
                 }
                 e.next();
@@ -398,7 +436,10 @@ impl DyntableSession {
                 } else if e.eat_kw("COMMENT") {
                     comment = Some(e.string()?);
                 } else if e.peek().is_some() {
-                    return Err(plan_err(format!("column `{name}`: `{}` is not supported (computed and metadata columns are not)", e.rest())));
+                    return Err(plan_err(format!(
+                        "column `{name}`: `{}` is not supported (computed and metadata columns are not)",
+                        e.rest()
+                    )));
                 } else {
                     break;
                 }
@@ -432,12 +473,13 @@ impl DyntableSession {
             }
             text.push_str(&format!("`{name}` {ty}"));
         }
-        let (mut fields, highest) = parse_sql_fields(&text).map_err(|e| plan_err(format!("CREATE TABLE `{ident}`: {e}")))?;
+        let (mut fields, highest) =
+            parse_sql_fields(&text).map_err(|e| plan_err(format!("CREATE TABLE `{ident}`: {e}")))?;
         for (f, (_, _, c)) in fields.iter_mut().zip(&columns) {
             f.description = c.clone();
         }
-        let schema =
-            TableSchema::new(fields, highest, partition, primary_key, options, comment).map_err(|e| plan_err(format!("CREATE TABLE `{ident}`: {e}")))?;
+        let schema = TableSchema::new(fields, highest, partition, primary_key, options, comment)
+            .map_err(|e| plan_err(format!("CREATE TABLE `{ident}`: {e}")))?;
         self.catalog.create_table_with_schema(&ident, schema, if_not_exists).await.map_err(external)?;
         self.refresh_databases().await?;
         Ok(StatementResult::command(None))
@@ -463,7 +505,10 @@ impl DyntableSession {
             let ident = self.table_ident(p)?;
             p.expect_end()?;
             let table = self.table(&ident).await?;
-            return StatementResult::rows(vec![("create_statement", Arc::new(StringArray::from(vec![show_create(&ident, table.schema())])) as ArrayRef)]);
+            return StatementResult::rows(vec![(
+                "create_statement",
+                Arc::new(StringArray::from(vec![show_create(&ident, table.schema())])) as ArrayRef,
+            )]);
         }
         Err(unsupported(statement))
     }
@@ -475,9 +520,22 @@ impl DyntableSession {
         StatementResult::rows(vec![
             ("name", Arc::new(StringArray::from(f.iter().map(|f| f.name.clone()).collect::<Vec<_>>())) as ArrayRef),
             ("type", Arc::new(StringArray::from(f.iter().map(|f| type_text(&f.data_type)).collect::<Vec<_>>()))),
-            ("nullable", Arc::new(arrow::array::BooleanArray::from(f.iter().map(|f| f.data_type.nullable).collect::<Vec<_>>()))),
-            ("primary_key", Arc::new(arrow::array::BooleanArray::from(f.iter().map(|f| s.primary_keys.contains(&f.name)).collect::<Vec<_>>()))),
-            ("partition_key", Arc::new(arrow::array::BooleanArray::from(f.iter().map(|f| s.partition_keys.contains(&f.name)).collect::<Vec<_>>()))),
+            (
+                "nullable",
+                Arc::new(arrow::array::BooleanArray::from(f.iter().map(|f| f.data_type.nullable).collect::<Vec<_>>())),
+            ),
+            (
+                "primary_key",
+                Arc::new(arrow::array::BooleanArray::from(
+                    f.iter().map(|f| s.primary_keys.contains(&f.name)).collect::<Vec<_>>(),
+                )),
+            ),
+            (
+                "partition_key",
+                Arc::new(arrow::array::BooleanArray::from(
+                    f.iter().map(|f| s.partition_keys.contains(&f.name)).collect::<Vec<_>>(),
+                )),
+            ),
             ("comment", Arc::new(StringArray::from(f.iter().map(|f| f.description.clone()).collect::<Vec<_>>()))),
         ])
     }
@@ -488,7 +546,11 @@ impl DyntableSession {
         let ident = self.table_ident(p)?;
         let table = self.table(&ident).await?;
         let manager = SchemaManager::new(table.io().clone());
-        let latest = manager.latest().await.map_err(external)?.ok_or_else(|| plan_err(format!("table `{ident}` has no schema")))?;
+        let latest = manager
+            .latest()
+            .await
+            .map_err(external)?
+            .ok_or_else(|| plan_err(format!("table `{ident}` has no schema")))?;
         let mut next = latest.clone();
         let changed: Vec<String>;
         if p.eat_kw("SET") {
@@ -509,11 +571,12 @@ impl DyntableSession {
         }
         for k in &changed {
             if IMMUTABLE_OPTIONS.contains(&k.as_str()) && latest.options.get(k) != next.options.get(k) {
-                return Err(plan_err(format!("ALTER TABLE `{ident}`: option `{k}` cannot be changed on an existing table")));
+                return Err(plan_err(format!(
+                    "ALTER TABLE `{ident}`: option `{k}` cannot be changed on an existing table"
+                )));
             }
         }
         next.id = latest.id + 1;
-        next.time_millis = now_millis();
         next.validate().map_err(|e| plan_err(format!("ALTER TABLE `{ident}`: {e}")))?;
         manager.commit(&next).await.map_err(external)?;
         Ok(StatementResult::command(None))
@@ -525,10 +588,14 @@ impl DyntableSession {
         let args = p.call_args()?;
         p.expect_end()?;
         let arg = |i: usize, named: &str| -> Option<String> {
-            args.iter().find(|(n, _)| n.as_deref() == Some(named)).or_else(|| args.get(i).filter(|a| a.0.is_none())).map(|a| a.1.clone())
+            args.iter()
+                .find(|(n, _)| n.as_deref() == Some(named))
+                .or_else(|| args.get(i).filter(|a| a.0.is_none()))
+                .map(|a| a.1.clone())
         };
         let table_arg = |ident_text: Option<String>| -> Result<Identifier> {
-            let t = ident_text.ok_or_else(|| plan_err(format!("CALL {name}: the first argument names the table ('db.t')")))?;
+            let t = ident_text
+                .ok_or_else(|| plan_err(format!("CALL {name}: the first argument names the table ('db.t')")))?;
             let parts: Vec<String> = t.split('.').map(str::to_string).collect();
             self.resolve_name(&parts)
         };
@@ -547,7 +614,9 @@ impl DyntableSession {
                 let tag = arg(1, "tag").ok_or_else(|| plan_err("CALL sys.delete_tag: missing the tag name"))?;
                 self.table(&ident).await?.delete_tag(&tag).await.map_err(external)?;
             }
-            other => return Err(plan_err(format!("unknown procedure `{other}`; supported: sys.create_tag, sys.delete_tag"))),
+            other => {
+                return Err(plan_err(format!("unknown procedure `{other}`; supported: sys.create_tag, sys.delete_tag")))
+            }
         }
         Ok(StatementResult::command(None))
     }
@@ -574,9 +643,14 @@ impl DyntableSession {
             p.expect_punct("(")?;
             loop {
                 let k = p.ident()?;
-                let f = schema.field(&k).ok_or_else(|| plan_err(format!("{what}: PARTITION names unknown column `{k}`")))?;
+                let f = schema
+                    .field(&k)
+                    .ok_or_else(|| plan_err(format!("{what}: PARTITION names unknown column `{k}`")))?;
                 if !schema.partition_keys.contains(&k) {
-                    return Err(plan_err(format!("{what}: `{k}` is not a partition key (partition keys: {:?})", schema.partition_keys)));
+                    return Err(plan_err(format!(
+                        "{what}: `{k}` is not a partition key (partition keys: {:?})",
+                        schema.partition_keys
+                    )));
                 }
                 p.expect_punct("=")?;
                 let v = p.literal()?;
@@ -591,7 +665,9 @@ impl DyntableSession {
         // An explicit column list, unless the parenthesis opens the query.
         let target: Vec<String>;
         if p.peek().is_some_and(|t| t.is_punct(p.src, "("))
-            && !p.peek_at(1).is_some_and(|t| t.is_kw(p.src, "SELECT") || t.is_kw(p.src, "WITH") || t.is_kw(p.src, "VALUES"))
+            && !p
+                .peek_at(1)
+                .is_some_and(|t| t.is_kw(p.src, "SELECT") || t.is_kw(p.src, "WITH") || t.is_kw(p.src, "VALUES"))
         {
             target = p.ident_list()?;
             for c in &target {
@@ -599,11 +675,14 @@ impl DyntableSession {
                     return Err(plan_err(format!("{what}: unknown column `{c}` (columns: {})", column_names(&schema))));
                 }
                 if statics.iter().any(|(k, _)| k == c) {
-                    return Err(plan_err(format!("{what}: column `{c}` is given both in PARTITION and in the column list")));
+                    return Err(plan_err(format!(
+                        "{what}: column `{c}` is given both in PARTITION and in the column list"
+                    )));
                 }
             }
         } else {
-            target = schema.fields.iter().map(|f| f.name.clone()).filter(|n| !statics.iter().any(|(k, _)| k == n)).collect();
+            target =
+                schema.fields.iter().map(|f| f.name.clone()).filter(|n| !statics.iter().any(|(k, _)| k == n)).collect();
         }
         let query = p.rest();
         if query.is_empty() {
@@ -677,7 +756,13 @@ impl DyntableSession {
                             .partition_keys
                             .iter()
                             .zip(values)
-                            .map(|(k, d)| if d.is_null() { Predicate::IsNull(k.clone()) } else { Predicate::Cmp(k.clone(), CmpOp::Eq, d) })
+                            .map(|(k, d)| {
+                                if d.is_null() {
+                                    Predicate::IsNull(k.clone())
+                                } else {
+                                    Predicate::Cmp(k.clone(), CmpOp::Eq, d)
+                                }
+                            })
                             .collect(),
                     )
                 })
@@ -705,7 +790,12 @@ impl DyntableSession {
         let ident = self.table_ident(p)?;
         let table = self.pk_table(&ident, "DELETE").await?;
         let filter = self.where_clause(p)?;
-        let query = format!("SELECT * FROM {}.{} AS {}{filter}", quote(&ident.database), quote(&ident.table), quote(&ident.table));
+        let query = format!(
+            "SELECT * FROM {}.{} AS {}{filter}",
+            quote(&ident.database),
+            quote(&ident.table),
+            quote(&ident.table)
+        );
         let (_, mut stream) = self.stream_query(&query).await?;
         let schema = table.schema().clone();
         let mut writer = table.writer().await.map_err(external)?.with_row_kind_column(Some(ROW_KIND_COLUMN.into()));
@@ -738,7 +828,9 @@ impl DyntableSession {
                 return Err(plan_err(format!("{what}: unknown column `{col}` (columns: {})", column_names(&schema))));
             }
             if schema.primary_keys.contains(&col) || schema.partition_keys.contains(&col) {
-                return Err(plan_err(format!("{what}: cannot SET key column `{col}` (primary and partition keys identify the row)")));
+                return Err(plan_err(format!(
+                    "{what}: cannot SET key column `{col}` (primary and partition keys identify the row)"
+                )));
             }
             if sets.iter().any(|(c, _)| *c == col) {
                 return Err(plan_err(format!("{what}: column `{col}` is set twice")));
@@ -751,8 +843,14 @@ impl DyntableSession {
             }
         }
         let filter = self.where_clause(p)?;
-        let exprs: String = sets.iter().enumerate().map(|(i, (_, e))| format!(", ({e}) AS \"__dyntable_set_{i}\"")).collect();
-        let query = format!("SELECT *{exprs} FROM {}.{} AS {}{filter}", quote(&ident.database), quote(&ident.table), quote(&ident.table));
+        let exprs: String =
+            sets.iter().enumerate().map(|(i, (_, e))| format!(", ({e}) AS \"__dyntable_set_{i}\"")).collect();
+        let query = format!(
+            "SELECT *{exprs} FROM {}.{} AS {}{filter}",
+            quote(&ident.database),
+            quote(&ident.table),
+            quote(&ident.table)
+        );
         let (_, mut stream) = self.stream_query(&query).await?;
         let mut writer = table.writer().await.map_err(external)?.with_row_kind_column(Some(ROW_KIND_COLUMN.into()));
         let names: Vec<String> = schema.fields.iter().map(|f| f.name.clone()).collect();
@@ -796,7 +894,8 @@ impl DyntableSession {
 }
 
 /// Options that define how data is laid out; changing them would make existing files unreadable.
-const IMMUTABLE_OPTIONS: &[&str] = &["bucket", "bucket-key", "merge-engine", "sequence.field", "rowkind.field", "partition.default-name", "path"];
+const IMMUTABLE_OPTIONS: &[&str] =
+    &["bucket", "bucket-key", "merge-engine", "sequence.field", "rowkind.field", "partition.default-name", "path"];
 
 /// Words after a table reference that are not an alias.
 const RESERVED_AFTER_TABLE: &[&str] = &[
@@ -831,10 +930,6 @@ fn unsupported(statement: &str) -> DataFusionError {
     DataFusionError::NotImplemented(format!(
         "unsupported statement `{head} ...`; dyntable SQL supports SELECT/WITH/VALUES/EXPLAIN, CREATE DATABASE, CREATE TABLE, DROP TABLE, SHOW DATABASES/TABLES/CREATE TABLE, DESCRIBE, USE, INSERT INTO/OVERWRITE, DELETE, UPDATE, ALTER TABLE SET/RESET and CALL sys.create_tag/delete_tag"
     ))
-}
-
-fn now_millis() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 /// `"name"` with embedded quotes doubled.
@@ -874,7 +969,10 @@ fn time_value(src: &str, sig: &[Token], at: usize, clause: &str) -> Result<(Scan
     match sig.get(i) {
         Some(t) if t.kind == Kind::String => Ok((ScanFrom::Timestamp(parse_time(&t.value(src))?), i + 1)),
         Some(t) if t.kind == Kind::Number => Ok((ScanFrom::Timestamp(parse_time(t.text(src))?), i + 1)),
-        Some(t) => Err(plan_err(format!("{clause} needs a timestamp literal (TIMESTAMP '2024-01-01 12:00:00') or epoch milliseconds, got `{}`", t.text(src)))),
+        Some(t) => Err(plan_err(format!(
+            "{clause} needs a timestamp literal (TIMESTAMP '2024-01-01 12:00:00') or epoch milliseconds, got `{}`",
+            t.text(src)
+        ))),
         None => Err(plan_err(format!("{clause} needs a timestamp"))),
     }
 }
@@ -884,7 +982,10 @@ fn parse_hint(hint: &str) -> Result<ScanFrom> {
     let body = &hint[3..hint.len() - 2];
     let mut p = Parser::new(body)?;
     if !p.eat_kw("OPTIONS") {
-        return Err(plan_err(format!("unsupported hint `{}`; dyntable supports /*+ OPTIONS('scan.snapshot-id' = 'N') */ and similar", hint.trim())));
+        return Err(plan_err(format!(
+            "unsupported hint `{}`; dyntable supports /*+ OPTIONS('scan.snapshot-id' = 'N') */ and similar",
+            hint.trim()
+        )));
     }
     let options = p.option_list()?;
     p.expect_end()?;
@@ -924,7 +1025,10 @@ pub fn type_text(t: &DataType) -> String {
     match &t.kind {
         TypeKind::Array(e) => format!("ARRAY<{}>", full(e)),
         TypeKind::Map(k, v) => format!("MAP<{}, {}>", full(k), full(v)),
-        TypeKind::Row(fields) => format!("ROW<{}>", fields.iter().map(|f| format!("`{}` {}", f.name, full(&f.data_type))).collect::<Vec<_>>().join(", ")),
+        TypeKind::Row(fields) => format!(
+            "ROW<{}>",
+            fields.iter().map(|f| format!("`{}` {}", f.name, full(&f.data_type))).collect::<Vec<_>>().join(", ")
+        ),
         _ => match t.not_null().to_json() {
             serde_json::Value::String(s) => s.trim_end_matches(" NOT NULL").to_string(),
             other => other.to_string(),
@@ -950,7 +1054,10 @@ fn show_create(ident: &Identifier, s: &TableSchema) -> String {
         })
         .collect();
     if !s.primary_keys.is_empty() {
-        lines.push(format!("  PRIMARY KEY ({}) NOT ENFORCED", s.primary_keys.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")));
+        lines.push(format!(
+            "  PRIMARY KEY ({}) NOT ENFORCED",
+            s.primary_keys.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+        ));
     }
     out.push_str(&lines.join(",\n"));
     out.push_str("\n)");
@@ -958,10 +1065,14 @@ fn show_create(ident: &Identifier, s: &TableSchema) -> String {
         out.push_str(&format!(" COMMENT '{}'", c.replace('\'', "''")));
     }
     if !s.partition_keys.is_empty() {
-        out.push_str(&format!(" PARTITIONED BY ({})", s.partition_keys.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")));
+        out.push_str(&format!(
+            " PARTITIONED BY ({})",
+            s.partition_keys.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+        ));
     }
     if !s.options.is_empty() {
-        let opts: Vec<String> = s.options.iter().map(|(k, v)| format!("  '{k}' = '{}'", v.replace('\'', "''"))).collect();
+        let opts: Vec<String> =
+            s.options.iter().map(|(k, v)| format!("  '{k}' = '{}'", v.replace('\'', "''"))).collect();
         out.push_str(&format!(" WITH (\n{}\n)", opts.join(",\n")));
     }
     out
@@ -1027,13 +1138,24 @@ fn cast_to_column(array: &ArrayRef, field: &DataField, what: &str) -> Result<Arr
     }
     let opts = CastOptions { safe: false, ..Default::default() };
     compute::cast_with_options(array, &want, &opts).map_err(|e| {
-        plan_err(format!("{what}: cannot store a value of type {} in column `{}` ({}): {e}", array.data_type(), field.name, type_text(&field.data_type)))
+        plan_err(format!(
+            "{what}: cannot store a value of type {} in column `{}` ({}): {e}",
+            array.data_type(),
+            field.name,
+            type_text(&field.data_type)
+        ))
     })
 }
 
 /// Builds a batch of the table's columns from query output: `target[i]` takes column i, `statics` are
 /// constants (static partition values), other columns are NULL.
-fn conform(schema: &TableSchema, target: &[String], statics: &[(String, ArrayRef)], batch: &RecordBatch, what: &str) -> Result<RecordBatch> {
+fn conform(
+    schema: &TableSchema,
+    target: &[String],
+    statics: &[(String, ArrayRef)],
+    batch: &RecordBatch,
+    what: &str,
+) -> Result<RecordBatch> {
     let n = batch.num_rows();
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields.len());
     for f in &schema.fields {
@@ -1076,7 +1198,9 @@ impl Literal {
             Literal::String(s) => ScalarValue::Utf8(Some(s.clone())),
             Literal::Number(n) => match n.parse::<i64>() {
                 Ok(i) => ScalarValue::Int64(Some(i)),
-                Err(_) => ScalarValue::Float64(Some(n.parse().map_err(|_| plan_err(format!("`{n}` is not a number")))?)),
+                Err(_) => {
+                    ScalarValue::Float64(Some(n.parse().map_err(|_| plan_err(format!("`{n}` is not a number")))?))
+                }
             },
             Literal::Bool(b) => ScalarValue::Boolean(Some(*b)),
             Literal::Null => ScalarValue::Null,
@@ -1284,7 +1408,9 @@ impl<'a> Parser<'a> {
             return Ok(out);
         }
         loop {
-            let named = if self.peek_at(1).is_some_and(|t| t.is_punct(self.src, "=")) && self.peek_at(2).is_some_and(|t| t.is_punct(self.src, ">")) {
+            let named = if self.peek_at(1).is_some_and(|t| t.is_punct(self.src, "="))
+                && self.peek_at(2).is_some_and(|t| t.is_punct(self.src, ">"))
+            {
                 let n = self.ident()?;
                 self.pos += 2;
                 Some(n)

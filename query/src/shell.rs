@@ -58,9 +58,14 @@ pub async fn run(warehouse: &str, args: ShellArgs) -> dyntable_storage::Result<(
     let session = DyntableSession::open(warehouse).await.map_err(to_storage_error)?;
     let mut out = std::io::stdout();
     let script = match (&args.command, &args.file) {
-        (Some(_), Some(_)) => return Err(dyntable_storage::Error::invalid("give either -c/--command or -f/--file, not both")),
+        (Some(_), Some(_)) => {
+            return Err(dyntable_storage::Error::invalid("give either -c/--command or -f/--file, not both"))
+        }
         (Some(c), None) => Some(c.clone()),
-        (None, Some(f)) => Some(std::fs::read_to_string(f).map_err(|e| dyntable_storage::Error::invalid(format!("cannot read `{}`: {e}", f.display())))?),
+        (None, Some(f)) => Some(
+            std::fs::read_to_string(f)
+                .map_err(|e| dyntable_storage::Error::invalid(format!("cannot read `{}`: {e}", f.display())))?,
+        ),
         (None, None) => None,
     };
     if let Some(script) = script {
@@ -72,7 +77,12 @@ pub async fn run(warehouse: &str, args: ShellArgs) -> dyntable_storage::Result<(
     repl(&session, &args).await
 }
 
-async fn run_one(session: &DyntableSession, stmt: &str, args: &ShellArgs, out: &mut impl Write) -> Result<(), DataFusionError> {
+async fn run_one(
+    session: &DyntableSession,
+    stmt: &str,
+    args: &ShellArgs,
+    out: &mut impl Write,
+) -> Result<(), DataFusionError> {
     let start = Instant::now();
     let result = session.execute(stmt).await?;
     print_result(&result, args.format, out)?;
@@ -88,7 +98,8 @@ async fn run_one(session: &DyntableSession, stmt: &str, args: &ShellArgs, out: &
 }
 
 async fn repl(session: &DyntableSession, args: &ShellArgs) -> dyntable_storage::Result<()> {
-    let mut editor = rustyline::DefaultEditor::new().map_err(|e| dyntable_storage::Error::invalid(format!("cannot start the line editor: {e}")))?;
+    let mut editor = rustyline::DefaultEditor::new()
+        .map_err(|e| dyntable_storage::Error::invalid(format!("cannot start the line editor: {e}")))?;
     let history = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".dyntable_history"));
     if let Some(h) = &history {
         let _ = editor.load_history(h);
@@ -138,7 +149,11 @@ async fn repl(session: &DyntableSession, args: &ShellArgs) -> dyntable_storage::
 }
 
 /// Prints a statement's rows in `format` (nothing for a command without rows).
-pub fn print_result(result: &StatementResult, format: OutputFormat, out: &mut impl Write) -> Result<(), DataFusionError> {
+pub fn print_result(
+    result: &StatementResult,
+    format: OutputFormat,
+    out: &mut impl Write,
+) -> Result<(), DataFusionError> {
     if result.kind == StatementKind::Command {
         return Ok(());
     }
@@ -177,7 +192,8 @@ pub fn print_result(result: &StatementResult, format: OutputFormat, out: &mut im
 pub fn json_lines(batch: &RecordBatch) -> Result<Vec<String>, DataFusionError> {
     let opts = FormatOptions::default();
     let schema = batch.schema();
-    let formatters = batch.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &opts)).collect::<Result<Vec<_>, _>>()?;
+    let formatters =
+        batch.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &opts)).collect::<Result<Vec<_>, _>>()?;
     let mut lines = Vec::with_capacity(batch.num_rows());
     for r in 0..batch.num_rows() {
         let mut obj = serde_json::Map::new();
@@ -189,9 +205,10 @@ pub fn json_lines(batch: &RecordBatch) -> Result<Vec<String>, DataFusionError> {
                 let text = formatters[i].value(r).to_string();
                 match f.data_type() {
                     DataType::Boolean => serde_json::Value::Bool(text == "true"),
-                    t if t.is_integer() || t.is_floating() => {
-                        text.parse::<serde_json::Number>().map(serde_json::Value::Number).unwrap_or(serde_json::Value::String(text))
-                    }
+                    t if t.is_integer() || t.is_floating() => text
+                        .parse::<serde_json::Number>()
+                        .map(serde_json::Value::Number)
+                        .unwrap_or(serde_json::Value::String(text)),
                     _ => serde_json::Value::String(text),
                 }
             };

@@ -8,7 +8,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow::array::{new_null_array, Array, ArrayRef, AsArray, Int32Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
+use arrow::array::{
+    new_null_array, Array, ArrayRef, AsArray, Int32Array, Int64Array, RecordBatch, StringArray,
+    TimestampMillisecondArray,
+};
 use arrow::compute;
 use arrow::datatypes::{DataType as ArrowType, Field, Int8Type, Schema, SchemaRef};
 use datafusion::catalog::TableProvider;
@@ -24,7 +27,8 @@ use futures::TryStreamExt;
 use crate::catalog::external;
 
 /// The system tables, by suffix.
-pub const SYSTEM_TABLES: &[&str] = &["snapshots", "schemas", "options", "files", "manifests", "partitions", "audit_log", "tags", "consumers"];
+pub const SYSTEM_TABLES: &[&str] =
+    &["snapshots", "schemas", "options", "files", "manifests", "partitions", "audit_log", "tags", "consumers"];
 
 /// Builds system table `name` of `table`.
 pub async fn system_table(table: &FileStoreTable, name: &str) -> Result<Arc<dyn TableProvider>> {
@@ -102,7 +106,14 @@ async fn schemas(table: &FileStoreTable) -> Result<RecordBatch> {
     }
     batch(vec![
         ("schema_id", longs(all.iter().map(|s| Some(s.id)))),
-        ("fields", strings(all.iter().map(|s| Some(serde_json::Value::Array(s.fields.iter().map(|f| f.to_json()).collect()).to_string())))),
+        (
+            "fields",
+            strings(
+                all.iter().map(|s| {
+                    Some(serde_json::Value::Array(s.fields.iter().map(|f| f.to_json()).collect()).to_string())
+                }),
+            ),
+        ),
         ("partition_keys", strings(all.iter().map(|s| Some(json_text(&s.partition_keys))))),
         ("primary_keys", strings(all.iter().map(|s| Some(json_text(&s.primary_keys))))),
         ("options", strings(all.iter().map(|s| Some(json_text(&s.options))))),
@@ -113,7 +124,10 @@ async fn schemas(table: &FileStoreTable) -> Result<RecordBatch> {
 
 fn options(table: &FileStoreTable) -> Result<RecordBatch> {
     let o = &table.schema().options;
-    batch(vec![("key", strings(o.keys().map(|k| Some(k.clone())))), ("value", strings(o.values().map(|v| Some(v.clone()))))])
+    batch(vec![
+        ("key", strings(o.keys().map(|k| Some(k.clone())))),
+        ("value", strings(o.values().map(|v| Some(v.clone())))),
+    ])
 }
 
 async fn files(table: &FileStoreTable) -> Result<RecordBatch> {
@@ -160,7 +174,9 @@ async fn files(table: &FileStoreTable) -> Result<RecordBatch> {
 
 async fn manifests(table: &FileStoreTable) -> Result<RecordBatch> {
     let metas = match table.snapshot_manager().latest().await.map_err(external)? {
-        Some(s) => dyntable_storage::scan::data_manifests(&ManifestStore::new(table.io().clone()), &s).await.map_err(external)?,
+        Some(s) => dyntable_storage::scan::data_manifests(&ManifestStore::new(table.io().clone()), &s)
+            .await
+            .map_err(external)?,
         None => Vec::new(),
     };
     batch(vec![
@@ -211,16 +227,25 @@ async fn consumers(table: &FileStoreTable) -> Result<RecordBatch> {
     for name in io.list_names("consumer").await.map_err(external)? {
         let Some(id) = name.strip_prefix("consumer-") else { continue };
         let Some(bytes) = io.read_opt(&format!("consumer/{name}")).await.map_err(external)? else { continue };
-        let v: serde_json::Value = serde_json::from_slice(&bytes)
-            .map_err(|e| DataFusionError::Execution(format!("consumer file `{}` is not valid json: {e}", io.path(&format!("consumer/{name}")))))?;
-        let next = v
-            .get("nextSnapshot")
-            .and_then(serde_json::Value::as_i64)
-            .ok_or_else(|| DataFusionError::Execution(format!("consumer file `{}` has no `nextSnapshot` number", io.path(&format!("consumer/{name}")))))?;
+        let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+            DataFusionError::Execution(format!(
+                "consumer file `{}` is not valid json: {e}",
+                io.path(&format!("consumer/{name}"))
+            ))
+        })?;
+        let next = v.get("nextSnapshot").and_then(serde_json::Value::as_i64).ok_or_else(|| {
+            DataFusionError::Execution(format!(
+                "consumer file `{}` has no `nextSnapshot` number",
+                io.path(&format!("consumer/{name}"))
+            ))
+        })?;
         rows.push((id.to_string(), next));
     }
     rows.sort();
-    batch(vec![("consumer_id", strings(rows.iter().map(|r| Some(r.0.clone())))), ("next_snapshot_id", longs(rows.iter().map(|r| Some(r.1))))])
+    batch(vec![
+        ("consumer_id", strings(rows.iter().map(|r| Some(r.0.clone())))),
+        ("next_snapshot_id", longs(rows.iter().map(|r| Some(r.1)))),
+    ])
 }
 
 /// The schema of `t$audit_log`: `rowkind` then the table's columns.
@@ -240,8 +265,13 @@ async fn audit_log(table: &FileStoreTable) -> Result<RecordBatch> {
     let batches: Vec<RecordBatch> = read.read_splits(plan.splits).try_collect().await.map_err(external)?;
     let mut out = Vec::with_capacity(batches.len());
     for b in batches {
-        let kind_text: StringArray =
-            b.column(0).as_primitive::<Int8Type>().values().iter().map(|k| Some(RowKind::from_byte(*k).map(RowKind::short_string).unwrap_or("?"))).collect();
+        let kind_text: StringArray = b
+            .column(0)
+            .as_primitive::<Int8Type>()
+            .values()
+            .iter()
+            .map(|k| Some(RowKind::from_byte(*k).map(RowKind::short_string).unwrap_or("?")))
+            .collect();
         let mut columns: Vec<ArrayRef> = vec![Arc::new(kind_text)];
         for (c, f) in b.columns().iter().skip(1).zip(out_schema.fields().iter().skip(1)) {
             columns.push(if c.data_type() == f.data_type() {

@@ -31,7 +31,11 @@ impl sqllogictest::AsyncDB for SltDb {
         let opts = FormatOptions::default().with_null("NULL");
         let mut rows = Vec::new();
         for batch in &result.batches {
-            let formatters = batch.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &opts)).collect::<Result<Vec<_>, _>>()?;
+            let formatters = batch
+                .columns()
+                .iter()
+                .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts))
+                .collect::<Result<Vec<_>, _>>()?;
             for r in 0..batch.num_rows() {
                 let row: Vec<String> = formatters
                     .iter()
@@ -67,8 +71,10 @@ impl sqllogictest::AsyncDB for SltDb {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqllogictests() -> Result<(), Box<dyn std::error::Error>> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/slt");
-    let mut files: Vec<PathBuf> =
-        std::fs::read_dir(&dir)?.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == "slt")).collect();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "slt"))
+        .collect();
     files.sort();
     assert!(!files.is_empty(), "no .slt files in {}", dir.display());
     let only = std::env::var("SLT").ok();
@@ -87,7 +93,13 @@ async fn sqllogictests() -> Result<(), Box<dyn std::error::Error>> {
         if std::env::var("SLT_COMPLETE").is_ok() {
             // Rewrites the expected results with what dyntable returns (review the diff before committing).
             runner
-                .update_test_file(file, " ", sqllogictest::default_validator, sqllogictest::default_normalizer, sqllogictest::default_column_validator)
+                .update_test_file(
+                    file,
+                    " ",
+                    sqllogictest::default_validator,
+                    sqllogictest::default_normalizer,
+                    sqllogictest::default_column_validator,
+                )
                 .await
                 .map_err(|e| e.to_string())?;
             continue;

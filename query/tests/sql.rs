@@ -39,7 +39,11 @@ fn schema(sql: &str, partition: &[&str], pk: &[&str], options: &[(&str, &str)]) 
 /// One change to the primary-key table: (row kind, dt, id, name, amount).
 type Change = (&'static str, &'static str, i64, Option<&'static str>, i64);
 
-async fn write_changes(table: &FileStoreTable, model: &mut Model, changes: &[Change]) -> std::result::Result<i64, Box<dyn std::error::Error>> {
+async fn write_changes(
+    table: &FileStoreTable,
+    model: &mut Model,
+    changes: &[Change],
+) -> std::result::Result<i64, Box<dyn std::error::Error>> {
     let schema = Arc::new(Schema::new(vec![
         Field::new("dt", DataType::Utf8, false),
         Field::new("id", DataType::Int64, false),
@@ -77,7 +81,12 @@ async fn write_changes(table: &FileStoreTable, model: &mut Model, changes: &[Cha
 /// A primary-key table partitioned by `dt`, two buckets, three commits with upserts and deletes.
 /// Returns the table and the model after each commit (index 0 = snapshot 1).
 async fn orders() -> std::result::Result<(FileStoreTable, Vec<Model>), Box<dyn std::error::Error>> {
-    let s = schema("dt STRING NOT NULL, id BIGINT NOT NULL, name STRING, amount BIGINT NOT NULL", &["dt"], &["dt", "id"], &[("bucket", "2")]);
+    let s = schema(
+        "dt STRING NOT NULL, id BIGINT NOT NULL, name STRING, amount BIGINT NOT NULL",
+        &["dt"],
+        &["dt", "id"],
+        &[("bucket", "2")],
+    );
     let table = FileStoreTable::create(memory_io(), "db.t", s).await?;
     let mut model = Model::new();
     let mut models = Vec::new();
@@ -97,7 +106,11 @@ async fn orders() -> std::result::Result<(FileStoreTable, Vec<Model>), Box<dyn s
     ];
     assert_eq!(write_changes(&table, &mut model, &second).await?, 2);
     models.push(model.clone());
-    let third: Vec<Change> = vec![("+U", "2024-01-01", 1, None, 1000), ("-D", "2024-01-01", 4, None, 0), ("+U", "2024-01-01", 2, Some("b3"), 20)];
+    let third: Vec<Change> = vec![
+        ("+U", "2024-01-01", 1, None, 1000),
+        ("-D", "2024-01-01", 4, None, 0),
+        ("+U", "2024-01-01", 2, Some("b3"), 20),
+    ];
     assert_eq!(write_changes(&table, &mut model, &third).await?, 3);
     models.push(model);
     Ok((table, models))
@@ -117,7 +130,11 @@ fn rows(batches: &[RecordBatch]) -> Vec<String> {
 }
 
 fn model_rows(model: &Model, keep: impl Fn(&(String, i64), &(Option<String>, i64)) -> bool) -> Vec<String> {
-    model.iter().filter(|(k, v)| keep(k, v)).map(|((dt, id), (name, amount))| format!("{dt}|{id}|{}|{amount}", name.as_deref().unwrap_or("NULL"))).collect()
+    model
+        .iter()
+        .filter(|(k, v)| keep(k, v))
+        .map(|((dt, id), (name, amount))| format!("{dt}|{id}|{}|{amount}", name.as_deref().unwrap_or("NULL")))
+        .collect()
 }
 
 /// The physical plan of `sql` as text.
@@ -129,7 +146,11 @@ async fn physical_plan(ctx: &SessionContext, sql: &str) -> std::result::Result<S
 
 /// The `DyntableScan` line of a plan.
 fn scan_line(plan: &str) -> String {
-    plan.lines().find(|l| l.contains("DyntableScan:")).unwrap_or_else(|| panic!("no DyntableScan in\n{plan}")).trim().to_string()
+    plan.lines()
+        .find(|l| l.contains("DyntableScan:"))
+        .unwrap_or_else(|| panic!("no DyntableScan in\n{plan}"))
+        .trim()
+        .to_string()
 }
 
 /// A `key=N` number in a scan line.
@@ -184,19 +205,33 @@ async fn partition_filter_prunes() -> TestResult {
     assert_eq!(rows(&sql_to_batches(&ctx, sql).await?), model_rows(&models[2], |k, _| k.0 == "2024-01-02"));
 
     // The same through SQL EXPLAIN, as a user sees it.
-    let explain = arrow::util::pretty::pretty_format_batches(&sql_to_batches(&ctx, &format!("EXPLAIN {sql}")).await?)?.to_string();
+    let explain = arrow::util::pretty::pretty_format_batches(&sql_to_batches(&ctx, &format!("EXPLAIN {sql}")).await?)?
+        .to_string();
     assert!(explain.contains("DyntableScan: table=db.t") && explain.contains("pruned_files="), "{explain}");
 
     // IN lists, BETWEEN and OR on the partition column prune too.
     for (sql, days) in [
-        ("SELECT dt, id, name, amount FROM t WHERE dt IN ('2024-01-01', '2024-01-03') ORDER BY dt, id", vec!["2024-01-01", "2024-01-03"]),
-        ("SELECT dt, id, name, amount FROM t WHERE dt BETWEEN '2024-01-02' AND '2024-01-09' ORDER BY dt, id", vec!["2024-01-02", "2024-01-03"]),
-        ("SELECT dt, id, name, amount FROM t WHERE dt = '2024-01-01' OR dt > '2024-01-02' ORDER BY dt, id", vec!["2024-01-01", "2024-01-03"]),
+        (
+            "SELECT dt, id, name, amount FROM t WHERE dt IN ('2024-01-01', '2024-01-03') ORDER BY dt, id",
+            vec!["2024-01-01", "2024-01-03"],
+        ),
+        (
+            "SELECT dt, id, name, amount FROM t WHERE dt BETWEEN '2024-01-02' AND '2024-01-09' ORDER BY dt, id",
+            vec!["2024-01-02", "2024-01-03"],
+        ),
+        (
+            "SELECT dt, id, name, amount FROM t WHERE dt = '2024-01-01' OR dt > '2024-01-02' ORDER BY dt, id",
+            vec!["2024-01-01", "2024-01-03"],
+        ),
         ("SELECT dt, id, name, amount FROM t WHERE '2024-01-02' > dt ORDER BY dt, id", vec!["2024-01-01"]),
     ] {
         let line = scan_line(&physical_plan(&ctx, sql).await?);
         assert!(stat(&line, "pruned_files") > 0, "{sql}: {line}");
-        assert_eq!(rows(&sql_to_batches(&ctx, sql).await?), model_rows(&models[2], |k, _| days.contains(&k.0.as_str())), "{sql}");
+        assert_eq!(
+            rows(&sql_to_batches(&ctx, sql).await?),
+            model_rows(&models[2], |k, _| days.contains(&k.0.as_str())),
+            "{sql}"
+        );
     }
     Ok(())
 }
@@ -256,7 +291,8 @@ async fn projection_is_pushed() -> TestResult {
     assert!(scan_line(&plan).contains("projection=[name]"), "{plan}");
     let batches = sql_to_batches(&ctx, "SELECT amount, id FROM t WHERE dt = '2024-01-03' ORDER BY id").await?;
     assert_eq!(batches[0].schema().fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>(), ["amount", "id"]);
-    let want: Vec<String> = models[2].iter().filter(|(k, _)| k.0 == "2024-01-03").map(|(k, v)| format!("{}|{}", v.1, k.1)).collect();
+    let want: Vec<String> =
+        models[2].iter().filter(|(k, _)| k.0 == "2024-01-03").map(|(k, v)| format!("{}|{}", v.1, k.1)).collect();
     assert_eq!(rows(&batches), want);
     Ok(())
 }
@@ -317,8 +353,11 @@ async fn append_table() -> TestResult {
     let store = Arc::new(object_store::local::LocalFileSystem::new_with_prefix(dir.path())?);
     let io = FileIO::new(store, Path::from("db.db/events"));
     let table = FileStoreTable::create(io, "db.events", schema("k INT, x BIGINT, s STRING", &[], &[], &[])).await?;
-    let batch_schema =
-        Arc::new(Schema::new(vec![Field::new("k", DataType::Int32, true), Field::new("x", DataType::Int64, true), Field::new("s", DataType::Utf8, true)]));
+    let batch_schema = Arc::new(Schema::new(vec![
+        Field::new("k", DataType::Int32, true),
+        Field::new("x", DataType::Int64, true),
+        Field::new("s", DataType::Utf8, true),
+    ]));
     let mut all: Vec<(i32, i64, Option<String>)> = Vec::new();
     // Four commits, each one file with x in [c*100, c*100+9].
     for c in 0..4i64 {
@@ -328,8 +367,10 @@ async fn append_table() -> TestResult {
         for i in 0..10 {
             all.push((ks[i], xs[i], ss[i].clone()));
         }
-        let batch =
-            RecordBatch::try_new(batch_schema.clone(), vec![Arc::new(Int32Array::from(ks)), Arc::new(Int64Array::from(xs)), Arc::new(StringArray::from(ss))])?;
+        let batch = RecordBatch::try_new(
+            batch_schema.clone(),
+            vec![Arc::new(Int32Array::from(ks)), Arc::new(Int64Array::from(xs)), Arc::new(StringArray::from(ss))],
+        )?;
         let mut w = table.writer().await?;
         w.write(&batch).await?;
         w.commit().await?;
@@ -338,15 +379,29 @@ async fn append_table() -> TestResult {
     register_table(&ctx, "events", table)?;
 
     let got = rows(&sql_to_batches(&ctx, "SELECT count(*), sum(x), count(s) FROM events").await?);
-    assert_eq!(got, [format!("{}|{}|{}", all.len(), all.iter().map(|r| r.1).sum::<i64>(), all.iter().filter(|r| r.2.is_some()).count())]);
+    assert_eq!(
+        got,
+        [format!(
+            "{}|{}|{}",
+            all.len(),
+            all.iter().map(|r| r.1).sum::<i64>(),
+            all.iter().filter(|r| r.2.is_some()).count()
+        )]
+    );
 
     let sql = "SELECT k, x, s FROM events WHERE x >= 200 AND x < 205 ORDER BY x";
     let line = scan_line(&physical_plan(&ctx, sql).await?);
     assert_eq!((stat(&line, "files"), stat(&line, "pruned_files")), (1, 3), "{line}");
-    let want: Vec<String> = all.iter().filter(|r| (200..205).contains(&r.1)).map(|r| format!("{}|{}|{}", r.0, r.1, r.2.as_deref().unwrap_or("NULL"))).collect();
+    let want: Vec<String> = all
+        .iter()
+        .filter(|r| (200..205).contains(&r.1))
+        .map(|r| format!("{}|{}|{}", r.0, r.1, r.2.as_deref().unwrap_or("NULL")))
+        .collect();
     assert_eq!(rows(&sql_to_batches(&ctx, sql).await?), want);
 
-    let got = rows(&sql_to_batches(&ctx, "SELECT k, count(*), sum(x) FROM events WHERE s IS NULL GROUP BY k ORDER BY k").await?);
+    let got = rows(
+        &sql_to_batches(&ctx, "SELECT k, count(*), sum(x) FROM events WHERE s IS NULL GROUP BY k ORDER BY k").await?,
+    );
     let mut want: BTreeMap<i32, (usize, i64)> = BTreeMap::new();
     for r in all.iter().filter(|r| r.2.is_none()) {
         let e = want.entry(r.0).or_default();
@@ -358,7 +413,8 @@ async fn append_table() -> TestResult {
     // LIMIT stops early and still returns the requested number of rows.
     let got = sql_to_batches(&ctx, "SELECT x FROM events LIMIT 3").await?;
     assert_eq!(got.iter().map(RecordBatch::num_rows).sum::<usize>(), 3);
-    let xs: BTreeSet<i64> = got.iter().flat_map(|b| b.column(0).as_any().downcast_ref::<Int64Array>().unwrap().values().to_vec()).collect();
+    let xs: BTreeSet<i64> =
+        got.iter().flat_map(|b| b.column(0).as_any().downcast_ref::<Int64Array>().unwrap().values().to_vec()).collect();
     assert!(xs.iter().all(|x| all.iter().any(|r| r.1 == *x)));
     Ok(())
 }
@@ -366,7 +422,12 @@ async fn append_table() -> TestResult {
 /// A table without snapshots is an empty table.
 #[tokio::test]
 async fn empty_table() -> TestResult {
-    let table = FileStoreTable::create(memory_io(), "db.t", schema("id BIGINT NOT NULL, v STRING", &[], &["id"], &[("bucket", "1")])).await?;
+    let table = FileStoreTable::create(
+        memory_io(),
+        "db.t",
+        schema("id BIGINT NOT NULL, v STRING", &[], &["id"], &[("bucket", "1")]),
+    )
+    .await?;
     let ctx = SessionContext::new();
     register_table(&ctx, "t", table)?;
     assert_eq!(rows(&sql_to_batches(&ctx, "SELECT count(*) FROM t").await?), ["0"]);
@@ -403,13 +464,20 @@ async fn explain_analyze_shows_row_group_and_page_pruning() -> TestResult {
     let table = FileStoreTable::create(
         memory_io(),
         "db.t",
-        schema("id BIGINT NOT NULL, v STRING", &[], &["id"], &[("bucket", "1"), ("dyntable.parquet.row-group-rows", "250")]),
+        schema(
+            "id BIGINT NOT NULL, v STRING",
+            &[],
+            &["id"],
+            &[("bucket", "1"), ("dyntable.parquet.row-group-rows", "250")],
+        ),
     )
     .await?;
-    let batch_schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false), Field::new("v", DataType::Utf8, true)]));
+    let batch_schema =
+        Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false), Field::new("v", DataType::Utf8, true)]));
     let ids: Vec<i64> = (0..1000).collect();
     let vs: Vec<String> = ids.iter().map(|i| format!("v{i}")).collect();
-    let batch = RecordBatch::try_new(batch_schema, vec![Arc::new(Int64Array::from(ids)), Arc::new(StringArray::from(vs))])?;
+    let batch =
+        RecordBatch::try_new(batch_schema, vec![Arc::new(Int64Array::from(ids)), Arc::new(StringArray::from(vs))])?;
     let mut w = table.writer().await?;
     w.write(&batch).await?;
     w.commit().await?;
@@ -420,7 +488,8 @@ async fn explain_analyze_shows_row_group_and_page_pruning() -> TestResult {
     let line = scan_line(&physical_plan(&ctx, sql).await?);
     assert_eq!(stat(&line, "parquet_prunable_files"), 1, "{line}");
     let analyzed = rows(&sql_to_batches(&ctx, &format!("EXPLAIN ANALYZE {sql}")).await?).join("\n");
-    let scan = analyzed.lines().find(|l| l.contains("DyntableScan:")).unwrap_or_else(|| panic!("no scan in {analyzed}"));
+    let scan =
+        analyzed.lines().find(|l| l.contains("DyntableScan:")).unwrap_or_else(|| panic!("no scan in {analyzed}"));
     assert_eq!(stat(scan, "row_groups"), 4, "{scan}");
     assert_eq!(stat(scan, "row_groups_pruned"), 3, "{scan}");
     let got = rows(&sql_to_batches(&ctx, &format!("{sql} ORDER BY id")).await?);

@@ -23,7 +23,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use arrow::array::{Array, ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, StringBuilder, TimestampMicrosecondArray};
+use arrow::array::{
+    Array, ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, StringBuilder, TimestampMicrosecondArray,
+};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use clap::{Parser, ValueEnum};
 use dyntable::{Catalog, Identifier, TableSpec};
@@ -32,7 +34,10 @@ use dyntable_storage::{CommitKind, FileStoreTable, ScanFrom};
 use serde_json::{json, Value};
 
 #[derive(Parser, Debug, Clone)]
-#[command(name = "dyntable-bench-compaction", about = "Upserts with background compaction: write amplification, ingest rate, sorted runs, peak memory")]
+#[command(
+    name = "dyntable-bench-compaction",
+    about = "Upserts with background compaction: write amplification, ingest rate, sorted runs, peak memory"
+)]
 struct Args {
     /// Rows (upserts) per workload.
     #[arg(long, default_value_t = 20_000_000)]
@@ -239,7 +244,11 @@ fn mib(bytes: u64) -> f64 {
 fn parse_options(args: &Args) -> Result<Vec<(String, String)>, BoxError> {
     args.options
         .iter()
-        .map(|o| o.split_once('=').map(|(k, v)| (k.trim().to_string(), v.trim().to_string())).ok_or_else(|| format!("--option `{o}` must be k=v").into()))
+        .map(|o| {
+            o.split_once('=')
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                .ok_or_else(|| format!("--option `{o}` must be k=v").into())
+        })
         .collect()
 }
 
@@ -370,7 +379,12 @@ async fn child(args: &Args, workload: Workload, write_only: bool) -> Result<Valu
     if write_only {
         options.insert("write-only".into(), "true".into());
     }
-    let spec = TableSpec { schema: TABLE_COLUMNS_SQL.into(), primary_key: vec!["id".into()], options: options.clone(), ..Default::default() };
+    let spec = TableSpec {
+        schema: TABLE_COLUMNS_SQL.into(),
+        primary_key: vec!["id".into()],
+        options: options.clone(),
+        ..Default::default()
+    };
     let table = catalog.create_table(&ident, &spec, false).await?;
     let write_buffer_size = table.schema().options()?.write_buffer_size;
     let mut generator = Generator::new(workload, args.keys, args.zipf_s, args.seed);
@@ -483,7 +497,13 @@ fn run_child(args: &Args, dir: &Path, workload: Workload, mode: &str) -> Result<
     cmd.stderr(std::process::Stdio::inherit());
     let out = cmd.output()?;
     if !out.status.success() {
-        return Err(format!("{} {mode} ingest failed ({}): {}", workload.name(), out.status, String::from_utf8_lossy(&out.stdout)).into());
+        return Err(format!(
+            "{} {mode} ingest failed ({}): {}",
+            workload.name(),
+            out.status,
+            String::from_utf8_lossy(&out.stdout)
+        )
+        .into());
     }
     let text = String::from_utf8(out.stdout)?;
     let last = text.lines().last().ok_or("child printed nothing")?;
@@ -507,10 +527,23 @@ fn parent_in(args: &Args, dir: &Path) -> Result<(), BoxError> {
     }
 
     println!();
-    println!("dyntable-bench-compaction: {} rows over {} keys, {} rows per commit, options {:?}", args.rows, args.keys, args.commit_every_rows, args.options);
+    println!(
+        "dyntable-bench-compaction: {} rows over {} keys, {} rows per commit, options {:?}",
+        args.rows, args.keys, args.commit_every_rows, args.options
+    );
     println!(
         "{:<24} {:>8} {:>10} {:>10} {:>7} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9}",
-        "run", "ingest s", "rows/s", "rows/s+gen", "WA wr", "WA man", "runs max", "runs mean", "final", "peak MiB", "rss0 MiB"
+        "run",
+        "ingest s",
+        "rows/s",
+        "rows/s+gen",
+        "WA wr",
+        "WA man",
+        "runs max",
+        "runs mean",
+        "final",
+        "peak MiB",
+        "rss0 MiB"
     );
     let mut summary = Vec::new();
     for (w, c, wo) in &results {
@@ -564,7 +597,8 @@ fn parent_in(args: &Args, dir: &Path) -> Result<(), BoxError> {
         let mut s = json!({ "workload": w.name(), "compaction": c, "write_only": wo });
         if let Some(wo) = wo {
             let ratio = c["rows_per_s"].as_f64().unwrap_or(0.0) / wo["rows_per_s"].as_f64().unwrap_or(f64::INFINITY);
-            let ratio_gen = c["rows_per_s_with_generation"].as_f64().unwrap_or(0.0) / wo["rows_per_s_with_generation"].as_f64().unwrap_or(f64::INFINITY);
+            let ratio_gen = c["rows_per_s_with_generation"].as_f64().unwrap_or(0.0)
+                / wo["rows_per_s_with_generation"].as_f64().unwrap_or(f64::INFINITY);
             println!(
                 "{}: ingest with compaction / write-only = {:.2}x (target >= 0.50x) {}; including data generation {:.2}x",
                 w.name(),

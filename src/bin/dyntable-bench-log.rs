@@ -33,7 +33,10 @@ use dyntable_storage::{FileStoreTable, Predicate, Result, ScanFrom};
 use futures::TryStreamExt;
 
 #[derive(Parser)]
-#[command(name = "dyntable-bench-log", about = "Latency and throughput of dyntable's embedded changelog; the crash tests' writer")]
+#[command(
+    name = "dyntable-bench-log",
+    about = "Latency and throughput of dyntable's embedded changelog; the crash tests' writer"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -144,6 +147,8 @@ async fn run(cli: Cli) -> Result<()> {
     }
 }
 
+// Cross-process latency is measured on the wall clock, which both processes share.
+#[allow(clippy::disallowed_methods)]
 fn now_nanos() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
 }
@@ -170,7 +175,15 @@ fn change_batch(first_id: i64, rows: usize, keys: i64) -> Result<RecordBatch> {
     Ok(RecordBatch::try_from_iter(columns)?)
 }
 
-async fn crash_writer(warehouse: &str, table: &str, first_id: i64, batches: usize, rows: usize, commit_every: usize, keys: i64) -> Result<()> {
+async fn crash_writer(
+    warehouse: &str,
+    table: &str,
+    first_id: i64,
+    batches: usize,
+    rows: usize,
+    commit_every: usize,
+    keys: i64,
+) -> Result<()> {
     let t = Catalog::open(warehouse, false)?.get_table(&Identifier::parse(table)?).await?;
     let mut writer = t.writer().await?.with_row_kind_column(Some("rk".into()));
     let recovery = writer.log_recovery().clone();
@@ -199,7 +212,14 @@ async fn crash_writer(warehouse: &str, table: &str, first_id: i64, batches: usiz
 // ---------------------------------------------------------------------------------------------------------
 // latency
 
-async fn paced_writer(warehouse: &str, table: &str, writes: usize, interval_ms: u64, commit_each: bool, acks: &Path) -> Result<()> {
+async fn paced_writer(
+    warehouse: &str,
+    table: &str,
+    writes: usize,
+    interval_ms: u64,
+    commit_each: bool,
+    acks: &Path,
+) -> Result<()> {
     let t = Catalog::open(warehouse, false)?.get_table(&Identifier::parse(table)?).await?;
     let mut writer = t.writer().await?;
     let mut times = Vec::with_capacity(writes);
@@ -240,7 +260,10 @@ async fn latency(writes: usize, interval_ms: u64, poll_ms: u64, dir: Option<Path
         let warehouse = work.path.join(format!("wh{i}"));
         let catalog = Catalog::open(warehouse.to_str().ok_or_else(|| err("non-utf8 path"))?, true)?;
         let ident = Identifier::parse("bench.latency")?;
-        let mut options = std::collections::BTreeMap::from([("bucket".to_string(), "1".to_string()), ("write-only".to_string(), "true".to_string())]);
+        let mut options = std::collections::BTreeMap::from([
+            ("bucket".to_string(), "1".to_string()),
+            ("write-only".to_string(), "true".to_string()),
+        ]);
         match way {
             Way::LogEventual => {
                 options.insert("log.system".into(), "embedded".into());
@@ -251,12 +274,25 @@ async fn latency(writes: usize, interval_ms: u64, poll_ms: u64, dir: Option<Path
             }
             Way::SnapshotPolling => {}
         }
-        let spec = TableSpec { schema: "id BIGINT NOT NULL, payload STRING".into(), primary_key: vec!["id".into()], partition: vec![], options, comment: None };
+        let spec = TableSpec {
+            schema: "id BIGINT NOT NULL, payload STRING".into(),
+            primary_key: vec!["id".into()],
+            partition: vec![],
+            options,
+            comment: None,
+        };
         let table = catalog.create_table(&ident, &spec, false).await?;
         let acks = work.path.join(format!("acks{i}"));
         let mut child = Command::new(&exe)
             .args(["paced-writer", "--warehouse", warehouse.to_str().unwrap_or_default(), "--table", "bench.latency"])
-            .args(["--writes", &writes.to_string(), "--interval-ms", &interval_ms.to_string(), "--acks", acks.to_str().unwrap_or_default()])
+            .args([
+                "--writes",
+                &writes.to_string(),
+                "--interval-ms",
+                &interval_ms.to_string(),
+                "--acks",
+                acks.to_str().unwrap_or_default(),
+            ])
             .args(if matches!(way, Way::LogEventual) { vec![] } else { vec!["--commit-each"] })
             .stdout(Stdio::null())
             .spawn()
@@ -313,9 +349,12 @@ async fn seen_through_log(table: &FileStoreTable, writes: usize) -> Result<HashM
     let mut reader = ChangeReader::open(table, StartFrom::Latest).await?;
     let mut seen = HashMap::with_capacity(writes);
     while seen.len() < writes {
-        let changes = tokio::time::timeout(Duration::from_secs(30), reader.next()).await.map_err(|_| err("no change arrived for 30 s"))??;
+        let changes = tokio::time::timeout(Duration::from_secs(30), reader.next())
+            .await
+            .map_err(|_| err("no change arrived for 30 s"))??;
         let at = now_nanos();
-        let ids = changes.batch.column_by_name("id").ok_or_else(|| err("no id column"))?.as_primitive::<Int64Type>().clone();
+        let ids =
+            changes.batch.column_by_name("id").ok_or_else(|| err("no id column"))?.as_primitive::<Int64Type>().clone();
         for id in ids.values() {
             seen.entry(*id).or_insert(at);
         }
@@ -341,7 +380,12 @@ async fn seen_by_polling(table: &FileStoreTable, writes: usize, poll_ms: u64) ->
         }
         last_snapshot = latest;
         let filter = Predicate::cmp("id", dyntable_storage::CmpOp::Gt, dyntable_storage::Datum::I64(max_id));
-        let batches: Vec<RecordBatch> = table.scan(&ScanFrom::Snapshot(latest), Some(&["id".to_string()]), Some(filter)).await?.1.try_collect().await?;
+        let batches: Vec<RecordBatch> = table
+            .scan(&ScanFrom::Snapshot(latest), Some(&["id".to_string()]), Some(filter))
+            .await?
+            .1
+            .try_collect()
+            .await?;
         let at = now_nanos();
         for b in &batches {
             for id in b.column(0).as_primitive::<Int64Type>().values() {
@@ -379,7 +423,12 @@ fn median(mut rates: Vec<Rate>) -> Rate {
 
 /// Sequential writes of `chunk` bytes, each followed by `fdatasync`, for `seconds`.
 fn raw_fsync_writes(path: &Path, chunk: usize, seconds: f64) -> Result<Rate> {
-    let mut file = OpenOptions::new().create(true).truncate(true).write(true).open(path).map_err(|e| err(format!("`{}`: {e}", path.display())))?;
+    let mut file = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .open(path)
+        .map_err(|e| err(format!("`{}`: {e}", path.display())))?;
     let data = vec![0x5au8; chunk];
     let started = Instant::now();
     let mut writes = 0u64;
@@ -392,7 +441,14 @@ fn raw_fsync_writes(path: &Path, chunk: usize, seconds: f64) -> Result<Rate> {
 }
 
 /// Appends batches of `payload` from `appenders` threads for `seconds`.
-fn log_appends(dir: &Path, sync: SyncPolicy, payload: &[u8], batch_records: u32, appenders: usize, seconds: f64) -> Result<Rate> {
+fn log_appends(
+    dir: &Path,
+    sync: SyncPolicy,
+    payload: &[u8],
+    batch_records: u32,
+    appenders: usize,
+    seconds: f64,
+) -> Result<Rate> {
     let _ = std::fs::remove_dir_all(dir);
     let options = LogOptions { sync, compression: false, ..LogOptions::default() };
     let (log, _) = Log::open(dir, options).map_err(|e| err(format!("open log: {e}")))?;
@@ -423,11 +479,20 @@ fn log_appends(dir: &Path, sync: SyncPolicy, payload: &[u8], batch_records: u32,
 async fn table_ingest(dir: &Path, with_log: bool, batch_records: usize, seconds: f64) -> Result<Rate> {
     let warehouse = dir.join(if with_log { "wh-log" } else { "wh-nolog" });
     let catalog = Catalog::open(warehouse.to_str().ok_or_else(|| err("non-utf8 path"))?, true)?;
-    let mut options = std::collections::BTreeMap::from([("bucket".to_string(), "1".to_string()), ("write-only".to_string(), "true".to_string())]);
+    let mut options = std::collections::BTreeMap::from([
+        ("bucket".to_string(), "1".to_string()),
+        ("write-only".to_string(), "true".to_string()),
+    ]);
     if with_log {
         options.insert("log.system".into(), "embedded".into());
     }
-    let spec = TableSpec { schema: "id BIGINT NOT NULL, payload STRING".into(), primary_key: vec!["id".into()], partition: vec![], options, comment: None };
+    let spec = TableSpec {
+        schema: "id BIGINT NOT NULL, payload STRING".into(),
+        primary_key: vec!["id".into()],
+        partition: vec![],
+        options,
+        comment: None,
+    };
     let table = catalog.create_table(&Identifier::parse("bench.ingest")?, &spec, false).await?;
     let mut writer = table.writer().await?;
     let started = Instant::now();
@@ -452,7 +517,14 @@ async fn table_ingest(dir: &Path, with_log: bool, batch_records: usize, seconds:
 /// The write size of the raw baseline: large enough that fsync latency no longer dominates.
 const RAW_LARGE_CHUNK: usize = 1 << 20;
 
-async fn throughput(seconds: f64, batch_records: usize, record_bytes: usize, repeat: usize, appenders: usize, dir: Option<PathBuf>) -> Result<()> {
+async fn throughput(
+    seconds: f64,
+    batch_records: usize,
+    record_bytes: usize,
+    repeat: usize,
+    appenders: usize,
+    dir: Option<PathBuf>,
+) -> Result<()> {
     let work = WorkDir::new(dir, "dyntable-bench-log", false).map_err(err)?;
     let payload = vec![0x42u8; batch_records * record_bytes];
     let records = batch_records as u32;
@@ -466,7 +538,14 @@ async fn throughput(seconds: f64, batch_records: usize, record_bytes: usize, rep
     for _ in 0..repeat.max(1) {
         raws.push(raw_fsync_writes(&work.path.join("raw-large"), RAW_LARGE_CHUNK, seconds)?);
         raw_batches.push(raw_fsync_writes(&work.path.join("raw"), payload.len(), seconds)?);
-        per_batches.push(log_appends(&work.path.join("log-batch"), SyncPolicy::EveryBatch, &payload, records, 1, seconds)?);
+        per_batches.push(log_appends(
+            &work.path.join("log-batch"),
+            SyncPolicy::EveryBatch,
+            &payload,
+            records,
+            1,
+            seconds,
+        )?);
         groups.push(log_appends(
             &work.path.join("log-group"),
             SyncPolicy::GroupCommit { max_delay: Duration::from_millis(1), max_bytes: 4 << 20 },
@@ -481,10 +560,21 @@ async fn throughput(seconds: f64, batch_records: usize, record_bytes: usize, rep
     let table_log = table_ingest(&work.path, true, batch_records, seconds).await?;
     println!("{:<52} {:>14} {:>10} {:>12}", "way", "records/s", "MB/s", "vs raw MB/s");
     let line = |label: &str, rate: &Rate| {
-        println!("{label:<52} {:>14.0} {:>10.2} {:>11.2}x", rate.records_per_sec(), rate.mb_per_sec(), rate.mb_per_sec() / raw.mb_per_sec());
+        println!(
+            "{label:<52} {:>14.0} {:>10.2} {:>11.2}x",
+            rate.records_per_sec(),
+            rate.mb_per_sec(),
+            rate.mb_per_sec() / raw.mb_per_sec()
+        );
     };
-    line(&format!("raw: {} KiB writes, fdatasync after each", RAW_LARGE_CHUNK >> 10), &Rate { records: raw.bytes / record_bytes as u64, ..raw });
-    line("raw: batch-sized writes, fdatasync after each", &Rate { records: raw_batch.records * batch_records as u64, ..raw_batch });
+    line(
+        &format!("raw: {} KiB writes, fdatasync after each", RAW_LARGE_CHUNK >> 10),
+        &Rate { records: raw.bytes / record_bytes as u64, ..raw },
+    );
+    line(
+        "raw: batch-sized writes, fdatasync after each",
+        &Rate { records: raw_batch.records * batch_records as u64, ..raw_batch },
+    );
     line("log, fsync per batch (1 appender)", &per_batch);
     line(&format!("log, group commit ({appenders} appenders)"), &group);
     line("table writer, no log (write-only, buffered)", &table_plain);

@@ -49,14 +49,18 @@ use dyntable_storage::{Datum, FileIO, FileStoreTable, ScanFrom};
 use futures::stream::BoxStream;
 use object_store::path::Path as ObjectPath;
 use object_store::{
-    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore, PutMultipartOptions, PutOptions, PutPayload, PutResult,
+    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore, PutMultipartOptions,
+    PutOptions, PutPayload, PutResult,
 };
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
 #[derive(Parser, Debug)]
-#[command(name = "dyntable-bench-sql", about = "SQL over dyntable vs DataFusion on plain Parquet, as ratios from one run")]
+#[command(
+    name = "dyntable-bench-sql",
+    about = "SQL over dyntable vs DataFusion on plain Parquet, as ratios from one run"
+)]
 struct Args {
     /// Rows (distinct primary keys) of the tables.
     #[arg(long, default_value_t = 10_000_000)]
@@ -143,11 +147,20 @@ impl fmt::Display for CountingStore {
 
 #[async_trait]
 impl ObjectStore for CountingStore {
-    async fn put_opts(&self, location: &ObjectPath, payload: PutPayload, opts: PutOptions) -> object_store::Result<PutResult> {
+    async fn put_opts(
+        &self,
+        location: &ObjectPath,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> object_store::Result<PutResult> {
         self.inner.put_opts(location, payload, opts).await
     }
 
-    async fn put_multipart_opts(&self, location: &ObjectPath, opts: PutMultipartOptions) -> object_store::Result<Box<dyn MultipartUpload>> {
+    async fn put_multipart_opts(
+        &self,
+        location: &ObjectPath,
+        opts: PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn MultipartUpload>> {
         self.inner.put_multipart_opts(location, opts).await
     }
 
@@ -166,7 +179,10 @@ impl ObjectStore for CountingStore {
         Ok(result)
     }
 
-    fn delete_stream(&self, locations: BoxStream<'static, object_store::Result<ObjectPath>>) -> BoxStream<'static, object_store::Result<ObjectPath>> {
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, object_store::Result<ObjectPath>>,
+    ) -> BoxStream<'static, object_store::Result<ObjectPath>> {
         self.inner.delete_stream(locations)
     }
 
@@ -186,7 +202,8 @@ impl ObjectStore for CountingStore {
 // ---------------------------------------------------------------------------------------------------------
 // The generated rows.
 
-const TABLE_COLUMNS_SQL: &str = "id BIGINT NOT NULL, name STRING, category STRING NOT NULL, a DOUBLE, b BIGINT, ts TIMESTAMP(6)";
+const TABLE_COLUMNS_SQL: &str =
+    "id BIGINT NOT NULL, name STRING, category STRING NOT NULL, a DOUBLE, b BIGINT, ts TIMESTAMP(6)";
 const TS_BASE_MICROS: i64 = 1_704_067_200_000_000;
 const CATEGORIES: u64 = 100;
 
@@ -240,7 +257,8 @@ fn run_of(seed: u64, id: u64, runs: usize) -> usize {
 fn make_batch(seed: u64, ids: &[u64]) -> Result<RecordBatch, BoxError> {
     let mut names = StringBuilder::with_capacity(ids.len(), ids.len() * 17);
     let mut categories = StringBuilder::with_capacity(ids.len(), ids.len() * 6);
-    let (mut a, mut b, mut ts) = (Vec::with_capacity(ids.len()), Vec::with_capacity(ids.len()), Vec::with_capacity(ids.len()));
+    let (mut a, mut b, mut ts) =
+        (Vec::with_capacity(ids.len()), Vec::with_capacity(ids.len()), Vec::with_capacity(ids.len()));
     for id in ids {
         let r = row(seed, *id);
         names.append_value(&r.name);
@@ -262,7 +280,11 @@ fn make_batch(seed: u64, ids: &[u64]) -> Result<RecordBatch, BoxError> {
 
 /// Batches of `batch_rows` rows of the ids in `range` that `keep` accepts, in id order, made as they are
 /// consumed (the rows are never all in memory).
-fn batches<'a>(args: &'a Args, range: Range<u64>, keep: impl Fn(u64) -> bool + 'a) -> impl Iterator<Item = Result<RecordBatch, BoxError>> + 'a {
+fn batches<'a>(
+    args: &'a Args,
+    range: Range<u64>,
+    keep: impl Fn(u64) -> bool + 'a,
+) -> impl Iterator<Item = Result<RecordBatch, BoxError>> + 'a {
     let mut ids = range.filter(move |id| keep(*id)).peekable();
     std::iter::from_fn(move || {
         ids.peek()?;
@@ -285,7 +307,13 @@ fn plain_writer_props() -> WriterProperties {
         .build()
 }
 
-async fn create_pk_table(catalog: &Catalog, name: &str, columns: &str, key: &[&str], options: &[(&str, String)]) -> Result<FileStoreTable, BoxError> {
+async fn create_pk_table(
+    catalog: &Catalog,
+    name: &str,
+    columns: &str,
+    key: &[&str],
+    options: &[(&str, String)],
+) -> Result<FileStoreTable, BoxError> {
     let ident = Identifier::parse(name)?;
     catalog.drop_table(&ident, true).await?;
     let spec = TableSpec {
@@ -350,7 +378,8 @@ fn result_text(batches: &[RecordBatch]) -> Result<Vec<String>, BoxError> {
     let opts = FormatOptions::default().with_null("NULL");
     let mut out = Vec::new();
     for b in batches {
-        let fmts = b.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &opts)).collect::<Result<Vec<_>, _>>()?;
+        let fmts =
+            b.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &opts)).collect::<Result<Vec<_>, _>>()?;
         for r in 0..b.num_rows() {
             out.push(fmts.iter().map(|f| f.value(r).to_string()).collect::<Vec<_>>().join("|"));
         }
@@ -359,7 +388,11 @@ fn result_text(batches: &[RecordBatch]) -> Result<Vec<String>, BoxError> {
 }
 
 /// Runs `sql` once, returning its result rows, its time and the bytes/requests `store` served meanwhile.
-async fn run_once(ctx: &SessionContext, sql: &str, store: &CountingStore) -> Result<(Vec<String>, f64, u64, u64), BoxError> {
+async fn run_once(
+    ctx: &SessionContext,
+    sql: &str,
+    store: &CountingStore,
+) -> Result<(Vec<String>, f64, u64, u64), BoxError> {
     store.take();
     let start = Instant::now();
     let batches = ctx.sql(sql).await?.collect().await?;
@@ -394,7 +427,13 @@ async fn compare(
             match &expected {
                 None => expected = Some(rows),
                 Some(e) if *e != rows => {
-                    return Err(format!("{}: the two sides disagree\n{sql}\ngave {:?}\nexpected {:?}", q.label, first(&rows), first(e)).into());
+                    return Err(format!(
+                        "{}: the two sides disagree\n{sql}\ngave {:?}\nexpected {:?}",
+                        q.label,
+                        first(&rows),
+                        first(e)
+                    )
+                    .into());
                 }
                 Some(_) => {}
             }
@@ -481,7 +520,8 @@ fn main() -> Result<(), BoxError> {
 
 async fn run_in(args: &Args, dir: &Path) -> Result<(), BoxError> {
     let dir = std::fs::canonicalize(dir)?;
-    let partitions = args.target_partitions.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let partitions =
+        args.target_partitions.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     eprintln!(
         "dyntable-bench-sql: {} rows, {} buckets, {} runs, repeat {}, target_partitions {partitions}, tpch scale {}, dir {}",
         args.rows,
@@ -520,10 +560,16 @@ async fn run_in(args: &Args, dir: &Path) -> Result<(), BoxError> {
     let compact_s = start.elapsed().as_secs_f64();
     let compacted_runs = runs_per_bucket(&compacted).await?;
     if compacted_runs != (1, 1) {
-        return Err(format!("the compacted table should hold one sorted run per bucket, it holds {compacted_runs:?} (min, max)").into());
+        return Err(format!(
+            "the compacted table should hold one sorted run per bucket, it holds {compacted_runs:?} (min, max)"
+        )
+        .into());
     }
     let (compacted_files, compacted_bytes) = data_bytes(&compacted).await?;
-    eprintln!("compacted table: written in {write_s:.1}s, compacted in {compact_s:.1}s, {compacted_files} files, {:.1} MiB", mib(compacted_bytes));
+    eprintln!(
+        "compacted table: written in {write_s:.1}s, compacted in {compact_s:.1}s, {compacted_files} files, {:.1} MiB",
+        mib(compacted_bytes)
+    );
 
     // The multi-run table: `runs` commits, each a disjoint share of the keys, so each bucket has `runs` runs.
     let start = Instant::now();
@@ -576,7 +622,8 @@ async fn run_in(args: &Args, dir: &Path) -> Result<(), BoxError> {
         };
         for b in 0..total {
             let path = bucketed_dir.join(format!("bucket-{b}.parquet"));
-            let mut w = ArrowWriter::try_new(std::fs::File::create(&path)?, arrow_schema(), Some(plain_writer_props()))?;
+            let mut w =
+                ArrowWriter::try_new(std::fs::File::create(&path)?, arrow_schema(), Some(plain_writer_props()))?;
             for batch in batches(args, ids.clone(), move |id| bucket(id) == b) {
                 w.write(&batch?)?;
             }
@@ -597,10 +644,17 @@ async fn run_in(args: &Args, dir: &Path) -> Result<(), BoxError> {
             sql: "SELECT count(*), max(id), max(name), max(category), sum(a), sum(b), max(ts) FROM {t}".into(),
             target: Some(1.1),
         },
-        QuerySpec { label: "(b) filter b < 1000 (non-key, 0.1%)", sql: "SELECT count(*), sum(a), max(name) FROM {t} WHERE b < 1000".into(), target: Some(1.1) },
+        QuerySpec {
+            label: "(b) filter b < 1000 (non-key, 0.1%)",
+            sql: "SELECT count(*), sum(a), max(name) FROM {t} WHERE b < 1000".into(),
+            target: Some(1.1),
+        },
         QuerySpec {
             label: "(c) key range (1%)",
-            sql: format!("SELECT count(*), sum(a), max(name) FROM {{t}} WHERE id >= {range_from} AND id < {}", range_from + range_len),
+            sql: format!(
+                "SELECT count(*), sum(a), max(name) FROM {{t}} WHERE id >= {range_from} AND id < {}",
+                range_from + range_len
+            ),
             target: Some(1.1),
         },
         QuerySpec {
@@ -612,20 +666,32 @@ async fn run_in(args: &Args, dir: &Path) -> Result<(), BoxError> {
     let mut lines = Vec::new();
     for q in queries.iter().filter(|q| wanted(q.label)) {
         eprintln!("{}", q.label);
-        let (ours, theirs) = compare(&ctx, q, ("dt_compacted", &ours_store), ("df_plain", &theirs_store), args.repeat, args.explain).await?;
+        let (ours, theirs) =
+            compare(&ctx, q, ("dt_compacted", &ours_store), ("df_plain", &theirs_store), args.repeat, args.explain)
+                .await?;
         lines.push(Line { label: q.label.to_string(), ours, theirs, over: "datafusion", target: q.target });
     }
     if wanted("(c)") {
         register_listing(&ctx, "df_bucketed", &bucketed_dir).await?;
-        let q = QuerySpec { label: "(c') key range, plain files as buckets", sql: queries[2].sql.clone(), target: None };
+        let q =
+            QuerySpec { label: "(c') key range, plain files as buckets", sql: queries[2].sql.clone(), target: None };
         eprintln!("{}", q.label);
-        let (ours, theirs) = compare(&ctx, &q, ("dt_compacted", &ours_store), ("df_bucketed", &theirs_store), args.repeat, args.explain).await?;
+        let (ours, theirs) =
+            compare(&ctx, &q, ("dt_compacted", &ours_store), ("df_bucketed", &theirs_store), args.repeat, args.explain)
+                .await?;
         lines.push(Line { label: q.label.to_string(), ours, theirs, over: "datafusion, bucket layout", target: None });
     }
     if wanted("(e)") {
         eprintln!("(e) full scan, {} runs per bucket vs compacted", args.runs);
-        let (multi_scan, compacted_scan) =
-            compare(&ctx, &queries[0], ("dt_multi", &ours_store), ("dt_compacted", &ours_store), args.repeat, args.explain).await?;
+        let (multi_scan, compacted_scan) = compare(
+            &ctx,
+            &queries[0],
+            ("dt_multi", &ours_store),
+            ("dt_compacted", &ours_store),
+            args.repeat,
+            args.explain,
+        )
+        .await?;
         lines.push(Line {
             label: format!("(e) full scan, {} runs/bucket", args.runs),
             ours: multi_scan,
@@ -801,13 +867,21 @@ async fn run_tpch(
     let generated_bytes = std::fs::metadata(&file)?.len();
 
     // Load through dyntable: a primary-key table on (l_orderkey, l_linenumber), then a full compaction.
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&file)?)?.with_batch_size(65_536);
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&file)?)?
+        .with_batch_size(65_536);
     let file_schema = reader.schema().clone();
     let key = ["l_orderkey", "l_linenumber"];
     let columns = file_schema
         .fields()
         .iter()
-        .map(|f| Ok(format!("{} {}{}", f.name(), sql_type(f.data_type())?, if key.contains(&f.name().as_str()) { " NOT NULL" } else { "" })))
+        .map(|f| {
+            Ok(format!(
+                "{} {}{}",
+                f.name(),
+                sql_type(f.data_type())?,
+                if key.contains(&f.name().as_str()) { " NOT NULL" } else { "" }
+            ))
+        })
         .collect::<Result<Vec<_>, BoxError>>()?
         .join(", ");
     let options = [("bucket", args.buckets.to_string()), ("write-only", "true".to_string())];
@@ -819,7 +893,12 @@ async fn run_tpch(
     for b in reader.build()? {
         let b = b?;
         rows += b.num_rows();
-        let cast = b.columns().iter().zip(target.fields()).map(|(c, f)| arrow::compute::cast(c, f.data_type())).collect::<Result<Vec<_>, _>>()?;
+        let cast = b
+            .columns()
+            .iter()
+            .zip(target.fields())
+            .map(|(c, f)| arrow::compute::cast(c, f.data_type()))
+            .collect::<Result<Vec<_>, _>>()?;
         writer.write(&RecordBatch::try_new(target.clone(), cast)?).await?;
     }
     writer.commit().await?;
@@ -837,8 +916,16 @@ async fn run_tpch(
     for (label, sql) in [("(f) tpc-h q1", TPCH_Q1), ("(f) tpc-h q6", TPCH_Q6)] {
         eprintln!("{label}");
         let q = QuerySpec { label, sql: sql.to_string(), target: None };
-        let (ours, theirs) = compare(ctx, &q, ("dt_lineitem", ours_store), ("df_lineitem", theirs_store), args.repeat, args.explain).await?;
-        lines.push(Line { label: format!("{label} sf {}", args.tpch_scale), ours, theirs, over: "datafusion", target: None });
+        let (ours, theirs) =
+            compare(ctx, &q, ("dt_lineitem", ours_store), ("df_lineitem", theirs_store), args.repeat, args.explain)
+                .await?;
+        lines.push(Line {
+            label: format!("{label} sf {}", args.tpch_scale),
+            ours,
+            theirs,
+            over: "datafusion",
+            target: None,
+        });
     }
     Ok((load, lines))
 }

@@ -32,7 +32,10 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
 #[derive(Parser, Debug)]
-#[command(name = "dyntable-bench", about = "Ingest and scan throughput of dyntable against plain Parquet, as ratios from one run")]
+#[command(
+    name = "dyntable-bench",
+    about = "Ingest and scan throughput of dyntable against plain Parquet, as ratios from one run"
+)]
 struct Args {
     /// Rows to ingest.
     #[arg(long, default_value_t = 10_000_000)]
@@ -151,12 +154,15 @@ fn latest_rows_in_key_order(rows: &Rows, keys: usize) -> Vec<u32> {
 
 /// The writer properties of dyntable's `DataFileWriter` under default table options (zstd level 1).
 fn plain_writer_props() -> WriterProperties {
-    WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("zstd level 1 is valid"))).build()
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("zstd level 1 is valid")))
+        .build()
 }
 
 fn write_plain(path: &Path, batches: &[RecordBatch]) -> Result<u64, BoxError> {
     let file = File::create(path)?;
-    let mut writer = ArrowWriter::try_new(BufWriter::with_capacity(1 << 20, file), batches[0].schema(), Some(plain_writer_props()))?;
+    let mut writer =
+        ArrowWriter::try_new(BufWriter::with_capacity(1 << 20, file), batches[0].schema(), Some(plain_writer_props()))?;
     for b in batches {
         writer.write(b)?;
     }
@@ -175,7 +181,14 @@ fn read_plain_columns(path: &Path, columns: Option<&[&str]>) -> Result<usize, Bo
     let builder = match columns {
         None => builder,
         Some(names) => {
-            let roots: Vec<usize> = builder.schema().fields().iter().enumerate().filter(|(_, f)| names.contains(&f.name().as_str())).map(|(i, _)| i).collect();
+            let roots: Vec<usize> = builder
+                .schema()
+                .fields()
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| names.contains(&f.name().as_str()))
+                .map(|(i, _)| i)
+                .collect();
             let mask = parquet::arrow::ProjectionMask::roots(builder.parquet_schema(), roots);
             builder.with_projection(mask)
         }
@@ -197,7 +210,8 @@ async fn read_plain_async(path: &Path) -> Result<usize, BoxError> {
     let size = store.head(&location).await?.size;
     #[allow(deprecated)]
     let reader = parquet::arrow::async_reader::ParquetObjectReader::new(store, location).with_file_size(size);
-    let mut stream = parquet::arrow::ParquetRecordBatchStreamBuilder::new(reader).await?.with_batch_size(8192).build()?;
+    let mut stream =
+        parquet::arrow::ParquetRecordBatchStreamBuilder::new(reader).await?.with_batch_size(8192).build()?;
     let mut rows = 0;
     while let Some(b) = stream.next().await {
         rows += b?.num_rows();
@@ -339,7 +353,14 @@ async fn run(args: Args) -> Result<(), BoxError> {
 }
 
 async fn run_in(args: &Args, dir: &Path) -> Result<(), BoxError> {
-    eprintln!("dyntable-bench: {} rows, {} keys, {} rows per batch, repeat {}, dir {}", args.rows, args.keys, args.batch_rows, args.repeat, dir.display());
+    eprintln!(
+        "dyntable-bench: {} rows, {} keys, {} rows per batch, repeat {}, dir {}",
+        args.rows,
+        args.keys,
+        args.batch_rows,
+        args.repeat,
+        dir.display()
+    );
 
     // Generate everything before timing.
     let gen_start = Instant::now();
@@ -408,16 +429,20 @@ async fn run_in(args: &Args, dir: &Path) -> Result<(), BoxError> {
     drop(latest);
     let scan_files = table_files(&scan_table_handle).await?;
     if scan_files.files != 1 || scan_files.sorted_runs != 1 {
-        return Err(
-            format!("the scan table should hold one file in one sorted run, it holds {} files in {} runs", scan_files.files, scan_files.sorted_runs).into()
-        );
+        return Err(format!(
+            "the scan table should hold one file in one sorted run, it holds {} files in {} runs",
+            scan_files.files, scan_files.sorted_runs
+        )
+        .into());
     }
     let ingest_table = catalog.get_table(&Identifier::parse("bench.ingest")?).await?;
     // The scan table's one data file, read directly, splits the scan's cost into extra columns and read path.
-    let scan_data_file = warehouse.join("bench.db").join("scan").join(scan_files.first_file.as_deref().expect("one file"));
+    let scan_data_file =
+        warehouse.join("bench.db").join("scan").join(scan_files.first_file.as_deref().expect("one file"));
     const VALUE_COLUMNS_AND_KIND: &[&str] = &["_VALUE_KIND", "id", "key", "a", "b", "ts"];
 
-    let (mut plain_read_s, mut scan_s, mut plain_read_async_s, mut scan_multi_s) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut plain_read_s, mut scan_s, mut plain_read_async_s, mut scan_multi_s) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut file_all_s, mut file_values_s) = (Vec::new(), Vec::new());
     let mut scan_multi_rows = 0;
     for r in 0..args.scan_repeat {
@@ -468,7 +493,14 @@ async fn run_in(args: &Args, dir: &Path) -> Result<(), BoxError> {
         args.rows, args.keys, live_rows, args.batch_rows, args.repeat, args.scan_repeat
     );
     println!("{:<48} {:>9} {:>13} {:>7} {:>10}", "measurement", "seconds", "rows/s", "files", "MiB");
-    println!("{:<48} {:>9.3} {:>13.0} {:>7} {:>10.1}", "plain parquet write (ArrowWriter, zstd 1)", plain_write, rows_total / plain_write, 1, mib(plain_bytes));
+    println!(
+        "{:<48} {:>9.3} {:>13.0} {:>7} {:>10.1}",
+        "plain parquet write (ArrowWriter, zstd 1)",
+        plain_write,
+        rows_total / plain_write,
+        1,
+        mib(plain_bytes)
+    );
     println!(
         "{:<48} {:>9.3} {:>13.0} {:>7} {:>10.1}",
         "ingest into pk table, 1 commit",
@@ -487,8 +519,22 @@ async fn run_in(args: &Args, dir: &Path) -> Result<(), BoxError> {
             mib(f.data_bytes)
         );
     }
-    println!("{:<48} {:>9.3} {:>13.0} {:>7} {:>10.1}", "plain parquet read (sync reader)", plain_read, live / plain_read, 1, mib(plain_latest_bytes));
-    println!("{:<48} {:>9.3} {:>13.0} {:>7} {:>10.1}", "scan pk table, one sorted run", scan, live / scan, scan_files.files, mib(scan_files.data_bytes));
+    println!(
+        "{:<48} {:>9.3} {:>13.0} {:>7} {:>10.1}",
+        "plain parquet read (sync reader)",
+        plain_read,
+        live / plain_read,
+        1,
+        mib(plain_latest_bytes)
+    );
+    println!(
+        "{:<48} {:>9.3} {:>13.0} {:>7} {:>10.1}",
+        "scan pk table, one sorted run",
+        scan,
+        live / scan,
+        scan_files.files,
+        mib(scan_files.data_bytes)
+    );
     println!(
         "{:<48} {:>9.3} {:>13.0} {:>7} {:>10.1}",
         "plain parquet read (async object_store)",
@@ -522,8 +568,16 @@ async fn run_in(args: &Args, dir: &Path) -> Result<(), BoxError> {
         mib(scan_files.data_bytes)
     );
     println!();
-    println!("ingest / plain write: {:.2}x (target >= 0.70x) {}", ingest_ratio, if ingest_ratio >= 0.7 { "met" } else { "MISSED" });
-    println!("scan / plain read:    {:.2}x (target >= 0.80x) {}", scan_ratio, if scan_ratio >= 0.8 { "met" } else { "MISSED" });
+    println!(
+        "ingest / plain write: {:.2}x (target >= 0.70x) {}",
+        ingest_ratio,
+        if ingest_ratio >= 0.7 { "met" } else { "MISSED" }
+    );
+    println!(
+        "scan / plain read:    {:.2}x (target >= 0.80x) {}",
+        scan_ratio,
+        if scan_ratio >= 0.8 { "met" } else { "MISSED" }
+    );
     println!(
         "ingest table: {} rows in {} files, data {:.1} MiB, table dir {:.1} MiB; data bytes per plain byte {:.2}; input {:.0} MiB in Arrow",
         ingest_files.rows,
@@ -533,7 +587,11 @@ async fn run_in(args: &Args, dir: &Path) -> Result<(), BoxError> {
         ingest_files.data_bytes as f64 / plain_bytes as f64,
         mib(input_arrow_bytes as u64)
     );
-    println!("rss after generating data: {:.0} MiB; peak rss: {:.0} MiB", rss_after_generate_kib as f64 / 1024.0, peak_rss_kib as f64 / 1024.0);
+    println!(
+        "rss after generating data: {:.0} MiB; peak rss: {:.0} MiB",
+        rss_after_generate_kib as f64 / 1024.0,
+        peak_rss_kib as f64 / 1024.0
+    );
 
     if let Some(path) = &args.json {
         let json = serde_json::json!({

@@ -235,12 +235,15 @@ async fn run(cli: Cli) -> Result<()> {
     let wh = cli.warehouse.as_str();
     let log_dir = cli.log_dir.as_ref();
     let mut stdout = std::io::stdout().lock();
-    let mut emit = |s: &str| -> Result<()> { writeln!(stdout, "{s}").map_err(|e| Error::invalid(format!("cannot write output: {e}"))) };
+    let mut emit = |s: &str| -> Result<()> {
+        writeln!(stdout, "{s}").map_err(|e| Error::invalid(format!("cannot write output: {e}")))
+    };
     match cli.command {
         Command::CreateTable { table, schema, primary_key, partition, options, comment, if_not_exists } => {
             let mut opts = std::collections::BTreeMap::new();
             for o in options {
-                let (k, v) = o.split_once('=').ok_or_else(|| Error::invalid(format!("option `{o}` must be key=value")))?;
+                let (k, v) =
+                    o.split_once('=').ok_or_else(|| Error::invalid(format!("option `{o}` must be key=value")))?;
                 opts.insert(k.trim().to_string(), v.trim().to_string());
             }
             let catalog = open_catalog(wh, log_dir, true)?;
@@ -257,7 +260,12 @@ async fn run(cli: Cli) -> Result<()> {
                     Some("csv") => InFormat::Csv,
                     Some("parquet") => InFormat::Parquet,
                     Some("jsonl") | Some("json") | Some("ndjson") => InFormat::Jsonl,
-                    _ => return Err(Error::invalid(format!("cannot tell the format of `{}`; pass --format jsonl|csv|parquet", file.display()))),
+                    _ => {
+                        return Err(Error::invalid(format!(
+                            "cannot tell the format of `{}`; pass --format jsonl|csv|parquet",
+                            file.display()
+                        )))
+                    }
                 },
             };
             let batches = match format {
@@ -282,7 +290,10 @@ async fn run(cli: Cli) -> Result<()> {
                 eprintln!("warning: {warning}");
             }
             if writer.log_recovery().replayed_records > 0 {
-                eprintln!("recovered {} acknowledged but uncommitted changes from the table's log", writer.log_recovery().replayed_records);
+                eprintln!(
+                    "recovered {} acknowledged but uncommitted changes from the table's log",
+                    writer.log_recovery().replayed_records
+                );
             }
             for b in &batches {
                 writer.write(b).await?;
@@ -294,7 +305,10 @@ async fn run(cli: Cli) -> Result<()> {
                     Some(f) => {
                         let p = parse_filter(&f)?;
                         if !p.only_reads(&t.schema().partition_keys) {
-                            return Err(Error::invalid(format!("--overwrite-filter `{f}` may only use partition columns {:?}", t.schema().partition_keys)));
+                            return Err(Error::invalid(format!(
+                                "--overwrite-filter `{f}` may only use partition columns {:?}",
+                                t.schema().partition_keys
+                            )));
                         }
                         dyntable_storage::OverwriteScope::Partitions(p)
                     }
@@ -331,7 +345,8 @@ async fn run(cli: Cli) -> Result<()> {
                 let values = next.batch.project(&(1..next.batch.num_columns()).collect::<Vec<_>>())?;
                 let kinds = next.batch.column(0).as_string::<i32>().clone();
                 // Whole batches only, so that a consumer's saved position never skips a change.
-                for (row, mut object) in batch_to_json_rows(&values, &fields, JsonStyle::Plain)?.into_iter().enumerate() {
+                for (row, mut object) in batch_to_json_rows(&values, &fields, JsonStyle::Plain)?.into_iter().enumerate()
+                {
                     object.insert("rowkind".to_string(), serde_json::Value::String(kinds.value(row).to_string()));
                     emit(&serde_json::Value::Object(object).to_string())?;
                     printed += 1;
@@ -487,7 +502,8 @@ async fn run(cli: Cli) -> Result<()> {
             let t = open_table(wh, log_dir, &table).await?;
             let mut preds = Vec::new();
             for p in &partitions {
-                let (k, v) = p.split_once('=').ok_or_else(|| Error::invalid(format!("--partition `{p}` must be key=value")))?;
+                let (k, v) =
+                    p.split_once('=').ok_or_else(|| Error::invalid(format!("--partition `{p}` must be key=value")))?;
                 if !t.schema().partition_keys.iter().any(|pk| pk == k) {
                     return Err(Error::invalid(format!(
                         "--partition `{p}`: `{k}` is not a partition column of {table} (partition columns: {:?})",
@@ -518,7 +534,8 @@ async fn run(cli: Cli) -> Result<()> {
             let t = open_table(wh, log_dir, &table).await?;
             let w = dyntable_storage::compact::manifest_write_stats(&t).await?;
             let plan = t.plan(&ScanFrom::Latest, None).await?;
-            let runs: Vec<usize> = plan.splits.iter().map(|s| dyntable_storage::compact::sorted_run_count(&s.files)).collect();
+            let runs: Vec<usize> =
+                plan.splits.iter().map(|s| dyntable_storage::compact::sorted_run_count(&s.files)).collect();
             let levels = dyntable_storage::compact::files_by_level(&plan.splits);
             let json = serde_json::json!({
                 "snapshots": w.snapshots,
@@ -544,7 +561,10 @@ async fn run(cli: Cli) -> Result<()> {
                     emit(&format!("compaction -> level {l}  {b} bytes"))?;
                 }
                 emit(&format!("upgraded files        {}", w.upgraded_files))?;
-                emit(&format!("write amplification   {:.2} (bytes written by appends and compactions / bytes appended)", w.write_amplification()))?;
+                emit(&format!(
+                    "write amplification   {:.2} (bytes written by appends and compactions / bytes appended)",
+                    w.write_amplification()
+                ))?;
                 emit(&format!(
                     "sorted runs now       max {} mean {:.2} over {} buckets",
                     json["sortedRunsMax"],
@@ -570,7 +590,12 @@ async fn run(cli: Cli) -> Result<()> {
     Ok(())
 }
 
-fn print_batches(batches: &[RecordBatch], fields: &[dyntable_storage::DataField], format: OutFormat, emit: &mut impl FnMut(&str) -> Result<()>) -> Result<()> {
+fn print_batches(
+    batches: &[RecordBatch],
+    fields: &[dyntable_storage::DataField],
+    format: OutFormat,
+    emit: &mut impl FnMut(&str) -> Result<()>,
+) -> Result<()> {
     match format {
         OutFormat::Jsonl => {
             for b in batches {

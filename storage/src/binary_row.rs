@@ -21,7 +21,11 @@ const _: () = assert!(null_bits_size(57) == 16);
 /// Encodes `values` of `types` as a BinaryRow (without the arity prefix), row kind 0.
 pub fn encode_row(values: &[Datum], types: &[DataType]) -> Result<Vec<u8>> {
     if values.len() != types.len() {
-        return Err(Error::Internal(format!("binary row arity mismatch: {} values for {} types", values.len(), types.len())));
+        return Err(Error::Internal(format!(
+            "binary row arity mismatch: {} values for {} types",
+            values.len(),
+            types.len()
+        )));
     }
     let arity = values.len();
     let fixed = null_bits_size(arity) + arity * 8;
@@ -38,7 +42,9 @@ pub fn encode_row(values: &[Datum], types: &[DataType]) -> Result<Vec<u8>> {
             (_, Datum::Bool(b)) => buf[slot] = *b as u8,
             (_, Datum::I8(x)) => buf[slot] = *x as u8,
             (_, Datum::I16(x)) => buf[slot..slot + 2].copy_from_slice(&x.to_le_bytes()),
-            (_, Datum::I32(x)) | (_, Datum::Date(x)) | (_, Datum::Time(x)) => buf[slot..slot + 4].copy_from_slice(&x.to_le_bytes()),
+            (_, Datum::I32(x)) | (_, Datum::Date(x)) | (_, Datum::Time(x)) => {
+                buf[slot..slot + 4].copy_from_slice(&x.to_le_bytes())
+            }
             (_, Datum::I64(x)) => buf[slot..slot + 8].copy_from_slice(&x.to_le_bytes()),
             (_, Datum::F32(x)) => buf[slot..slot + 4].copy_from_slice(&x.to_le_bytes()),
             (_, Datum::F64(x)) => buf[slot..slot + 8].copy_from_slice(&x.to_le_bytes()),
@@ -143,7 +149,9 @@ pub fn decode_row(row: &[u8], types: &[DataType]) -> Result<Vec<Datum>> {
         let s = &row[slot..slot + 8];
         let word = u64::from_le_bytes(s.try_into().expect("8 bytes"));
         let var = |offset: usize, len: usize| -> Result<&[u8]> {
-            row.get(offset..offset + len).ok_or_else(|| Error::invalid(format!("binary row field {i} points outside the row ({offset}+{len} > {})", row.len())))
+            row.get(offset..offset + len).ok_or_else(|| {
+                Error::invalid(format!("binary row field {i} points outside the row ({offset}+{len} > {})", row.len()))
+            })
         };
         let d = match &t.kind {
             TypeKind::Boolean => Datum::Bool(s[0] != 0),
@@ -187,7 +195,10 @@ pub fn decode_row(row: &[u8], types: &[DataType]) -> Result<Vec<Datum>> {
                     var((word >> 32) as usize, (word & 0xffff_ffff) as usize)?
                 };
                 if matches!(t.kind, TypeKind::Char(_) | TypeKind::VarChar(_)) {
-                    Datum::String(String::from_utf8(data.to_vec()).map_err(|_| Error::invalid(format!("binary row string field {i} is not utf-8")))?)
+                    Datum::String(
+                        String::from_utf8(data.to_vec())
+                            .map_err(|_| Error::invalid(format!("binary row string field {i} is not utf-8")))?,
+                    )
                 } else {
                     Datum::Bytes(data.to_vec())
                 }
@@ -244,8 +255,14 @@ mod tests {
     #[test]
     fn format_page_examples() {
         let row = serialize_row(&[Datum::String("2024-01-01".into())], &[t("STRING")]).unwrap();
-        assert_eq!(hex(&row), "00000001".to_string() + "0000000000000000" + "0a00000010000000" + "323032342d30312d3031000000000000");
-        assert_eq!(hex(&serialize_row(&[Datum::I64(2)], &[t("BIGINT")]).unwrap()), "0000000100000000000000000200000000000000");
+        assert_eq!(
+            hex(&row),
+            "00000001".to_string() + "0000000000000000" + "0a00000010000000" + "323032342d30312d3031000000000000"
+        );
+        assert_eq!(
+            hex(&serialize_row(&[Datum::I64(2)], &[t("BIGINT")]).unwrap()),
+            "0000000100000000000000000200000000000000"
+        );
         assert_eq!(hex(&serialize_row(&[], &[]).unwrap()), "000000000000000000000000");
         let key = encode_row(&[Datum::I64(1)], &[t("BIGINT")]).unwrap();
         assert_eq!(hash_by_words(&key), 1465514398);

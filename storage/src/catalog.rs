@@ -19,10 +19,14 @@ pub struct Identifier {
 
 impl Identifier {
     pub fn parse(text: &str) -> Result<Self> {
-        let (db, t) = text.split_once('.').ok_or_else(|| Error::invalid(format!("table name `{text}` must be `database.table`")))?;
+        let (db, t) = text
+            .split_once('.')
+            .ok_or_else(|| Error::invalid(format!("table name `{text}` must be `database.table`")))?;
         for part in [db, t] {
             if part.is_empty() || part.contains('/') || part.contains('.') {
-                return Err(Error::invalid(format!("table name `{text}` must be `database.table` with non-empty names without '/' or '.'")));
+                return Err(Error::invalid(format!(
+                    "table name `{text}` must be `database.table` with non-empty names without '/' or '.'"
+                )));
             }
         }
         Ok(Identifier { database: db.to_string(), table: t.to_string() })
@@ -62,14 +66,21 @@ impl Catalog {
     pub fn open(warehouse: &str, create: bool) -> Result<Self> {
         if let Some(rest) = warehouse.strip_prefix("memory://") {
             let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
-            return Ok(Catalog { io: FileIO::new(store, Path::from(rest)), local_root: None, log_root: None, warehouse: warehouse.to_string() });
+            return Ok(Catalog {
+                io: FileIO::new(store, Path::from(rest)),
+                local_root: None,
+                log_root: None,
+                warehouse: warehouse.to_string(),
+            });
         }
         if warehouse.starts_with("s3://") || warehouse.starts_with("s3a://") {
             return Self::open_s3(warehouse);
         }
         if let Some((scheme, _)) = warehouse.split_once("://") {
             if scheme != "file" {
-                return Err(Error::invalid(format!("warehouse `{warehouse}`: unsupported scheme `{scheme}` (use a path, file://, memory:// or s3://)")));
+                return Err(Error::invalid(format!(
+                    "warehouse `{warehouse}`: unsupported scheme `{scheme}` (use a path, file://, memory:// or s3://)"
+                )));
             }
         }
         let local = warehouse.strip_prefix("file://").unwrap_or(warehouse);
@@ -78,15 +89,22 @@ impl Catalog {
             if !create {
                 return Err(Error::NotFound(format!("warehouse `{warehouse}` does not exist")));
             }
-            std::fs::create_dir_all(&path).map_err(|e| Error::invalid(format!("cannot create warehouse `{warehouse}`: {e}")))?;
+            std::fs::create_dir_all(&path)
+                .map_err(|e| Error::invalid(format!("cannot create warehouse `{warehouse}`: {e}")))?;
         }
         if !path.is_dir() {
             return Err(Error::invalid(format!("warehouse `{warehouse}` is not a directory")));
         }
-        let abs = std::fs::canonicalize(&path).map_err(|e| Error::invalid(format!("cannot open warehouse `{warehouse}`: {e}")))?;
-        let store =
-            object_store::local::LocalFileSystem::new_with_prefix(&abs).map_err(|e| Error::invalid(format!("cannot open warehouse `{warehouse}`: {e}")))?;
-        Ok(Catalog { io: FileIO::new(Arc::new(store), Path::from("")), local_root: Some(abs.clone()), log_root: Some(abs), warehouse: warehouse.to_string() })
+        let abs = std::fs::canonicalize(&path)
+            .map_err(|e| Error::invalid(format!("cannot open warehouse `{warehouse}`: {e}")))?;
+        let store = object_store::local::LocalFileSystem::new_with_prefix(&abs)
+            .map_err(|e| Error::invalid(format!("cannot open warehouse `{warehouse}`: {e}")))?;
+        Ok(Catalog {
+            io: FileIO::new(Arc::new(store), Path::from("")),
+            local_root: Some(abs.clone()),
+            log_root: Some(abs),
+            warehouse: warehouse.to_string(),
+        })
     }
 
     #[cfg(feature = "s3")]
@@ -103,12 +121,19 @@ impl Catalog {
             builder = builder.with_endpoint(endpoint);
         }
         let store = builder.build().map_err(|e| Error::invalid(format!("cannot open warehouse `{warehouse}`: {e}")))?;
-        Ok(Catalog { io: FileIO::new(Arc::new(store), Path::from(prefix)), local_root: None, log_root: None, warehouse: warehouse.to_string() })
+        Ok(Catalog {
+            io: FileIO::new(Arc::new(store), Path::from(prefix)),
+            local_root: None,
+            log_root: None,
+            warehouse: warehouse.to_string(),
+        })
     }
 
     #[cfg(not(feature = "s3"))]
     fn open_s3(warehouse: &str) -> Result<Self> {
-        Err(Error::invalid(format!("warehouse `{warehouse}`: this build has no S3 support; build with `--features s3`")))
+        Err(Error::invalid(format!(
+            "warehouse `{warehouse}`: this build has no S3 support; build with `--features s3`"
+        )))
     }
 
     /// A catalog over an existing object store (tests, embedding).
@@ -125,7 +150,9 @@ impl Catalog {
 
     /// The directory of a table's embedded logs, if this catalog has a place for them.
     pub fn table_log_dir(&self, ident: &Identifier) -> Option<std::path::PathBuf> {
-        self.log_root.as_ref().map(|root| root.join(format!("{}.db", ident.database)).join(&ident.table).join(crate::changelog::LOG_DIR))
+        self.log_root
+            .as_ref()
+            .map(|root| root.join(format!("{}.db", ident.database)).join(&ident.table).join(crate::changelog::LOG_DIR))
     }
 
     /// Logs kept outside the warehouse (an object store) are uploaded to it as their segments are sealed.
@@ -154,14 +181,21 @@ impl Catalog {
             return Err(Error::AlreadyExists(format!("database `{name}`")));
         }
         if let Some(root) = &self.local_root {
-            std::fs::create_dir_all(root.join(format!("{name}.db")))
-                .map_err(|e| Error::invalid(format!("cannot create database `{name}` in warehouse `{}`: {e}", self.warehouse)))?;
+            std::fs::create_dir_all(root.join(format!("{name}.db"))).map_err(|e| {
+                Error::invalid(format!("cannot create database `{name}` in warehouse `{}`: {e}", self.warehouse))
+            })?;
         }
         Ok(())
     }
 
     pub async fn list_databases(&self) -> Result<Vec<String>> {
-        let mut out: Vec<String> = self.io.list_dirs("").await?.into_iter().filter_map(|d| d.strip_suffix(".db").map(str::to_string)).collect();
+        let mut out: Vec<String> = self
+            .io
+            .list_dirs("")
+            .await?
+            .into_iter()
+            .filter_map(|d| d.strip_suffix(".db").map(str::to_string))
+            .collect();
         if let Some(root) = &self.local_root {
             // Empty local directories are databases too, though object stores cannot see them.
             if let Ok(rd) = std::fs::read_dir(root) {
@@ -191,13 +225,30 @@ impl Catalog {
     }
 
     /// Creates a table (and its database when missing) from a spec.
-    pub async fn create_table(&self, ident: &Identifier, spec: &TableSpec, ignore_if_exists: bool) -> Result<FileStoreTable> {
+    pub async fn create_table(
+        &self,
+        ident: &Identifier,
+        spec: &TableSpec,
+        ignore_if_exists: bool,
+    ) -> Result<FileStoreTable> {
         let (fields, highest) = parse_sql_fields(&spec.schema)?;
-        let schema = TableSchema::new(fields, highest, spec.partition.clone(), spec.primary_key.clone(), spec.options.clone(), spec.comment.clone())?;
+        let schema = TableSchema::new(
+            fields,
+            highest,
+            spec.partition.clone(),
+            spec.primary_key.clone(),
+            spec.options.clone(),
+            spec.comment.clone(),
+        )?;
         self.create_table_with_schema(ident, schema, ignore_if_exists).await
     }
 
-    pub async fn create_table_with_schema(&self, ident: &Identifier, mut schema: TableSchema, ignore_if_exists: bool) -> Result<FileStoreTable> {
+    pub async fn create_table_with_schema(
+        &self,
+        ident: &Identifier,
+        mut schema: TableSchema,
+        ignore_if_exists: bool,
+    ) -> Result<FileStoreTable> {
         // Primary-key tables default to one fixed bucket: dyntable does not write dynamic buckets.
         if !schema.primary_keys.is_empty() && !schema.options.contains_key("bucket") {
             schema.options.insert("bucket".into(), "1".into());

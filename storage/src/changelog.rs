@@ -55,7 +55,8 @@ pub const LOG_SEGMENT_SIZE: &str = "log.segment.size";
 pub const LOG_COMPRESSION: &str = "log.compression";
 
 /// The options of the embedded log this crate reads (other `log.*` keys are Paimon's Kafka-era options).
-pub const LOG_OPTION_KEYS: &[&str] = &[LOG_SYSTEM, LOG_CONSISTENCY, LOG_FSYNC, LOG_GROUP_COMMIT_MAX_DELAY, LOG_SEGMENT_SIZE, LOG_COMPRESSION];
+pub const LOG_OPTION_KEYS: &[&str] =
+    &[LOG_SYSTEM, LOG_CONSISTENCY, LOG_FSYNC, LOG_GROUP_COMMIT_MAX_DELAY, LOG_SEGMENT_SIZE, LOG_COMPRESSION];
 
 /// The directory of a table's logs, relative to the table directory.
 pub const LOG_DIR: &str = "log";
@@ -88,7 +89,9 @@ impl LogConfig {
         let embedded = match get(LOG_SYSTEM).as_deref() {
             None | Some("none") => false,
             Some("embedded") => true,
-            Some(v) => return Err(opt_err(LOG_SYSTEM, v, "allowed: none, embedded (dyntable has no Kafka log system)")),
+            Some(v) => {
+                return Err(opt_err(LOG_SYSTEM, v, "allowed: none, embedded (dyntable has no Kafka log system)"))
+            }
         };
         let consistency = match get(LOG_CONSISTENCY).as_deref() {
             None | Some("transactional") => LogConsistency::Transactional,
@@ -96,13 +99,20 @@ impl LogConfig {
             Some(v) => return Err(opt_err(LOG_CONSISTENCY, v, "allowed: transactional, eventual")),
         };
         let max_delay = match get(LOG_GROUP_COMMIT_MAX_DELAY) {
-            Some(v) => parse_duration(&v).ok_or_else(|| opt_err(LOG_GROUP_COMMIT_MAX_DELAY, &v, "expected a duration such as `2 ms`"))?,
+            Some(v) => parse_duration(&v)
+                .ok_or_else(|| opt_err(LOG_GROUP_COMMIT_MAX_DELAY, &v, "expected a duration such as `2 ms`"))?,
             None => Duration::from_millis(1),
         };
         let sync = match get(LOG_FSYNC).as_deref() {
             None | Some("batch") => SyncPolicy::EveryBatch,
             Some("group") => SyncPolicy::GroupCommit { max_delay, max_bytes: 4 << 20 },
-            Some(v) => return Err(opt_err(LOG_FSYNC, v, "allowed: batch (an fsync per write), group (concurrent writes share one fsync)")),
+            Some(v) => {
+                return Err(opt_err(
+                    LOG_FSYNC,
+                    v,
+                    "allowed: batch (an fsync per write), group (concurrent writes share one fsync)",
+                ))
+            }
         };
         let segment_bytes = match get(LOG_SEGMENT_SIZE) {
             Some(v) => parse_memory_size(&v)
@@ -119,7 +129,12 @@ impl LogConfig {
     }
 
     pub fn log_options(&self) -> LogOptions {
-        LogOptions { segment_bytes_max: self.segment_bytes, compression: self.compression, sync: self.sync, ..LogOptions::default() }
+        LogOptions {
+            segment_bytes_max: self.segment_bytes,
+            compression: self.compression,
+            sync: self.sync,
+            ..LogOptions::default()
+        }
     }
 }
 
@@ -188,7 +203,8 @@ pub fn decode_changes(payload: &[u8]) -> std::result::Result<DecodedChanges, Str
         return Err(format!("unknown log batch version {} (this dyntable reads version {FORMAT_VERSION})", payload[0]));
     }
     let schema_id = i64::from_le_bytes(payload[1..HEADER_BYTES].try_into().map_err(|_| "short header".to_string())?);
-    let reader = StreamReader::try_new(Cursor::new(&payload[HEADER_BYTES..]), None).map_err(|e| format!("bad Arrow IPC stream: {e}"))?;
+    let reader = StreamReader::try_new(Cursor::new(&payload[HEADER_BYTES..]), None)
+        .map_err(|e| format!("bad Arrow IPC stream: {e}"))?;
     let mut batches = Vec::new();
     for batch in reader {
         batches.push(batch.map_err(|e| format!("bad Arrow IPC batch: {e}"))?);
@@ -197,7 +213,10 @@ pub fn decode_changes(payload: &[u8]) -> std::result::Result<DecodedChanges, Str
         1 => batches.pop().expect("one batch"),
         n => return Err(format!("expected one Arrow batch in a log batch, found {n}")),
     };
-    if batch.num_columns() == 0 || batch.schema().field(0).name() != KIND_COLUMN || batch.column(0).data_type() != &ArrowType::Int8 {
+    if batch.num_columns() == 0
+        || batch.schema().field(0).name() != KIND_COLUMN
+        || batch.column(0).data_type() != &ArrowType::Int8
+    {
         return Err(format!("the first column of a log batch must be `{KIND_COLUMN}` (Int8)"));
     }
     let kinds = batch.column(0).as_primitive::<Int8Type>().clone();
@@ -283,7 +302,10 @@ pub fn bucket_log_prefix(log_prefix: &ObjectPath, bucket: i32) -> ObjectPath {
 
 impl std::fmt::Debug for TableLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TableLog").field("dir", &self.dir).field("buckets", &self.logs.keys().collect::<Vec<_>>()).finish()
+        f.debug_struct("TableLog")
+            .field("dir", &self.dir)
+            .field("buckets", &self.logs.keys().collect::<Vec<_>>())
+            .finish()
     }
 }
 
@@ -295,7 +317,8 @@ impl TableLog {
         let mut warnings = Vec::new();
         for bucket in buckets {
             let path = bucket_log_dir(dir, *bucket);
-            let (log, report) = Log::open(&path, config.log_options()).map_err(|e| Error::log(format!("open the log of bucket {bucket}"), e))?;
+            let (log, report) = Log::open(&path, config.log_options())
+                .map_err(|e| Error::log(format!("open the log of bucket {bucket}"), e))?;
             warnings.extend(report.warnings.into_iter().map(|w| format!("log of bucket {bucket}: {w}")));
             logs.insert(*bucket, Arc::new(log));
         }
@@ -315,14 +338,21 @@ impl TableLog {
         let mut uploaded = 0;
         for (bucket, log) in &self.logs {
             let sealed = log.segment_base_offsets().len().saturating_sub(1);
-            let done = upload.sealed_uploaded.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(bucket).copied().unwrap_or(0);
+            let done = upload
+                .sealed_uploaded
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .get(bucket)
+                .copied()
+                .unwrap_or(0);
             if sealed <= done {
                 continue;
             }
             let prefix = bucket_log_prefix(&upload.prefix, *bucket);
-            let report = dyntable_log_store::upload_sealed_segments(log.dir(), upload.store.clone(), &prefix)
-                .await
-                .map_err(|e| Error::log(format!("upload the sealed log segments of bucket {bucket} to `{prefix}`"), e))?;
+            let report =
+                dyntable_log_store::upload_sealed_segments(log.dir(), upload.store.clone(), &prefix).await.map_err(
+                    |e| Error::log(format!("upload the sealed log segments of bucket {bucket} to `{prefix}`"), e),
+                )?;
             uploaded += report.uploaded_segments.len();
             upload.sealed_uploaded.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(*bucket, sealed);
         }
@@ -334,7 +364,9 @@ impl TableLog {
     }
 
     pub fn log(&self, bucket: i32) -> Result<&Arc<Log>> {
-        self.logs.get(&bucket).ok_or_else(|| Error::Internal(format!("no log is open for bucket {bucket} under `{}`", self.dir.display())))
+        self.logs.get(&bucket).ok_or_else(|| {
+            Error::Internal(format!("no log is open for bucket {bucket} under `{}`", self.dir.display()))
+        })
     }
 
     /// Appends one batch per bucket, concurrently (so their fsyncs overlap), and returns once all are durable.
@@ -376,7 +408,14 @@ impl TableLog {
             if let Some(log) = self.logs.get(bucket) {
                 let offset = (*offset).max(0) as u64;
                 let report = match &self.upload {
-                    Some(upload) => log.truncate_before_uploaded(offset, upload.store.as_ref(), &bucket_log_prefix(&upload.prefix, *bucket)).await,
+                    Some(upload) => {
+                        log.truncate_before_uploaded(
+                            offset,
+                            upload.store.as_ref(),
+                            &bucket_log_prefix(&upload.prefix, *bucket),
+                        )
+                        .await
+                    }
                     None => log.truncate_before(offset),
                 }
                 .map_err(|e| Error::log(format!("retention of bucket {bucket}"), e))?;
@@ -388,12 +427,19 @@ impl TableLog {
 }
 
 /// Row kinds of `values` selected by `indices` (a whole batch when `indices` covers it).
-pub(crate) fn take_changes(values: &RecordBatch, kinds: &Int8Array, indices: &[u32]) -> Result<(RecordBatch, Int8Array)> {
+pub(crate) fn take_changes(
+    values: &RecordBatch,
+    kinds: &Int8Array,
+    indices: &[u32],
+) -> Result<(RecordBatch, Int8Array)> {
     if indices.len() == values.num_rows() && indices.iter().enumerate().all(|(i, r)| i as u32 == *r) {
         return Ok((values.clone(), kinds.clone()));
     }
     let idx = arrow::array::UInt32Array::from(indices.to_vec());
-    Ok((compute::take_record_batch(values, &idx)?, compute::take(kinds, &idx, None)?.as_primitive::<Int8Type>().clone()))
+    Ok((
+        compute::take_record_batch(values, &idx)?,
+        compute::take(kinds, &idx, None)?.as_primitive::<Int8Type>().clone(),
+    ))
 }
 
 #[cfg(test)]
@@ -411,7 +457,12 @@ mod tests {
         let c = LogConfig::from_options(&options(&[])).unwrap();
         assert!(!c.embedded);
         assert_eq!(c.consistency, LogConsistency::Transactional);
-        let c = LogConfig::from_options(&options(&[("log.system", "embedded"), ("log.consistency", "eventual"), ("log.fsync", "group")])).unwrap();
+        let c = LogConfig::from_options(&options(&[
+            ("log.system", "embedded"),
+            ("log.consistency", "eventual"),
+            ("log.fsync", "group"),
+        ]))
+        .unwrap();
         assert!(c.embedded);
         assert_eq!(c.consistency, LogConsistency::Eventual);
         assert!(matches!(c.sync, SyncPolicy::GroupCommit { max_delay, .. } if max_delay == Duration::from_millis(1)));
@@ -432,8 +483,15 @@ mod tests {
     /// A batch survives encoding with its schema id, kinds and values; damaged payloads are named errors.
     #[test]
     fn codec_round_trip_and_errors() {
-        let schema = Arc::new(ArrowSchema::new(vec![Field::new("k", ArrowType::Int64, false), Field::new("v", ArrowType::Utf8, true)]));
-        let values = RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(vec![1, 2])), Arc::new(StringArray::from(vec![Some("a"), None]))]).unwrap();
+        let schema = Arc::new(ArrowSchema::new(vec![
+            Field::new("k", ArrowType::Int64, false),
+            Field::new("v", ArrowType::Utf8, true),
+        ]));
+        let values = RecordBatch::try_new(
+            schema,
+            vec![Arc::new(Int64Array::from(vec![1, 2])), Arc::new(StringArray::from(vec![Some("a"), None]))],
+        )
+        .unwrap();
         let kinds = Int8Array::from(vec![0, 3]);
         let payload = encode_changes(7, &values, &kinds).unwrap();
         let decoded = decode_changes(&payload).unwrap();

@@ -12,6 +12,7 @@ use crate::binary_row::{deserialize_row, serialize_row};
 use crate::datum::Datum;
 use crate::error::{Error, Result};
 use crate::io::FileIO;
+use crate::seams::Seams;
 use crate::manifest::{DataFileMeta, FileKind, ManifestEntry, ManifestFileMeta, ManifestStore, SimpleStats};
 use crate::options::CoreOptions;
 use crate::predicate::Predicate;
@@ -39,6 +40,7 @@ pub struct TableCommit {
     manifests: ManifestStore,
     uuid: String,
     counter: AtomicU64,
+    seams: Seams,
 }
 
 impl TableCommit {
@@ -49,7 +51,8 @@ impl TableCommit {
             commit_user,
             snapshots: SnapshotManager::new(table_io.clone()),
             manifests: ManifestStore::new(table_io),
-            uuid: uuid::Uuid::new_v4().to_string(),
+            uuid: table_io.seams().new_id(),
+            seams: table_io.seams().clone(),
             counter: AtomicU64::new(0),
         })
     }
@@ -66,7 +69,13 @@ impl TableCommit {
         let partition = serialize_row(&msg.partition, &self.schema.partition_types())?;
         Ok(files
             .iter()
-            .map(|f| ManifestEntry { kind, partition: partition.clone(), bucket: msg.bucket, total_buckets: msg.total_buckets, file: f.clone() })
+            .map(|f| ManifestEntry {
+                kind,
+                partition: partition.clone(),
+                bucket: msg.bucket,
+                total_buckets: msg.total_buckets,
+                file: f.clone(),
+            })
             .collect())
     }
 
@@ -79,7 +88,12 @@ impl TableCommit {
     /// As [`commit`](Self::commit), recording `log_offsets` (bucket -> the embedded log's end covered by
     /// these files) in the `APPEND` snapshot. Snapshots without new offsets carry the latest snapshot's.
     /// An `APPEND` snapshot is made even without files when the offsets moved.
-    pub async fn commit_with_log_offsets(&self, messages: &[CommitMessage], identifier: i64, log_offsets: Option<BTreeMap<i32, i64>>) -> Result<Vec<i64>> {
+    pub async fn commit_with_log_offsets(
+        &self,
+        messages: &[CommitMessage],
+        identifier: i64,
+        log_offsets: Option<BTreeMap<i32, i64>>,
+    ) -> Result<Vec<i64>> {
         let mut append = Vec::new();
         let mut compact = Vec::new();
         for m in messages {
@@ -145,7 +159,10 @@ impl TableCommit {
                 return Ok(id);
             }
             let latest = self.snapshots.latest().await?;
-            match self.try_commit_once(&entries, overwrite.as_ref(), kind, identifier, latest.as_ref(), log_offsets).await {
+            match self
+                .try_commit_once(&entries, overwrite.as_ref(), kind, identifier, latest.as_ref(), log_offsets)
+                .await
+            {
                 Ok(Some(id)) => return Ok(id),
                 Ok(None) => continue, // lost the race for this id; rebase on the new latest
                 Err(e) if matches!(e, Error::Conflict(_)) => return Err(e),
@@ -159,8 +176,12 @@ impl TableCommit {
         if let Some(id) = self.find_committed(identifier, kind, start_latest).await? {
             return Ok(id);
         }
-        Err(last_err
-            .unwrap_or_else(|| Error::Conflict(format!("gave up committing after {} retries: other writers kept winning", self.options.commit_max_retries))))
+        Err(last_err.unwrap_or_else(|| {
+            Error::Conflict(format!(
+                "gave up committing after {} retries: other writers kept winning",
+                self.options.commit_max_retries
+            ))
+        }))
     }
 
     /// One attempt; `Ok(None)` when another writer published the snapshot id first.
@@ -209,7 +230,10 @@ impl TableCommit {
             None => (Vec::new(), 0),
         };
         let base_metas = self.maybe_merge(base_metas).await?;
-        let delta_meta = self.manifests.write_manifest(&self.next_name("manifest"), &delta, self.schema.id, self.partition_stats(&delta)?).await?;
+        let delta_meta = self
+            .manifests
+            .write_manifest(&self.next_name("manifest"), &delta, self.schema.id, self.partition_stats(&delta)?)
+            .await?;
         let base_list = self.next_name("manifest-list");
         let base_size = self.manifests.write_list(&base_list, &base_metas).await?;
         let delta_list = self.next_name("manifest-list");
@@ -231,8 +255,10 @@ impl TableCommit {
             commit_user: self.commit_user.clone(),
             commit_identifier: identifier,
             commit_kind: kind,
-            time_millis: chrono::Utc::now().timestamp_millis(),
-            log_offsets: Some(log_offsets.cloned().or_else(|| latest.and_then(|s| s.log_offsets.clone())).unwrap_or_default()),
+            time_millis: self.seams.now_millis(),
+            log_offsets: Some(
+                log_offsets.cloned().or_else(|| latest.and_then(|s| s.log_offsets.clone())).unwrap_or_default(),
+            ),
             total_record_count: Some(prev_total + added - deleted),
             delta_record_count: Some(added - deleted),
             changelog_record_count: Some(0),
@@ -262,15 +288,22 @@ impl TableCommit {
         }
         let after = merge_entries(live.iter().cloned().chain(entries.iter().cloned()));
         let key_types: Vec<_> = self.schema.key_fields().iter().map(|f| f.data_type.clone()).collect();
-        let touched: HashSet<(Vec<u8>, i32, i32)> =
-            entries.iter().filter(|e| e.kind == FileKind::Add && e.file.level > 0).map(|e| (e.partition.clone(), e.bucket, e.file.level)).collect();
+        let touched: HashSet<(Vec<u8>, i32, i32)> = entries
+            .iter()
+            .filter(|e| e.kind == FileKind::Add && e.file.level > 0)
+            .map(|e| (e.partition.clone(), e.bucket, e.file.level))
+            .collect();
         // (partition, bucket, level) -> the (min key, max key, file name) of its files.
         type KeyRange = (Vec<Datum>, Vec<Datum>, String);
         let mut groups: HashMap<(Vec<u8>, i32, i32), Vec<KeyRange>> = HashMap::new();
         for e in after.iter().filter(|e| touched.contains(&(e.partition.clone(), e.bucket, e.file.level))) {
             let min = deserialize_row(&e.file.min_key, &key_types)?;
             let max = deserialize_row(&e.file.max_key, &key_types)?;
-            groups.entry((e.partition.clone(), e.bucket, e.file.level)).or_default().push((min, max, e.file.file_name.clone()));
+            groups.entry((e.partition.clone(), e.bucket, e.file.level)).or_default().push((
+                min,
+                max,
+                e.file.file_name.clone(),
+            ));
         }
         for ((_, bucket, level), mut files) in groups {
             files.sort_by(|a, b| cmp_rows(&a.0, &b.0));
@@ -298,7 +331,11 @@ impl TableCommit {
         let live = merge_entries(all);
         let mut out = Vec::new();
         for chunk in live.chunks(50_000) {
-            out.push(self.manifests.write_manifest(&self.next_name("manifest"), chunk, self.schema.id, self.partition_stats(chunk)?).await?);
+            out.push(
+                self.manifests
+                    .write_manifest(&self.next_name("manifest"), chunk, self.schema.id, self.partition_stats(chunk)?)
+                    .await?,
+            );
         }
         Ok(out)
     }
@@ -327,7 +364,10 @@ impl TableCommit {
                 });
             }
         }
-        let stats: Vec<ColStats> = acc.into_iter().map(|s| s.unwrap_or(ColStats { min: Datum::Null, max: Datum::Null, null_count: Some(0) })).collect();
+        let stats: Vec<ColStats> = acc
+            .into_iter()
+            .map(|s| s.unwrap_or(ColStats { min: Datum::Null, max: Datum::Null, null_count: Some(0) }))
+            .collect();
         to_simple_stats(&stats, &types, crate::options::StatsMode::Full)
     }
 }

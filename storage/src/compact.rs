@@ -10,7 +10,9 @@ use std::sync::Arc;
 
 use arrow::array::ArrayRef;
 use arrow::row::{RowConverter, SortField};
-use dyntable_compaction::{plan_compaction, CompactAction, CompactionOptions, CompactionTrigger, FileInfo, Levels, UniversalCompaction};
+use dyntable_compaction::{
+    plan_compaction, CompactAction, CompactionOptions, CompactionTrigger, FileInfo, Levels, UniversalCompaction,
+};
 use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 
@@ -68,7 +70,8 @@ impl KeyEncoder {
     /// The sortable bytes of a serialized BinaryRow key.
     pub fn encode(&self, binary_row: &[u8], file: &str) -> Result<Vec<u8>> {
         let datums = deserialize_row(binary_row, &self.types).map_err(|e| Error::corrupt(file, format!("key: {e}")))?;
-        let arrays: Vec<ArrayRef> = datums.iter().zip(&self.types).map(|(d, t)| d.to_array(t)).collect::<Result<_>>()?;
+        let arrays: Vec<ArrayRef> =
+            datums.iter().zip(&self.types).map(|(d, t)| d.to_array(t)).collect::<Result<_>>()?;
         let rows = self.converter.convert_columns(&arrays)?;
         Ok(rows.row(0).as_ref().to_vec())
     }
@@ -124,10 +127,11 @@ pub struct BucketCompactor {
 
 impl BucketCompactor {
     pub fn new(io: FileIO, schema: Arc<TableSchema>) -> Result<Self> {
-        let options = CompactionOptions::from_table_options(&schema.options).map_err(|e| Error::invalid(e.to_string()))?;
+        let options =
+            CompactionOptions::from_table_options(&schema.options).map_err(|e| Error::invalid(e.to_string()))?;
         let core = schema.options()?;
         let read = TableRead::new(io.clone(), schema.clone(), None, None)?;
-        let uuid = uuid::Uuid::new_v4().to_string();
+        let uuid = io.seams().new_id();
         let writer = DataFileWriter::new(io.clone(), schema.clone(), core, &uuid, Arc::new(AtomicU64::new(0)));
         Ok(BucketCompactor { schema, options, read, writer })
     }
@@ -146,9 +150,13 @@ impl BucketCompactor {
         let Some(plan) = plan_compaction(&strategy, &levels, &self.options, trigger) else { return Ok(None) };
         let by_name: HashMap<&str, &DataFileMeta> = split.files.iter().map(|f| (f.file_name.as_str(), f)).collect();
         let meta = |name: &str| -> Result<DataFileMeta> {
-            by_name.get(name).map(|m| (*m).clone()).ok_or_else(|| Error::Internal(format!("picked unknown file `{name}`")))
+            by_name
+                .get(name)
+                .map(|m| (*m).clone())
+                .ok_or_else(|| Error::Internal(format!("picked unknown file `{name}`")))
         };
-        let dir = bucket_dir(&self.schema, &split.partition, split.bucket, &self.schema.options()?.partition_default_name);
+        let dir =
+            bucket_dir(&self.schema, &split.partition, split.bucket, &self.schema.options()?.partition_default_name);
         let mut before = Vec::new();
         let mut after = Vec::new();
         let mut metrics = CompactionMetrics { compactions: 1, ..Default::default() };
@@ -167,7 +175,8 @@ impl BucketCompactor {
                         // Runs of a section, newest first (level 0 first, then ascending level).
                         let mut runs: Vec<(u32, i64, VecDeque<DataFileMeta>)> = Vec::new();
                         for run in section {
-                            let files: VecDeque<DataFileMeta> = run.files.iter().map(|f| meta(&f.name)).collect::<Result<_>>()?;
+                            let files: VecDeque<DataFileMeta> =
+                                run.files.iter().map(|f| meta(&f.name)).collect::<Result<_>>()?;
                             for f in &files {
                                 metrics.bytes_read += f.file_size as u64;
                                 metrics.files_rewritten += 1;
@@ -179,7 +188,8 @@ impl BucketCompactor {
                         }
                         runs.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
                         let runs: Vec<VecDeque<DataFileMeta>> = runs.into_iter().map(|r| r.2).collect();
-                        let mut stream = self.read.merge_runs(split.clone(), runs, self.read.full_columns(), !*drop_deletes)?;
+                        let mut stream =
+                            self.read.merge_runs(split.clone(), runs, self.read.full_columns(), !*drop_deletes)?;
                         while let Some(batch) = stream.try_next().await? {
                             out.write(&batch).await?;
                         }
@@ -235,7 +245,8 @@ impl ManifestWriteStats {
         if self.appended_bytes == 0 {
             return 0.0;
         }
-        (self.appended_bytes + self.compacted_bytes_by_level.values().sum::<u64>() + self.upgraded_bytes) as f64 / self.appended_bytes as f64
+        (self.appended_bytes + self.compacted_bytes_by_level.values().sum::<u64>() + self.upgraded_bytes) as f64
+            / self.appended_bytes as f64
     }
 }
 
@@ -251,7 +262,8 @@ pub async fn manifest_write_stats(table: &crate::table::FileStoreTable) -> Resul
         for m in manifests.read_list(&s.delta_manifest_list).await? {
             entries.extend(manifests.read_manifest(&m.file_name).await?);
         }
-        let deleted: std::collections::HashSet<&str> = entries.iter().filter(|e| e.kind == FileKind::Delete).map(|e| e.file.file_name.as_str()).collect();
+        let deleted: std::collections::HashSet<&str> =
+            entries.iter().filter(|e| e.kind == FileKind::Delete).map(|e| e.file.file_name.as_str()).collect();
         if s.commit_kind == CommitKind::Compact {
             out.compact_snapshots += 1;
         }

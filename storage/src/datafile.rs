@@ -101,11 +101,13 @@ pub fn key_field(f: &DataField) -> Field {
 }
 
 pub fn sequence_field() -> Field {
-    Field::new(SEQUENCE_NUMBER, ArrowType::Int64, false).with_metadata([("PARQUET:field_id".to_string(), SEQUENCE_NUMBER_FIELD_ID.to_string())].into())
+    Field::new(SEQUENCE_NUMBER, ArrowType::Int64, false)
+        .with_metadata([("PARQUET:field_id".to_string(), SEQUENCE_NUMBER_FIELD_ID.to_string())].into())
 }
 
 pub fn kind_field() -> Field {
-    Field::new(VALUE_KIND, ArrowType::Int8, false).with_metadata([("PARQUET:field_id".to_string(), VALUE_KIND_FIELD_ID.to_string())].into())
+    Field::new(VALUE_KIND, ArrowType::Int8, false)
+        .with_metadata([("PARQUET:field_id".to_string(), VALUE_KIND_FIELD_ID.to_string())].into())
 }
 
 /// The physical schema of the table's data files.
@@ -126,7 +128,13 @@ pub fn bucket_dir(schema: &TableSchema, partition: &[Datum], bucket: i32, defaul
         .partition_keys
         .iter()
         .zip(partition)
-        .map(|(k, v)| format!("{}={}", escape_path_name(k), if v.is_null() { default_name.to_string() } else { escape_path_name(&v.to_partition_string()) }))
+        .map(|(k, v)| {
+            format!(
+                "{}={}",
+                escape_path_name(k),
+                if v.is_null() { default_name.to_string() } else { escape_path_name(&v.to_partition_string()) }
+            )
+        })
         .collect();
     parts.push(format!("bucket-{bucket}"));
     parts.join("/")
@@ -136,7 +144,11 @@ pub fn bucket_dir(schema: &TableSchema, partition: &[Datum], bucket: i32, defaul
 pub fn escape_path_name(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
-        let needs = (c as u32) < 0x20 || matches!(c, '"' | '#' | '%' | '\'' | '*' | '/' | ':' | '=' | '?' | '\\' | '\x7f' | '{' | '[' | ']' | '^');
+        let needs = (c as u32) < 0x20
+            || matches!(
+                c,
+                '"' | '#' | '%' | '\'' | '*' | '/' | ':' | '=' | '?' | '\\' | '\x7f' | '{' | '[' | ']' | '^'
+            );
         if needs {
             out.push_str(&format!("%{:02X}", c as u32));
         } else {
@@ -158,7 +170,13 @@ pub struct DataFileWriter {
 }
 
 impl DataFileWriter {
-    pub fn new(io: FileIO, schema: Arc<TableSchema>, options: CoreOptions, writer_uuid: &str, counter: Arc<AtomicU64>) -> Self {
+    pub fn new(
+        io: FileIO,
+        schema: Arc<TableSchema>,
+        options: CoreOptions,
+        writer_uuid: &str,
+        counter: Arc<AtomicU64>,
+    ) -> Self {
         let compression = match options.compression {
             Compression::Zstd(level) => PqCompression::ZSTD(ZstdLevel::try_new(level).unwrap_or_default()),
             Compression::Snappy => PqCompression::SNAPPY,
@@ -173,16 +191,20 @@ impl DataFileWriter {
             .set_statistics_enabled(EnabledStatistics::Page)
             .set_data_page_row_count_limit(DATA_PAGE_ROWS)
             .set_dictionary_page_size_limit(DICTIONARY_PAGE_BYTES);
-        if let Some(rows) = options.raw.get(ROW_GROUP_ROWS).and_then(|v| v.trim().parse::<usize>().ok()).filter(|r| *r > 0) {
+        if let Some(rows) =
+            options.raw.get(ROW_GROUP_ROWS).and_then(|v| v.trim().parse::<usize>().ok()).filter(|r| *r > 0)
+        {
             builder = builder.set_max_row_group_row_count(Some(rows));
         }
         // Java Paimon 0.9 cannot read dictionary-encoded FIXED_LEN_BYTE_ARRAY decimals (precision > 18).
         for f in &schema.fields {
             if let TypeKind::Decimal { precision, .. } = f.data_type.kind {
                 if precision > 18 {
-                    builder = builder.set_column_dictionary_enabled(parquet::schema::types::ColumnPath::from(f.name.clone()), false);
+                    builder = builder
+                        .set_column_dictionary_enabled(parquet::schema::types::ColumnPath::from(f.name.clone()), false);
                     let key = format!("{KEY_PREFIX}{}", f.name);
-                    builder = builder.set_column_dictionary_enabled(parquet::schema::types::ColumnPath::from(key), false);
+                    builder =
+                        builder.set_column_dictionary_enabled(parquet::schema::types::ColumnPath::from(key), false);
                 }
             }
         }
@@ -195,7 +217,13 @@ impl DataFileWriter {
 
     /// Writes `batch` (in the table's file schema; for primary-key tables sorted by key with each key once)
     /// to `bucket_dir`, at `level`. Returns one `DataFileMeta` per file written.
-    pub async fn write(&self, bucket_dir: &str, batch: &RecordBatch, level: i32, file_source: i32) -> Result<Vec<DataFileMeta>> {
+    pub async fn write(
+        &self,
+        bucket_dir: &str,
+        batch: &RecordBatch,
+        level: i32,
+        file_source: i32,
+    ) -> Result<Vec<DataFileMeta>> {
         let mut w = self.rolling(bucket_dir, level, file_source);
         w.write(batch).await?;
         w.close().await
@@ -301,7 +329,7 @@ impl RollingWriter<'_> {
             schema_id: schema.id,
             level: self.level,
             extra_files: Vec::new(),
-            creation_time_millis: Some(chrono::Utc::now().timestamp_millis()),
+            creation_time_millis: Some(self.parent.io.seams().now_millis()),
             delete_row_count: Some(cur.deletes),
             embedded_index: None,
             file_source: Some(self.file_source),
@@ -335,23 +363,36 @@ impl DataFileWriter {
             }
         };
         let value_offset = if schema.primary_keys.is_empty() { 0 } else { schema.key_fields().len() + 2 };
-        let vs: Vec<ColStats> =
-            schema.fields.iter().enumerate().map(|(i, f)| column_stats(rows.column(value_offset + i), &f.data_type)).collect::<Result<_>>()?;
+        let vs: Vec<ColStats> = schema
+            .fields
+            .iter()
+            .enumerate()
+            .map(|(i, f)| column_stats(rows.column(value_offset + i), &f.data_type))
+            .collect::<Result<_>>()?;
         merge(&mut cur.value_stats, vs);
         cur.rows += rows.num_rows() as i64;
         if !schema.primary_keys.is_empty() && rows.num_rows() > 0 {
             let key_fields = schema.key_fields();
-            let row_key =
-                |r: usize| -> Result<Vec<Datum>> { key_fields.iter().enumerate().map(|(i, f)| Datum::from_array(rows.column(i), r, &f.data_type)).collect() };
+            let row_key = |r: usize| -> Result<Vec<Datum>> {
+                key_fields.iter().enumerate().map(|(i, f)| Datum::from_array(rows.column(i), r, &f.data_type)).collect()
+            };
             if cur.min_key.is_none() {
                 cur.min_key = Some(row_key(0)?);
             }
             cur.max_key = Some(row_key(rows.num_rows() - 1)?);
-            let ks: Vec<ColStats> = key_fields.iter().enumerate().map(|(i, f)| column_stats(rows.column(i), &f.data_type)).collect::<Result<_>>()?;
+            let ks: Vec<ColStats> = key_fields
+                .iter()
+                .enumerate()
+                .map(|(i, f)| column_stats(rows.column(i), &f.data_type))
+                .collect::<Result<_>>()?;
             merge(&mut cur.key_stats, ks);
             let seq = rows.column(key_fields.len()).as_primitive::<arrow::datatypes::Int64Type>();
             let kinds = rows.column(key_fields.len() + 1).as_primitive::<Int8Type>();
-            cur.deletes += kinds.values().iter().filter(|k| **k == RowKind::UpdateBefore as i8 || **k == RowKind::Delete as i8).count() as i64;
+            cur.deletes += kinds
+                .values()
+                .iter()
+                .filter(|k| **k == RowKind::UpdateBefore as i8 || **k == RowKind::Delete as i8)
+                .count() as i64;
             cur.min_seq = cur.min_seq.min(arrow::compute::min(seq).unwrap_or(i64::MAX));
             cur.max_seq = cur.max_seq.max(arrow::compute::max(seq).unwrap_or(i64::MIN));
         }
@@ -420,7 +461,8 @@ impl PruneCounters {
 
     /// `(row_groups, row_groups_pruned, pages, pages_pruned, rows_pruned)` as they stand.
     pub fn snapshot(&self) -> [u64; 5] {
-        [&self.row_groups, &self.row_groups_pruned, &self.pages, &self.pages_pruned, &self.rows_pruned].map(|c| c.load(Ordering::Relaxed))
+        [&self.row_groups, &self.row_groups_pruned, &self.pages, &self.pages_pruned, &self.rows_pruned]
+            .map(|c| c.load(Ordering::Relaxed))
     }
 }
 
@@ -443,7 +485,20 @@ pub async fn read_data_file(
     batch_size: usize,
     prune: Option<&crate::predicate::Predicate>,
 ) -> Result<impl Stream<Item = Result<RecordBatch>> + Send + 'static> {
-    DataFileRead { io, rel_path, file_size, current, file_schema, cols, batch_size, prune, counters: None, metadata_cache: None }.open().await
+    DataFileRead {
+        io,
+        rel_path,
+        file_size,
+        current,
+        file_schema,
+        cols,
+        batch_size,
+        prune,
+        counters: None,
+        metadata_cache: None,
+    }
+    .open()
+    .await
 }
 
 /// Parquet metadata (footers, and page indexes once a filter needed them) of data files read before, so a
@@ -472,7 +527,11 @@ struct CachedMetadata {
 
 impl std::fmt::Debug for MetadataCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MetadataCache").field("capacity_bytes", &self.capacity_bytes).field("entries", &self.len()).field("hits", &self.hits()).finish()
+        f.debug_struct("MetadataCache")
+            .field("capacity_bytes", &self.capacity_bytes)
+            .field("entries", &self.len())
+            .field("hits", &self.hits())
+            .finish()
     }
 }
 
@@ -548,7 +607,18 @@ pub struct DataFileRead<'a> {
 impl DataFileRead<'_> {
     /// Opens the file (footer, and the page index when pruning) and streams its rows.
     pub async fn open(self) -> Result<impl Stream<Item = Result<RecordBatch>> + Send + 'static> {
-        let DataFileRead { io, rel_path, file_size, current, file_schema, cols, batch_size, prune, counters, metadata_cache } = self;
+        let DataFileRead {
+            io,
+            rel_path,
+            file_size,
+            current,
+            file_schema,
+            cols,
+            batch_size,
+            prune,
+            counters,
+            metadata_cache,
+        } = self;
         let path = io.path(rel_path);
         let display = path.to_string();
         #[allow(deprecated)]
@@ -559,9 +629,12 @@ impl DataFileRead<'_> {
             Some(m) => m,
             None => {
                 let policy = if page_index { PageIndexPolicy::Optional } else { PageIndexPolicy::Skip };
-                let m = ArrowReaderMetadata::load_async(&mut reader, ArrowReaderOptions::new().with_page_index_policy(policy))
-                    .await
-                    .map_err(|e| Error::corrupt(&display, format!("cannot open parquet file: {e}")))?;
+                let m = ArrowReaderMetadata::load_async(
+                    &mut reader,
+                    ArrowReaderOptions::new().with_page_index_policy(policy),
+                )
+                .await
+                .map_err(|e| Error::corrupt(&display, format!("cannot open parquet file: {e}")))?;
                 if let Some(c) = metadata_cache {
                     c.insert(&display, file_size, m.clone(), page_index);
                 }
@@ -592,18 +665,32 @@ impl DataFileRead<'_> {
         };
         // A value column that is also a key column is read once, from its `_KEY_` copy (the two always hold
         // the same values), when the key columns are read anyway.
-        let key_ids: Vec<i32> = if cols.system == SystemColumns::All { current.key_fields().iter().map(|k| k.id).collect() } else { Vec::new() };
+        let key_ids: Vec<i32> = if cols.system == SystemColumns::All {
+            current.key_fields().iter().map(|k| k.id).collect()
+        } else {
+            Vec::new()
+        };
         for v in &cols.values {
-            sources.push(file_schema.field_by_id(v.id).map(|f| if key_ids.contains(&v.id) { format!("{KEY_PREFIX}{}", f.name) } else { f.name.clone() }));
+            sources.push(file_schema.field_by_id(v.id).map(|f| {
+                if key_ids.contains(&v.id) {
+                    format!("{KEY_PREFIX}{}", f.name)
+                } else {
+                    f.name.clone()
+                }
+            }));
         }
-        let index_of: HashMap<&str, usize> = parquet_schema.fields().iter().enumerate().map(|(i, f)| (f.name().as_str(), i)).collect();
+        let index_of: HashMap<&str, usize> =
+            parquet_schema.fields().iter().enumerate().map(|(i, f)| (f.name().as_str(), i)).collect();
         let mut roots: Vec<usize> = Vec::new();
         for (i, s) in sources.iter().enumerate() {
             if let Some(name) = s {
                 match index_of.get(name.as_str()) {
                     Some(idx) => roots.push(*idx),
                     None if i < required => {
-                        return Err(Error::corrupt(&display, format!("required column `{name}` is missing in the data file")));
+                        return Err(Error::corrupt(
+                            &display,
+                            format!("required column `{name}` is missing in the data file"),
+                        ));
                     }
                     None => {}
                 }
@@ -639,10 +726,12 @@ impl DataFileRead<'_> {
             .build()
             .map_err(|e| Error::corrupt(&display, format!("cannot read parquet file: {e}")))?;
         let display2 = display.clone();
-        Ok(stream.map_err(move |e| Error::corrupt(&display2, format!("cannot decode parquet data: {e}"))).and_then(move |batch| {
-            let out = conform(&batch, &sources, &out_schema).map_err(|e| Error::corrupt(&display, e));
-            futures::future::ready(out)
-        }))
+        Ok(stream.map_err(move |e| Error::corrupt(&display2, format!("cannot decode parquet data: {e}"))).and_then(
+            move |batch| {
+                let out = conform(&batch, &sources, &out_schema).map_err(|e| Error::corrupt(&display, e));
+                futures::future::ready(out)
+            },
+        ))
     }
 }
 
@@ -664,7 +753,12 @@ fn predicate_leaves(
         if !f.data_type.is_atomic() || old.data_type.kind != f.data_type.kind {
             continue;
         }
-        let leaf = meta.file_metadata().schema_descr().columns().iter().position(|c| c.path().parts().len() == 1 && c.path().parts()[0] == old.name);
+        let leaf = meta
+            .file_metadata()
+            .schema_descr()
+            .columns()
+            .iter()
+            .position(|c| c.path().parts().len() == 1 && c.path().parts()[0] == old.name);
         if let Some(i) = leaf {
             lookup.insert(name.clone(), (f.data_type.clone(), i));
         }
@@ -674,7 +768,11 @@ fn predicate_leaves(
 
 /// Row groups of a file that may hold rows matching `predicate`, judged by their Parquet statistics (a
 /// column without usable statistics never prunes).
-fn prune_row_groups(meta: &ParquetMetaData, lookup: &HashMap<String, (crate::types::DataType, usize)>, predicate: &crate::predicate::Predicate) -> Vec<usize> {
+fn prune_row_groups(
+    meta: &ParquetMetaData,
+    lookup: &HashMap<String, (crate::types::DataType, usize)>,
+    predicate: &crate::predicate::Predicate,
+) -> Vec<usize> {
     (0..meta.num_row_groups())
         .filter(|rg| {
             let group = meta.row_group(*rg);
@@ -728,12 +826,18 @@ fn select_pages(
         let rows = meta.row_group(rg).num_rows().max(0) as usize;
         let mut columns: Vec<ColumnPages> = Vec::new();
         for (name, (ty, leaf)) in lookup {
-            let (Some(index), Some(offsets)) = (column_index.get(rg).and_then(|c| c.get(*leaf)), offset_index.get(rg).and_then(|c| c.get(*leaf))) else {
+            let (Some(index), Some(offsets)) =
+                (column_index.get(rg).and_then(|c| c.get(*leaf)), offset_index.get(rg).and_then(|c| c.get(*leaf)))
+            else {
                 continue;
             };
-            let starts: Vec<usize> = offsets.page_locations().iter().map(|p| p.first_row_index.max(0) as usize).collect();
+            let starts: Vec<usize> =
+                offsets.page_locations().iter().map(|p| p.first_row_index.max(0) as usize).collect();
             // An index that does not line up with the pages (or is absent) is not used.
-            let consistent = !starts.is_empty() && starts[0] == 0 && starts.windows(2).all(|w| w[0] < w[1]) && starts.last().is_some_and(|l| *l < rows.max(1));
+            let consistent = !starts.is_empty()
+                && starts[0] == 0
+                && starts.windows(2).all(|w| w[0] < w[1])
+                && starts.last().is_some_and(|l| *l < rows.max(1));
             if matches!(index, ColumnIndexMetaData::NONE) || index.num_pages() as usize != starts.len() || !consistent {
                 continue;
             }
@@ -810,7 +914,9 @@ fn physical_datum(v: Physical<'_>, ty: &crate::types::DataType) -> Option<Datum>
         (Physical::I64(v), TypeKind::Timestamp(p) | TypeKind::TimestampLtz(p)) => ts(v, *p),
         (Physical::F32(v), TypeKind::Float) => Datum::F32(v),
         (Physical::F64(v), TypeKind::Double) => Datum::F64(v),
-        (Physical::Bytes(v), TypeKind::Char(_) | TypeKind::VarChar(_)) => Datum::String(std::str::from_utf8(v).ok()?.to_string()),
+        (Physical::Bytes(v), TypeKind::Char(_) | TypeKind::VarChar(_)) => {
+            Datum::String(std::str::from_utf8(v).ok()?.to_string())
+        }
         _ => return None,
     })
 }
@@ -829,7 +935,10 @@ fn parquet_col_stats(stats: &parquet::file::statistics::Statistics, ty: &crate::
         S::Float(s) => (s.min_opt().map(|v| Physical::F32(*v)), s.max_opt().map(|v| Physical::F32(*v))),
         S::Double(s) => (s.min_opt().map(|v| Physical::F64(*v)), s.max_opt().map(|v| Physical::F64(*v))),
         // A truncated maximum of a row-group statistic is not trusted as a bound.
-        S::ByteArray(s) => (s.min_opt().map(|v| Physical::Bytes(v.data())), s.max_opt().filter(|_| s.max_is_exact()).map(|v| Physical::Bytes(v.data()))),
+        S::ByteArray(s) => (
+            s.min_opt().map(|v| Physical::Bytes(v.data())),
+            s.max_opt().filter(|_| s.max_is_exact()).map(|v| Physical::Bytes(v.data())),
+        ),
         _ => return None,
     };
     let datum = |v: Option<Physical<'_>>| v.and_then(|v| physical_datum(v, ty)).unwrap_or(Datum::Null);
@@ -842,8 +951,14 @@ fn physical_matches(stats: &parquet::file::statistics::Statistics, ty: &crate::t
     matches!(
         (stats, &ty.kind),
         (S::Boolean(_), TypeKind::Boolean)
-            | (S::Int32(_), TypeKind::TinyInt | TypeKind::SmallInt | TypeKind::Int | TypeKind::Date | TypeKind::Decimal { .. })
-            | (S::Int64(_), TypeKind::BigInt | TypeKind::Decimal { .. } | TypeKind::Timestamp(_) | TypeKind::TimestampLtz(_))
+            | (
+                S::Int32(_),
+                TypeKind::TinyInt | TypeKind::SmallInt | TypeKind::Int | TypeKind::Date | TypeKind::Decimal { .. }
+            )
+            | (
+                S::Int64(_),
+                TypeKind::BigInt | TypeKind::Decimal { .. } | TypeKind::Timestamp(_) | TypeKind::TimestampLtz(_)
+            )
             | (S::Float(_), TypeKind::Float)
             | (S::Double(_), TypeKind::Double)
             | (S::ByteArray(_), TypeKind::Char(_) | TypeKind::VarChar(_))
@@ -854,11 +969,23 @@ fn physical_matches(stats: &parquet::file::statistics::Statistics, ty: &crate::t
 /// `page_rows`). The page's null count tells the piece's only when the page is all nulls or has none.
 /// Floating-point pages are not used: their min/max leave NaN out, and NaN compares above every number.
 /// Byte-array bounds in a column index may be truncated, but stay bounds (the maximum is rounded up).
-fn page_col_stats(index: &ColumnIndexMetaData, page: usize, page_rows: usize, piece_rows: usize, ty: &crate::types::DataType) -> Option<ColStats> {
+fn page_col_stats(
+    index: &ColumnIndexMetaData,
+    page: usize,
+    page_rows: usize,
+    piece_rows: usize,
+    ty: &crate::types::DataType,
+) -> Option<ColStats> {
     let (min, max) = match index {
-        ColumnIndexMetaData::BOOLEAN(ix) => (ix.min_value(page).map(|v| Physical::Bool(*v)), ix.max_value(page).map(|v| Physical::Bool(*v))),
-        ColumnIndexMetaData::INT32(ix) => (ix.min_value(page).map(|v| Physical::I32(*v)), ix.max_value(page).map(|v| Physical::I32(*v))),
-        ColumnIndexMetaData::INT64(ix) => (ix.min_value(page).map(|v| Physical::I64(*v)), ix.max_value(page).map(|v| Physical::I64(*v))),
+        ColumnIndexMetaData::BOOLEAN(ix) => {
+            (ix.min_value(page).map(|v| Physical::Bool(*v)), ix.max_value(page).map(|v| Physical::Bool(*v)))
+        }
+        ColumnIndexMetaData::INT32(ix) => {
+            (ix.min_value(page).map(|v| Physical::I32(*v)), ix.max_value(page).map(|v| Physical::I32(*v)))
+        }
+        ColumnIndexMetaData::INT64(ix) => {
+            (ix.min_value(page).map(|v| Physical::I64(*v)), ix.max_value(page).map(|v| Physical::I64(*v)))
+        }
         ColumnIndexMetaData::BYTE_ARRAY(ix) if matches!(ty.kind, TypeKind::Char(_) | TypeKind::VarChar(_)) => {
             (ix.min_value(page).map(Physical::Bytes), ix.max_value(page).map(Physical::Bytes))
         }
@@ -876,7 +1003,11 @@ fn page_col_stats(index: &ColumnIndexMetaData, page: usize, page_rows: usize, pi
 
 /// Builds a batch of `out_schema` from a file batch: picks columns by name, fills missing ones with nulls,
 /// casts types that differ (e.g. a decimal stored narrower, a list field named differently).
-fn conform(batch: &RecordBatch, sources: &[Option<String>], out_schema: &SchemaRef) -> std::result::Result<RecordBatch, String> {
+fn conform(
+    batch: &RecordBatch,
+    sources: &[Option<String>],
+    out_schema: &SchemaRef,
+) -> std::result::Result<RecordBatch, String> {
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(sources.len());
     let mut fields: Vec<Field> = Vec::with_capacity(sources.len());
     for (src, field) in sources.iter().zip(out_schema.fields()) {
@@ -901,8 +1032,12 @@ fn conform(batch: &RecordBatch, sources: &[Option<String>], out_schema: &SchemaR
         }
     }
     let schema = Arc::new(ArrowSchema::new(fields));
-    RecordBatch::try_new_with_options(schema, columns, &arrow::array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows())))
-        .map_err(|e| e.to_string())
+    RecordBatch::try_new_with_options(
+        schema,
+        columns,
+        &arrow::array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
+    )
+    .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -977,9 +1112,18 @@ mod tests {
     }
 
     /// The `k` values read.
-    async fn read_with(io: &FileIO, schema: &TableSchema, size: u64, prune: Option<&crate::predicate::Predicate>, counters: &PruneCounters) -> Vec<i64> {
+    async fn read_with(
+        io: &FileIO,
+        schema: &TableSchema,
+        size: u64,
+        prune: Option<&crate::predicate::Predicate>,
+        counters: &PruneCounters,
+    ) -> Vec<i64> {
         let batches = read_file(io, schema, size, prune, Some(counters), None).await;
-        batches.iter().flat_map(|b| b.column(0).as_primitive::<arrow::datatypes::Int64Type>().values().to_vec()).collect()
+        batches
+            .iter()
+            .flat_map(|b| b.column(0).as_primitive::<arrow::datatypes::Int64Type>().values().to_vec())
+            .collect()
     }
 
     fn rt() -> tokio::runtime::Runtime {
@@ -999,7 +1143,10 @@ mod tests {
             assert_eq!(all, (0..1000).collect::<Vec<_>>());
 
             let counters = PruneCounters::default();
-            let p = Predicate::And(vec![Predicate::cmp("k", CmpOp::GtEq, Datum::I64(250)), Predicate::cmp("k", CmpOp::Lt, Datum::I64(260))]);
+            let p = Predicate::And(vec![
+                Predicate::cmp("k", CmpOp::GtEq, Datum::I64(250)),
+                Predicate::cmp("k", CmpOp::Lt, Datum::I64(260)),
+            ]);
             let got = read_with(&io, &schema, size, Some(&p), &counters).await;
             assert_eq!(got, (200..300).collect::<Vec<_>>(), "only the page holding k = 200..299 is read");
             let [row_groups, row_groups_pruned, pages, pages_pruned, rows_pruned] = counters.snapshot();
@@ -1019,11 +1166,17 @@ mod tests {
             let io = memory_io();
             let schema = append_schema("k BIGINT, s STRING");
             let size = write_paged_file(&io, &schema, 1000, 100).await;
-            let or = Predicate::Or(vec![Predicate::cmp("k", CmpOp::Lt, Datum::I64(50)), Predicate::cmp("k", CmpOp::GtEq, Datum::I64(950))]);
+            let or = Predicate::Or(vec![
+                Predicate::cmp("k", CmpOp::Lt, Datum::I64(50)),
+                Predicate::cmp("k", CmpOp::GtEq, Datum::I64(950)),
+            ]);
             let got = read_with(&io, &schema, size, Some(&or), &PruneCounters::default()).await;
             assert_eq!(got, (0..100).chain(900..1000).collect::<Vec<_>>());
             let bound = s_value(1000, 750);
-            let and = Predicate::And(vec![Predicate::cmp("k", CmpOp::Lt, Datum::I64(350)), Predicate::cmp("s", CmpOp::LtEq, Datum::String(bound.clone()))]);
+            let and = Predicate::And(vec![
+                Predicate::cmp("k", CmpOp::Lt, Datum::I64(350)),
+                Predicate::cmp("s", CmpOp::LtEq, Datum::String(bound.clone())),
+            ]);
             let got = read_with(&io, &schema, size, Some(&and), &PruneCounters::default()).await;
             // s <= bound holds for k >= 249 and k < 350 for k < 350: every such row is read, nothing from k's pages
             // at or above 400, and s's pages that lie wholly below k = 249 are skipped.
@@ -1037,7 +1190,13 @@ mod tests {
     }
 
     /// The number of rows read through `cache`.
-    async fn open_cached(io: &FileIO, schema: &TableSchema, size: u64, cache: &MetadataCache, prune: Option<crate::predicate::Predicate>) -> usize {
+    async fn open_cached(
+        io: &FileIO,
+        schema: &TableSchema,
+        size: u64,
+        cache: &MetadataCache,
+        prune: Option<crate::predicate::Predicate>,
+    ) -> usize {
         read_file(io, schema, size, prune.as_ref(), None, Some(cache)).await.iter().map(RecordBatch::num_rows).sum()
     }
 
@@ -1078,17 +1237,28 @@ mod tests {
             let schema = append_schema("k BIGINT, s STRING");
             // s is null for k in 100..200 (exactly k's second page).
             let k: ArrayRef = Arc::new(arrow::array::Int64Array::from_iter_values(0..300));
-            let s: ArrayRef = Arc::new(arrow::array::StringArray::from_iter((0..300).map(|i| (!(100..200).contains(&i)).then(|| format!("v{i:03}")))));
+            let s: ArrayRef = Arc::new(arrow::array::StringArray::from_iter(
+                (0..300).map(|i| (!(100..200).contains(&i)).then(|| format!("v{i:03}"))),
+            ));
             let batch = RecordBatch::try_new(schema.arrow_schema(), vec![k, s]).unwrap();
-            let props = WriterProperties::builder().set_data_page_row_count_limit(100).set_write_batch_size(100).build();
+            let props =
+                WriterProperties::builder().set_data_page_row_count_limit(100).set_write_batch_size(100).build();
             let mut w = ArrowWriter::try_new(Vec::new(), batch.schema(), Some(props)).unwrap();
             w.write(&batch).unwrap();
             let bytes = w.into_inner().unwrap();
             let size = bytes.len() as u64;
             io.write("f.parquet", Bytes::from(bytes)).await.unwrap();
-            let got = read_with(&io, &schema, size, Some(&Predicate::IsNull("s".into())), &PruneCounters::default()).await;
+            let got =
+                read_with(&io, &schema, size, Some(&Predicate::IsNull("s".into())), &PruneCounters::default()).await;
             assert_eq!(got, (100..200).collect::<Vec<_>>());
-            let got = read_with(&io, &schema, size, Some(&Predicate::cmp("s", CmpOp::GtEq, Datum::String("v000".into()))), &PruneCounters::default()).await;
+            let got = read_with(
+                &io,
+                &schema,
+                size,
+                Some(&Predicate::cmp("s", CmpOp::GtEq, Datum::String("v000".into()))),
+                &PruneCounters::default(),
+            )
+            .await;
             assert_eq!(got, (0..100).chain(200..300).collect::<Vec<_>>());
         });
     }
@@ -1102,7 +1272,8 @@ mod tests {
             let options = schema.options().unwrap();
             let writer = DataFileWriter::new(io.clone(), schema.clone(), options, "w", Arc::new(AtomicU64::new(0)));
             let k: ArrayRef = Arc::new(arrow::array::Int64Array::from_iter_values(0..50_000));
-            let s: ArrayRef = Arc::new(arrow::array::StringArray::from_iter_values((0..50_000).map(|i| format!("s{i}"))));
+            let s: ArrayRef =
+                Arc::new(arrow::array::StringArray::from_iter_values((0..50_000).map(|i| format!("s{i}"))));
             let batch = RecordBatch::try_new(schema.arrow_schema(), vec![k, s]).unwrap();
             let metas = writer.write("bucket-0", &batch, 0, 0).await.unwrap();
             assert_eq!(metas.len(), 1);

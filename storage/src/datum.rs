@@ -57,7 +57,9 @@ impl Datum {
             (Timestamp(a, an), Timestamp(b, bn)) => (a, an).partial_cmp(&(b, bn)),
             // Integers of different widths compare numerically (a predicate literal may be wider).
             _ => match (self.as_i128(), other.as_i128()) {
-                (Some(a), Some(b)) if !matches!(self, Decimal(..)) && !matches!(other, Decimal(..)) => a.partial_cmp(&b),
+                (Some(a), Some(b)) if !matches!(self, Decimal(..)) && !matches!(other, Decimal(..)) => {
+                    a.partial_cmp(&b)
+                }
                 _ => match (self.as_f64(), other.as_f64()) {
                     (Some(a), Some(b)) => a.partial_cmp(&b),
                     _ => None,
@@ -98,9 +100,15 @@ impl Datum {
             (TypeKind::BigInt, _) => Datum::I64(array.as_primitive::<adt::Int64Type>().value(row)),
             (TypeKind::Float, _) => Datum::F32(array.as_primitive::<adt::Float32Type>().value(row)),
             (TypeKind::Double, _) => Datum::F64(array.as_primitive::<adt::Float64Type>().value(row)),
-            (TypeKind::Decimal { precision, scale }, _) => Datum::Decimal(array.as_primitive::<adt::Decimal128Type>().value(row), *precision, *scale),
-            (TypeKind::Char(_) | TypeKind::VarChar(_), _) => Datum::String(array.as_string::<i32>().value(row).to_string()),
-            (TypeKind::Binary(_) | TypeKind::VarBinary(_), _) => Datum::Bytes(array.as_binary::<i32>().value(row).to_vec()),
+            (TypeKind::Decimal { precision, scale }, _) => {
+                Datum::Decimal(array.as_primitive::<adt::Decimal128Type>().value(row), *precision, *scale)
+            }
+            (TypeKind::Char(_) | TypeKind::VarChar(_), _) => {
+                Datum::String(array.as_string::<i32>().value(row).to_string())
+            }
+            (TypeKind::Binary(_) | TypeKind::VarBinary(_), _) => {
+                Datum::Bytes(array.as_binary::<i32>().value(row).to_vec())
+            }
             (TypeKind::Date, _) => Datum::Date(array.as_primitive::<adt::Date32Type>().value(row)),
             (TypeKind::Time(_), _) => Datum::Time(array.as_primitive::<adt::Time32MillisecondType>().value(row)),
             (TypeKind::Timestamp(_) | TypeKind::TimestampLtz(_), ArrowType::Timestamp(unit, _)) => {
@@ -126,8 +134,9 @@ impl Datum {
     /// A one-element Arrow array holding this value as type `ty` (used to compare columns with literals).
     pub fn to_array(&self, ty: &DataType) -> Result<ArrayRef> {
         use arrow::array::{
-            BinaryArray, BooleanArray, Date32Array, Decimal128Array, Float32Array, Float64Array, Int16Array, Int32Array, Int64Array, Int8Array, StringArray,
-            Time32MillisecondArray, TimestampMicrosecondArray, TimestampMillisecondArray, TimestampNanosecondArray, TimestampSecondArray,
+            BinaryArray, BooleanArray, Date32Array, Decimal128Array, Float32Array, Float64Array, Int16Array,
+            Int32Array, Int64Array, Int8Array, StringArray, Time32MillisecondArray, TimestampMicrosecondArray,
+            TimestampMillisecondArray, TimestampNanosecondArray, TimestampSecondArray,
         };
         use std::sync::Arc;
         let arrow_type = ty.to_arrow();
@@ -143,7 +152,9 @@ impl Datum {
             (Datum::I64(v), _) => Arc::new(Int64Array::from(vec![*v])),
             (Datum::F32(v), _) => Arc::new(Float32Array::from(vec![*v])),
             (Datum::F64(v), _) => Arc::new(Float64Array::from(vec![*v])),
-            (Datum::Decimal(v, p, s), _) => Arc::new(Decimal128Array::from(vec![*v]).with_precision_and_scale(*p, *s as i8)?),
+            (Datum::Decimal(v, p, s), _) => {
+                Arc::new(Decimal128Array::from(vec![*v]).with_precision_and_scale(*p, *s as i8)?)
+            }
             (Datum::String(v), _) => Arc::new(StringArray::from(vec![v.as_str()])),
             (Datum::Bytes(v), _) => Arc::new(BinaryArray::from(vec![v.as_slice()])),
             (Datum::Date(v), _) => Arc::new(Date32Array::from(vec![*v])),
@@ -152,7 +163,9 @@ impl Datum {
                 let arr: ArrayRef = match unit {
                     TimeUnit::Second => Arc::new(TimestampSecondArray::from(vec![ms.div_euclid(1000)])),
                     TimeUnit::Millisecond => Arc::new(TimestampMillisecondArray::from(vec![*ms])),
-                    TimeUnit::Microsecond => Arc::new(TimestampMicrosecondArray::from(vec![ms * 1000 + (*ns as i64) / 1000])),
+                    TimeUnit::Microsecond => {
+                        Arc::new(TimestampMicrosecondArray::from(vec![ms * 1000 + (*ns as i64) / 1000]))
+                    }
                     TimeUnit::Nanosecond => Arc::new(TimestampNanosecondArray::from(vec![ms * 1_000_000 + *ns as i64])),
                 };
                 arrow::compute::cast(&arr, &ArrowType::Timestamp(*unit, tz.clone()))?
@@ -177,7 +190,9 @@ impl Datum {
             (TypeKind::Float, _) => F32(self.as_f64().ok_or_else(fail)? as f32),
             (TypeKind::Double, _) => F64(self.as_f64().ok_or_else(fail)?),
             (TypeKind::Decimal { precision, scale }, Decimal(v, _, s)) if s == scale => Decimal(*v, *precision, *scale),
-            (TypeKind::Decimal { precision, scale }, _) if int.is_some() => Decimal(int.unwrap() * 10i128.pow(*scale as u32), *precision, *scale),
+            (TypeKind::Decimal { precision, scale }, _) if int.is_some() => {
+                Decimal(int.unwrap() * 10i128.pow(*scale as u32), *precision, *scale)
+            }
             (TypeKind::Decimal { precision, scale }, String(s)) => parse_decimal(s, *precision, *scale)?,
             (TypeKind::Char(_) | TypeKind::VarChar(_), String(s)) => String(s.clone()),
             (TypeKind::Binary(_) | TypeKind::VarBinary(_), Bytes(b)) => Bytes(b.clone()),
@@ -208,7 +223,9 @@ impl Datum {
             Datum::String(v) => v.clone(),
             Datum::Bytes(v) => hex_encode(v),
             Datum::Date(d) => format_date(*d),
-            Datum::Time(t) => format!("{:02}:{:02}:{:02}.{:03}", t / 3_600_000, t / 60_000 % 60, t / 1000 % 60, t % 1000),
+            Datum::Time(t) => {
+                format!("{:02}:{:02}:{:02}.{:03}", t / 3_600_000, t / 60_000 % 60, t / 1000 % 60, t % 1000)
+            }
             Datum::Timestamp(ms, ns) => format_timestamp(*ms, *ns, 9),
         }
     }
@@ -234,7 +251,8 @@ pub fn format_decimal(unscaled: i128, scale: u8) -> String {
     let negative = unscaled < 0;
     let digits = unscaled.unsigned_abs().to_string();
     let scale = scale as usize;
-    let padded = if digits.len() <= scale { format!("{}{}", "0".repeat(scale + 1 - digits.len()), digits) } else { digits };
+    let padded =
+        if digits.len() <= scale { format!("{}{}", "0".repeat(scale + 1 - digits.len()), digits) } else { digits };
     let (int_part, frac) = padded.split_at(padded.len() - scale);
     format!("{}{}.{}", if negative { "-" } else { "" }, int_part, frac)
 }
@@ -247,11 +265,16 @@ pub fn parse_decimal(text: &str, precision: u8, scale: u8) -> Result<Datum> {
         None => (false, t.strip_prefix('+').unwrap_or(t)),
     };
     let (int_part, frac) = t.split_once('.').unwrap_or((t, ""));
-    if int_part.is_empty() && frac.is_empty() || !int_part.chars().all(|c| c.is_ascii_digit()) || !frac.chars().all(|c| c.is_ascii_digit()) {
+    if int_part.is_empty() && frac.is_empty()
+        || !int_part.chars().all(|c| c.is_ascii_digit())
+        || !frac.chars().all(|c| c.is_ascii_digit())
+    {
         return Err(bad());
     }
     if frac.len() > scale as usize && frac[scale as usize..].chars().any(|c| c != '0') {
-        return Err(Error::invalid(format!("`{text}` has more than {scale} fractional digits for DECIMAL({precision}, {scale})")));
+        return Err(Error::invalid(format!(
+            "`{text}` has more than {scale} fractional digits for DECIMAL({precision}, {scale})"
+        )));
     }
     let mut frac_digits: String = frac.chars().take(scale as usize).collect();
     while frac_digits.len() < scale as usize {
@@ -272,7 +295,8 @@ pub fn format_date(days: i32) -> String {
 }
 
 pub fn parse_date(text: &str) -> Result<i32> {
-    let d = chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").map_err(|e| Error::invalid(format!("`{text}` is not a date (YYYY-MM-DD): {e}")))?;
+    let d = chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+        .map_err(|e| Error::invalid(format!("`{text}` is not a date (YYYY-MM-DD): {e}")))?;
     Ok(d.num_days_from_ce() - 719_163)
 }
 
@@ -301,7 +325,9 @@ pub fn parse_timestamp(text: &str) -> Result<(i64, i32)> {
     let t = t.strip_suffix('Z').unwrap_or(&t);
     let dt = chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%.f")
         .or_else(|_| chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M"))
-        .or_else(|_| chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d").map(|d| d.and_hms_opt(0, 0, 0).expect("midnight exists")))
+        .or_else(|_| {
+            chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d").map(|d| d.and_hms_opt(0, 0, 0).expect("midnight exists"))
+        })
         .map_err(|e| Error::invalid(format!("`{text}` is not a timestamp (YYYY-MM-DDTHH:MM:SS[.f]): {e}")))?;
     let utc = dt.and_utc();
     let secs = utc.timestamp();

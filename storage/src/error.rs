@@ -72,14 +72,18 @@ impl Error {
             Error::Conflict(_) => ErrorKind::Conflict,
             Error::Io { source, .. } => match source {
                 object_store::Error::NotFound { .. } => ErrorKind::NotFound,
-                object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. } => ErrorKind::Conflict,
+                object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. } => {
+                    ErrorKind::Conflict
+                }
                 _ => ErrorKind::Unavailable,
             },
             Error::Arrow(_) => ErrorKind::Invalid,
             Error::Log { source, .. } => match source.kind() {
                 dyntable_log_store::ErrorKind::Invalid => ErrorKind::Invalid,
                 dyntable_log_store::ErrorKind::Data => ErrorKind::Data,
-                dyntable_log_store::ErrorKind::Unavailable | dyntable_log_store::ErrorKind::Closed => ErrorKind::Unavailable,
+                dyntable_log_store::ErrorKind::Unavailable | dyntable_log_store::ErrorKind::Closed => {
+                    ErrorKind::Unavailable
+                }
                 dyntable_log_store::ErrorKind::Internal => ErrorKind::Internal,
             },
             Error::Internal(_) => ErrorKind::Internal,

@@ -9,22 +9,36 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
 use crate::error::{Error, Result};
+use crate::seams::Seams;
 
-/// An object store plus the root path of a warehouse or table.
+/// An object store plus the root path of a warehouse or table, and the clock and id source ([`Seams`]) of
+/// everything that writes through it.
 #[derive(Clone, Debug)]
 pub struct FileIO {
     pub store: Arc<dyn ObjectStore>,
     pub root: Path,
+    seams: Seams,
 }
 
 impl FileIO {
+    /// A FileIO with the system clock and random ids.
     pub fn new(store: Arc<dyn ObjectStore>, root: Path) -> Self {
-        FileIO { store, root }
+        FileIO { store, root, seams: Seams::system() }
+    }
+
+    /// The same FileIO reading time and ids from `seams` (and so does every child made from it).
+    pub fn with_seams(mut self, seams: Seams) -> Self {
+        self.seams = seams;
+        self
+    }
+
+    pub fn seams(&self) -> &Seams {
+        &self.seams
     }
 
     /// A FileIO rooted at `root/child`.
     pub fn child(&self, child: &str) -> FileIO {
-        FileIO { store: self.store.clone(), root: self.path(child) }
+        FileIO { store: self.store.clone(), root: self.path(child), seams: self.seams.clone() }
     }
 
     pub fn path(&self, relative: &str) -> Path {
@@ -114,7 +128,13 @@ impl FileIO {
     /// Deletes everything under `dir`.
     pub async fn delete_dir(&self, dir: &str) -> Result<()> {
         let path = self.path(dir);
-        let files: Vec<_> = self.store.list(Some(&path)).map_ok(|m| m.location).try_collect().await.map_err(|e| io_err("list", &path, e))?;
+        let files: Vec<_> = self
+            .store
+            .list(Some(&path))
+            .map_ok(|m| m.location)
+            .try_collect()
+            .await
+            .map_err(|e| io_err("list", &path, e))?;
         for f in files {
             match self.store.delete(&f).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}

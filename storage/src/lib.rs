@@ -28,6 +28,7 @@ pub mod predicate;
 pub mod read;
 pub mod scan;
 pub mod schema;
+pub mod seams;
 pub mod snapshot;
 pub mod stats;
 pub mod stream;

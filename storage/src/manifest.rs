@@ -186,7 +186,10 @@ fn stats_value(s: &SimpleStats) -> Value {
     Value::Record(vec![
         ("_MIN_VALUES".into(), Value::Bytes(s.min_values.clone())),
         ("_MAX_VALUES".into(), Value::Bytes(s.max_values.clone())),
-        ("_NULL_COUNTS".into(), opt(s.null_counts.as_ref(), |c| Value::Array(c.iter().map(|n| opt(*n, Value::Long)).collect()))),
+        (
+            "_NULL_COUNTS".into(),
+            opt(s.null_counts.as_ref(), |c| Value::Array(c.iter().map(|n| opt(*n, Value::Long)).collect())),
+        ),
     ])
 }
 
@@ -280,7 +283,9 @@ fn unwrap_union(v: &Value) -> &Value {
 impl<'a> Rec<'a> {
     fn new(v: &'a Value, path: &'a str, what: &'static str) -> Result<Self> {
         match unwrap_union(v) {
-            Value::Record(fields) => Ok(Rec { fields: fields.iter().map(|(k, v)| (k.as_str(), unwrap_union(v))).collect(), path, what }),
+            Value::Record(fields) => {
+                Ok(Rec { fields: fields.iter().map(|(k, v)| (k.as_str(), unwrap_union(v))).collect(), path, what })
+            }
             other => Err(Error::corrupt(path, format!("{what} is not an avro record: {other:?}"))),
         }
     }
@@ -296,7 +301,9 @@ impl<'a> Rec<'a> {
     fn opt_long(&self, name: &str) -> Result<Option<i64>> {
         match self.get(name) {
             None => Ok(None),
-            Some(Value::Long(v)) | Some(Value::TimestampMillis(v)) | Some(Value::LocalTimestampMillis(v)) => Ok(Some(*v)),
+            Some(Value::Long(v)) | Some(Value::TimestampMillis(v)) | Some(Value::LocalTimestampMillis(v)) => {
+                Ok(Some(*v))
+            }
             Some(Value::TimestampMicros(v)) | Some(Value::LocalTimestampMicros(v)) => Ok(Some(*v / 1000)),
             Some(Value::Int(v)) => Ok(Some(*v as i64)),
             Some(_) => Err(self.err(name)),
@@ -482,7 +489,10 @@ impl ManifestCache {
     pub const DEFAULT_CAPACITY_RECORDS: usize = 250_000;
 
     pub fn new(capacity_records: usize) -> ManifestCache {
-        ManifestCache { inner: Mutex::new(CacheInner { files: HashMap::new(), order: VecDeque::new(), records: 0 }), capacity_records }
+        ManifestCache {
+            inner: Mutex::new(CacheInner { files: HashMap::new(), order: VecDeque::new(), records: 0 }),
+            capacity_records,
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, CacheInner> {
@@ -590,7 +600,13 @@ impl ManifestStore {
     }
 
     /// Writes a manifest file holding `entries`; returns its list record.
-    pub async fn write_manifest(&self, name: &str, entries: &[ManifestEntry], schema_id: i64, partition_stats: SimpleStats) -> Result<ManifestFileMeta> {
+    pub async fn write_manifest(
+        &self,
+        name: &str,
+        entries: &[ManifestEntry],
+        schema_id: i64,
+        partition_stats: SimpleStats,
+    ) -> Result<ManifestFileMeta> {
         let body = encode_manifest(entries)?;
         let size = body.len() as i64;
         self.io.write(&Self::rel(name), Bytes::from(body)).await?;
@@ -687,7 +703,13 @@ mod tests {
     fn corrupt_manifest_names_the_file() {
         let e = decode_manifest(b"not avro at all", "wh/t/manifest/manifest-1").unwrap_err().to_string();
         assert!(e.contains("manifest-1"), "{e}");
-        let entries = vec![ManifestEntry { kind: FileKind::Add, partition: vec![], bucket: 0, total_buckets: 1, file: sample_file("f") }];
+        let entries = vec![ManifestEntry {
+            kind: FileKind::Add,
+            partition: vec![],
+            bucket: 0,
+            total_buckets: 1,
+            file: sample_file("f"),
+        }];
         let bytes = encode_manifest(&entries).unwrap();
         let e = decode_manifest(&bytes[..bytes.len() - 7], "wh/t/manifest/manifest-2").unwrap_err().to_string();
         assert!(e.contains("manifest-2"), "{e}");
@@ -700,7 +722,13 @@ mod tests {
         let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
         rt.block_on(async {
             let io = FileIO::new(Arc::new(object_store::memory::InMemory::new()), object_store::path::Path::from("t"));
-            let entries = vec![ManifestEntry { kind: FileKind::Add, partition: vec![], bucket: 0, total_buckets: 1, file: sample_file("f") }];
+            let entries = vec![ManifestEntry {
+                kind: FileKind::Add,
+                partition: vec![],
+                bucket: 0,
+                total_buckets: 1,
+                file: sample_file("f"),
+            }];
             let cache = Arc::new(ManifestCache::new(ManifestCache::DEFAULT_CAPACITY_RECORDS));
             let cached = ManifestStore::new(io.clone()).with_cache(Some(cache.clone()));
             let meta = cached.write_manifest("manifest-a-0", &entries, 0, SimpleStats::empty()).await.unwrap();

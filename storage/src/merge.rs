@@ -60,10 +60,16 @@ impl AggFn {
             "last_non_null_value" => AggFn::LastNonNullValue,
             "first_value" => AggFn::FirstValue,
             "first_non_null_value" => AggFn::FirstNonNullValue,
-            "listagg" => AggFn::ListAgg(options.get(&format!("fields.{field}.list-agg-delimiter")).cloned().unwrap_or_else(|| ",".into())),
+            "listagg" => AggFn::ListAgg(
+                options.get(&format!("fields.{field}.list-agg-delimiter")).cloned().unwrap_or_else(|| ",".into()),
+            ),
             "bool_and" => AggFn::BoolAnd,
             "bool_or" => AggFn::BoolOr,
-            "collect" => AggFn::Collect { distinct: options.get(&format!("fields.{field}.distinct")).is_some_and(|v| v.eq_ignore_ascii_case("true")) },
+            "collect" => AggFn::Collect {
+                distinct: options
+                    .get(&format!("fields.{field}.distinct"))
+                    .is_some_and(|v| v.eq_ignore_ascii_case("true")),
+            },
             "merge_map" => AggFn::MergeMap,
             other => {
                 return Err(Error::InvalidOption {
@@ -97,7 +103,13 @@ impl AggFn {
     fn accepts(&self, t: &DataType) -> bool {
         let numeric = matches!(
             t.kind,
-            TypeKind::TinyInt | TypeKind::SmallInt | TypeKind::Int | TypeKind::BigInt | TypeKind::Float | TypeKind::Double | TypeKind::Decimal { .. }
+            TypeKind::TinyInt
+                | TypeKind::SmallInt
+                | TypeKind::Int
+                | TypeKind::BigInt
+                | TypeKind::Float
+                | TypeKind::Double
+                | TypeKind::Decimal { .. }
         );
         match self {
             AggFn::Sum | AggFn::Product => numeric,
@@ -111,7 +123,15 @@ impl AggFn {
     }
 
     fn supports_retract(&self) -> bool {
-        matches!(self, AggFn::Sum | AggFn::Product | AggFn::LastValue | AggFn::LastNonNullValue | AggFn::Collect { .. } | AggFn::MergeMap)
+        matches!(
+            self,
+            AggFn::Sum
+                | AggFn::Product
+                | AggFn::LastValue
+                | AggFn::LastNonNullValue
+                | AggFn::Collect { .. }
+                | AggFn::MergeMap
+        )
     }
 }
 
@@ -139,7 +159,9 @@ impl MergeSpec {
         let engine = schema.options()?.merge_engine;
         let mut spec = MergeSpec {
             engine,
-            ignore_delete: is_true(o, "ignore-delete") || is_true(o, "partial-update.ignore-delete") || is_true(o, "first-row.ignore-delete"),
+            ignore_delete: is_true(o, "ignore-delete")
+                || is_true(o, "partial-update.ignore-delete")
+                || is_true(o, "first-row.ignore-delete"),
             remove_record_on_delete: is_true(o, "partial-update.remove-record-on-delete"),
             sequence_groups: Vec::new(),
             aggs: HashMap::new(),
@@ -149,14 +171,23 @@ impl MergeSpec {
             let Some(rest) = k.strip_prefix("fields.") else { continue };
             if let Some(seq) = rest.strip_suffix(".sequence-group") {
                 let seq_fields: Vec<String> = seq.split(',').map(|s| s.trim().to_string()).collect();
-                let members: Vec<String> = v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+                let members: Vec<String> =
+                    v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
                 for f in seq_fields.iter().chain(&members) {
                     if schema.field(f).is_none() {
-                        return Err(Error::InvalidOption { key: k.clone(), value: v.clone(), reason: format!("sequence group names unknown field `{f}`") });
+                        return Err(Error::InvalidOption {
+                            key: k.clone(),
+                            value: v.clone(),
+                            reason: format!("sequence group names unknown field `{f}`"),
+                        });
                     }
                 }
                 if engine != MergeEngine::PartialUpdate {
-                    return Err(Error::InvalidOption { key: k.clone(), value: v.clone(), reason: "sequence groups need merge-engine = partial-update".into() });
+                    return Err(Error::InvalidOption {
+                        key: k.clone(),
+                        value: v.clone(),
+                        reason: "sequence groups need merge-engine = partial-update".into(),
+                    });
                 }
                 spec.sequence_groups.push((seq_fields, members));
             } else if let Some(field) = rest.strip_suffix(".aggregate-function") {
@@ -170,17 +201,29 @@ impl MergeSpec {
                     return Err(Error::InvalidOption {
                         key: k.clone(),
                         value: v.clone(),
-                        reason: format!("aggregate function `{}` cannot aggregate column `{field}` of type {}", agg.name(), f.data_type.to_json()),
+                        reason: format!(
+                            "aggregate function `{}` cannot aggregate column `{field}` of type {}",
+                            agg.name(),
+                            f.data_type.to_json()
+                        ),
                     });
                 }
                 if schema.primary_keys.contains(&field.to_string()) {
-                    return Err(Error::InvalidOption { key: k.clone(), value: v.clone(), reason: "a primary-key column cannot be aggregated".into() });
+                    return Err(Error::InvalidOption {
+                        key: k.clone(),
+                        value: v.clone(),
+                        reason: "a primary-key column cannot be aggregated".into(),
+                    });
                 }
                 spec.aggs.insert(field.to_string(), (agg, is_true(o, &format!("fields.{field}.ignore-retract"))));
             }
         }
         if engine == MergeEngine::Aggregation {
-            let default = o.get("fields.default-aggregate-function").map(|d| AggFn::parse(d, "default", o)).transpose()?.unwrap_or(AggFn::LastNonNullValue);
+            let default = o
+                .get("fields.default-aggregate-function")
+                .map(|d| AggFn::parse(d, "default", o))
+                .transpose()?
+                .unwrap_or(AggFn::LastNonNullValue);
             for f in &schema.fields {
                 if schema.primary_keys.contains(&f.name) || spec.aggs.contains_key(&f.name) {
                     continue;
@@ -192,7 +235,10 @@ impl MergeSpec {
                         reason: format!("cannot aggregate column `{}` of type {}", f.name, f.data_type.to_json()),
                     });
                 }
-                spec.aggs.insert(f.name.clone(), (default.clone(), is_true(o, &format!("fields.{}.ignore-retract", f.name))));
+                spec.aggs.insert(
+                    f.name.clone(),
+                    (default.clone(), is_true(o, &format!("fields.{}.ignore-retract", f.name))),
+                );
             }
         }
         Ok(spec)
@@ -270,7 +316,11 @@ impl MergeSpec {
         debug_assert!(n > 0);
         match self.engine {
             MergeEngine::Deduplicate => Ok(Some(Merged { kind: v.kind(n - 1), base: n - 1, columns: None })),
-            MergeEngine::FirstRow => Ok((0..n).find(|i| !v.kind(*i).is_retract()).map(|i| Merged { kind: RowKind::Insert, base: i, columns: None })),
+            MergeEngine::FirstRow => Ok((0..n).find(|i| !v.kind(*i).is_retract()).map(|i| Merged {
+                kind: RowKind::Insert,
+                base: i,
+                columns: None,
+            })),
             MergeEngine::PartialUpdate => self.partial_update(v),
             MergeEngine::Aggregation => self.aggregate(v, types).map(Some),
         }
@@ -359,7 +409,11 @@ impl MergeSpec {
         for c in idx {
             let (a, r) = v.col(i, c);
             let (b, s) = v.col(o, c);
-            let cmp = arrow::array::make_comparator(a.as_ref(), b.as_ref(), arrow_schema::SortOptions { descending: false, nulls_first: true })?(r, s);
+            let cmp = arrow::array::make_comparator(
+                a.as_ref(),
+                b.as_ref(),
+                arrow_schema::SortOptions { descending: false, nulls_first: true },
+            )?(r, s);
             match cmp {
                 std::cmp::Ordering::Greater => return Ok(true),
                 std::cmp::Ordering::Less => return Ok(false),
@@ -383,7 +437,11 @@ impl MergeSpec {
             let (agg, ignore_retract) = self.aggs.get(name).cloned().unwrap_or((AggFn::LastNonNullValue, false));
             cols.push(fold(&agg, ignore_retract, only_retractions, v, c, &types[c], name)?);
         }
-        Ok(Merged { kind: if only_retractions { RowKind::UpdateBefore } else { RowKind::Insert }, base: n - 1, columns: Some(cols) })
+        Ok(Merged {
+            kind: if only_retractions { RowKind::UpdateBefore } else { RowKind::Insert },
+            base: n - 1,
+            columns: Some(cols),
+        })
     }
 }
 
@@ -432,7 +490,15 @@ fn numeric_op(a: &Datum, b: &Datum, retract: bool, product: bool, name: &str) ->
     })
 }
 
-fn fold(agg: &AggFn, ignore_retract: bool, as_values: bool, v: &Versions, c: usize, ty: &DataType, name: &str) -> Result<ColSrc> {
+fn fold(
+    agg: &AggFn,
+    ignore_retract: bool,
+    as_values: bool,
+    v: &Versions,
+    c: usize,
+    ty: &DataType,
+    name: &str,
+) -> Result<ColSrc> {
     let n = v.rows.len();
     let is_retract = |i: usize| !as_values && v.kind(i).is_retract();
     let datum = |i: usize| -> Result<Datum> {
@@ -447,7 +513,10 @@ fn fold(agg: &AggFn, ignore_retract: bool, as_values: bool, v: &Versions, c: usi
             return Ok(true);
         }
         if !agg.supports_retract() {
-            return Err(Error::invalid(format!("aggregate function `{}` of column `{name}` cannot retract; set fields.{name}.ignore-retract", agg.name())));
+            return Err(Error::invalid(format!(
+                "aggregate function `{}` of column `{name}` cannot retract; set fields.{name}.ignore-retract",
+                agg.name()
+            )));
         }
         Ok(true)
     };
@@ -527,7 +596,9 @@ fn fold(agg: &AggFn, ignore_retract: bool, as_values: bool, v: &Versions, c: usi
             }
             Ok(match (computed, cur) {
                 (Some(d), _) => ColSrc::Value(d.to_array(ty)?),
-                (None, Some(i)) if !v.is_null(i, c) || matches!(agg, AggFn::LastValue | AggFn::FirstValue) => ColSrc::Pick(i),
+                (None, Some(i)) if !v.is_null(i, c) || matches!(agg, AggFn::LastValue | AggFn::FirstValue) => {
+                    ColSrc::Pick(i)
+                }
                 _ => ColSrc::Null,
             })
         }
@@ -545,7 +616,8 @@ fn fold(agg: &AggFn, ignore_retract: bool, as_values: bool, v: &Versions, c: usi
                 acc = if acc.is_null() {
                     if retract {
                         // Retracting from nothing: sum starts at zero, product at one.
-                        let zero = if matches!(agg, AggFn::Sum) { Datum::I64(0) } else { Datum::I64(1) }.coerce_to(ty)?;
+                        let zero =
+                            if matches!(agg, AggFn::Sum) { Datum::I64(0) } else { Datum::I64(1) }.coerce_to(ty)?;
                         numeric_op(&zero, &d, true, matches!(agg, AggFn::Product), name)?
                     } else {
                         d
@@ -566,7 +638,11 @@ fn fold(agg: &AggFn, ignore_retract: bool, as_values: bool, v: &Versions, c: usi
                     parts.push(s);
                 }
             }
-            Ok(if parts.is_empty() { ColSrc::Null } else { ColSrc::Value(Datum::String(parts.join(delim)).to_array(ty)?) })
+            Ok(if parts.is_empty() {
+                ColSrc::Null
+            } else {
+                ColSrc::Value(Datum::String(parts.join(delim)).to_array(ty)?)
+            })
         }
         AggFn::Collect { distinct } => collect(v, c, ty, *distinct, ignore_retract, as_values),
         AggFn::MergeMap => merge_map(v, c, ty, ignore_retract, as_values),
@@ -579,7 +655,14 @@ fn element_rows(values: &ArrayRef) -> Result<arrow::row::Rows> {
     Ok(conv.convert_columns(std::slice::from_ref(values))?)
 }
 
-fn collect(v: &Versions, c: usize, ty: &DataType, distinct: bool, ignore_retract: bool, as_values: bool) -> Result<ColSrc> {
+fn collect(
+    v: &Versions,
+    c: usize,
+    ty: &DataType,
+    distinct: bool,
+    ignore_retract: bool,
+    as_values: bool,
+) -> Result<ColSrc> {
     let mut pieces: Vec<ArrayRef> = Vec::new();
     let mut retracted: Vec<ArrayRef> = Vec::new();
     let mut any = false;
@@ -624,7 +707,12 @@ fn collect(v: &Versions, c: usize, ty: &DataType, distinct: bool, ignore_retract
     }
     let values = arrow::compute::take(&all, &arrow::array::UInt32Array::from(keep), None)?;
     let ArrowType::List(field) = ty.to_arrow() else { return Err(Error::Internal("collect on a non-list".into())) };
-    let list = ListArray::try_new(field, OffsetBuffer::new(ScalarBuffer::from(vec![0i32, values.len() as i32])), values, None)?;
+    let list = ListArray::try_new(
+        field,
+        OffsetBuffer::new(ScalarBuffer::from(vec![0i32, values.len() as i32])),
+        values,
+        None,
+    )?;
     Ok(ColSrc::Value(Arc::new(list)))
 }
 
@@ -662,9 +750,12 @@ fn merge_map(v: &Versions, c: usize, ty: &DataType, ignore_retract: bool, as_val
     let picks: Vec<(usize, usize)> = order.iter().filter_map(|k| latest[k]).collect();
     let refs: Vec<&dyn Array> = entries.iter().map(|s| s as &dyn Array).collect();
     let merged = arrow::compute::interleave(&refs, &picks)?;
-    let ArrowType::Map(field, sorted) = ty.to_arrow() else { return Err(Error::Internal("merge_map on a non-map".into())) };
+    let ArrowType::Map(field, sorted) = ty.to_arrow() else {
+        return Err(Error::Internal("merge_map on a non-map".into()));
+    };
     let s = merged.as_struct().clone();
-    let map = MapArray::try_new(field, OffsetBuffer::new(ScalarBuffer::from(vec![0i32, s.len() as i32])), s, None, sorted)?;
+    let map =
+        MapArray::try_new(field, OffsetBuffer::new(ScalarBuffer::from(vec![0i32, s.len() as i32])), s, None, sorted)?;
     Ok(ColSrc::Value(Arc::new(map)))
 }
 
@@ -736,8 +827,10 @@ impl OutputBuilder {
         let capacity = self.rows.capacity();
         let rows = std::mem::replace(&mut self.rows, Vec::with_capacity(capacity));
         let schema = slots[0].schema();
-        let picks: Vec<(usize, usize)> = rows.iter().map(|r| if let OutRow::Whole { slot, row, .. } = r { (*slot, *row) } else { (0, 0) }).collect();
-        let kinds: Vec<i8> = rows.iter().map(|r| if let OutRow::Whole { kind, .. } = r { *kind as i8 } else { 0 }).collect();
+        let picks: Vec<(usize, usize)> =
+            rows.iter().map(|r| if let OutRow::Whole { slot, row, .. } = r { (*slot, *row) } else { (0, 0) }).collect();
+        let kinds: Vec<i8> =
+            rows.iter().map(|r| if let OutRow::Whole { kind, .. } = r { *kind as i8 } else { 0 }).collect();
         let mut fields = vec![schema.field(nkeys + 1).clone()];
         let mut columns: Vec<ArrayRef> = vec![Arc::new(arrow::array::Int8Array::from(kinds))];
         for c in nkeys + 2..schema.fields().len() {
@@ -754,11 +847,14 @@ impl OutputBuilder {
         let rows = std::mem::replace(&mut self.rows, Vec::with_capacity(capacity));
         let refs: Vec<&RecordBatch> = slots.iter().collect();
         if rows.iter().all(|r| matches!(r, OutRow::Whole { .. })) {
-            let picks: Vec<(usize, usize)> =
-                rows.iter().map(|r| if let OutRow::Whole { slot, row, .. } = r { (*slot, *row) } else { unreachable!() }).collect();
+            let picks: Vec<(usize, usize)> = rows
+                .iter()
+                .map(|r| if let OutRow::Whole { slot, row, .. } = r { (*slot, *row) } else { unreachable!() })
+                .collect();
             let batch = arrow::compute::interleave_record_batch(&refs, &picks)?;
             // The output kind may differ from the picked row's (first-row emits +I).
-            let kinds: Vec<i8> = rows.iter().map(|r| if let OutRow::Whole { kind, .. } = r { *kind as i8 } else { 0 }).collect();
+            let kinds: Vec<i8> =
+                rows.iter().map(|r| if let OutRow::Whole { kind, .. } = r { *kind as i8 } else { 0 }).collect();
             let mut cols = batch.columns().to_vec();
             cols[nkeys + 1] = Arc::new(arrow::array::Int8Array::from(kinds));
             return Ok(RecordBatch::try_new(batch.schema(), cols)?);

@@ -114,32 +114,42 @@ impl CoreOptions {
                 .ok_or_else(|| opt_err(BUCKET, &v, "expected -1 (dynamic) or a positive number of buckets"))?,
             None => -1,
         };
-        let bucket_key = get(BUCKET_KEY).map(|v| v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()).unwrap_or_default();
+        let bucket_key = get(BUCKET_KEY)
+            .map(|v| v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+            .unwrap_or_default();
         let write_buffer_size = match get(WRITE_BUFFER_SIZE) {
-            Some(v) => {
-                parse_memory_size(&v).filter(|s| *s > 0).ok_or_else(|| opt_err(WRITE_BUFFER_SIZE, &v, "expected a positive memory size such as `256 mb`"))?
-            }
+            Some(v) => parse_memory_size(&v)
+                .filter(|s| *s > 0)
+                .ok_or_else(|| opt_err(WRITE_BUFFER_SIZE, &v, "expected a positive memory size such as `256 mb`"))?,
             None => 256 << 20,
         };
-        let target_file_size = match get(TARGET_FILE_SIZE) {
-            Some(v) => Some(
-                parse_memory_size(&v).filter(|s| *s > 0).ok_or_else(|| opt_err(TARGET_FILE_SIZE, &v, "expected a positive memory size such as `128 mb`"))?,
-            ),
-            None => None,
-        };
+        let target_file_size =
+            match get(TARGET_FILE_SIZE) {
+                Some(v) => Some(parse_memory_size(&v).filter(|s| *s > 0).ok_or_else(|| {
+                    opt_err(TARGET_FILE_SIZE, &v, "expected a positive memory size such as `128 mb`")
+                })?),
+                None => None,
+            };
         let merge_engine = match get(MERGE_ENGINE).as_deref() {
             None | Some("deduplicate") => MergeEngine::Deduplicate,
             Some("first-row") => MergeEngine::FirstRow,
             Some("partial-update") => MergeEngine::PartialUpdate,
             Some("aggregation") => MergeEngine::Aggregation,
-            Some(v) => return Err(opt_err(MERGE_ENGINE, v, "allowed: deduplicate, partial-update, aggregation, first-row")),
+            Some(v) => {
+                return Err(opt_err(MERGE_ENGINE, v, "allowed: deduplicate, partial-update, aggregation, first-row"))
+            }
         };
         let stats_mode = match get(STATS_MODE) {
             None => StatsMode::Truncate(16),
-            Some(v) => parse_stats_mode(&v).ok_or_else(|| opt_err(STATS_MODE, &v, "allowed: none, counts, full, truncate(N)"))?,
+            Some(v) => parse_stats_mode(&v)
+                .ok_or_else(|| opt_err(STATS_MODE, &v, "allowed: none, counts, full, truncate(N)"))?,
         };
         let zstd_level = match get(ZSTD_LEVEL) {
-            Some(v) => v.parse::<i32>().ok().filter(|l| (1..=22).contains(l)).ok_or_else(|| opt_err(ZSTD_LEVEL, &v, "expected 1..22"))?,
+            Some(v) => v
+                .parse::<i32>()
+                .ok()
+                .filter(|l| (1..=22).contains(l))
+                .ok_or_else(|| opt_err(ZSTD_LEVEL, &v, "expected 1..22"))?,
             None => 1,
         };
         let compression = match get(FILE_COMPRESSION).map(|s| s.to_ascii_lowercase()).as_deref() {
@@ -160,7 +170,11 @@ impl CoreOptions {
             None => 10,
         };
         let manifest_merge_min_count = match get(MANIFEST_MERGE_MIN_COUNT) {
-            Some(v) => v.parse().ok().filter(|n: &usize| *n > 0).ok_or_else(|| opt_err(MANIFEST_MERGE_MIN_COUNT, &v, "expected a positive integer"))?,
+            Some(v) => v
+                .parse()
+                .ok()
+                .filter(|n: &usize| *n > 0)
+                .ok_or_else(|| opt_err(MANIFEST_MERGE_MIN_COUNT, &v, "expected a positive integer"))?,
             None => 30,
         };
         let deletion_vectors = match get(DELETION_VECTORS) {
@@ -212,7 +226,10 @@ impl CoreOptions {
             DELETION_VECTORS,
         ];
         for (k, v) in raw {
-            let known = parsed.contains(&k.as_str()) || OTHER_KNOWN_KEYS.contains(&k.as_str()) || k.starts_with("fields.") || k.starts_with("log.");
+            let known = parsed.contains(&k.as_str())
+                || OTHER_KNOWN_KEYS.contains(&k.as_str())
+                || k.starts_with("fields.")
+                || k.starts_with("log.");
             if !known {
                 return Err(opt_err(k, v, "unknown option"));
             }
@@ -284,7 +301,12 @@ mod tests {
         assert_eq!(o.stats_mode, StatsMode::Truncate(16));
         assert_eq!(o.target_file_size(true), 128 << 20);
         assert_eq!(o.target_file_size(false), 256 << 20);
-        let o = CoreOptions::parse(&opts(&[("bucket", "4"), ("write-buffer-size", "64 mb"), ("metadata.stats-mode", "truncate(8)")])).unwrap();
+        let o = CoreOptions::parse(&opts(&[
+            ("bucket", "4"),
+            ("write-buffer-size", "64 mb"),
+            ("metadata.stats-mode", "truncate(8)"),
+        ]))
+        .unwrap();
         assert_eq!((o.bucket, o.write_buffer_size, o.stats_mode), (4, 64 << 20, StatsMode::Truncate(8)));
         for (k, v) in [
             ("bucket", "0"),

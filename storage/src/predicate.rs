@@ -105,7 +105,9 @@ impl Predicate {
                 Some(n) => n < row_count,
                 None => true,
             },
-            Predicate::In(c, vs) => vs.iter().any(|v| Predicate::Cmp(c.clone(), CmpOp::Eq, v.clone()).might_match(stats, row_count)),
+            Predicate::In(c, vs) => {
+                vs.iter().any(|v| Predicate::Cmp(c.clone(), CmpOp::Eq, v.clone()).might_match(stats, row_count))
+            }
             Predicate::Cmp(c, op, v) => {
                 let Some(s) = stats(c) else { return true };
                 if v.is_null() {
@@ -132,8 +134,15 @@ impl Predicate {
 
     /// Evaluates on rows; null comparisons are false (SQL semantics for a WHERE clause).
     pub fn evaluate(&self, batch: &RecordBatch, schema: &TableSchema) -> Result<BooleanArray> {
-        let column = |c: &str| batch.column_by_name(c).cloned().ok_or_else(|| Error::Internal(format!("filter column `{c}` was not read")));
-        let ty = |c: &str| schema.field(c).map(|f| f.data_type.clone()).ok_or_else(|| Error::invalid(format!("filter names unknown column `{c}`")));
+        let column = |c: &str| {
+            batch.column_by_name(c).cloned().ok_or_else(|| Error::Internal(format!("filter column `{c}` was not read")))
+        };
+        let ty = |c: &str| {
+            schema
+                .field(c)
+                .map(|f| f.data_type.clone())
+                .ok_or_else(|| Error::invalid(format!("filter names unknown column `{c}`")))
+        };
         let out = match self {
             Predicate::Cmp(c, op, v) => {
                 let col = column(c)?;

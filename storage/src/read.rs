@@ -15,7 +15,9 @@ use arrow_schema::SchemaRef;
 use futures::{Stream, StreamExt, TryStreamExt};
 
 use crate::binary_row::deserialize_row;
-use crate::datafile::{bucket_dir, kind_field, DataFileRead, MetadataCache, PruneCounters, ReadColumns, RowKind, SystemColumns, VALUE_KIND};
+use crate::datafile::{
+    bucket_dir, kind_field, DataFileRead, MetadataCache, PruneCounters, ReadColumns, RowKind, SystemColumns, VALUE_KIND,
+};
 use crate::error::{Error, Result};
 use crate::io::FileIO;
 use crate::manifest::DataFileMeta;
@@ -48,13 +50,23 @@ pub struct TableRead {
 }
 
 impl TableRead {
-    pub fn new(io: FileIO, schema: Arc<TableSchema>, projection: Option<&[String]>, filter: Option<Predicate>) -> Result<Self> {
+    pub fn new(
+        io: FileIO,
+        schema: Arc<TableSchema>,
+        projection: Option<&[String]>,
+        filter: Option<Predicate>,
+    ) -> Result<Self> {
         let options = schema.options()?;
         let projection = match projection {
             None => schema.fields.clone(),
             Some(names) => names
                 .iter()
-                .map(|n| schema.field(n).cloned().ok_or_else(|| Error::invalid(format!("projection names unknown column `{n}`"))))
+                .map(|n| {
+                    schema
+                        .field(n)
+                        .cloned()
+                        .ok_or_else(|| Error::invalid(format!("projection names unknown column `{n}`")))
+                })
                 .collect::<Result<Vec<_>>>()?,
         };
         if let Some(f) = &filter {
@@ -62,7 +74,19 @@ impl TableRead {
         }
         let spec = Arc::new(MergeSpec::new(&schema)?);
         let schemas: SchemaCache = Default::default();
-        Ok(TableRead { io, schema, options, spec, projection, filter, batch_size: 8192, schemas, counters: None, with_row_kind: false, metadata_cache: None })
+        Ok(TableRead {
+            io,
+            schema,
+            options,
+            spec,
+            projection,
+            filter,
+            batch_size: 8192,
+            schemas,
+            counters: None,
+            with_row_kind: false,
+            metadata_cache: None,
+        })
     }
 
     pub fn with_batch_size(mut self, n: usize) -> Self {
@@ -93,7 +117,9 @@ impl TableRead {
     /// The schema of the batches this read yields.
     pub fn output_schema(&self) -> SchemaRef {
         let kind = self.with_row_kind.then(kind_field);
-        Arc::new(arrow_schema::Schema::new(kind.into_iter().chain(self.projection.iter().map(DataField::to_arrow)).collect::<Vec<_>>()))
+        Arc::new(arrow_schema::Schema::new(
+            kind.into_iter().chain(self.projection.iter().map(DataField::to_arrow)).collect::<Vec<_>>(),
+        ))
     }
 
     /// The files of `split` whose Parquet statistics a filter may prune: all files of an append table, the
@@ -223,22 +249,43 @@ impl TableRead {
     /// Merges sorted runs (oldest last) into key-value batches of `cols` (which must include all system
     /// columns), one row per key, in key order. With `keep_retractions` false, keys whose merge result is a
     /// retraction are left out.
-    pub fn merge_runs(&self, split: DataSplit, runs: Vec<VecDeque<DataFileMeta>>, cols: ReadColumns, keep_retractions: bool) -> Result<BatchStream> {
+    pub fn merge_runs(
+        &self,
+        split: DataSplit,
+        runs: Vec<VecDeque<DataFileMeta>>,
+        cols: ReadColumns,
+        keep_retractions: bool,
+    ) -> Result<BatchStream> {
         self.merge(split, runs, cols, keep_retractions, false)
     }
 
     /// [`Self::merge_runs`]; with `values_only`, batches hold only `_VALUE_KIND` and the value columns (what a
     /// scan needs), which spares gathering the key and sequence columns of every merged row.
-    fn merge(&self, split: DataSplit, runs: Vec<VecDeque<DataFileMeta>>, cols: ReadColumns, keep_retractions: bool, values_only: bool) -> Result<BatchStream> {
+    fn merge(
+        &self,
+        split: DataSplit,
+        runs: Vec<VecDeque<DataFileMeta>>,
+        cols: ReadColumns,
+        keep_retractions: bool,
+        values_only: bool,
+    ) -> Result<BatchStream> {
         debug_assert_eq!(cols.system, SystemColumns::All);
         let nkeys = self.schema.key_fields().len();
-        let key_converter = RowConverter::new(self.schema.key_fields().iter().map(|f| SortField::new(f.data_type.to_arrow())).collect())?;
+        let key_converter = RowConverter::new(
+            self.schema.key_fields().iter().map(|f| SortField::new(f.data_type.to_arrow())).collect(),
+        )?;
         let int_key = matches!(self.schema.key_fields().as_slice(), [k] if matches!(k.data_type.to_arrow(), arrow_schema::DataType::Int64 | arrow_schema::DataType::Int32 | arrow_schema::DataType::Int16 | arrow_schema::DataType::Int8));
         let seq_cols: Vec<usize> = match &self.options.sequence_field {
-            Some(sf) => sf.split(',').filter_map(|s| cols.values.iter().position(|v| v.name == s.trim()).map(|i| nkeys + 2 + i)).collect(),
+            Some(sf) => sf
+                .split(',')
+                .filter_map(|s| cols.values.iter().position(|v| v.name == s.trim()).map(|i| nkeys + 2 + i))
+                .collect(),
             None => Vec::new(),
         };
-        let cursors = runs.into_iter().map(|files| RunCursor { files, stream: None, batch: None, keys: None, seq_keys: None, pos: 0, slot: 0 }).collect();
+        let cursors = runs
+            .into_iter()
+            .map(|files| RunCursor { files, stream: None, batch: None, keys: None, seq_keys: None, pos: 0, slot: 0 })
+            .collect();
         let merge = MergeState {
             read: self.clone(),
             split,
@@ -281,7 +328,8 @@ impl TableRead {
     pub fn sorted_runs(&self, files: &[DataFileMeta]) -> Result<Vec<VecDeque<DataFileMeta>>> {
         let mut level0: Vec<&DataFileMeta> = files.iter().filter(|f| f.level == 0).collect();
         level0.sort_by_key(|f| std::cmp::Reverse(f.max_sequence_number));
-        let mut runs: Vec<VecDeque<DataFileMeta>> = level0.into_iter().map(|f| VecDeque::from(vec![f.clone()])).collect();
+        let mut runs: Vec<VecDeque<DataFileMeta>> =
+            level0.into_iter().map(|f| VecDeque::from(vec![f.clone()])).collect();
         let mut levels: Vec<i32> = files.iter().map(|f| f.level).filter(|l| *l > 0).collect();
         levels.sort();
         levels.dedup();
@@ -289,7 +337,8 @@ impl TableRead {
         for level in levels {
             let mut in_level: Vec<(Vec<crate::datum::Datum>, DataFileMeta)> = Vec::new();
             for f in files.iter().filter(|f| f.level == level) {
-                let k = deserialize_row(&f.min_key, &key_types).map_err(|e| Error::corrupt(&f.file_name, format!("min key: {e}")))?;
+                let k = deserialize_row(&f.min_key, &key_types)
+                    .map_err(|e| Error::corrupt(&f.file_name, format!("min key: {e}")))?;
                 in_level.push((k, f.clone()));
             }
             in_level.sort_by(|a, b| cmp_keys(&a.0, &b.0));
@@ -325,7 +374,11 @@ fn drop_retracts(batch: &RecordBatch) -> Result<RecordBatch> {
     if !kinds.values().iter().any(|k| RowKind::from_byte(*k).map(RowKind::is_retract).unwrap_or(false)) {
         return Ok(batch.clone());
     }
-    let keep: arrow::array::BooleanArray = kinds.values().iter().map(|k| Some(!RowKind::from_byte(*k).map(RowKind::is_retract).unwrap_or(false))).collect();
+    let keep: arrow::array::BooleanArray = kinds
+        .values()
+        .iter()
+        .map(|k| Some(!RowKind::from_byte(*k).map(RowKind::is_retract).unwrap_or(false)))
+        .collect();
     Ok(compute::filter_record_batch(batch, &keep)?)
 }
 
@@ -354,9 +407,15 @@ fn finish(
         });
     }
     for n in projection {
-        cols.push(batch.column_by_name(n).cloned().ok_or_else(|| Error::Internal(format!("column `{n}` was not read")))?);
+        cols.push(
+            batch.column_by_name(n).cloned().ok_or_else(|| Error::Internal(format!("column `{n}` was not read")))?,
+        );
     }
-    Ok(RecordBatch::try_new_with_options(out_schema.clone(), cols, &arrow::array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows())))?)
+    Ok(RecordBatch::try_new_with_options(
+        out_schema.clone(),
+        cols,
+        &arrow::array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
+    )?)
 }
 
 /// The keys of a cursor's batch in a form that compares in key order: the native values when the key is
@@ -435,7 +494,9 @@ impl MergeState {
                             continue;
                         }
                         let keys = if self.int_key {
-                            CursorKeys::Ints(int_keys(b.column(0)).map_err(|e| Error::corrupt(self.split_display(), e))?)
+                            CursorKeys::Ints(
+                                int_keys(b.column(0)).map_err(|e| Error::corrupt(self.split_display(), e))?,
+                            )
                         } else {
                             CursorKeys::Rows(self.key_converter.convert_columns(&b.columns()[..self.nkeys])?)
                         };
@@ -443,7 +504,9 @@ impl MergeState {
                             Some(cols) => {
                                 let arrays: Vec<_> = cols.iter().map(|c| b.column(*c).clone()).collect();
                                 if self.seq_converter.is_none() {
-                                    self.seq_converter = Some(RowConverter::new(arrays.iter().map(|a| SortField::new(a.data_type().clone())).collect())?);
+                                    self.seq_converter = Some(RowConverter::new(
+                                        arrays.iter().map(|a| SortField::new(a.data_type().clone())).collect(),
+                                    )?);
                                 }
                                 Some(self.seq_converter.as_ref().expect("set").convert_columns(&arrays)?)
                             }
@@ -522,7 +585,11 @@ impl MergeState {
                     std::cmp::Ordering::Greater => {
                         let below = second.is_none_or(|s| {
                             let c = &self.cursors[s];
-                            a.keys.as_ref().expect("filled").cmp_at(a.pos, c.keys.as_ref().expect("filled"), c.pos).is_lt()
+                            a.keys
+                                .as_ref()
+                                .expect("filled")
+                                .cmp_at(a.pos, c.keys.as_ref().expect("filled"), c.pos)
+                                .is_lt()
                         });
                         if below {
                             second = Some(i);
@@ -577,26 +644,46 @@ impl MergeState {
                 .copied()
                 .filter(|&i| {
                     let (a, b) = (&self.cursors[i], &self.cursors[min]);
-                    i == min || a.keys.as_ref().expect("filled").cmp_at(a.pos, b.keys.as_ref().expect("filled"), b.pos).is_eq()
+                    i == min
+                        || a.keys
+                            .as_ref()
+                            .expect("filled")
+                            .cmp_at(a.pos, b.keys.as_ref().expect("filled"), b.pos)
+                            .is_eq()
                 })
                 .collect();
             same.sort_by(|a, b| self.older(*a, *b));
-            let slots: Vec<(usize, usize)> = same.iter().map(|&i| (self.cursors[i].slot, self.cursors[i].pos)).collect();
+            let slots: Vec<(usize, usize)> =
+                same.iter().map(|&i| (self.cursors[i].slot, self.cursors[i].pos)).collect();
             let seq_max = same.iter().map(|&i| self.seq(i)).max().unwrap_or(0);
             let merged = if same.len() == 1 && self.read.spec.picks_whole_rows() {
                 let kind = {
                     let c = &self.cursors[same[0]];
-                    RowKind::from_byte(c.batch.as_ref().expect("filled").column(self.nkeys + 1).as_primitive::<Int8Type>().value(c.pos))
-                        .unwrap_or(RowKind::Insert)
+                    RowKind::from_byte(
+                        c.batch
+                            .as_ref()
+                            .expect("filled")
+                            .column(self.nkeys + 1)
+                            .as_primitive::<Int8Type>()
+                            .value(c.pos),
+                    )
+                    .unwrap_or(RowKind::Insert)
                 };
-                let kind = if self.read.spec.engine == crate::options::MergeEngine::FirstRow && !kind.is_retract() { RowKind::Insert } else { kind };
+                let kind = if self.read.spec.engine == crate::options::MergeEngine::FirstRow && !kind.is_retract() {
+                    RowKind::Insert
+                } else {
+                    kind
+                };
                 if self.read.spec.engine == crate::options::MergeEngine::FirstRow && kind.is_retract() {
                     None
                 } else {
                     Some(crate::merge::Merged { kind, base: 0, columns: None })
                 }
             } else {
-                let rows: Vec<(&RecordBatch, usize)> = same.iter().map(|&i| (self.cursors[i].batch.as_ref().expect("filled"), self.cursors[i].pos)).collect();
+                let rows: Vec<(&RecordBatch, usize)> = same
+                    .iter()
+                    .map(|&i| (self.cursors[i].batch.as_ref().expect("filled"), self.cursors[i].pos))
+                    .collect();
                 let v = Versions { rows: &rows, nkeys: self.nkeys, value_names: &self.value_names };
                 self.read.spec.merge(&v, &self.value_types)?
             };
@@ -619,7 +706,11 @@ impl MergeState {
         if self.out.is_empty() {
             return Ok(None);
         }
-        let batch = if self.values_only { self.out.finish_values(&self.slots, self.nkeys)? } else { self.out.finish(&self.slots, self.nkeys)? };
+        let batch = if self.values_only {
+            self.out.finish_values(&self.slots, self.nkeys)?
+        } else {
+            self.out.finish(&self.slots, self.nkeys)?
+        };
         // Keep only the batches cursors still point into, renumbering their slots.
         let mut kept = Vec::new();
         for c in self.cursors.iter_mut() {
@@ -647,8 +738,12 @@ fn int_keys(column: &arrow::array::ArrayRef) -> std::result::Result<Vec<i64>, St
     }
     let values: Vec<i64> = match column.data_type() {
         arrow_schema::DataType::Int64 => column.as_primitive::<Int64Type>().values().to_vec(),
-        arrow_schema::DataType::Int32 => column.as_primitive::<arrow::datatypes::Int32Type>().values().iter().map(|v| *v as i64).collect(),
-        arrow_schema::DataType::Int16 => column.as_primitive::<arrow::datatypes::Int16Type>().values().iter().map(|v| *v as i64).collect(),
+        arrow_schema::DataType::Int32 => {
+            column.as_primitive::<arrow::datatypes::Int32Type>().values().iter().map(|v| *v as i64).collect()
+        }
+        arrow_schema::DataType::Int16 => {
+            column.as_primitive::<arrow::datatypes::Int16Type>().values().iter().map(|v| *v as i64).collect()
+        }
         arrow_schema::DataType::Int8 => column.as_primitive::<Int8Type>().values().iter().map(|v| *v as i64).collect(),
         other => return Err(format!("primary key column has type {other}, expected an integer")),
     };

@@ -67,11 +67,12 @@ pub async fn resolve_snapshot(snapshots: &SnapshotManager, from: &ScanFrom) -> R
                 ))),
             }
         }
-        ScanFrom::Timestamp(ts) => snapshots
-            .at_or_before(*ts)
-            .await?
-            .map(Some)
-            .ok_or_else(|| Error::NotFound(format!("snapshot at or before timestamp {ts} ({})", crate::datum::format_timestamp(*ts, 0, 3)))),
+        ScanFrom::Timestamp(ts) => snapshots.at_or_before(*ts).await?.map(Some).ok_or_else(|| {
+            Error::NotFound(format!(
+                "snapshot at or before timestamp {ts} ({})",
+                crate::datum::format_timestamp(*ts, 0, 3)
+            ))
+        }),
         ScanFrom::Tag(name) => snapshots.tag(name).await.map(Some),
     }
 }
@@ -133,7 +134,12 @@ pub async fn live_entries(manifests: &ManifestStore, snapshot: &Snapshot) -> Res
 }
 
 /// Plans a scan of `snapshot` with an optional filter.
-pub async fn plan(manifests: &ManifestStore, schema: &TableSchema, snapshot: Option<Snapshot>, filter: Option<&Predicate>) -> Result<ScanPlan> {
+pub async fn plan(
+    manifests: &ManifestStore,
+    schema: &TableSchema,
+    snapshot: Option<Snapshot>,
+    filter: Option<&Predicate>,
+) -> Result<ScanPlan> {
     let mut prune = PruneStats::default();
     let Some(snapshot) = snapshot else { return Ok(ScanPlan { snapshot: None, splits: Vec::new(), prune }) };
     let partition_types = schema.partition_types();
@@ -141,7 +147,8 @@ pub async fn plan(manifests: &ManifestStore, schema: &TableSchema, snapshot: Opt
     let pk = !schema.primary_keys.is_empty();
     // Primary-key tables may only prune by key columns: a value filter on one file version could drop the
     // newer version of a row while an older one in another file survives.
-    let file_filter = filter.and_then(|f| if pk { f.restrict_to(&schema.trimmed_primary_keys()) } else { Some(f.clone()) });
+    let file_filter =
+        filter.and_then(|f| if pk { f.restrict_to(&schema.trimmed_primary_keys()) } else { Some(f.clone()) });
     let key_fields = schema.key_fields();
     let key_types: Vec<_> = key_fields.iter().map(|f| f.data_type.clone()).collect();
     let value_types: Vec<_> = schema.fields.iter().map(|f| f.data_type.clone()).collect();
@@ -173,8 +180,8 @@ pub async fn plan(manifests: &ManifestStore, schema: &TableSchema, snapshot: Opt
         let (partition, keep) = match partition_cache.get(&e.partition) {
             Some(v) => v.clone(),
             None => {
-                let values =
-                    deserialize_row(&e.partition, &partition_types).map_err(|err| Error::corrupt(format!("manifest entry of `{}`", e.file.file_name), err))?;
+                let values = deserialize_row(&e.partition, &partition_types)
+                    .map_err(|err| Error::corrupt(format!("manifest entry of `{}`", e.file.file_name), err))?;
                 let keep = match &partition_filter {
                     Some(pf) => {
                         let lookup = |c: &str| {
@@ -206,7 +213,10 @@ pub async fn plan(manifests: &ManifestStore, schema: &TableSchema, snapshot: Opt
                     let names: Option<Vec<String>> = e.file.value_stats_cols.clone();
                     let (types, fields): (Vec<_>, Vec<String>) = match &names {
                         None => (value_types.clone(), schema.fields.iter().map(|f| f.name.clone()).collect()),
-                        Some(cols) => (cols.iter().filter_map(|c| schema.field(c).map(|f| f.data_type.clone())).collect(), cols.clone()),
+                        Some(cols) => (
+                            cols.iter().filter_map(|c| schema.field(c).map(|f| f.data_type.clone())).collect(),
+                            cols.clone(),
+                        ),
                     };
                     if types.len() != fields.len() {
                         true

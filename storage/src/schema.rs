@@ -42,8 +42,17 @@ impl TableSchema {
                 f.data_type.nullable = false;
             }
         }
-        let schema =
-            TableSchema { id: 0, fields, highest_field_id, partition_keys, primary_keys, options, comment, time_millis: chrono::Utc::now().timestamp_millis() };
+        let schema = TableSchema {
+            id: 0,
+            fields,
+            highest_field_id,
+            partition_keys,
+            primary_keys,
+            options,
+            comment,
+            // Stamped by `SchemaManager::commit` when published.
+            time_millis: 0,
+        };
         schema.validate()?;
         CoreOptions::check_known_keys(&schema.options)?;
         Ok(schema)
@@ -70,11 +79,15 @@ impl TableSchema {
         for k in self.partition_keys.iter().chain(&self.primary_keys) {
             let f = self.field(k).expect("checked above");
             if !f.data_type.is_atomic() {
-                return Err(Error::invalid(format!("key column `{k}` must have an atomic type, not {}", f.data_type.to_json())));
+                return Err(Error::invalid(format!(
+                    "key column `{k}` must have an atomic type, not {}",
+                    f.data_type.to_json()
+                )));
             }
         }
         let options = CoreOptions::parse(&self.options)?;
-        dyntable_compaction::CompactionOptions::from_table_options(&self.options).map_err(|e| Error::invalid(e.to_string()))?;
+        dyntable_compaction::CompactionOptions::from_table_options(&self.options)
+            .map_err(|e| Error::invalid(e.to_string()))?;
         crate::changelog::LogConfig::from_options(&self.options)?;
         if !self.primary_keys.is_empty() {
             crate::merge::MergeSpec::new(self)?;
@@ -97,14 +110,20 @@ impl TableSchema {
                 return Err(Error::invalid(format!("bucket-key `{k}` is not a column")));
             }
             if !self.primary_keys.is_empty() && !self.trimmed_primary_keys().contains(k) {
-                return Err(Error::invalid(format!("bucket-key `{k}` must be part of the primary key (without partition keys)")));
+                return Err(Error::invalid(format!(
+                    "bucket-key `{k}` must be part of the primary key (without partition keys)"
+                )));
             }
         }
         for (opt, col) in [("sequence.field", &options.sequence_field), ("rowkind.field", &options.rowkind_field)] {
             if let Some(c) = col {
                 for part in c.split(',') {
                     if self.field(part.trim()).is_none() {
-                        return Err(Error::InvalidOption { key: opt.into(), value: c.clone(), reason: "names a column that does not exist".into() });
+                        return Err(Error::InvalidOption {
+                            key: opt.into(),
+                            value: c.clone(),
+                            reason: "names a column that does not exist".into(),
+                        });
                     }
                 }
             }
@@ -112,7 +131,11 @@ impl TableSchema {
         if let Some(c) = &options.rowkind_field {
             let f = self.field(c).expect("checked");
             if !matches!(f.data_type.kind, crate::types::TypeKind::VarChar(_) | crate::types::TypeKind::Char(_)) {
-                return Err(Error::InvalidOption { key: "rowkind.field".into(), value: c.clone(), reason: "must name a STRING column".into() });
+                return Err(Error::InvalidOption {
+                    key: "rowkind.field".into(),
+                    value: c.clone(),
+                    reason: "must name a STRING column".into(),
+                });
             }
         }
         Ok(())
@@ -136,7 +159,8 @@ impl TableSchema {
 
     /// The primary key without the partition keys: what `_KEY_*` columns and min/max keys hold.
     pub fn trimmed_primary_keys(&self) -> Vec<String> {
-        let trimmed: Vec<String> = self.primary_keys.iter().filter(|k| !self.partition_keys.contains(k)).cloned().collect();
+        let trimmed: Vec<String> =
+            self.primary_keys.iter().filter(|k| !self.partition_keys.contains(k)).cloned().collect();
         if trimmed.is_empty() {
             self.primary_keys.clone()
         } else {
@@ -188,12 +212,15 @@ impl TableSchema {
     }
 
     pub fn from_json(bytes: &[u8], path: &str) -> Result<Self> {
-        let v: Value = serde_json::from_slice(bytes).map_err(|e| Error::corrupt(path, format!("schema is not valid json: {e}")))?;
+        let v: Value = serde_json::from_slice(bytes)
+            .map_err(|e| Error::corrupt(path, format!("schema is not valid json: {e}")))?;
         let bad = |what: &str| Error::corrupt(path, format!("schema field `{what}` is missing or malformed"));
         let strings = |key: &str| -> Result<Vec<String>> {
             match v.get(key) {
                 None | Some(Value::Null) => Ok(Vec::new()),
-                Some(Value::Array(a)) => a.iter().map(|s| s.as_str().map(str::to_string).ok_or_else(|| bad(key))).collect(),
+                Some(Value::Array(a)) => {
+                    a.iter().map(|s| s.as_str().map(str::to_string).ok_or_else(|| bad(key))).collect()
+                }
                 _ => Err(bad(key)),
             }
         };
@@ -206,7 +233,10 @@ impl TableSchema {
             .collect::<Result<Vec<_>>>()
             .map_err(|e| Error::corrupt(path, e))?;
         let options = match v.get("options") {
-            Some(Value::Object(m)) => m.iter().map(|(k, v)| (k.clone(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))).collect(),
+            Some(Value::Object(m)) => m
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
+                .collect(),
             _ => BTreeMap::new(),
         };
         let schema = TableSchema {
@@ -239,7 +269,13 @@ impl SchemaManager {
     }
 
     pub async fn list_ids(&self) -> Result<Vec<i64>> {
-        let mut ids: Vec<i64> = self.io.list_names("schema").await?.iter().filter_map(|n| n.strip_prefix("schema-")?.parse().ok()).collect();
+        let mut ids: Vec<i64> = self
+            .io
+            .list_names("schema")
+            .await?
+            .iter()
+            .filter_map(|n| n.strip_prefix("schema-")?.parse().ok())
+            .collect();
         ids.sort();
         Ok(ids)
     }
@@ -253,17 +289,24 @@ impl SchemaManager {
 
     pub async fn schema(&self, id: i64) -> Result<TableSchema> {
         let rel = format!("schema/schema-{id}");
-        let bytes = self.io.read_opt(&rel).await?.ok_or_else(|| Error::NotFound(format!("schema {id} (path `{}`)", self.io.path(&rel))))?;
+        let bytes = self
+            .io
+            .read_opt(&rel)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("schema {id} (path `{}`)", self.io.path(&rel))))?;
         TableSchema::from_json(&bytes, self.io.path(&rel).as_ref())
     }
 
     /// Publishes a schema version; fails if that id already exists.
-    pub async fn commit(&self, schema: &TableSchema) -> Result<()> {
+    /// Its `time_millis` is the clock's reading at publication; the published schema is returned.
+    pub async fn commit(&self, schema: &TableSchema) -> Result<TableSchema> {
+        let mut schema = schema.clone();
+        schema.time_millis = self.io.seams().now_millis();
         let rel = format!("schema/schema-{}", schema.id);
         let body = serde_json::to_vec_pretty(&schema.to_json()).map_err(|e| Error::Internal(e.to_string()))?;
         if !self.io.create(&rel, Bytes::from(body)).await? {
             return Err(Error::AlreadyExists(format!("schema {} at `{}`", schema.id, self.io.path(&rel))));
         }
-        Ok(())
+        Ok(schema)
     }
 }

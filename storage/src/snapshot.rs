@@ -65,7 +65,8 @@ impl Snapshot {
     }
 
     pub fn from_json_bytes(bytes: &[u8], path: &str) -> Result<Self> {
-        let s: Snapshot = serde_json::from_slice(bytes).map_err(|e| Error::corrupt(path, format!("snapshot is not valid json: {e}")))?;
+        let s: Snapshot = serde_json::from_slice(bytes)
+            .map_err(|e| Error::corrupt(path, format!("snapshot is not valid json: {e}")))?;
         s.validate(path)?;
         Ok(s)
     }
@@ -97,11 +98,21 @@ impl SnapshotManager {
     }
 
     async fn read_hint(&self, name: &str) -> Result<Option<i64>> {
-        Ok(self.io.read_opt(&format!("snapshot/{name}")).await?.and_then(|b| std::str::from_utf8(&b).ok()?.trim().parse().ok()))
+        Ok(self
+            .io
+            .read_opt(&format!("snapshot/{name}"))
+            .await?
+            .and_then(|b| std::str::from_utf8(&b).ok()?.trim().parse().ok()))
     }
 
     async fn list_ids(&self) -> Result<Vec<i64>> {
-        let mut ids: Vec<i64> = self.io.list_names("snapshot").await?.iter().filter_map(|n| n.strip_prefix("snapshot-")?.parse().ok()).collect();
+        let mut ids: Vec<i64> = self
+            .io
+            .list_names("snapshot")
+            .await?
+            .iter()
+            .filter_map(|n| n.strip_prefix("snapshot-")?.parse().ok())
+            .collect();
         ids.sort();
         Ok(ids)
     }
@@ -109,7 +120,9 @@ impl SnapshotManager {
     /// The latest snapshot id, trusting `LATEST` only when the next snapshot does not exist.
     pub async fn latest_id(&self) -> Result<Option<i64>> {
         if let Some(hint) = self.read_hint("LATEST").await? {
-            if self.io.exists(&Self::snapshot_path(hint)).await? && !self.io.exists(&Self::snapshot_path(hint + 1)).await? {
+            if self.io.exists(&Self::snapshot_path(hint)).await?
+                && !self.io.exists(&Self::snapshot_path(hint + 1)).await?
+            {
                 return Ok(Some(hint));
             }
         }
@@ -129,7 +142,8 @@ impl SnapshotManager {
     pub async fn snapshot(&self, id: i64) -> Result<Snapshot> {
         let rel = Self::snapshot_path(id);
         let path = self.io.path(&rel).to_string();
-        let bytes = self.io.read_opt(&rel).await?.ok_or_else(|| Error::NotFound(format!("snapshot {id} (path `{path}`)")))?;
+        let bytes =
+            self.io.read_opt(&rel).await?.ok_or_else(|| Error::NotFound(format!("snapshot {id} (path `{path}`)")))?;
         let s = Snapshot::from_json_bytes(&bytes, &path)?;
         if s.id != id {
             return Err(Error::corrupt(path, format!("file holds snapshot id {} instead of {id}", s.id)));
@@ -185,7 +199,10 @@ impl SnapshotManager {
     pub async fn create_tag(&self, name: &str, snapshot: &Snapshot) -> Result<()> {
         validate_tag_name(name)?;
         let mut v = serde_json::to_value(snapshot).map_err(|e| Error::Internal(e.to_string()))?;
-        let now = chrono::Utc::now().naive_utc();
+        let millis = self.io.seams().now_millis();
+        let now = chrono::DateTime::from_timestamp_millis(millis)
+            .ok_or_else(|| Error::Internal(format!("clock reading {millis} ms is out of range")))?
+            .naive_utc();
         v["tagCreateTime"] = serde_json::json!([
             now.format("%Y").to_string().parse::<i32>().unwrap_or(1970),
             chrono::Datelike::month(&now),
@@ -233,8 +250,13 @@ impl SnapshotManager {
 }
 
 fn validate_tag_name(name: &str) -> Result<()> {
-    if name.is_empty() || name.chars().any(|c| c == '/' || c.is_whitespace()) || name.chars().all(|c| c.is_ascii_digit()) {
-        return Err(Error::invalid(format!("invalid tag name `{name}`: must be non-empty, without '/' or spaces, and not only digits")));
+    if name.is_empty()
+        || name.chars().any(|c| c == '/' || c.is_whitespace())
+        || name.chars().all(|c| c.is_ascii_digit())
+    {
+        return Err(Error::invalid(format!(
+            "invalid tag name `{name}`: must be non-empty, without '/' or spaces, and not only digits"
+        )));
     }
     Ok(())
 }

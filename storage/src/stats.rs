@@ -67,7 +67,10 @@ pub fn column_stats(array: &ArrayRef, ty: &DataType) -> Result<ColStats> {
     let (min, max) = match (&ty.kind, array.data_type()) {
         (TypeKind::Boolean, _) => {
             let a = array.as_boolean();
-            (compute::min_boolean(a).map(Datum::Bool).unwrap_or(Datum::Null), compute::max_boolean(a).map(Datum::Bool).unwrap_or(Datum::Null))
+            (
+                compute::min_boolean(a).map(Datum::Bool).unwrap_or(Datum::Null),
+                compute::max_boolean(a).map(Datum::Bool).unwrap_or(Datum::Null),
+            )
         }
         (TypeKind::TinyInt, _) => prim!(adt::Int8Type, Datum::I8),
         (TypeKind::SmallInt, _) => prim!(adt::Int16Type, Datum::I16),
@@ -122,7 +125,9 @@ fn apply_mode(s: &ColStats, mode: StatsMode) -> ColStats {
         StatsMode::Full => s.clone(),
         StatsMode::None => ColStats::unknown(),
         StatsMode::Counts => ColStats { min: Datum::Null, max: Datum::Null, null_count: s.null_count },
-        StatsMode::Truncate(n) => ColStats { min: truncate_min(&s.min, n), max: truncate_max(&s.max, n), null_count: s.null_count },
+        StatsMode::Truncate(n) => {
+            ColStats { min: truncate_min(&s.min, n), max: truncate_max(&s.max, n), null_count: s.null_count }
+        }
     }
 }
 
@@ -184,7 +189,11 @@ mod tests {
     /// truncate(16) keeps the min a lower bound and the max an upper bound.
     #[test]
     fn truncation_keeps_bounds() {
-        let a: ArrayRef = Arc::new(arrow::array::StringArray::from(vec![Some("aaaaaaaaaaaaaaaaaaaaz"), None, Some("bbbbbbbbbbbbbbbbbbbbbb")]));
+        let a: ArrayRef = Arc::new(arrow::array::StringArray::from(vec![
+            Some("aaaaaaaaaaaaaaaaaaaaz"),
+            None,
+            Some("bbbbbbbbbbbbbbbbbbbbbb"),
+        ]));
         let ty = crate::types::parse_sql_type("STRING").unwrap();
         let s = column_stats(&a, &ty).unwrap();
         assert_eq!(s.null_count, Some(1));

@@ -33,7 +33,9 @@ use futures::StreamExt;
 use object_store::path::Path as ObjectPath;
 use object_store::ObjectStore;
 
-use crate::changelog::{bucket_log_dir, bucket_log_prefix, decode_changes, log_buckets, ChangeConformer, LogConsistency, LOG_DIR};
+use crate::changelog::{
+    bucket_log_dir, bucket_log_prefix, decode_changes, log_buckets, ChangeConformer, LogConsistency, LOG_DIR,
+};
 use crate::datafile::RowKind;
 use crate::error::{Error, Result};
 use crate::read::BatchStream;
@@ -63,22 +65,24 @@ impl FromStr for StartFrom {
     fn from_str(text: &str) -> Result<StartFrom> {
         let text = text.trim();
         let id = |n: &str| {
-            n.trim()
-                .parse::<i64>()
-                .ok()
-                .filter(|id| *id > 0)
-                .ok_or_else(|| Error::invalid(format!("start point `{text}`: `{n}` is not a snapshot id (a positive number)")))
+            n.trim().parse::<i64>().ok().filter(|id| *id > 0).ok_or_else(|| {
+                Error::invalid(format!("start point `{text}`: `{n}` is not a snapshot id (a positive number)"))
+            })
         };
         match text {
             "latest" => Ok(StartFrom::Latest),
             "full" | "latest-full" => Ok(StartFrom::LatestFull),
             _ => {
-                if let Some(n) = text.strip_prefix("snapshot-full:").or_else(|| text.strip_prefix("from-snapshot-full:")) {
+                if let Some(n) =
+                    text.strip_prefix("snapshot-full:").or_else(|| text.strip_prefix("from-snapshot-full:"))
+                {
                     Ok(StartFrom::FromSnapshotFull(id(n)?))
                 } else if let Some(n) = text.strip_prefix("snapshot:").or_else(|| text.strip_prefix("from-snapshot:")) {
                     Ok(StartFrom::FromSnapshot(id(n)?))
                 } else {
-                    Err(Error::invalid(format!("unknown start point `{text}` (use latest, full, snapshot:N or snapshot-full:N)")))
+                    Err(Error::invalid(format!(
+                        "unknown start point `{text}` (use latest, full, snapshot:N or snapshot-full:N)"
+                    )))
                 }
             }
         }
@@ -97,11 +101,15 @@ pub struct StreamPosition {
 
 impl StreamPosition {
     pub fn to_json(&self) -> Result<Bytes> {
-        Ok(Bytes::from(serde_json::to_vec(self).map_err(|e| Error::Internal(format!("cannot serialize a stream position: {e}")))?))
+        Ok(Bytes::from(
+            serde_json::to_vec(self)
+                .map_err(|e| Error::Internal(format!("cannot serialize a stream position: {e}")))?,
+        ))
     }
 
     pub fn from_json(bytes: &[u8], path: &str) -> Result<StreamPosition> {
-        let position: StreamPosition = serde_json::from_slice(bytes).map_err(|e| Error::corrupt(path, format!("not a consumer position: {e}")))?;
+        let position: StreamPosition =
+            serde_json::from_slice(bytes).map_err(|e| Error::corrupt(path, format!("not a consumer position: {e}")))?;
         if position.next_snapshot < 0 || position.log_offsets.values().any(|o| *o < 0) {
             return Err(Error::corrupt(path, "a consumer position has a negative snapshot id or offset"));
         }
@@ -125,7 +133,9 @@ fn consumer_path(id: &str) -> String {
 
 fn check_consumer_id(id: &str) -> Result<()> {
     if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.') {
-        return Err(Error::invalid(format!("consumer id `{id}` must be non-empty and use only letters, digits, `-`, `_` and `.`")));
+        return Err(Error::invalid(format!(
+            "consumer id `{id}` must be non-empty and use only letters, digits, `-`, `_` and `.`"
+        )));
     }
     Ok(())
 }
@@ -234,7 +244,9 @@ impl SnapshotWatch {
         let watcher = snapshot_dir.and_then(|dir| {
             std::fs::create_dir_all(&dir).ok()?;
             let notify_wake = wake.clone();
-            let mut watcher = notify::recommended_watcher(move |_event: notify::Result<notify::Event>| notify_wake.notify_one()).ok()?;
+            let mut watcher =
+                notify::recommended_watcher(move |_event: notify::Result<notify::Event>| notify_wake.notify_one())
+                    .ok()?;
             notify::Watcher::watch(&mut watcher, &dir, notify::RecursiveMode::NonRecursive).ok()?;
             Some(watcher)
         });
@@ -280,7 +292,11 @@ impl Source {
         }
     }
 
-    async fn remote_log(store: &Arc<dyn ObjectStore>, prefix: &ObjectPath, log: &mut Option<RemoteLog>) -> dyntable_log_store::Result<()> {
+    async fn remote_log(
+        store: &Arc<dyn ObjectStore>,
+        prefix: &ObjectPath,
+        log: &mut Option<RemoteLog>,
+    ) -> dyntable_log_store::Result<()> {
         if log.is_none() {
             *log = Some(RemoteLog::open(store.clone(), prefix).await?);
         }
@@ -391,10 +407,17 @@ impl ChangeReader {
         }
     }
 
-    async fn open_inner(table: &FileStoreTable, from: Option<StartFrom>, position: Option<StreamPosition>) -> Result<ChangeReader> {
+    async fn open_inner(
+        table: &FileStoreTable,
+        from: Option<StartFrom>,
+        position: Option<StreamPosition>,
+    ) -> Result<ChangeReader> {
         let config = table.log_config()?;
         if !config.embedded {
-            return Err(Error::invalid(format!("table `{}` keeps no changelog: set `log.system` = 'embedded' to tail it", table.name())));
+            return Err(Error::invalid(format!(
+                "table `{}` keeps no changelog: set `log.system` = 'embedded' to tail it",
+                table.name()
+            )));
         }
         let snapshots = table.snapshot_manager();
         let latest = snapshots.latest().await?;
@@ -412,51 +435,65 @@ impl ChangeReader {
                             dir.display()
                         )));
                     }
-                    let follower = LogFollower::open(&dir).map_err(|e| Error::log(format!("open the log of bucket {bucket} to read"), e))?;
+                    let follower = LogFollower::open(&dir)
+                        .map_err(|e| Error::log(format!("open the log of bucket {bucket} to read"), e))?;
                     Source::Local { follower, reader: None }
                 }
-                None => {
-                    Source::Remote { store: table.io().store.clone(), prefix: bucket_log_prefix(&table.io().path(LOG_DIR), bucket), log: None, stream: None }
-                }
+                None => Source::Remote {
+                    store: table.io().store.clone(),
+                    prefix: bucket_log_prefix(&table.io().path(LOG_DIR), bucket),
+                    log: None,
+                    stream: None,
+                },
             };
             sources.insert(bucket, source);
         }
         let mut bounds = BTreeMap::new();
         for (bucket, source) in sources.iter_mut() {
-            bounds.insert(*bucket, source.bounds().await.map_err(|e| Error::log(format!("open the log of bucket {bucket} (`{}`)", source.describe()), e))?);
+            bounds.insert(
+                *bucket,
+                source
+                    .bounds()
+                    .await
+                    .map_err(|e| Error::log(format!("open the log of bucket {bucket} (`{}`)", source.describe()), e))?,
+            );
         }
         let latest_offsets = match &latest {
             Some(s) => recorded_log_offsets(table, s).await?,
             None => BTreeMap::new(),
         };
-        let (full_snapshot, start_offsets, next_snapshot): (Option<Snapshot>, BTreeMap<i32, i64>, i64) = match (from, position) {
-            (_, Some(p)) => {
-                let offsets = p.log_offsets.clone();
-                let offsets = if offsets.is_empty() { offsets_before(table, p.next_snapshot).await? } else { offsets };
-                (None, offsets, p.next_snapshot)
-            }
-            (Some(StartFrom::LatestFull), None) => {
-                let next = latest.as_ref().map_or(1, |s| s.id + 1);
-                (latest.clone(), latest_offsets.clone(), next)
-            }
-            (Some(StartFrom::Latest), None) => {
-                let offsets = match config.consistency {
-                    LogConsistency::Transactional => latest_offsets.clone(),
-                    LogConsistency::Eventual => bounds.iter().map(|(b, (_, end))| (*b, *end)).collect(),
-                };
-                (None, offsets, latest.as_ref().map_or(1, |s| s.id + 1))
-            }
-            (Some(StartFrom::FromSnapshot(id)), None) => {
-                require_snapshot(table, latest.as_ref(), id).await?;
-                (None, offsets_before(table, id).await?, id)
-            }
-            (Some(StartFrom::FromSnapshotFull(id)), None) => {
-                let snapshot = require_snapshot(table, latest.as_ref(), id).await?;
-                let offsets = recorded_log_offsets(table, &snapshot).await?;
-                (Some(snapshot), offsets, id + 1)
-            }
-            (None, None) => return Err(Error::Internal("a change reader needs a start point or a position".into())),
-        };
+        let (full_snapshot, start_offsets, next_snapshot): (Option<Snapshot>, BTreeMap<i32, i64>, i64) =
+            match (from, position) {
+                (_, Some(p)) => {
+                    let offsets = p.log_offsets.clone();
+                    let offsets =
+                        if offsets.is_empty() { offsets_before(table, p.next_snapshot).await? } else { offsets };
+                    (None, offsets, p.next_snapshot)
+                }
+                (Some(StartFrom::LatestFull), None) => {
+                    let next = latest.as_ref().map_or(1, |s| s.id + 1);
+                    (latest.clone(), latest_offsets.clone(), next)
+                }
+                (Some(StartFrom::Latest), None) => {
+                    let offsets = match config.consistency {
+                        LogConsistency::Transactional => latest_offsets.clone(),
+                        LogConsistency::Eventual => bounds.iter().map(|(b, (_, end))| (*b, *end)).collect(),
+                    };
+                    (None, offsets, latest.as_ref().map_or(1, |s| s.id + 1))
+                }
+                (Some(StartFrom::FromSnapshot(id)), None) => {
+                    require_snapshot(table, latest.as_ref(), id).await?;
+                    (None, offsets_before(table, id).await?, id)
+                }
+                (Some(StartFrom::FromSnapshotFull(id)), None) => {
+                    let snapshot = require_snapshot(table, latest.as_ref(), id).await?;
+                    let offsets = recorded_log_offsets(table, &snapshot).await?;
+                    (Some(snapshot), offsets, id + 1)
+                }
+                (None, None) => {
+                    return Err(Error::Internal("a change reader needs a start point or a position".into()))
+                }
+            };
         let mut buckets = Vec::new();
         for (bucket, source) in sources {
             let next = start_offsets.get(&bucket).copied().unwrap_or(0);
@@ -512,7 +549,10 @@ impl ChangeReader {
 
     /// Where the reader stands (meaningful for resuming once the start snapshot's rows are delivered).
     pub fn position(&self) -> StreamPosition {
-        StreamPosition { next_snapshot: self.next_snapshot, log_offsets: self.buckets.iter().map(|b| (b.bucket, b.next)).collect() }
+        StreamPosition {
+            next_snapshot: self.next_snapshot,
+            log_offsets: self.buckets.iter().map(|b| (b.bucket, b.next)).collect(),
+        }
     }
 
     /// Whether the rows of the start snapshot are still being delivered.
@@ -548,8 +588,13 @@ impl ChangeReader {
             match full.next().await {
                 Some(batch) => {
                     let batch = batch?;
-                    let kinds: ArrayRef = Arc::new(StringArray::from(vec![RowKind::Insert.short_string(); batch.num_rows()]));
-                    return Ok(Some(ChangeBatch { batch: self.with_kinds(kinds, &batch)?, position: self.position(), from_snapshot: true }));
+                    let kinds: ArrayRef =
+                        Arc::new(StringArray::from(vec![RowKind::Insert.short_string(); batch.num_rows()]));
+                    return Ok(Some(ChangeBatch {
+                        batch: self.with_kinds(kinds, &batch)?,
+                        position: self.position(),
+                        from_snapshot: true,
+                    }));
                 }
                 None => self.full = None,
             }
@@ -600,7 +645,12 @@ impl ChangeReader {
                     Ok(Some(batch)) => batch,
                     Ok(None) => return Ok(None),
                     Err(e) => {
-                        let context = format!("read the log of bucket {} of `{}` (`{}`)", bucket.bucket, self.table.name(), bucket.source.describe());
+                        let context = format!(
+                            "read the log of bucket {} of `{}` (`{}`)",
+                            bucket.bucket,
+                            self.table.name(),
+                            bucket.source.describe()
+                        );
                         return Err(Error::log(context, e));
                     }
                 }
@@ -608,8 +658,12 @@ impl ChangeReader {
         };
         let bucket = &self.buckets[at];
         let (bucket_id, next) = (bucket.bucket, bucket.next);
-        let decoded = decode_changes(&batch.payload)
-            .map_err(|e| Error::corrupt(bucket.source.describe(), format!("log batch at offset {} of bucket {bucket_id}: {e}", batch.base_offset)))?;
+        let decoded = decode_changes(&batch.payload).map_err(|e| {
+            Error::corrupt(
+                bucket.source.describe(),
+                format!("log batch at offset {} of bucket {bucket_id}: {e}", batch.base_offset),
+            )
+        })?;
         let values = self.conformer.conform(&decoded).await?;
         // Deliver only [next, limit) of the batch (a batch never straddles either, but stay exact if it did).
         let base = batch.base_offset as i64;
@@ -617,8 +671,9 @@ impl ChangeReader {
         let end = (limit.min(batch.next_offset() as i64) - base).max(first as i64) as usize;
         let values = values.slice(first, end - first);
         let kinds = decoded.kinds.slice(first, end - first);
-        let kinds: ArrayRef =
-            Arc::new(StringArray::from_iter_values(kinds.values().iter().map(|k| RowKind::from_byte(*k).map(RowKind::short_string).unwrap_or("?"))));
+        let kinds: ArrayRef = Arc::new(StringArray::from_iter_values(
+            kinds.values().iter().map(|k| RowKind::from_byte(*k).map(RowKind::short_string).unwrap_or("?")),
+        ));
         self.buckets[at].next = base + end as i64;
         let out = self.with_kinds(kinds, &values)?;
         Ok(Some(ChangeBatch { batch: out, position: self.position(), from_snapshot: false }))
@@ -677,8 +732,9 @@ impl ChangeReader {
                     let Source::Local { follower, .. } = &bucket.source else {
                         return Err(Error::Internal("a local reader has a remote bucket".into()));
                     };
-                    let tailer =
-                        follower.tailer(bucket.next as u64).map_err(|e| Error::log(format!("tail the log of bucket {} of `{name}`", bucket.bucket), e))?;
+                    let tailer = follower
+                        .tailer(bucket.next as u64)
+                        .map_err(|e| Error::log(format!("tail the log of bucket {} of `{name}`", bucket.bucket), e))?;
                     tailers.push(tailer);
                 }
                 let waits = tailers.iter_mut().map(|t| Box::pin(t.next_batch()));
@@ -696,7 +752,9 @@ async fn require_snapshot(table: &FileStoreTable, latest: Option<&Snapshot>, id:
     let earliest = snapshots.earliest_id().await?;
     match (earliest, latest) {
         (Some(e), Some(l)) if (e..=l.id).contains(&id) => snapshots.snapshot(id).await,
-        (Some(e), Some(l)) => Err(Error::NotFound(format!("snapshot {id} of table `{}` (snapshots {e}..={} exist)", table.name(), l.id))),
+        (Some(e), Some(l)) => {
+            Err(Error::NotFound(format!("snapshot {id} of table `{}` (snapshots {e}..={} exist)", table.name(), l.id)))
+        }
         _ => Err(Error::NotFound(format!("snapshot {id} of table `{}` (it has no snapshots yet)", table.name()))),
     }
 }

@@ -39,21 +39,37 @@ impl FileStoreTable {
     /// Opens the table rooted at `io` with its latest schema.
     pub async fn open(io: FileIO, name: impl Into<String>) -> Result<Self> {
         let name = name.into();
-        let schema =
-            SchemaManager::new(io.clone()).latest().await?.ok_or_else(|| Error::NotFound(format!("table `{name}` (no schema under `{}`)", io.root)))?;
+        let schema = SchemaManager::new(io.clone())
+            .latest()
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("table `{name}` (no schema under `{}`)", io.root)))?;
         schema.validate().map_err(|e| Error::corrupt(io.path(&format!("schema/schema-{}", schema.id)), e))?;
-        Ok(FileStoreTable { io, name, schema: Arc::new(schema), log_dir: None, log_upload: false, manifest_cache: None })
+        Ok(FileStoreTable {
+            io,
+            name,
+            schema: Arc::new(schema),
+            log_dir: None,
+            log_upload: false,
+            manifest_cache: None,
+        })
     }
 
     /// Creates the table by publishing `schema/schema-0`; fails if it exists.
     pub async fn create(io: FileIO, name: impl Into<String>, schema: TableSchema) -> Result<Self> {
         let name = name.into();
         schema.validate()?;
-        SchemaManager::new(io.clone()).commit(&schema).await.map_err(|e| match e {
+        let schema = SchemaManager::new(io.clone()).commit(&schema).await.map_err(|e| match e {
             Error::AlreadyExists(_) => Error::AlreadyExists(format!("table `{name}`")),
             other => other,
         })?;
-        Ok(FileStoreTable { io, name, schema: Arc::new(schema), log_dir: None, log_upload: false, manifest_cache: None })
+        Ok(FileStoreTable {
+            io,
+            name,
+            schema: Arc::new(schema),
+            log_dir: None,
+            log_upload: false,
+            manifest_cache: None,
+        })
     }
 
     pub fn name(&self) -> &str {
@@ -97,7 +113,10 @@ impl FileStoreTable {
     /// The log directory of a table with `log.system = 'embedded'`, or an error saying why there is none.
     pub fn require_log_dir(&self) -> Result<&Path> {
         if !self.log_config()?.embedded {
-            return Err(Error::invalid(format!("table `{}` keeps no changelog: set `log.system` = 'embedded' to tail it", self.name)));
+            return Err(Error::invalid(format!(
+                "table `{}` keeps no changelog: set `log.system` = 'embedded' to tail it",
+                self.name
+            )));
         }
         self.log_dir.as_deref().ok_or_else(|| {
             Error::invalid(format!(
@@ -151,8 +170,11 @@ impl FileStoreTable {
     /// A writer and committer pair with its own commit user, numbering its commits 1, 2, 3...
     pub async fn writer(&self) -> Result<TableWriter> {
         let write_only = self.schema.options.get("write-only").is_some_and(|v| v.eq_ignore_ascii_case("true"));
-        let compactor =
-            if self.schema.primary_keys.is_empty() || write_only { None } else { Some(Arc::new(BucketCompactor::new(self.io.clone(), self.schema.clone())?)) };
+        let compactor = if self.schema.primary_keys.is_empty() || write_only {
+            None
+        } else {
+            Some(Arc::new(BucketCompactor::new(self.io.clone(), self.schema.clone())?))
+        };
         let (log, mut recovery) = self.open_log_for_write().await?;
         let mut write = self.new_write().await?.with_log(log.clone());
         if let Some(log) = &log {
@@ -163,12 +185,16 @@ impl FileStoreTable {
             log,
             recovery: recovery.report,
             write,
-            commit: self.new_commit(uuid::Uuid::new_v4().to_string())?,
+            commit: self.new_commit(self.io.seams().new_id())?,
             next_identifier: 1,
             compactor,
             running: None,
             metrics: WriteMetrics::default(),
-            wait_compaction: self.schema.options.get("commit.force-compact").is_some_and(|v| v.eq_ignore_ascii_case("true")),
+            wait_compaction: self
+                .schema
+                .options
+                .get("commit.force-compact")
+                .is_some_and(|v| v.eq_ignore_ascii_case("true")),
         })
     }
 
@@ -203,7 +229,11 @@ impl FileStoreTable {
             }
             from.insert(bucket, (start, end));
         }
-        let report = LogRecovery { warnings, replayed_records: 0, replayed_from: from.iter().map(|(b, (start, _))| (*b, *start)).collect() };
+        let report = LogRecovery {
+            warnings,
+            replayed_records: 0,
+            replayed_from: from.iter().map(|(b, (start, _))| (*b, *start)).collect(),
+        };
         Ok((Some(Arc::new(log)), LogRecoveryPlan { from, report }))
     }
 
@@ -215,7 +245,10 @@ impl FileStoreTable {
             if start == end {
                 continue;
             }
-            let reader = log.log(*bucket)?.read_from(*start as u64).map_err(|e| Error::log(format!("replay the log of bucket {bucket}"), e))?;
+            let reader = log
+                .log(*bucket)?
+                .read_from(*start as u64)
+                .map_err(|e| Error::log(format!("replay the log of bucket {bucket}"), e))?;
             for batch in reader {
                 let batch = batch.map_err(|e| Error::log(format!("replay the log of bucket {bucket}"), e))?;
                 if batch.base_offset < *start as u64 {
@@ -226,8 +259,12 @@ impl FileStoreTable {
                         format!("committed offset {start} falls inside the batch at offset {}", batch.base_offset),
                     ));
                 }
-                let decoded = decode_changes(&batch.payload)
-                    .map_err(|e| Error::corrupt(bucket_log_dir(log.dir(), *bucket).display(), format!("log batch at offset {}: {e}", batch.base_offset)))?;
+                let decoded = decode_changes(&batch.payload).map_err(|e| {
+                    Error::corrupt(
+                        bucket_log_dir(log.dir(), *bucket).display(),
+                        format!("log batch at offset {}: {e}", batch.base_offset),
+                    )
+                })?;
                 let values = conformer.conform(&decoded).await?;
                 write.replay(&values, &decoded.kinds).await?;
                 replayed += batch.record_count as u64;
@@ -261,14 +298,24 @@ impl FileStoreTable {
     }
 
     /// Plans and streams a scan.
-    pub async fn scan(&self, from: &ScanFrom, projection: Option<&[String]>, filter: Option<Predicate>) -> Result<(SchemaRef, BatchStream)> {
+    pub async fn scan(
+        &self,
+        from: &ScanFrom,
+        projection: Option<&[String]>,
+        filter: Option<Predicate>,
+    ) -> Result<(SchemaRef, BatchStream)> {
         let read = self.new_read(projection, filter.clone())?;
         let plan = self.plan(from, filter.as_ref()).await?;
         Ok((read.output_schema(), read.read_splits(plan.splits)))
     }
 
     /// Scans into memory.
-    pub async fn scan_collect(&self, from: &ScanFrom, projection: Option<&[String]>, filter: Option<Predicate>) -> Result<Vec<RecordBatch>> {
+    pub async fn scan_collect(
+        &self,
+        from: &ScanFrom,
+        projection: Option<&[String]>,
+        filter: Option<Predicate>,
+    ) -> Result<Vec<RecordBatch>> {
         let (_, s) = self.scan(from, projection, filter).await?;
         s.try_collect().await
     }
@@ -276,8 +323,13 @@ impl FileStoreTable {
     pub async fn create_tag(&self, name: &str, snapshot_id: Option<i64>) -> Result<()> {
         let sm = self.snapshot_manager();
         let s = match snapshot_id {
-            Some(id) => resolve_snapshot(&sm, &ScanFrom::Snapshot(id)).await?.expect("snapshot by id resolves or errors"),
-            None => sm.latest().await?.ok_or_else(|| Error::invalid(format!("table `{}` has no snapshot to tag", self.name)))?,
+            Some(id) => {
+                resolve_snapshot(&sm, &ScanFrom::Snapshot(id)).await?.expect("snapshot by id resolves or errors")
+            }
+            None => sm
+                .latest()
+                .await?
+                .ok_or_else(|| Error::invalid(format!("table `{}` has no snapshot to tag", self.name)))?,
         };
         sm.create_tag(name, &s).await
     }
@@ -286,14 +338,17 @@ impl FileStoreTable {
     /// `COMPACT` snapshot; returns its id (`None` when there was nothing to do) and what was written.
     pub async fn compact(&self, full: bool, partition: Option<&Predicate>) -> Result<(Option<i64>, CompactionMetrics)> {
         if self.schema.primary_keys.is_empty() {
-            return Err(Error::invalid(format!("table `{}` is an append table; dyntable compacts primary-key tables only", self.name)));
+            return Err(Error::invalid(format!(
+                "table `{}` is an append table; dyntable compacts primary-key tables only",
+                self.name
+            )));
         }
         let compactor = BucketCompactor::new(self.io.clone(), self.schema.clone())?;
         let (messages, metrics) = compact_table(self, &compactor, full, partition).await?;
         if messages.is_empty() {
             return Ok((None, metrics));
         }
-        let commit = self.new_commit(uuid::Uuid::new_v4().to_string())?;
+        let commit = self.new_commit(self.io.seams().new_id())?;
         let ids = commit.commit(&messages, crate::snapshot::BATCH_COMMIT_IDENTIFIER).await?;
         Ok((ids.last().copied(), metrics))
     }
@@ -461,7 +516,11 @@ impl TableWriter {
     }
 
     /// Buckets touched by `messages` whose live sorted runs exceed `stop`.
-    async fn buckets_over(&self, stop: usize, messages: &[CommitMessage]) -> Result<Vec<(Vec<crate::datum::Datum>, i32)>> {
+    async fn buckets_over(
+        &self,
+        stop: usize,
+        messages: &[CommitMessage],
+    ) -> Result<Vec<(Vec<crate::datum::Datum>, i32)>> {
         if messages.is_empty() {
             return Ok(Vec::new());
         }
@@ -551,7 +610,8 @@ pub async fn apply_log_retention(table: &FileStoreTable, log: &TableLog) -> Resu
         return Ok(0);
     }
     let earliest = crate::stream::recorded_log_offsets(table, &snapshots.snapshot(earliest_id).await?).await?;
-    let mut keep: BTreeMap<i32, i64> = log.next_offsets().keys().map(|b| (*b, earliest.get(b).copied().unwrap_or(0))).collect();
+    let mut keep: BTreeMap<i32, i64> =
+        log.next_offsets().keys().map(|b| (*b, earliest.get(b).copied().unwrap_or(0))).collect();
     for (_, consumer) in crate::stream::list_consumers(table).await? {
         let needed = crate::stream::consumer_needed_offsets(table, &consumer).await?;
         for (bucket, offset) in keep.iter_mut() {

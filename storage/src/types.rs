@@ -103,7 +103,9 @@ impl DataType {
         match &self.kind {
             TypeKind::Array(element) => json!({"type": self.atomic_sql(), "element": element.to_json()}),
             TypeKind::Map(k, v) => json!({"type": self.atomic_sql(), "key": k.to_json(), "value": v.to_json()}),
-            TypeKind::Row(fields) => json!({"type": self.atomic_sql(), "fields": fields.iter().map(DataField::to_json).collect::<Vec<_>>()}),
+            TypeKind::Row(fields) => {
+                json!({"type": self.atomic_sql(), "fields": fields.iter().map(DataField::to_json).collect::<Vec<_>>()})
+            }
             _ => Value::String(self.atomic_sql()),
         }
     }
@@ -112,21 +114,31 @@ impl DataType {
         match value {
             Value::String(s) => parse_sql_type(s),
             Value::Object(map) => {
-                let type_str = map.get("type").and_then(Value::as_str).ok_or_else(|| Error::invalid(format!("type object without `type`: {value}")))?;
+                let type_str = map
+                    .get("type")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| Error::invalid(format!("type object without `type`: {value}")))?;
                 let (name, nullable) = strip_not_null(type_str);
                 let kind = match name.to_ascii_uppercase().as_str() {
                     "ARRAY" | "MULTISET" => {
-                        let element = map.get("element").ok_or_else(|| Error::invalid(format!("array type without `element`: {value}")))?;
+                        let element = map
+                            .get("element")
+                            .ok_or_else(|| Error::invalid(format!("array type without `element`: {value}")))?;
                         TypeKind::Array(Box::new(DataType::from_json(element)?))
                     }
                     "MAP" => {
-                        let k = map.get("key").ok_or_else(|| Error::invalid(format!("map type without `key`: {value}")))?;
-                        let v = map.get("value").ok_or_else(|| Error::invalid(format!("map type without `value`: {value}")))?;
+                        let k =
+                            map.get("key").ok_or_else(|| Error::invalid(format!("map type without `key`: {value}")))?;
+                        let v = map
+                            .get("value")
+                            .ok_or_else(|| Error::invalid(format!("map type without `value`: {value}")))?;
                         TypeKind::Map(Box::new(DataType::from_json(k)?), Box::new(DataType::from_json(v)?))
                     }
                     "ROW" => {
-                        let fields =
-                            map.get("fields").and_then(Value::as_array).ok_or_else(|| Error::invalid(format!("row type without `fields`: {value}")))?;
+                        let fields = map
+                            .get("fields")
+                            .and_then(Value::as_array)
+                            .ok_or_else(|| Error::invalid(format!("row type without `fields`: {value}")))?;
                         TypeKind::Row(fields.iter().map(DataField::from_json).collect::<Result<_>>()?)
                     }
                     other => return Err(Error::invalid(format!("unknown complex type `{other}`"))),
@@ -154,16 +166,23 @@ impl DataType {
             TypeKind::Time(_) => ArrowType::Time32(TimeUnit::Millisecond),
             TypeKind::Timestamp(p) => ArrowType::Timestamp(timestamp_unit(*p), None),
             TypeKind::TimestampLtz(p) => ArrowType::Timestamp(timestamp_unit(*p), Some(Arc::from("UTC"))),
-            TypeKind::Array(element) => ArrowType::List(Arc::new(Field::new("element", element.to_arrow(), element.nullable))),
+            TypeKind::Array(element) => {
+                ArrowType::List(Arc::new(Field::new("element", element.to_arrow(), element.nullable)))
+            }
             TypeKind::Map(k, v) => {
                 let entries = Field::new(
                     "key_value",
-                    ArrowType::Struct(Fields::from(vec![Field::new("key", k.to_arrow(), false), Field::new("value", v.to_arrow(), v.nullable)])),
+                    ArrowType::Struct(Fields::from(vec![
+                        Field::new("key", k.to_arrow(), false),
+                        Field::new("value", v.to_arrow(), v.nullable),
+                    ])),
                     false,
                 );
                 ArrowType::Map(Arc::new(entries), false)
             }
-            TypeKind::Row(fields) => ArrowType::Struct(Fields::from(fields.iter().map(DataField::to_arrow).collect::<Vec<_>>())),
+            TypeKind::Row(fields) => {
+                ArrowType::Struct(Fields::from(fields.iter().map(DataField::to_arrow).collect::<Vec<_>>()))
+            }
         }
     }
 }
@@ -191,16 +210,25 @@ impl DataField {
     }
 
     pub fn from_json(value: &Value) -> Result<Self> {
-        let id = value.get("id").and_then(Value::as_i64).ok_or_else(|| Error::invalid(format!("field without integer `id`: {value}")))?;
-        let name = value.get("name").and_then(Value::as_str).ok_or_else(|| Error::invalid(format!("field without `name`: {value}")))?;
-        let data_type = DataType::from_json(value.get("type").ok_or_else(|| Error::invalid(format!("field `{name}` without `type`")))?)?;
+        let id = value
+            .get("id")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| Error::invalid(format!("field without integer `id`: {value}")))?;
+        let name = value
+            .get("name")
+            .and_then(Value::as_str)
+            .ok_or_else(|| Error::invalid(format!("field without `name`: {value}")))?;
+        let data_type = DataType::from_json(
+            value.get("type").ok_or_else(|| Error::invalid(format!("field `{name}` without `type`")))?,
+        )?;
         let description = value.get("description").and_then(Value::as_str).map(str::to_string);
         Ok(DataField { id: id as i32, name: name.to_string(), data_type, description })
     }
 
     /// The Arrow field, carrying the Paimon field id as Parquet's field id.
     pub fn to_arrow(&self) -> Field {
-        Field::new(&self.name, self.data_type.to_arrow(), self.data_type.nullable).with_metadata([("PARQUET:field_id".to_string(), self.id.to_string())].into())
+        Field::new(&self.name, self.data_type.to_arrow(), self.data_type.nullable)
+            .with_metadata([("PARQUET:field_id".to_string(), self.id.to_string())].into())
     }
 }
 
@@ -398,7 +426,9 @@ impl TypeParser<'_> {
                 let p = a.first().copied().unwrap_or(10);
                 let s = a.get(1).copied().unwrap_or(0);
                 if !(1..=38).contains(&p) || s > p {
-                    return Err(Error::invalid(format!("DECIMAL({p}, {s}) is out of range: precision 1..38, scale 0..precision")));
+                    return Err(Error::invalid(format!(
+                        "DECIMAL({p}, {s}) is out of range: precision 1..38, scale 0..precision"
+                    )));
                 }
                 TypeKind::Decimal { precision: p as u8, scale: s as u8 }
             }

@@ -82,7 +82,8 @@ impl TableWrite {
             return Err(Error::InvalidOption {
                 key: "bucket".into(),
                 value: options.bucket.to_string(),
-                reason: "dyntable writes primary-key tables with fixed buckets only; set bucket to a positive number".into(),
+                reason: "dyntable writes primary-key tables with fixed buckets only; set bucket to a positive number"
+                    .into(),
             });
         }
         if options.deletion_vectors {
@@ -96,8 +97,9 @@ impl TableWrite {
         let key_indices = idx(&schema.trimmed_primary_keys());
         let bucket_key_indices = idx(&schema.bucket_keys()?);
         let partition_indices = idx(&schema.partition_keys);
-        let uuid = uuid::Uuid::new_v4().to_string();
-        let file_writer = DataFileWriter::new(io.clone(), schema.clone(), options.clone(), &uuid, Arc::new(AtomicU64::new(0)));
+        let uuid = io.seams().new_id();
+        let file_writer =
+            DataFileWriter::new(io.clone(), schema.clone(), options.clone(), &uuid, Arc::new(AtomicU64::new(0)));
         let spec = MergeSpec::new(&schema)?;
         Ok(TableWrite {
             spec,
@@ -143,7 +145,9 @@ impl TableWrite {
     /// hold part of the batch) and must be reopened, which replays the log.
     pub async fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         if let Some(reason) = &self.log_failed {
-            return Err(Error::invalid(format!("this writer stopped after a failure ({reason}); reopen the table writer to recover from its log")));
+            return Err(Error::invalid(format!(
+                "this writer stopped after a failure ({reason}); reopen the table writer to recover from its log"
+            )));
         }
         let (values, kinds) = self.conform(batch)?;
         if values.num_rows() == 0 {
@@ -200,7 +204,12 @@ impl TableWrite {
     }
 
     #[allow(clippy::type_complexity)]
-    async fn buffer(&mut self, values: &RecordBatch, kinds: &Int8Array, groups: HashMap<(Vec<u8>, i32), (Vec<Datum>, Vec<u32>)>) -> Result<()> {
+    async fn buffer(
+        &mut self,
+        values: &RecordBatch,
+        kinds: &Int8Array,
+        groups: HashMap<(Vec<u8>, i32), (Vec<Datum>, Vec<u32>)>,
+    ) -> Result<()> {
         let pk = !self.schema.primary_keys.is_empty();
         for ((part_bytes, bucket), (partition, indices)) in groups {
             let (rows, row_kinds) = take_changes(values, kinds, &indices)?;
@@ -218,9 +227,13 @@ impl TableWrite {
             };
             // Key columns share the value columns' buffers: count the values, plus sequence number and kind.
             let row_bytes = if pk { (file_batch.num_rows() * 9) as usize } else { 0 };
-            let value_cols = if pk { &file_batch.columns()[self.key_indices.len() + 2..] } else { file_batch.columns() };
+            let value_cols =
+                if pk { &file_batch.columns()[self.key_indices.len() + 2..] } else { file_batch.columns() };
             self.buffered_bytes += value_cols.iter().map(|c| c.get_array_memory_size()).sum::<usize>() + row_bytes;
-            let buf = self.buffers.entry((part_bytes.clone(), bucket)).or_insert_with(|| BucketBuffer { partition: partition.clone(), batches: Vec::new() });
+            let buf = self
+                .buffers
+                .entry((part_bytes.clone(), bucket))
+                .or_insert_with(|| BucketBuffer { partition: partition.clone(), batches: Vec::new() });
             buf.batches.push(file_batch);
         }
         if self.buffered_bytes as u64 >= self.options.write_buffer_size {
@@ -244,19 +257,35 @@ impl TableWrite {
         }
         let mut columns = Vec::with_capacity(schema.fields.len());
         for f in &schema.fields {
-            let col = batch.column_by_name(&f.name).ok_or_else(|| Error::SchemaMismatch(format!("column `{}` is missing from the batch", f.name)))?;
+            let col = batch
+                .column_by_name(&f.name)
+                .ok_or_else(|| Error::SchemaMismatch(format!("column `{}` is missing from the batch", f.name)))?;
             let want = f.data_type.to_arrow();
             let col = if col.data_type() == &want {
                 col.clone()
             } else if compatible(col.data_type(), &want) {
                 let opts = compute::CastOptions { safe: false, ..Default::default() };
-                compute::cast_with_options(col, &want, &opts)
-                    .map_err(|e| Error::SchemaMismatch(format!("column `{}` cannot be stored as {}: {e}", f.name, f.data_type.to_json())))?
+                compute::cast_with_options(col, &want, &opts).map_err(|e| {
+                    Error::SchemaMismatch(format!(
+                        "column `{}` cannot be stored as {}: {e}",
+                        f.name,
+                        f.data_type.to_json()
+                    ))
+                })?
             } else {
-                return Err(Error::SchemaMismatch(format!("column `{}` has type {}, the table expects {}", f.name, col.data_type(), f.data_type.to_json())));
+                return Err(Error::SchemaMismatch(format!(
+                    "column `{}` has type {}, the table expects {}",
+                    f.name,
+                    col.data_type(),
+                    f.data_type.to_json()
+                )));
             };
             if !f.data_type.nullable && col.null_count() > 0 {
-                return Err(Error::SchemaMismatch(format!("column `{}` is NOT NULL but the batch has {} null(s) in it", f.name, col.null_count())));
+                return Err(Error::SchemaMismatch(format!(
+                    "column `{}` is NOT NULL but the batch has {} null(s) in it",
+                    f.name,
+                    col.null_count()
+                )));
             }
             columns.push(col);
         }
@@ -265,15 +294,22 @@ impl TableWrite {
         let kinds = match kind_source {
             None => Int8Array::from(vec![RowKind::Insert as i8; batch.num_rows()]),
             Some(c) => {
-                let col = batch.column_by_name(&c).ok_or_else(|| Error::SchemaMismatch(format!("row kind column `{c}` is missing from the batch")))?;
-                let s = compute::cast(col, &ArrowType::Utf8).map_err(|_| Error::SchemaMismatch(format!("row kind column `{c}` must be a string column")))?;
+                let col = batch
+                    .column_by_name(&c)
+                    .ok_or_else(|| Error::SchemaMismatch(format!("row kind column `{c}` is missing from the batch")))?;
+                let s = compute::cast(col, &ArrowType::Utf8)
+                    .map_err(|_| Error::SchemaMismatch(format!("row kind column `{c}` must be a string column")))?;
                 let s = s.as_string::<i32>();
                 let mut out = Vec::with_capacity(s.len());
                 for i in 0..s.len() {
                     if s.is_null(i) {
                         return Err(Error::invalid(format!("row kind column `{c}` is null at row {i}")));
                     }
-                    out.push(RowKind::parse(s.value(i)).map_err(|e| Error::invalid(format!("{e} at row {i} of column `{c}`")))? as i8);
+                    out.push(
+                        RowKind::parse(s.value(i))
+                            .map_err(|e| Error::invalid(format!("{e} at row {i} of column `{c}`")))?
+                            as i8,
+                    );
                 }
                 Int8Array::from(out)
             }
@@ -286,10 +322,13 @@ impl TableWrite {
                 )));
             }
         }
-        let ignore_delete = self.options.raw.get("ignore-delete").map(|v| v.eq_ignore_ascii_case("true")).unwrap_or(false);
+        let ignore_delete =
+            self.options.raw.get("ignore-delete").map(|v| v.eq_ignore_ascii_case("true")).unwrap_or(false);
         if ignore_delete {
-            let keep: arrow::array::BooleanArray =
-                kinds.iter().map(|k| Some(!RowKind::from_byte(k.unwrap_or(0)).map(RowKind::is_retract).unwrap_or(false))).collect();
+            let keep: arrow::array::BooleanArray = kinds
+                .iter()
+                .map(|k| Some(!RowKind::from_byte(k.unwrap_or(0)).map(RowKind::is_retract).unwrap_or(false)))
+                .collect();
             let values = compute::filter_record_batch(&values, &keep)?;
             let kinds = compute::filter(&kinds, &keep)?.as_primitive::<arrow::datatypes::Int8Type>().clone();
             return Ok((values, kinds));
@@ -310,7 +349,8 @@ impl TableWrite {
             groups.insert((serialize_row(&[], &[])?, bucket), (Vec::new(), (0..n as u32).collect()));
             return Ok(groups);
         }
-        let bucket_types: Vec<DataType> = self.bucket_key_indices.iter().map(|i| self.schema.fields[*i].data_type.clone()).collect();
+        let bucket_types: Vec<DataType> =
+            self.bucket_key_indices.iter().map(|i| self.schema.fields[*i].data_type.clone()).collect();
         let mut bucket_vals = Vec::with_capacity(bucket_types.len());
         let mut part_vals = Vec::with_capacity(self.partition_indices.len());
         let mut last_part: Option<(Vec<Datum>, Vec<u8>)> = None;
@@ -417,7 +457,9 @@ impl TableWrite {
     /// Flushes everything and returns the files written since the last call, one message per bucket.
     pub async fn prepare_commit(&mut self) -> Result<Vec<CommitMessage>> {
         if let Some(reason) = &self.log_failed {
-            return Err(Error::invalid(format!("this writer cannot commit after a failure ({reason}); reopen the table writer to recover from its log")));
+            return Err(Error::invalid(format!(
+                "this writer cannot commit after a failure ({reason}); reopen the table writer to recover from its log"
+            )));
         }
         let mut flushed = self.flush_all().await;
         if flushed.is_ok() {
@@ -481,8 +523,12 @@ pub fn deduplicate_batches(batches: &[RecordBatch], nkeys: usize) -> Result<Reco
 
 /// The (batch, row) of the newest row of each key, in key order.
 pub fn deduplicate_picks(batches: &[RecordBatch], nkeys: usize) -> Result<Vec<(usize, usize)>> {
-    let converter = RowConverter::new((0..nkeys).map(|i| SortField::new(batches[0].column(i).data_type().clone())).collect())?;
-    let keys: Vec<arrow::row::Rows> = batches.iter().map(|b| converter.convert_columns(&b.columns()[..nkeys])).collect::<std::result::Result<_, _>>()?;
+    let converter =
+        RowConverter::new((0..nkeys).map(|i| SortField::new(batches[0].column(i).data_type().clone())).collect())?;
+    let keys: Vec<arrow::row::Rows> = batches
+        .iter()
+        .map(|b| converter.convert_columns(&b.columns()[..nkeys]))
+        .collect::<std::result::Result<_, _>>()?;
     let total: usize = batches.iter().map(|b| b.num_rows()).sum();
     let mut last: hashbrown::HashMap<&[u8], (usize, usize)> = hashbrown::HashMap::with_capacity(total / 2);
     for (b, rows) in keys.iter().enumerate() {
@@ -497,10 +543,16 @@ pub fn deduplicate_picks(batches: &[RecordBatch], nkeys: usize) -> Result<Vec<(u
 
 /// Sorts a bucket's buffered rows by key and merges the versions of each key with the merge engine, so a
 /// flushed file holds each key once. Rows arrive in sequence-number order.
-pub fn sort_and_merge(batch: &RecordBatch, schema: &TableSchema, options: &CoreOptions, spec: &MergeSpec) -> Result<RecordBatch> {
+pub fn sort_and_merge(
+    batch: &RecordBatch,
+    schema: &TableSchema,
+    options: &CoreOptions,
+    spec: &MergeSpec,
+) -> Result<RecordBatch> {
     let nkeys = schema.key_fields().len();
     let n = batch.num_rows();
-    let converter = RowConverter::new((0..nkeys).map(|i| SortField::new(batch.column(i).data_type().clone())).collect())?;
+    let converter =
+        RowConverter::new((0..nkeys).map(|i| SortField::new(batch.column(i).data_type().clone())).collect())?;
     let keys = converter.convert_columns(&batch.columns()[..nkeys])?;
     if spec.engine == MergeEngine::Deduplicate && options.sequence_field.is_none() {
         // The newest version wins and rows arrive oldest first: keep the last row per key, then sort only those.
@@ -518,7 +570,9 @@ pub fn sort_and_merge(batch: &RecordBatch, schema: &TableSchema, options: &CoreO
             let cols: Vec<ArrayRef> = sf
                 .split(',')
                 .map(|f| {
-                    let idx = schema.field_index(f.trim()).ok_or_else(|| Error::invalid(format!("sequence.field `{f}` is not a column")))?;
+                    let idx = schema
+                        .field_index(f.trim())
+                        .ok_or_else(|| Error::invalid(format!("sequence.field `{f}` is not a column")))?;
                     Ok(batch.column(nkeys + 2 + idx).clone())
                 })
                 .collect::<Result<_>>()?;
@@ -530,7 +584,9 @@ pub fn sort_and_merge(batch: &RecordBatch, schema: &TableSchema, options: &CoreO
     let mut order: Vec<u32> = (0..n as u32).collect();
     order.sort_by(|a, b| {
         let (a, b) = (*a as usize, *b as usize);
-        keys.row(a).cmp(&keys.row(b)).then_with(|| seq_rows.as_ref().map(|s| s.row(a).cmp(&s.row(b))).unwrap_or(std::cmp::Ordering::Equal))
+        keys.row(a)
+            .cmp(&keys.row(b))
+            .then_with(|| seq_rows.as_ref().map(|s| s.row(a).cmp(&s.row(b))).unwrap_or(std::cmp::Ordering::Equal))
     });
     let value_names: Vec<String> = schema.fields.iter().map(|f| f.name.clone()).collect();
     let value_types: Vec<DataType> = schema.fields.iter().map(|f| f.data_type.clone()).collect();

@@ -10,7 +10,9 @@
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
-use dyntable_compaction::sim::{SimConfig, SimSummary, Simulator, Workload, DEFAULT_SIM_ROW_BYTES, DEFAULT_SIM_WRITE_BUFFER_ROWS};
+use dyntable_compaction::sim::{
+    SimConfig, SimSummary, Simulator, Workload, DEFAULT_SIM_ROW_BYTES, DEFAULT_SIM_WRITE_BUFFER_ROWS,
+};
 use dyntable_compaction::{CompactionOptions, TARGET_FILE_SIZE};
 
 const USAGE: &str = "\
@@ -71,7 +73,12 @@ fn parse_args(mut arguments: impl Iterator<Item = String>) -> Result<Option<Args
             Some((flag, value)) if flag.starts_with("--") => (flag.to_string(), Some(value.to_string())),
             _ => (flag, None),
         };
-        let mut value = || inline_value.clone().or_else(|| arguments.next()).ok_or_else(|| format!("flag needs a value. flag=`{flag}`"));
+        let mut value = || {
+            inline_value
+                .clone()
+                .or_else(|| arguments.next())
+                .ok_or_else(|| format!("flag needs a value. flag=`{flag}`"))
+        };
         match flag.as_str() {
             "--help" | "-h" => return Ok(None),
             "--compare" => args.compare = true,
@@ -87,7 +94,8 @@ fn parse_args(mut arguments: impl Iterator<Item = String>) -> Result<Option<Args
             "--every" => args.every = Some(number(&flag, &value()?)?),
             "--option" => {
                 let pair = value()?;
-                let (key, option_value) = pair.split_once('=').ok_or_else(|| format!("--option takes KEY=VALUE. value=`{pair}`"))?;
+                let (key, option_value) =
+                    pair.split_once('=').ok_or_else(|| format!("--option takes KEY=VALUE. value=`{pair}`"))?;
                 args.table_options.insert(key.trim().to_string(), option_value.trim().to_string());
             }
             _ => return Err(format!("unknown flag. flag=`{flag}`")),
@@ -108,7 +116,8 @@ fn config(args: &Args, workload: Workload, extra: &[(&str, &str)], compact_every
     }
     let mut options = CompactionOptions::from_table_options(&table_options).map_err(|error| error.to_string())?;
     if !table_options.contains_key(TARGET_FILE_SIZE) {
-        options.target_file_size_bytes = SimConfig::default_options(args.write_buffer_rows, args.row_bytes).target_file_size_bytes;
+        options.target_file_size_bytes =
+            SimConfig::default_options(args.write_buffer_rows, args.row_bytes).target_file_size_bytes;
     }
     let defaults = SimConfig::new(workload);
     let config = SimConfig {
@@ -149,7 +158,18 @@ fn run_one(args: &Args) -> Result<(), String> {
     println!("options={:?}", config.options);
     println!(
         "{:>7} {:>10} {:>8} {:>9} {:>7} {:>7} {:>9} {:>9} {:>10} {:>9} {:>8} {:>5}",
-        "flush", "user_rows", "runs@rd", "runs_aft", "mw@rd", "WA", "space@rd", "space", "stored_MB", "live_MB", "compacts", "stall"
+        "flush",
+        "user_rows",
+        "runs@rd",
+        "runs_aft",
+        "mw@rd",
+        "WA",
+        "space@rd",
+        "space",
+        "stored_MB",
+        "live_MB",
+        "compacts",
+        "stall"
     );
     let mut simulator = Simulator::new(config).map_err(|error| error.to_string())?;
     while let Some(point) = simulator.step().map_err(|error| error.to_string())? {
