@@ -22,8 +22,9 @@ use tokio::sync::watch;
 use crate::error::{Error, Result};
 use crate::frame::{self, FrameRead};
 use crate::index;
-use crate::reader::{batch_stream, fuse, Batch, WaitingSource};
+use crate::reader::{batch_stream, fuse, WaitingSource};
 use crate::segment;
+use crate::types::Batch;
 use crate::watermark::{self, WATERMARK_FILE_NAME};
 
 /// Read buffer per open segment.

@@ -99,18 +99,23 @@ mod follower;
 mod frame;
 mod index;
 mod log;
+mod options;
 mod reader;
 mod remote;
 mod segment;
+mod shared;
+mod types;
 mod watermark;
 mod writer;
 
 pub use crate::error::{Error, ErrorKind, Result};
 pub use crate::follower::{FollowerOptions, FollowerReader, FollowerTailer, LogFollower};
 pub use crate::frame::BATCH_PAYLOAD_BYTES_MAX;
-pub use crate::log::{AppendAck, FaultInjection, Log, LogOptions, LogStats, OpenReport, RetentionReport, SyncPolicy};
-pub use crate::reader::{Batch, LogReader, Tailer};
+pub use crate::log::{Log, OpenReport, RetentionReport};
+pub use crate::options::{FaultInjection, LogOptions, SyncPolicy};
+pub use crate::reader::{LogReader, Tailer};
 pub use crate::remote::{
     index_object_path, sealed_segments_in, segment_object_path, upload_sealed_segments, RemoteLog, SealedSegment,
     UploadReport,
 };
+pub use crate::types::{AppendAck, Batch, LogStats};

@@ -1,116 +1,27 @@
 //! [`Log`]: opening (with recovery), durable appends, reads, waiting for new data, and retention; plus its
-//! configuration ([`LogOptions`], [`SyncPolicy`], [`FaultInjection`]) and reports.
+//! reports ([`OpenReport`], [`RetentionReport`]). Its configuration is in `options.rs`, the state it shares with
+//! the writer thread and readers in `shared.rs`.
 
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{mpsc, Arc, PoisonError, RwLock};
+use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use tokio::sync::watch;
 
 use crate::error::{Error, Result};
-use crate::frame::{EncodedFrame, FRAME_HEADER_BYTES};
-use crate::index::{self, IndexEntry};
+use crate::frame::EncodedFrame;
+use crate::options::LogOptions;
 use crate::reader::{LogReader, Tailer};
+use crate::remote::{self, SealedSegment};
 use crate::segment;
+use crate::shared::{wait_past, DurableState, SegmentEntry, Shared};
+use crate::types::{AppendAck, LogStats};
 use crate::watermark::WatermarkFile;
 use crate::writer::{AppendRequest, Writer};
 
 /// Name of the lock file that keeps two `Log`s from appending to one directory.
 const LOCK_FILE_NAME: &str = "LOCK";
-
-/// When an append's fsync happens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SyncPolicy {
-    /// Each batch is written and fsync'd on its own.
-    EveryBatch,
-    /// Batches from concurrent appenders share one fsync. After the first batch of a group arrives the writer
-    /// waits up to `max_delay` for more, and stops collecting once the group holds `max_bytes` of frames.
-    /// Every append still returns only after the fsync that covers it.
-    GroupCommit { max_delay: Duration, max_bytes: usize },
-}
-
-/// A test hook that makes fsyncs of segment files fail, to exercise poisoning. The failure is simulated in
-/// place of the `sync_data` call (the data is then genuinely not known to be durable), and only segment syncs
-/// are affected, not directory or index syncs. Production code leaves [`LogOptions::fault_injection`] unset.
-#[derive(Debug, Clone, Default)]
-pub struct FaultInjection {
-    fail_next_sync: Arc<AtomicBool>,
-}
-
-impl FaultInjection {
-    pub fn new() -> FaultInjection {
-        FaultInjection::default()
-    }
-
-    /// Makes the next fsync of a segment file fail with an I/O error.
-    pub fn fail_next_sync(&self) {
-        self.fail_next_sync.store(true, Ordering::SeqCst);
-    }
-
-    pub(crate) fn take_sync_failure(&self) -> bool {
-        self.fail_next_sync.swap(false, Ordering::SeqCst)
-    }
-}
-
-/// Configuration of a [`Log`].
-#[derive(Debug, Clone)]
-pub struct LogOptions {
-    /// A segment is sealed and a new one started when the next frame would take it past this size. A single
-    /// frame larger than this gets a segment of its own. At most `u32::MAX` (index positions are u32).
-    pub segment_bytes_max: u64,
-    /// Compress each payload with zstd (kept uncompressed when that does not make it smaller).
-    pub compression: bool,
-    pub sync: SyncPolicy,
-    /// Bytes of frames between two entries of the sparse offset index; smaller means faster seeks and larger
-    /// index files.
-    pub index_interval_bytes: u64,
-    /// Test hook, see [`FaultInjection`]; `None` in production.
-    pub fault_injection: Option<FaultInjection>,
-    /// Retention may delete only segments that are in the object store: [`Log::truncate_before`] is refused
-    /// and [`Log::truncate_before_uploaded`], which checks the store first, must be used instead.
-    pub require_upload_before_delete: bool,
-}
-
-impl Default for LogOptions {
-    fn default() -> LogOptions {
-        LogOptions {
-            segment_bytes_max: 64 << 20,
-            compression: false,
-            sync: SyncPolicy::EveryBatch,
-            index_interval_bytes: 4096,
-            fault_injection: None,
-            require_upload_before_delete: false,
-        }
-    }
-}
-
-impl LogOptions {
-    fn validate(&self) -> Result<()> {
-        let invalid = |reason: String| Err(Error::InvalidArgument { reason });
-        if self.segment_bytes_max < FRAME_HEADER_BYTES as u64 || self.segment_bytes_max > u64::from(u32::MAX) {
-            return invalid(format!(
-                "segment_bytes_max must be between one frame header and u32::MAX. segment_bytes_max=`{}`",
-                self.segment_bytes_max
-            ));
-        }
-        if self.index_interval_bytes == 0 {
-            return invalid("index_interval_bytes must be positive. index_interval_bytes=`0`".to_string());
-        }
-        Ok(())
-    }
-}
-
-/// The offsets an append received; returned once the batch is durable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AppendAck {
-    /// Offset of the batch's first record.
-    pub base_offset: u64,
-    /// Offset after the batch's last record (`base_offset + record_count`), the next batch's base offset.
-    pub next_offset: u64,
-}
 
 /// What opening a log found and repaired.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,129 +45,6 @@ pub struct RetentionReport {
     pub deleted_segments: usize,
     /// The first offset still readable.
     pub log_start_offset: u64,
-}
-
-/// Counters of the writer's work since the log was opened, for metrics and for checking that group commit
-/// really shares fsyncs.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct LogStats {
-    /// Batches acknowledged as durable.
-    pub batches_appended: u64,
-    /// Frame bytes written to segments (headers included, payloads as stored).
-    pub bytes_written: u64,
-    /// Fsyncs of segment files (directory and index fsyncs excluded).
-    pub segment_syncs: u64,
-}
-
-/// The writer's counters; relaxed atomics because they are statistics, not synchronization.
-#[derive(Debug, Default)]
-pub(crate) struct StatCounters {
-    pub(crate) batches_appended: AtomicU64,
-    pub(crate) bytes_written: AtomicU64,
-    pub(crate) segment_syncs: AtomicU64,
-}
-
-impl StatCounters {
-    pub(crate) fn add(counter: &AtomicU64, amount: u64) {
-        counter.fetch_add(amount, Ordering::Relaxed);
-    }
-
-    fn snapshot(&self) -> LogStats {
-        LogStats {
-            batches_appended: self.batches_appended.load(Ordering::Relaxed),
-            bytes_written: self.bytes_written.load(Ordering::Relaxed),
-            segment_syncs: self.segment_syncs.load(Ordering::Relaxed),
-        }
-    }
-}
-
-/// The durable end of the log as published to readers and waiters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct DurableState {
-    /// Every offset below this is fsync'd and may be read.
-    pub(crate) next_offset: u64,
-    /// The segment appends go to, and how many of its bytes are durable. Readers in that segment read no
-    /// further, so they never buffer bytes of a frame the writer is still writing.
-    pub(crate) active_base_offset: u64,
-    pub(crate) active_durable_bytes: u64,
-    pub(crate) poisoned: bool,
-    /// The `Log` was dropped; no more appends will come.
-    pub(crate) closed: bool,
-}
-
-/// A segment as readers see it.
-#[derive(Debug, Clone)]
-pub(crate) struct SegmentEntry {
-    pub(crate) base_offset: u64,
-    pub(crate) index: Vec<IndexEntry>,
-}
-
-/// State shared by the `Log`, its writer thread, readers and tailers.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    pub(crate) dir: PathBuf,
-    /// Sorted by base offset; never empty; the last one is the active segment.
-    segments: RwLock<Vec<SegmentEntry>>,
-    pub(crate) durable: watch::Sender<DurableState>,
-    pub(crate) stats: StatCounters,
-}
-
-impl Shared {
-    // A panic while the lock was held cannot leave the vector half-updated (each change is one push, drain or
-    // index push), so a poisoned lock is still safe to use.
-    pub(crate) fn with_segments<T>(&self, read: impl FnOnce(&[SegmentEntry]) -> T) -> T {
-        let segments = self.segments.read().unwrap_or_else(PoisonError::into_inner);
-        read(&segments)
-    }
-
-    pub(crate) fn with_segments_mut<T>(&self, write: impl FnOnce(&mut Vec<SegmentEntry>) -> T) -> T {
-        let mut segments = self.segments.write().unwrap_or_else(PoisonError::into_inner);
-        write(&mut segments)
-    }
-
-    pub(crate) fn durable_state(&self) -> DurableState {
-        *self.durable.borrow()
-    }
-
-    /// Where a read of `offset` starts: the segment holding it, the byte position to seek to and the base
-    /// offset of the batch there. Errors if `offset` is outside `[log_start, durable end]`.
-    pub(crate) fn locate(&self, offset: u64) -> Result<(u64, u64, u64)> {
-        let end = self.durable_state().next_offset;
-        self.with_segments(|segments| {
-            let log_start = segments.first().map_or(0, |segment| segment.base_offset);
-            if offset < log_start {
-                return Err(Error::OffsetDeleted { requested: offset, log_start });
-            }
-            if offset > end {
-                return Err(Error::OffsetOutOfRange { requested: offset, start: log_start, end });
-            }
-            let holding = segments.partition_point(|segment| segment.base_offset <= offset);
-            let Some(segment) = holding.checked_sub(1).map(|at| &segments[at]) else {
-                return Err(Error::Internal {
-                    reason: format!("no segment holds an offset inside the log. offset=`{offset}`"),
-                });
-            };
-            Ok(match index::lookup(&segment.index, offset - segment.base_offset) {
-                Some(entry) => (
-                    segment.base_offset,
-                    u64::from(entry.position),
-                    segment.base_offset + u64::from(entry.relative_offset),
-                ),
-                None => (segment.base_offset, 0, segment.base_offset),
-            })
-        })
-    }
-
-    pub(crate) fn log_start_offset(&self) -> u64 {
-        self.with_segments(|segments| segments.first().map_or(0, |segment| segment.base_offset))
-    }
-
-    /// Whether a segment with exactly this base offset is in the log.
-    pub(crate) fn has_segment(&self, base_offset: u64) -> bool {
-        self.with_segments(|segments| {
-            segments.binary_search_by_key(&base_offset, |segment| segment.base_offset).is_ok()
-        })
-    }
 }
 
 /// A durable append-only log of batches in one directory. See the crate docs for the format and guarantees.
@@ -369,7 +157,7 @@ impl Log {
             poisoned: false,
             closed: false,
         });
-        let shared = Arc::new(Shared { dir, segments: RwLock::new(segments), durable, stats: StatCounters::default() });
+        let shared = Arc::new(Shared::new(dir, segments, durable));
         // Recovery may have moved the durable end (a first open, a torn tail cut); followers learn it from here.
         let watermark = WatermarkFile::open(&shared.dir)?;
         watermark.publish(recovered.next_offset)?;
@@ -467,18 +255,15 @@ impl Log {
                 bound = sealed.end_offset;
                 continue;
             };
-            let segment_uploaded = crate::remote::remote_has(
+            let segment_uploaded = remote::remote_has(
                 store,
-                &crate::remote::segment_object_path(prefix, sealed.base_offset),
+                &remote::segment_object_path(prefix, sealed.base_offset),
                 segment_metadata.len(),
             )
             .await?;
-            let index_uploaded = crate::remote::remote_has(
-                store,
-                &crate::remote::index_object_path(prefix, sealed.base_offset),
-                index_metadata.len(),
-            )
-            .await?;
+            let index_uploaded =
+                remote::remote_has(store, &remote::index_object_path(prefix, sealed.base_offset), index_metadata.len())
+                    .await?;
             if !segment_uploaded || !index_uploaded {
                 break;
             }
@@ -518,12 +303,12 @@ impl Log {
 
     /// The sealed segments (every one but the active segment), oldest first: complete and immutable, ready for
     /// [`upload_sealed_segments`](crate::upload_sealed_segments).
-    pub fn sealed_segments(&self) -> Vec<crate::remote::SealedSegment> {
+    pub fn sealed_segments(&self) -> Vec<SealedSegment> {
         let dir = &self.shared.dir;
         self.shared.with_segments(|segments| {
             segments
                 .windows(2)
-                .map(|pair| crate::remote::SealedSegment {
+                .map(|pair| SealedSegment {
                     base_offset: pair[0].base_offset,
                     end_offset: pair[1].base_offset,
                     segment_path: segment::segment_path(dir, pair[0].base_offset),
@@ -564,22 +349,6 @@ impl Drop for Log {
         self.shared.durable.send_modify(|state| state.closed = true);
     }
 }
-
-/// Waits until the durable end passes `offset`.
-pub(crate) async fn wait_past(mut durable: watch::Receiver<DurableState>, offset: u64) -> Result<u64> {
-    let state = *durable
-        .wait_for(|state| state.next_offset > offset || state.poisoned || state.closed)
-        .await
-        .map_err(|_| Error::Closed)?;
-    if state.next_offset > offset {
-        Ok(state.next_offset)
-    } else if state.poisoned {
-        Err(Error::Poisoned { reason: "an earlier write or fsync failed".to_string() })
-    } else {
-        Err(Error::Closed)
-    }
-}
-
 fn writer_gone() -> Error {
     Error::Internal { reason: "the log writer thread stopped unexpectedly".to_string() }
 }

@@ -8,33 +8,17 @@ use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use futures::stream::{BoxStream, StreamExt};
 use tokio::sync::watch;
 
 use crate::error::{Error, Result};
 use crate::frame::{self, FrameRead};
-use crate::log::{self, DurableState, Shared};
 use crate::segment;
+use crate::shared::{self, DurableState, Shared};
+use crate::types::Batch;
 
 /// Read buffer per open segment.
 const READ_BUFFER_BYTES: usize = 64 << 10;
-
-/// One batch as appended: `record_count` records at offsets `[base_offset, base_offset + record_count)` and the
-/// caller's payload (decompressed if it was stored compressed).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Batch {
-    pub base_offset: u64,
-    pub record_count: u32,
-    pub payload: Bytes,
-}
-
-impl Batch {
-    /// Offset after the batch's last record.
-    pub fn next_offset(&self) -> u64 {
-        self.base_offset + u64::from(self.record_count)
-    }
-}
 
 /// A segment file that reads no further than `limit`. In the active segment the limit is the durable byte
 /// length, so the read buffer never holds bytes of a frame that is still being written.
@@ -244,7 +228,7 @@ impl Tailer {
             if let Some(batch) = self.reader.next_batch()? {
                 return Ok(batch);
             }
-            log::wait_past(self.durable.clone(), self.reader.next_offset).await?;
+            shared::wait_past(self.durable.clone(), self.reader.next_offset).await?;
         }
     }
 

@@ -22,8 +22,8 @@ use object_store::{GetOptions, ObjectStore, PutOptions, PutPayload};
 use crate::error::{Error, Result};
 use crate::frame::{self, FrameHeader, FrameRead};
 use crate::index;
-use crate::reader::Batch;
 use crate::segment;
+use crate::types::Batch;
 
 /// A sealed segment on local disk: complete, immutable, and safe to upload.
 #[derive(Debug, Clone, PartialEq, Eq)]

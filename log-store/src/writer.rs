@@ -21,8 +21,10 @@ use std::time::Instant;
 use crate::error::{Error, Result};
 use crate::frame::EncodedFrame;
 use crate::index::IndexBuilder;
-use crate::log::{AppendAck, LogOptions, SegmentEntry, Shared, StatCounters, SyncPolicy};
+use crate::options::{LogOptions, SyncPolicy};
 use crate::segment;
+use crate::shared::{SegmentEntry, Shared, StatCounters};
+use crate::types::AppendAck;
 use crate::watermark::WatermarkFile;
 
 /// One append waiting for the writer.

@@ -13,16 +13,12 @@ use dyntable_storage::datafile::MetadataCache;
 use dyntable_storage::manifest::ManifestCache;
 use dyntable_storage::{Catalog, Error as StorageError, Identifier, ScanFrom};
 
+pub use crate::error::external;
 use crate::provider::DyntableTableProvider;
 use crate::system;
 
 /// The name the session registers the warehouse under (`paimon.db.t` resolves as `db.t`).
 pub const CATALOG_NAME: &str = "paimon";
-
-/// Wraps a storage error for DataFusion.
-pub fn external(e: StorageError) -> DataFusionError {
-    DataFusionError::External(Box::new(e))
-}
 
 /// Every database of the warehouse, as DataFusion schemas.
 #[derive(Debug)]

@@ -67,6 +67,7 @@
 //! memory).
 
 pub mod catalog;
+mod error;
 pub mod exec;
 pub mod filter;
 pub mod lexer;

@@ -16,6 +16,7 @@ use dyntable_storage::datafile::MetadataCache;
 use dyntable_storage::manifest::ManifestCache;
 use dyntable_storage::{CmpOp, DataSplit, Datum, FileStoreTable, Predicate, ScanFrom, TableSchema};
 
+use crate::error::external;
 use crate::exec::DyntableScanExec;
 use crate::filter::{expr_to_predicate, filters_to_predicate};
 
@@ -107,10 +108,6 @@ impl DyntableTableProvider {
     pub fn scan_from(&self) -> &ScanFrom {
         &self.from
     }
-}
-
-fn external(e: dyntable_storage::Error) -> DataFusionError {
-    DataFusionError::External(Box::new(e))
 }
 
 #[async_trait]

@@ -24,7 +24,7 @@ use dyntable_storage::schema::SchemaManager;
 use dyntable_storage::{Datum, FileStoreTable, RowKind, ScanFrom, TableSchema};
 use futures::TryStreamExt;
 
-use crate::catalog::external;
+use crate::error::external;
 
 /// The system tables, by suffix.
 pub const SYSTEM_TABLES: &[&str] =
