@@ -21,10 +21,10 @@ use arrow::datatypes::Int8Type;
 use arrow::row::{RowConverter, SortField};
 use arrow_schema::DataType as ArrowType;
 
-use crate::datafile::RowKind;
 use crate::datum::Datum;
 use crate::error::{Error, Result};
 use crate::options::MergeEngine;
+use crate::row_kind::RowKind;
 use crate::schema::TableSchema;
 use crate::types::{DataType, TypeKind};
 
