@@ -23,8 +23,6 @@ use crate::schema::TableSchema;
 use crate::stats::{column_stats, to_simple_stats, ColStats};
 use crate::types::TypeKind;
 
-/// dyntable's own option: rows per Parquet row group (smaller groups prune finer; default 1M rows).
-pub const ROW_GROUP_ROWS: &str = "dyntable.parquet.row-group-rows";
 /// Rows per Parquet data page at most (parquet-rs defaults to 20,000). The page is what the page index skips,
 /// and a primary-key table spreads a key range over every bucket, so each bucket's over-read is up to two
 /// pages per column: in `dyntable-bench-sql` a 1% key range over 10M rows in 4 buckets read 6.8 MiB with
@@ -70,9 +68,7 @@ impl DataFileWriter {
             .set_statistics_enabled(EnabledStatistics::Page)
             .set_data_page_row_count_limit(DATA_PAGE_ROWS)
             .set_dictionary_page_size_limit(DICTIONARY_PAGE_BYTES);
-        if let Some(rows) =
-            options.raw.get(ROW_GROUP_ROWS).and_then(|v| v.trim().parse::<usize>().ok()).filter(|r| *r > 0)
-        {
+        if let Some(rows) = options.row_group_rows {
             builder = builder.set_max_row_group_row_count(Some(rows));
         }
         // Java Paimon 0.9 cannot read dictionary-encoded FIXED_LEN_BYTE_ARRAY decimals (precision > 18).
