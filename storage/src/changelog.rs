@@ -2,9 +2,9 @@
 //! durably, to a per-bucket log of `dyntable-log-store` before it enters the write buffer, and every snapshot
 //! records in `logOffsets` where each bucket's log stood when the snapshot was committed.
 //!
-//! This module holds the table's side of it: the options, the record codec, the writer's [`TableLog`] and the
-//! decoder that turns log batches back into rows of the current schema. Hybrid reads (snapshot + log) are in
-//! [`crate::stream`].
+//! This module holds the table's side of it: the record codec, the writer's [`TableLog`] and the decoder that
+//! turns log batches back into rows of the current schema. The `log.*` options are parsed in
+//! [`crate::options::log`]; hybrid reads (snapshot + log) are in [`crate::stream`].
 //!
 //! # Layout
 //! One log per bucket (Paimon's `logOffsets` is keyed by bucket, as its log was a Kafka topic with one
