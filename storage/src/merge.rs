@@ -12,7 +12,7 @@
 //!
 //! Versions are given oldest first (ascending `sequence.field`, then sequence number).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{new_null_array, Array, ArrayRef, AsArray, ListArray, MapArray, RecordBatch, StructArray};
@@ -21,121 +21,14 @@ use arrow::datatypes::Int8Type;
 use arrow::row::{RowConverter, SortField};
 use arrow_schema::DataType as ArrowType;
 
-use crate::datafile::RowKind;
 use crate::datum::Datum;
 use crate::error::{Error, Result};
-use crate::options::MergeEngine;
+use crate::options::{AggFn, MergeEngine, MergeOptions};
+use crate::row_kind::RowKind;
 use crate::schema::TableSchema;
-use crate::types::{DataType, TypeKind};
+use crate::types::DataType;
 
-/// Aggregate functions of the `aggregation` engine (and partial-update's per-field aggregation).
-#[derive(Debug, Clone, PartialEq)]
-pub enum AggFn {
-    Sum,
-    Product,
-    Max,
-    Min,
-    LastValue,
-    LastNonNullValue,
-    FirstValue,
-    FirstNonNullValue,
-    ListAgg(String),
-    BoolAnd,
-    BoolOr,
-    Collect { distinct: bool },
-    MergeMap,
-}
-
-pub const AGG_FUNCTIONS: &str =
-    "sum, product, max, min, last_value, last_non_null_value, first_value, first_non_null_value, listagg, bool_and, bool_or, collect, merge_map";
-
-impl AggFn {
-    fn parse(name: &str, field: &str, options: &BTreeMap<String, String>) -> Result<AggFn> {
-        Ok(match name.trim() {
-            "sum" => AggFn::Sum,
-            "product" => AggFn::Product,
-            "max" => AggFn::Max,
-            "min" => AggFn::Min,
-            "last_value" => AggFn::LastValue,
-            "last_non_null_value" => AggFn::LastNonNullValue,
-            "first_value" => AggFn::FirstValue,
-            "first_non_null_value" => AggFn::FirstNonNullValue,
-            "listagg" => AggFn::ListAgg(
-                options.get(&format!("fields.{field}.list-agg-delimiter")).cloned().unwrap_or_else(|| ",".into()),
-            ),
-            "bool_and" => AggFn::BoolAnd,
-            "bool_or" => AggFn::BoolOr,
-            "collect" => AggFn::Collect {
-                distinct: options
-                    .get(&format!("fields.{field}.distinct"))
-                    .is_some_and(|v| v.eq_ignore_ascii_case("true")),
-            },
-            "merge_map" => AggFn::MergeMap,
-            other => {
-                return Err(Error::InvalidOption {
-                    key: format!("fields.{field}.aggregate-function"),
-                    value: other.into(),
-                    reason: format!("unknown aggregate function; allowed: {AGG_FUNCTIONS}"),
-                })
-            }
-        })
-    }
-
-    fn name(&self) -> &'static str {
-        match self {
-            AggFn::Sum => "sum",
-            AggFn::Product => "product",
-            AggFn::Max => "max",
-            AggFn::Min => "min",
-            AggFn::LastValue => "last_value",
-            AggFn::LastNonNullValue => "last_non_null_value",
-            AggFn::FirstValue => "first_value",
-            AggFn::FirstNonNullValue => "first_non_null_value",
-            AggFn::ListAgg(_) => "listagg",
-            AggFn::BoolAnd => "bool_and",
-            AggFn::BoolOr => "bool_or",
-            AggFn::Collect { .. } => "collect",
-            AggFn::MergeMap => "merge_map",
-        }
-    }
-
-    /// Whether the function can take a value of type `t`.
-    fn accepts(&self, t: &DataType) -> bool {
-        let numeric = matches!(
-            t.kind,
-            TypeKind::TinyInt
-                | TypeKind::SmallInt
-                | TypeKind::Int
-                | TypeKind::BigInt
-                | TypeKind::Float
-                | TypeKind::Double
-                | TypeKind::Decimal { .. }
-        );
-        match self {
-            AggFn::Sum | AggFn::Product => numeric,
-            AggFn::Max | AggFn::Min => t.is_atomic() && !matches!(t.kind, TypeKind::Boolean),
-            AggFn::ListAgg(_) => matches!(t.kind, TypeKind::VarChar(_) | TypeKind::Char(_)),
-            AggFn::BoolAnd | AggFn::BoolOr => matches!(t.kind, TypeKind::Boolean),
-            AggFn::Collect { .. } => matches!(t.kind, TypeKind::Array(_)),
-            AggFn::MergeMap => matches!(t.kind, TypeKind::Map(..)),
-            _ => true,
-        }
-    }
-
-    fn supports_retract(&self) -> bool {
-        matches!(
-            self,
-            AggFn::Sum
-                | AggFn::Product
-                | AggFn::LastValue
-                | AggFn::LastNonNullValue
-                | AggFn::Collect { .. }
-                | AggFn::MergeMap
-        )
-    }
-}
-
-/// A parsed merge engine for a table.
+/// A table's merge engine: its options ([`MergeOptions`]) and the merge of one key's versions.
 #[derive(Debug, Clone)]
 pub struct MergeSpec {
     pub engine: MergeEngine,
@@ -148,100 +41,19 @@ pub struct MergeSpec {
     pub primary_keys: Vec<String>,
 }
 
-fn is_true(options: &BTreeMap<String, String>, key: &str) -> bool {
-    options.get(key).is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
-}
-
 impl MergeSpec {
     /// Parses and validates the merge engine options against the schema.
     pub fn new(schema: &TableSchema) -> Result<MergeSpec> {
-        let o = &schema.options;
-        let engine = schema.options()?.merge_engine;
-        let mut spec = MergeSpec {
+        let MergeOptions { engine, ignore_delete, remove_record_on_delete, sequence_groups, aggs } =
+            MergeOptions::parse(&schema.options()?, &schema.fields, &schema.primary_keys)?;
+        Ok(MergeSpec {
             engine,
-            ignore_delete: is_true(o, "ignore-delete")
-                || is_true(o, "partial-update.ignore-delete")
-                || is_true(o, "first-row.ignore-delete"),
-            remove_record_on_delete: is_true(o, "partial-update.remove-record-on-delete"),
-            sequence_groups: Vec::new(),
-            aggs: HashMap::new(),
+            ignore_delete,
+            remove_record_on_delete,
+            sequence_groups,
+            aggs,
             primary_keys: schema.primary_keys.clone(),
-        };
-        for (k, v) in o {
-            let Some(rest) = k.strip_prefix("fields.") else { continue };
-            if let Some(seq) = rest.strip_suffix(".sequence-group") {
-                let seq_fields: Vec<String> = seq.split(',').map(|s| s.trim().to_string()).collect();
-                let members: Vec<String> =
-                    v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
-                for f in seq_fields.iter().chain(&members) {
-                    if schema.field(f).is_none() {
-                        return Err(Error::InvalidOption {
-                            key: k.clone(),
-                            value: v.clone(),
-                            reason: format!("sequence group names unknown field `{f}`"),
-                        });
-                    }
-                }
-                if engine != MergeEngine::PartialUpdate {
-                    return Err(Error::InvalidOption {
-                        key: k.clone(),
-                        value: v.clone(),
-                        reason: "sequence groups need merge-engine = partial-update".into(),
-                    });
-                }
-                spec.sequence_groups.push((seq_fields, members));
-            } else if let Some(field) = rest.strip_suffix(".aggregate-function") {
-                let f = schema.field(field).ok_or_else(|| Error::InvalidOption {
-                    key: k.clone(),
-                    value: v.clone(),
-                    reason: format!("names unknown field `{field}`"),
-                })?;
-                let agg = AggFn::parse(v, field, o)?;
-                if !agg.accepts(&f.data_type) {
-                    return Err(Error::InvalidOption {
-                        key: k.clone(),
-                        value: v.clone(),
-                        reason: format!(
-                            "aggregate function `{}` cannot aggregate column `{field}` of type {}",
-                            agg.name(),
-                            f.data_type.to_json()
-                        ),
-                    });
-                }
-                if schema.primary_keys.contains(&field.to_string()) {
-                    return Err(Error::InvalidOption {
-                        key: k.clone(),
-                        value: v.clone(),
-                        reason: "a primary-key column cannot be aggregated".into(),
-                    });
-                }
-                spec.aggs.insert(field.to_string(), (agg, is_true(o, &format!("fields.{field}.ignore-retract"))));
-            }
-        }
-        if engine == MergeEngine::Aggregation {
-            let default = o
-                .get("fields.default-aggregate-function")
-                .map(|d| AggFn::parse(d, "default", o))
-                .transpose()?
-                .unwrap_or(AggFn::LastNonNullValue);
-            for f in &schema.fields {
-                if schema.primary_keys.contains(&f.name) || spec.aggs.contains_key(&f.name) {
-                    continue;
-                }
-                if !default.accepts(&f.data_type) {
-                    return Err(Error::InvalidOption {
-                        key: "fields.default-aggregate-function".into(),
-                        value: default.name().into(),
-                        reason: format!("cannot aggregate column `{}` of type {}", f.name, f.data_type.to_json()),
-                    });
-                }
-                spec.aggs.insert(
-                    f.name.clone(),
-                    (default.clone(), is_true(o, &format!("fields.{}.ignore-retract", f.name))),
-                );
-            }
-        }
-        Ok(spec)
+        })
     }
 
     /// Value columns a reader must also read so the merge is correct when only `wanted` are projected.

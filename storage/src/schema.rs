@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
 use crate::io::FileIO;
-use crate::options::CoreOptions;
+use crate::options::{CoreOptions, LogConfig, MergeOptions};
 use crate::types::{DataField, DataType};
 
 /// One version of a table's schema.
@@ -88,9 +88,9 @@ impl TableSchema {
         let options = CoreOptions::parse(&self.options)?;
         dyntable_compaction::CompactionOptions::from_table_options(&self.options)
             .map_err(|e| Error::invalid(e.to_string()))?;
-        crate::changelog::LogConfig::from_options(&self.options)?;
+        LogConfig::from_options(&self.options)?;
         if !self.primary_keys.is_empty() {
-            crate::merge::MergeSpec::new(self)?;
+            MergeOptions::parse(&options, &self.fields, &self.primary_keys)?;
             if options.bucket > 0 {
                 for p in &self.partition_keys {
                     if !self.primary_keys.contains(p) {

@@ -169,7 +169,8 @@ impl FileStoreTable {
 
     /// A writer and committer pair with its own commit user, numbering its commits 1, 2, 3...
     pub async fn writer(&self) -> Result<TableWriter> {
-        let write_only = self.schema.options.get("write-only").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        let options = self.schema.options()?;
+        let write_only = options.write_only;
         let compactor = if self.schema.primary_keys.is_empty() || write_only {
             None
         } else {
@@ -190,11 +191,7 @@ impl FileStoreTable {
             compactor,
             running: None,
             metrics: WriteMetrics::default(),
-            wait_compaction: self
-                .schema
-                .options
-                .get("commit.force-compact")
-                .is_some_and(|v| v.eq_ignore_ascii_case("true")),
+            wait_compaction: options.force_compact,
         })
     }
 

@@ -322,9 +322,7 @@ impl TableWrite {
                 )));
             }
         }
-        let ignore_delete =
-            self.options.raw.get("ignore-delete").map(|v| v.eq_ignore_ascii_case("true")).unwrap_or(false);
-        if ignore_delete {
+        if self.options.ignore_delete {
             let keep: arrow::array::BooleanArray = kinds
                 .iter()
                 .map(|k| Some(!RowKind::from_byte(k.unwrap_or(0)).map(RowKind::is_retract).unwrap_or(false)))

@@ -1,12 +1,9 @@
-//! Table options: Paimon's option names, their defaults, and validation of what dyntable supports.
-//!
-//! Options live in the schema file as a string map. Options dyntable does not know are rejected when a
-//! table is created (a typo must not silently do nothing), but tolerated when a table written by another
-//! Paimon implementation is opened.
+//! `CoreOptions`: the table options the engine reads (Paimon's `CoreOptions`), typed.
 
 use std::collections::BTreeMap;
 
-use crate::error::{Error, Result};
+use super::parse::{is_true, opt_err, parse_bool, parse_memory_size};
+use crate::error::Result;
 
 pub const BUCKET: &str = "bucket";
 pub const BUCKET_KEY: &str = "bucket-key";
@@ -24,13 +21,15 @@ pub const CHANGELOG_PRODUCER: &str = "changelog-producer";
 pub const COMMIT_MAX_RETRIES: &str = "commit.max-retries";
 pub const MANIFEST_MERGE_MIN_COUNT: &str = "manifest.merge-min-count";
 pub const DELETION_VECTORS: &str = "deletion-vectors.enabled";
+pub const WRITE_ONLY: &str = "write-only";
+pub const COMMIT_FORCE_COMPACT: &str = "commit.force-compact";
+pub const IGNORE_DELETE: &str = "ignore-delete";
+/// dyntable's own option: rows per Parquet row group (smaller groups prune finer; default 1M rows).
+pub const ROW_GROUP_ROWS: &str = "dyntable.parquet.row-group-rows";
 pub const DEFAULT_PARTITION_NAME: &str = "__DEFAULT_PARTITION__";
 
 /// Keys accepted at creation besides the ones parsed here (validated by the crates that use them).
 const OTHER_KNOWN_KEYS: &[&str] = &[
-    "write-only",
-    "commit.force-compact",
-    "dyntable.parquet.row-group-rows",
     "num-sorted-run.compaction-trigger",
     "num-sorted-run.stop-trigger",
     "num-levels",
@@ -45,7 +44,6 @@ const OTHER_KNOWN_KEYS: &[&str] = &[
     "page-size",
     "read.batch-size",
     "write-buffer-spillable",
-    "ignore-delete",
     "partial-update.ignore-delete",
     "partial-update.remove-record-on-delete",
     "first-row.ignore-delete",
@@ -100,6 +98,15 @@ pub struct CoreOptions {
     pub manifest_merge_min_count: usize,
     pub deletion_vectors: bool,
     pub changelog_producer: String,
+    /// `write-only`: writers never compact (a dedicated job does).
+    pub write_only: bool,
+    /// `commit.force-compact`: every commit waits for compaction. Not validated: `true` (any case) turns it on,
+    /// any other value leaves it off.
+    pub force_compact: bool,
+    /// `ignore-delete`: writers drop -U/-D rows.
+    pub ignore_delete: bool,
+    /// [`ROW_GROUP_ROWS`]; `None` (parquet's default) when unset, or not a positive number.
+    pub row_group_rows: Option<usize>,
 }
 
 impl CoreOptions {
@@ -177,15 +184,15 @@ impl CoreOptions {
                 .ok_or_else(|| opt_err(MANIFEST_MERGE_MIN_COUNT, &v, "expected a positive integer"))?,
             None => 30,
         };
-        let deletion_vectors = match get(DELETION_VECTORS) {
-            Some(v) => parse_bool(&v).ok_or_else(|| opt_err(DELETION_VECTORS, &v, "expected true or false"))?,
-            None => false,
-        };
-        for key in ["write-only", "ignore-delete"] {
-            if let Some(v) = get(key) {
-                parse_bool(&v).ok_or_else(|| opt_err(key, &v, "expected true or false"))?;
+        let flag = |key: &str| -> Result<bool> {
+            match get(key) {
+                Some(v) => parse_bool(&v).ok_or_else(|| opt_err(key, &v, "expected true or false")),
+                None => Ok(false),
             }
-        }
+        };
+        let deletion_vectors = flag(DELETION_VECTORS)?;
+        let write_only = flag(WRITE_ONLY)?;
+        let ignore_delete = flag(IGNORE_DELETE)?;
         Ok(CoreOptions {
             raw: raw.clone(),
             bucket,
@@ -202,6 +209,10 @@ impl CoreOptions {
             manifest_merge_min_count,
             deletion_vectors,
             changelog_producer: get(CHANGELOG_PRODUCER).unwrap_or_else(|| "none".into()),
+            write_only,
+            force_compact: is_true(raw, COMMIT_FORCE_COMPACT),
+            ignore_delete,
+            row_group_rows: get(ROW_GROUP_ROWS).and_then(|v| v.parse::<usize>().ok()).filter(|r| *r > 0),
         })
     }
 
@@ -224,6 +235,10 @@ impl CoreOptions {
             COMMIT_MAX_RETRIES,
             MANIFEST_MERGE_MIN_COUNT,
             DELETION_VECTORS,
+            WRITE_ONLY,
+            COMMIT_FORCE_COMPACT,
+            IGNORE_DELETE,
+            ROW_GROUP_ROWS,
         ];
         for (k, v) in raw {
             let known = parsed.contains(&k.as_str())
@@ -242,18 +257,6 @@ impl CoreOptions {
     }
 }
 
-fn opt_err(key: &str, value: &str, reason: &str) -> Error {
-    Error::InvalidOption { key: key.to_string(), value: value.to_string(), reason: reason.to_string() }
-}
-
-fn parse_bool(v: &str) -> Option<bool> {
-    match v.to_ascii_lowercase().as_str() {
-        "true" => Some(true),
-        "false" => Some(false),
-        _ => None,
-    }
-}
-
 fn parse_stats_mode(v: &str) -> Option<StatsMode> {
     let l = v.trim().to_ascii_lowercase();
     match l.as_str() {
@@ -265,23 +268,6 @@ fn parse_stats_mode(v: &str) -> Option<StatsMode> {
             (n > 0).then_some(StatsMode::Truncate(n))
         }
     }
-}
-
-/// Parses Paimon memory sizes: `1024`, `64 kb`, `128mb`, `1 gb`, `2 tb` (units are powers of 1024).
-pub fn parse_memory_size(text: &str) -> Option<u64> {
-    let t = text.trim().to_ascii_lowercase();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: u64 = num.parse().ok()?;
-    let mult: u64 = match unit.trim() {
-        "" | "b" | "bytes" => 1,
-        "k" | "kb" | "kibibytes" => 1 << 10,
-        "m" | "mb" | "mebibytes" => 1 << 20,
-        "g" | "gb" | "gibibytes" => 1 << 30,
-        "t" | "tb" | "tebibytes" => 1 << 40,
-        _ => return None,
-    };
-    n.checked_mul(mult)
 }
 
 #[cfg(test)]
