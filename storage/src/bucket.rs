@@ -13,3 +13,19 @@ impl BucketKey {
         BucketKey { partition, bucket }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn orders_as_the_partition_bucket_pair() {
+        let pairs: Vec<(Vec<u8>, i32)> =
+            vec![(vec![1], 2), (vec![], 7), (vec![1], -1), (vec![0, 9], 0), (vec![1, 0], 0), (vec![], 0)];
+        let mut keys: Vec<BucketKey> = pairs.iter().map(|(p, b)| BucketKey::new(p.clone(), *b)).collect();
+        let mut sorted = pairs.clone();
+        sorted.sort();
+        keys.sort();
+        assert_eq!(keys.into_iter().map(|k| (k.partition, k.bucket)).collect::<Vec<_>>(), sorted);
+    }
+}
