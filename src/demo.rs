@@ -135,7 +135,8 @@ changelog: snapshot {last_append} recorded log offsets {offsets:?}; its {} chang
     ));
     let (compacted, metrics) = table.compact(true, None).await?;
     let after = table.scan_collect(&ScanFrom::Latest, None, None).await?;
-    let wa = dyntable_storage::compact::manifest_write_stats(&table).await?;
+    let wa =
+        dyntable_storage::compact::manifest_write_stats(&table.snapshot_manager(), &table.manifest_store()).await?;
     out(&format!(
         "\nfull compaction -> snapshot {}: rewrote {} files into {} ({} bytes), {} live rows after it (before: {}); write amplification so far {:.2}",
         compacted.map(|i| i.to_string()).unwrap_or_else(|| "-".into()),

@@ -11,7 +11,8 @@ use common::{batch, canon, create, lines, rt};
 use dyntable::convert::{batch_to_json_rows, JsonStyle};
 use dyntable::Catalog;
 use dyntable_storage::changelog::bucket_log_dir;
-use dyntable_storage::stream::{list_consumers, save_consumer, ChangeReader, StartFrom, StreamPosition};
+use dyntable_storage::consumer::StreamPosition;
+use dyntable_storage::stream::{ChangeReader, StartFrom};
 use dyntable_storage::{ErrorKind, FileStoreTable, ScanFrom};
 use serde_json::{json, Value};
 
@@ -265,8 +266,8 @@ fn consumers_and_retention() {
         // The consumer reads the first 40 changes and saves its position.
         let mut reader = ChangeReader::open_consumer(&t, "app1", StartFrom::FromSnapshot(1)).await.unwrap();
         assert_eq!(drain(&mut reader, &t).await.len(), 40);
-        save_consumer(&t, "app1", &reader.position()).await.unwrap();
-        let consumers = list_consumers(&t).await.unwrap();
+        t.consumers().save("app1", &reader.position()).await.unwrap();
+        let consumers = t.consumers().list().await.unwrap();
         assert_eq!(consumers.len(), 1);
         assert_eq!(consumers[0].1, StreamPosition { next_snapshot: 2, log_offsets: [(0, 40)].into() });
 
@@ -295,7 +296,7 @@ fn consumers_and_retention() {
         assert!(got[0].contains("\"id\":100"), "{}", got[0]);
 
         // Expiring snapshot 1 and moving the consumer forward lets retention delete old segments.
-        save_consumer(&t, "app1", &resumed.position()).await.unwrap();
+        t.consumers().save("app1", &resumed.position()).await.unwrap();
         let before = segments();
         t.io().delete("snapshot/snapshot-1").await.unwrap();
         t.io().write("snapshot/EARLIEST", bytes::Bytes::from("2")).await.unwrap();

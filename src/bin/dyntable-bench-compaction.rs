@@ -268,7 +268,7 @@ fn stats(xs: &[usize]) -> Value {
 /// snapshots, and at the end of every commit (the last snapshot before the next APPEND, or the last one):
 /// the state a reader sees between commits.
 async fn measure(table: &FileStoreTable) -> Result<Value, BoxError> {
-    let w = manifest_write_stats(table).await?;
+    let w = manifest_write_stats(&table.snapshot_manager(), &table.manifest_store()).await?;
     let snapshots = table.snapshot_manager().all().await?;
     let mut per_snapshot = Vec::new();
     for s in &snapshots {

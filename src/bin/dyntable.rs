@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use dyntable::convert::{batch_to_json_rows, read_csv, read_jsonl, read_parquet, JsonStyle};
 use dyntable::filter::parse_filter;
 use dyntable::{Catalog, Identifier, TableSpec};
-use dyntable_storage::stream::{save_consumer, ChangeReader, StartFrom};
+use dyntable_storage::stream::{ChangeReader, StartFrom};
 use dyntable_storage::{Error, FileStoreTable, Result, ScanFrom};
 use futures::TryStreamExt;
 
@@ -355,14 +355,14 @@ async fn run(cli: Cli) -> Result<()> {
                 if let (Some(id), false) = (&consumer, reader.in_snapshot_phase()) {
                     unsaved = true;
                     if last_save.elapsed() >= std::time::Duration::from_millis(200) {
-                        save_consumer(&t, id, &reader.position()).await?;
+                        t.consumers().save(id, &reader.position()).await?;
                         last_save = std::time::Instant::now();
                         unsaved = false;
                     }
                 }
             }
             if let (Some(id), true) = (&consumer, unsaved) {
-                save_consumer(&t, id, &reader.position()).await?;
+                t.consumers().save(id, &reader.position()).await?;
             }
         }
         Command::Scan { table, snapshot, tag, timestamp, columns, filter, format } => {
@@ -532,7 +532,7 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Stats { table, format } => {
             let t = open_table(wh, log_dir, &table).await?;
-            let w = dyntable_storage::compact::manifest_write_stats(&t).await?;
+            let w = dyntable_storage::compact::manifest_write_stats(&t.snapshot_manager(), &t.manifest_store()).await?;
             let plan = t.plan(&ScanFrom::Latest, None).await?;
             let runs: Vec<usize> =
                 plan.splits.iter().map(|s| dyntable_storage::compact::sorted_run_count(&s.files)).collect();

@@ -45,8 +45,7 @@ use object_store::ObjectStore;
 use crate::error::{Error, Result};
 use crate::schema::{SchemaManager, TableSchema};
 
-/// The log options moved to [`crate::options`]; re-exported for the readers and writers of the log.
-pub use crate::options::{LogConfig, LogConsistency};
+use crate::options::LogConfig;
 
 /// The directory of a table's logs, relative to the table directory.
 pub const LOG_DIR: &str = "log";

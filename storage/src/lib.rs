@@ -13,10 +13,12 @@
 //! The format facts this crate follows are in `docs/paimon-format.md` of the project.
 
 pub mod binary_row;
+pub mod bucket;
 pub mod catalog;
 pub mod changelog;
 pub mod commit;
 pub mod compact;
+pub mod consumer;
 pub mod datafile;
 pub mod datum;
 pub mod error;
@@ -37,6 +39,7 @@ pub mod table;
 pub mod types;
 pub mod write;
 
+pub use bucket::BucketKey;
 pub use catalog::{Catalog, Identifier, TableSpec};
 pub use commit::{OverwriteScope, TableCommit};
 pub use datum::Datum;

@@ -16,7 +16,7 @@ use futures::{Stream, StreamExt, TryStreamExt};
 
 use crate::binary_row::deserialize_row;
 use crate::datafile::{
-    bucket_dir, kind_field, DataFileRead, MetadataCache, PruneCounters, ReadColumns, RowKind, SystemColumns, VALUE_KIND,
+    bucket_dir, kind_field, DataFileRead, MetadataCache, PruneCounters, ReadColumns, SystemColumns, VALUE_KIND,
 };
 use crate::error::{Error, Result};
 use crate::io::FileIO;
@@ -24,6 +24,7 @@ use crate::manifest::DataFileMeta;
 use crate::merge::{MergeSpec, OutputBuilder, Versions};
 use crate::options::CoreOptions;
 use crate::predicate::Predicate;
+use crate::row_kind::RowKind;
 use crate::scan::{DataSplit, SchemaCache};
 use crate::schema::{SchemaManager, TableSchema};
 use crate::types::{DataField, DataType};

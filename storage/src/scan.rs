@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use crate::binary_row::deserialize_row;
+use crate::bucket::BucketKey;
 use crate::datum::Datum;
 use crate::error::{Error, Result};
 use crate::manifest::{DataFileMeta, FileIdentifier, FileKind, ManifestEntry, ManifestFileMeta, ManifestStore};
@@ -31,6 +32,13 @@ pub struct DataSplit {
     pub bucket: i32,
     pub total_buckets: i32,
     pub files: Vec<DataFileMeta>,
+}
+
+impl DataSplit {
+    /// The (serialized partition, bucket) this split covers.
+    pub fn bucket_key(&self) -> BucketKey {
+        BucketKey::new(self.partition_bytes.clone(), self.bucket)
+    }
 }
 
 /// How much a plan pruned.
@@ -173,7 +181,7 @@ pub async fn plan(
         all.extend(manifests.read_manifest(&m.file_name).await?);
     }
     let live = merge_entries(all);
-    let mut splits: BTreeMap<(Vec<u8>, i32), DataSplit> = BTreeMap::new();
+    let mut splits: BTreeMap<BucketKey, DataSplit> = BTreeMap::new();
     let mut partition_cache: HashMap<Vec<u8>, (Vec<Datum>, bool)> = HashMap::new();
     for e in live {
         prune.files_total += 1;
@@ -233,7 +241,7 @@ pub async fn plan(
             }
         }
         splits
-            .entry((e.partition.clone(), e.bucket))
+            .entry(BucketKey::new(e.partition.clone(), e.bucket))
             .or_insert_with(|| DataSplit {
                 partition: partition.clone(),
                 partition_bytes: e.partition.clone(),
@@ -248,10 +256,10 @@ pub async fn plan(
 }
 
 /// The largest sequence number per (partition, bucket) among live files: where a new writer continues.
-pub fn max_sequence_numbers(entries: &[ManifestEntry]) -> HashMap<(Vec<u8>, i32), i64> {
-    let mut out: HashMap<(Vec<u8>, i32), i64> = HashMap::new();
+pub fn max_sequence_numbers(entries: &[ManifestEntry]) -> HashMap<BucketKey, i64> {
+    let mut out: HashMap<BucketKey, i64> = HashMap::new();
     for e in entries {
-        let v = out.entry((e.partition.clone(), e.bucket)).or_insert(i64::MIN);
+        let v = out.entry(BucketKey::new(e.partition.clone(), e.bucket)).or_insert(i64::MIN);
         *v = (*v).max(e.file.max_sequence_number);
     }
     out

@@ -17,6 +17,9 @@
 //!
 //! Tailing readers are woken by the log store (file-system notification of the durable end) and, in
 //! transactional mode, by notification of new snapshot files; a bounded re-check covers missed events.
+//!
+//! Layering: this module sits above [`crate::table`] (it reads a [`FileStoreTable`]) and [`crate::consumer`]
+//! (positions, consumer files, recorded offsets); neither of them imports it.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -26,19 +29,18 @@ use std::time::Duration;
 
 use arrow::array::{ArrayRef, RecordBatch, StringArray};
 use arrow_schema::{DataType as ArrowType, Field, Schema as ArrowSchema, SchemaRef};
-use bytes::Bytes;
 use dyntable_log_store::{Batch, FollowerReader, LogFollower, RemoteLog};
 use futures::stream::BoxStream;
 use futures::StreamExt;
 use object_store::path::Path as ObjectPath;
 use object_store::ObjectStore;
 
-use crate::changelog::{
-    bucket_log_dir, bucket_log_prefix, decode_changes, log_buckets, ChangeConformer, LogConsistency, LOG_DIR,
-};
-use crate::datafile::RowKind;
+use crate::changelog::{bucket_log_dir, bucket_log_prefix, decode_changes, log_buckets, ChangeConformer, LOG_DIR};
+use crate::consumer::{offsets_before, recorded_log_offsets, StreamPosition};
 use crate::error::{Error, Result};
+use crate::options::LogConsistency;
 use crate::read::BatchStream;
+use crate::row_kind::RowKind;
 use crate::scan::ScanFrom;
 use crate::schema::SchemaManager;
 use crate::snapshot::Snapshot;
@@ -89,34 +91,6 @@ impl FromStr for StartFrom {
     }
 }
 
-/// Where a reader stands: every change below `log_offsets[bucket]` was delivered, and `next_snapshot` is the
-/// first snapshot not wholly delivered (Paimon's consumer field, which pins snapshots).
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct StreamPosition {
-    #[serde(rename = "nextSnapshot")]
-    pub next_snapshot: i64,
-    #[serde(rename = "logOffsets", default)]
-    pub log_offsets: BTreeMap<i32, i64>,
-}
-
-impl StreamPosition {
-    pub fn to_json(&self) -> Result<Bytes> {
-        Ok(Bytes::from(
-            serde_json::to_vec(self)
-                .map_err(|e| Error::Internal(format!("cannot serialize a stream position: {e}")))?,
-        ))
-    }
-
-    pub fn from_json(bytes: &[u8], path: &str) -> Result<StreamPosition> {
-        let position: StreamPosition =
-            serde_json::from_slice(bytes).map_err(|e| Error::corrupt(path, format!("not a consumer position: {e}")))?;
-        if position.next_snapshot < 0 || position.log_offsets.values().any(|o| *o < 0) {
-            return Err(Error::corrupt(path, "a consumer position has a negative snapshot id or offset"));
-        }
-        Ok(position)
-    }
-}
-
 /// Changes as delivered: `rowkind` (`+I`, `-U`, `+U`, `-D`) then the table's columns; and the position after
 /// them.
 #[derive(Debug, Clone)]
@@ -125,109 +99,6 @@ pub struct ChangeBatch {
     pub position: StreamPosition,
     /// True for rows of the snapshot read at the start (`latest-full`, `from-snapshot-full`).
     pub from_snapshot: bool,
-}
-
-fn consumer_path(id: &str) -> String {
-    format!("consumer/consumer-{id}")
-}
-
-fn check_consumer_id(id: &str) -> Result<()> {
-    if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.') {
-        return Err(Error::invalid(format!(
-            "consumer id `{id}` must be non-empty and use only letters, digits, `-`, `_` and `.`"
-        )));
-    }
-    Ok(())
-}
-
-/// The registered consumers of a table and their positions.
-pub async fn list_consumers(table: &FileStoreTable) -> Result<Vec<(String, StreamPosition)>> {
-    let mut out = Vec::new();
-    for name in table.io().list_names("consumer").await? {
-        let Some(id) = name.strip_prefix("consumer-") else { continue };
-        if let Some(position) = read_position(table, id).await? {
-            out.push((id.to_string(), position));
-        }
-    }
-    Ok(out)
-}
-
-/// Reads a consumer's saved position, if it exists.
-pub async fn load_consumer(table: &FileStoreTable, id: &str) -> Result<Option<StreamPosition>> {
-    check_consumer_id(id)?;
-    read_position(table, id).await
-}
-
-async fn read_position(table: &FileStoreTable, id: &str) -> Result<Option<StreamPosition>> {
-    match table.io().read_opt(&consumer_path(id)).await? {
-        Some(bytes) => Ok(Some(StreamPosition::from_json(&bytes, table.io().path(&consumer_path(id)).as_ref())?)),
-        None => Ok(None),
-    }
-}
-
-/// Saves a consumer's position (one atomic object write).
-pub async fn save_consumer(table: &FileStoreTable, id: &str, position: &StreamPosition) -> Result<()> {
-    check_consumer_id(id)?;
-    table.io().write(&consumer_path(id), position.to_json()?).await
-}
-
-/// Removes a consumer, releasing what it pinned.
-pub async fn delete_consumer(table: &FileStoreTable, id: &str) -> Result<()> {
-    check_consumer_id(id)?;
-    table.io().delete(&consumer_path(id)).await
-}
-
-/// The log offsets a consumer still needs: its own, or (for a consumer written by Paimon, which has only
-/// `nextSnapshot`) those of the snapshot before its next one.
-pub async fn consumer_needed_offsets(table: &FileStoreTable, position: &StreamPosition) -> Result<BTreeMap<i32, i64>> {
-    if !position.log_offsets.is_empty() {
-        return Ok(position.log_offsets.clone());
-    }
-    offsets_before(table, position.next_snapshot).await
-}
-
-/// The offsets where the changes of snapshot `id` begin: those recorded up to the snapshot before it (zero
-/// before the first snapshot).
-async fn offsets_before(table: &FileStoreTable, id: i64) -> Result<BTreeMap<i32, i64>> {
-    if id <= 1 {
-        return Ok(BTreeMap::new());
-    }
-    let snapshots = table.snapshot_manager();
-    match snapshots.snapshot(id - 1).await {
-        Ok(s) => recorded_log_offsets(table, &s).await,
-        Err(Error::NotFound(_)) | Err(Error::Io { .. }) => Err(Error::NotFound(format!(
-            "snapshot {} (where the changes of snapshot {id} begin) of table `{}` has expired or never existed",
-            id - 1,
-            table.name()
-        ))),
-        Err(e) => Err(e),
-    }
-}
-
-/// The log offsets covered by `snapshot`: its own `logOffsets`, or, when it has none (a commit by a writer that
-/// keeps no changelog, e.g. Java Paimon, which writes `{}`), those of the closest earlier snapshot that has
-/// them. Taking `{}` at face value would make a reader deliver, and a recovering writer replay, the whole log.
-pub async fn recorded_log_offsets(table: &FileStoreTable, snapshot: &Snapshot) -> Result<BTreeMap<i32, i64>> {
-    if let Some(offsets) = snapshot.log_offsets.as_ref().filter(|o| !o.is_empty()) {
-        return Ok(offsets.clone());
-    }
-    let snapshots = table.snapshot_manager();
-    let earliest = snapshots.earliest_id().await?.unwrap_or(1);
-    let mut id = snapshot.id - 1;
-    while id >= earliest {
-        match snapshots.snapshot(id).await {
-            Ok(s) => {
-                if let Some(offsets) = s.log_offsets.filter(|o| !o.is_empty()) {
-                    return Ok(offsets);
-                }
-            }
-            // Expired while walking back: nothing older can be found.
-            Err(Error::NotFound(_)) | Err(Error::Io { .. }) => break,
-            Err(e) => return Err(e),
-        }
-        id -= 1;
-    }
-    Ok(BTreeMap::new())
 }
 
 /// Wakes a reader when a new snapshot appears: file-system notification on a local table's `snapshot/`
@@ -401,7 +272,7 @@ impl ChangeReader {
 
     /// Resumes consumer `id` where it stopped, or starts it at `from` when it has never run.
     pub async fn open_consumer(table: &FileStoreTable, id: &str, from: StartFrom) -> Result<ChangeReader> {
-        match load_consumer(table, id).await? {
+        match table.consumers().load(id).await? {
             Some(position) => Self::resume(table, position).await,
             None => Self::open(table, from).await,
         }
@@ -459,15 +330,18 @@ impl ChangeReader {
             );
         }
         let latest_offsets = match &latest {
-            Some(s) => recorded_log_offsets(table, s).await?,
+            Some(s) => recorded_log_offsets(&snapshots, s).await?,
             None => BTreeMap::new(),
         };
         let (full_snapshot, start_offsets, next_snapshot): (Option<Snapshot>, BTreeMap<i32, i64>, i64) =
             match (from, position) {
                 (_, Some(p)) => {
                     let offsets = p.log_offsets.clone();
-                    let offsets =
-                        if offsets.is_empty() { offsets_before(table, p.next_snapshot).await? } else { offsets };
+                    let offsets = if offsets.is_empty() {
+                        offsets_before(&snapshots, table.name(), p.next_snapshot).await?
+                    } else {
+                        offsets
+                    };
                     (None, offsets, p.next_snapshot)
                 }
                 (Some(StartFrom::LatestFull), None) => {
@@ -483,11 +357,11 @@ impl ChangeReader {
                 }
                 (Some(StartFrom::FromSnapshot(id)), None) => {
                     require_snapshot(table, latest.as_ref(), id).await?;
-                    (None, offsets_before(table, id).await?, id)
+                    (None, offsets_before(&snapshots, table.name(), id).await?, id)
                 }
                 (Some(StartFrom::FromSnapshotFull(id)), None) => {
                     let snapshot = require_snapshot(table, latest.as_ref(), id).await?;
-                    let offsets = recorded_log_offsets(table, &snapshot).await?;
+                    let offsets = recorded_log_offsets(&snapshots, &snapshot).await?;
                     (Some(snapshot), offsets, id + 1)
                 }
                 (None, None) => {
@@ -695,7 +569,7 @@ impl ChangeReader {
         }
         let latest = snapshots.snapshot(latest_id).await?;
         self.latest_id = latest_id;
-        self.committed = recorded_log_offsets(&self.table, &latest).await?;
+        self.committed = recorded_log_offsets(&snapshots, &latest).await?;
         Ok(true)
     }
 

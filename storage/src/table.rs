@@ -1,4 +1,9 @@
 //! A table handle over the format pieces: open/create, write + commit, plan + read, tags.
+//!
+//! Layering: [`crate::stream`] (the change reader) sits above this module; this module sits above
+//! [`crate::consumer`] (consumer files and recorded log offsets, for log recovery and retention) and
+//! [`crate::compact`] (the compaction job and the scheduler a [`TableWriter`] owns). It imports neither
+//! `stream` nor anything that imports it.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -8,18 +13,20 @@ use arrow::array::RecordBatch;
 use arrow_schema::SchemaRef;
 use futures::TryStreamExt;
 
-use crate::changelog::{bucket_log_dir, decode_changes, log_buckets, ChangeConformer, LogConfig, TableLog, LOG_DIR};
+use crate::changelog::{bucket_log_dir, decode_changes, log_buckets, ChangeConformer, TableLog, LOG_DIR};
 use crate::commit::{OverwriteScope, TableCommit};
-use crate::compact::{sorted_run_count, BucketCompactor, CompactionMetrics};
+use crate::compact::{compact_latest, BucketCompactor, CompactionMetrics, CompactionScheduler, SchedulerMetrics};
+use crate::consumer::{consumer_needed_offsets, recorded_log_offsets, ConsumerStore};
 use crate::error::{Error, Result};
 use crate::io::FileIO;
 use crate::manifest::{ManifestCache, ManifestEntry, ManifestStore};
+use crate::options::LogConfig;
 use crate::predicate::Predicate;
 use crate::read::{BatchStream, TableRead};
 use crate::scan::{live_entries, max_sequence_numbers, plan, resolve_snapshot, ScanFrom, ScanPlan};
 use crate::schema::{SchemaManager, TableSchema};
 use crate::snapshot::{Snapshot, SnapshotManager};
-use crate::write::{CommitMessage, TableWrite};
+use crate::write::FileStoreWrite;
 
 #[derive(Clone, Debug)]
 pub struct FileStoreTable {
@@ -147,6 +154,10 @@ impl FileStoreTable {
     pub fn manifest_store(&self) -> ManifestStore {
         ManifestStore::new(self.io.clone()).with_cache(self.manifest_cache.clone())
     }
+    /// The table's consumers (`consumer/consumer-<id>`).
+    pub fn consumers(&self) -> ConsumerStore {
+        ConsumerStore::new(self.io.clone())
+    }
 
     /// Keeps decoded manifests in `cache` between scans of this handle (manifest files never change).
     pub fn with_manifest_cache(mut self, cache: Arc<ManifestCache>) -> Self {
@@ -155,12 +166,12 @@ impl FileStoreTable {
     }
 
     /// A writer continuing the sequence numbers of the latest snapshot.
-    pub async fn new_write(&self) -> Result<TableWrite> {
+    pub async fn new_write(&self) -> Result<FileStoreWrite> {
         let entries = match self.snapshot_manager().latest().await? {
             Some(s) => live_entries(&self.manifest_store(), &s).await?,
             None => Vec::new(),
         };
-        TableWrite::new(self.io.clone(), self.schema.clone(), max_sequence_numbers(&entries))
+        FileStoreWrite::new(self.io.clone(), self.schema.clone(), max_sequence_numbers(&entries))
     }
 
     pub fn new_commit(&self, commit_user: impl Into<String>) -> Result<TableCommit> {
@@ -169,13 +180,12 @@ impl FileStoreTable {
 
     /// A writer and committer pair with its own commit user, numbering its commits 1, 2, 3...
     pub async fn writer(&self) -> Result<TableWriter> {
-        let options = self.schema.options()?;
-        let write_only = options.write_only;
-        let compactor = if self.schema.primary_keys.is_empty() || write_only {
-            None
-        } else {
-            Some(Arc::new(BucketCompactor::new(self.io.clone(), self.schema.clone())?))
-        };
+        let compaction = CompactionScheduler::for_table(
+            self.io.clone(),
+            self.schema.clone(),
+            self.snapshot_manager(),
+            self.manifest_store(),
+        )?;
         let (log, mut recovery) = self.open_log_for_write().await?;
         let mut write = self.new_write().await?.with_log(log.clone());
         if let Some(log) = &log {
@@ -188,10 +198,8 @@ impl FileStoreTable {
             write,
             commit: self.new_commit(self.io.seams().new_id())?,
             next_identifier: 1,
-            compactor,
-            running: None,
+            compaction,
             metrics: WriteMetrics::default(),
-            wait_compaction: options.force_compact,
         })
     }
 
@@ -207,9 +215,10 @@ impl FileStoreTable {
         if self.log_upload {
             log = log.with_upload(self.io.store.clone(), self.io.path(LOG_DIR));
         }
-        let latest = self.snapshot_manager().latest().await?;
+        let snapshots = self.snapshot_manager();
+        let latest = snapshots.latest().await?;
         let committed = match &latest {
-            Some(s) => crate::stream::recorded_log_offsets(self, s).await?,
+            Some(s) => recorded_log_offsets(&snapshots, s).await?,
             None => BTreeMap::new(),
         };
         let mut from = BTreeMap::new();
@@ -235,7 +244,7 @@ impl FileStoreTable {
     }
 
     /// Buffers the uncommitted tail of every bucket's log into `write` (without appending it again).
-    async fn replay_log(&self, log: &TableLog, plan: &LogRecoveryPlan, write: &mut TableWrite) -> Result<u64> {
+    async fn replay_log(&self, log: &TableLog, plan: &LogRecoveryPlan, write: &mut FileStoreWrite) -> Result<u64> {
         let mut conformer = ChangeConformer::new(self.schema.clone(), SchemaManager::new(self.io.clone()));
         let mut replayed = 0;
         for (bucket, (start, end)) in &plan.from {
@@ -341,7 +350,8 @@ impl FileStoreTable {
             )));
         }
         let compactor = BucketCompactor::new(self.io.clone(), self.schema.clone())?;
-        let (messages, metrics) = compact_table(self, &compactor, full, partition).await?;
+        let (messages, metrics) =
+            compact_latest(&self.snapshot_manager(), &self.manifest_store(), &compactor, full, partition).await?;
         if messages.is_empty() {
             return Ok((None, metrics));
         }
@@ -372,6 +382,13 @@ pub struct WriteMetrics {
 }
 
 impl WriteMetrics {
+    /// Takes the compaction counters of the writer's scheduler (the only thing that changes them).
+    fn record_compaction(&mut self, scheduler: &SchedulerMetrics) {
+        self.compaction = scheduler.compaction.clone();
+        self.compaction_conflicts = scheduler.conflicts;
+        self.stalls = scheduler.stalls;
+    }
+
     /// (flushed + compaction-written bytes) / flushed bytes.
     pub fn write_amplification(&self) -> f64 {
         if self.flushed_bytes == 0 {
@@ -399,23 +416,21 @@ struct LogRecoveryPlan {
     report: LogRecovery,
 }
 
-type CompactionTask = tokio::task::JoinHandle<Result<(Vec<CommitMessage>, CompactionMetrics)>>;
-
 /// Writes and commits with one commit user; each `commit` publishes an `APPEND` snapshot, then a `COMPACT`
 /// snapshot when a background compaction has finished. Compaction runs in the background while writes go on;
-/// a commit waits for it (a write stall) when a bucket has more sorted runs than `num-sorted-run.stop-trigger`.
-/// Tables with `write-only = true` never compact here.
+/// a commit waits for it (a write stall) when a bucket has more sorted runs than `num-sorted-run.stop-trigger`
+/// (the writer's [`CompactionScheduler`] decides). Tables with `write-only = true` never compact here.
 pub struct TableWriter {
     table: FileStoreTable,
     log: Option<Arc<TableLog>>,
     recovery: LogRecovery,
-    write: TableWrite,
+    write: FileStoreWrite,
     commit: TableCommit,
+    /// Numbers every commit of this writer, `APPEND` and `COMPACT` alike.
     next_identifier: i64,
-    compactor: Option<Arc<BucketCompactor>>,
-    running: Option<CompactionTask>,
+    /// `None` when this writer does not compact (append tables, `write-only = true`).
+    compaction: Option<CompactionScheduler>,
     metrics: WriteMetrics,
-    wait_compaction: bool,
 }
 
 impl TableWriter {
@@ -466,111 +481,30 @@ impl TableWriter {
             // must not record offsets past them. Reopening replays them.
             self.write.stop_after_failure(format!("commit failed: {e}"));
         }
-        let mut last = committed?.last().copied();
+        let last = committed?.last().copied();
         if let Some(log) = &self.log {
             log.upload_sealed().await?;
             apply_log_retention(&self.table, log).await?;
         }
-        if self.compactor.is_none() {
-            return Ok(last);
-        }
-        if self.wait_compaction {
-            // `commit.force-compact`: every commit waits for compaction, as Paimon's batch writers do.
-            if let Some(id) = self.commit_running().await? {
-                last = Some(id);
-            }
-            self.start_compaction(false)?;
-            if let Some(id) = self.commit_running().await? {
-                last = Some(id);
-            }
-            return Ok(last);
-        }
-        // Stall: a bucket over the stop trigger waits for the running compaction, then compacts now.
-        let stop = self.compactor.as_ref().expect("checked").options().num_sorted_run_stop_trigger as usize;
-        let mut over = self.buckets_over(stop, &messages).await?;
-        let finished = self.running.as_ref().is_some_and(|t| t.is_finished());
-        if finished || (!over.is_empty() && self.running.is_some()) {
-            if !over.is_empty() && !finished {
-                self.metrics.stalls += 1;
-            }
-            if let Some(id) = self.commit_running().await? {
-                last = Some(id);
-                // Only a committed compaction changes the runs: plan again just then.
-                over = self.buckets_over(stop, &messages).await?;
-            }
-        }
-        if !over.is_empty() {
-            self.metrics.stalls += 1;
-            self.start_compaction(false)?;
-            if let Some(id) = self.commit_running().await? {
-                last = Some(id);
-            }
-        }
-        if self.running.is_none() {
-            self.start_compaction(false)?;
-        }
-        Ok(last)
-    }
-
-    /// Buckets touched by `messages` whose live sorted runs exceed `stop`.
-    async fn buckets_over(
-        &self,
-        stop: usize,
-        messages: &[CommitMessage],
-    ) -> Result<Vec<(Vec<crate::datum::Datum>, i32)>> {
-        if messages.is_empty() {
-            return Ok(Vec::new());
-        }
-        let plan = self.table.plan(&ScanFrom::Latest, None).await?;
-        Ok(plan
-            .splits
-            .iter()
-            .filter(|s| messages.iter().any(|m| m.bucket == s.bucket && m.partition == s.partition))
-            .filter(|s| sorted_run_count(&s.files) > stop)
-            .map(|s| (s.partition.clone(), s.bucket))
-            .collect())
-    }
-
-    /// Waits for the running compaction and commits it as a `COMPACT` snapshot; a conflict with another
-    /// writer's compaction of the same files discards it (the files it wrote become orphans).
-    async fn commit_running(&mut self) -> Result<Option<i64>> {
-        let Some(task) = self.running.take() else { return Ok(None) };
-        // Each COMPACT commit gets its own identifier, so idempotence checks never confuse two of them.
-        let identifier = self.next_identifier;
-        self.next_identifier += 1;
-        let (messages, metrics) = task.await.map_err(|e| Error::Internal(format!("compaction task failed: {e}")))??;
-        if messages.is_empty() {
-            return Ok(None);
-        }
-        match self.commit.commit(&messages, identifier).await {
-            Ok(ids) => {
-                self.metrics.compaction.add(&metrics);
-                Ok(ids.last().copied())
-            }
-            Err(Error::Conflict(_)) => {
-                self.metrics.compaction_conflicts += 1;
-                Ok(None)
-            }
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Starts compacting, in the background, every bucket of the latest snapshot the policy picks.
-    fn start_compaction(&mut self, full: bool) -> Result<()> {
-        let Some(compactor) = self.compactor.clone() else { return Ok(()) };
-        let table = self.table.clone();
-        self.running = Some(tokio::spawn(async move { compact_table(&table, &compactor, full, None).await }));
-        Ok(())
+        let Some(compaction) = &mut self.compaction else { return Ok(last) };
+        let compacted = compaction.after_commit(&self.commit, &mut self.next_identifier, &messages).await;
+        self.metrics.record_compaction(compaction.metrics());
+        Ok(compacted?.or(last))
     }
 
     /// Waits for a running compaction and commits it (for a clean shutdown).
     pub async fn finish(&mut self) -> Result<Option<i64>> {
-        self.commit_running().await
+        let Some(compaction) = &mut self.compaction else { return Ok(None) };
+        let compacted = compaction.finish(&self.commit, &mut self.next_identifier).await;
+        self.metrics.record_compaction(compaction.metrics());
+        compacted
     }
 
     /// Makes every commit wait for compaction (as `commit.force-compact = true` does).
     pub fn with_wait_compaction(mut self, wait: bool) -> Self {
-        self.wait_compaction = wait;
+        if let Some(compaction) = &mut self.compaction {
+            compaction.set_wait(wait);
+        }
         self
     }
 
@@ -606,34 +540,14 @@ pub async fn apply_log_retention(table: &FileStoreTable, log: &TableLog) -> Resu
     if earliest_id <= 1 {
         return Ok(0);
     }
-    let earliest = crate::stream::recorded_log_offsets(table, &snapshots.snapshot(earliest_id).await?).await?;
+    let earliest = recorded_log_offsets(&snapshots, &snapshots.snapshot(earliest_id).await?).await?;
     let mut keep: BTreeMap<i32, i64> =
         log.next_offsets().keys().map(|b| (*b, earliest.get(b).copied().unwrap_or(0))).collect();
-    for (_, consumer) in crate::stream::list_consumers(table).await? {
-        let needed = crate::stream::consumer_needed_offsets(table, &consumer).await?;
+    for (_, consumer) in table.consumers().list().await? {
+        let needed = consumer_needed_offsets(&snapshots, table.name(), &consumer).await?;
         for (bucket, offset) in keep.iter_mut() {
             *offset = (*offset).min(needed.get(bucket).copied().unwrap_or(0));
         }
     }
     log.truncate_before(&keep).await
-}
-
-/// Compacts the buckets of the latest snapshot (those matching `partition`, if given) and returns the commit
-/// messages and what was written; nothing is committed.
-pub async fn compact_table(
-    table: &FileStoreTable,
-    compactor: &BucketCompactor,
-    full: bool,
-    partition: Option<&Predicate>,
-) -> Result<(Vec<CommitMessage>, CompactionMetrics)> {
-    let plan = table.plan(&ScanFrom::Latest, partition).await?;
-    let mut messages = Vec::new();
-    let mut metrics = CompactionMetrics::default();
-    for split in &plan.splits {
-        if let Some((m, x)) = compactor.compact(split, full).await? {
-            messages.push(m);
-            metrics.add(&x);
-        }
-    }
-    Ok((messages, metrics))
 }

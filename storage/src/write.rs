@@ -1,5 +1,7 @@
-//! The table writer: validates incoming Arrow batches, routes rows to (partition, bucket), keeps them in a
-//! memory-bounded write buffer, and flushes each bucket as sorted, merged level-0 files.
+//! The file-store write layer ([`FileStoreWrite`], Paimon's `KeyValueFileStoreWrite` /
+//! `AppendOnlyFileStoreWrite`): validates incoming Arrow batches, routes rows to (partition, bucket), keeps them
+//! in a memory-bounded write buffer, and flushes each bucket as sorted, merged level-0 files. It neither commits
+//! nor compacts: the user-facing [`crate::table::TableWriter`] wraps it with the commit and compaction.
 //!
 //! Invariant: within a bucket, sequence numbers only grow, starting after the largest one already
 //! committed, so a later write of a key always wins over an earlier one.
@@ -14,14 +16,16 @@ use arrow::row::{RowConverter, SortField};
 use arrow_schema::{DataType as ArrowType, TimeUnit};
 
 use crate::binary_row::{bucket_of, encode_row, serialize_row};
+use crate::bucket::BucketKey;
 use crate::changelog::{encode_changes, take_changes, TableLog};
-use crate::datafile::{bucket_dir, file_schema, DataFileWriter, RowKind};
+use crate::datafile::{bucket_dir, file_schema, DataFileWriter};
 use crate::datum::Datum;
 use crate::error::{Error, Result};
 use crate::io::FileIO;
 use crate::manifest::DataFileMeta;
 use crate::merge::{MergeSpec, OutputBuilder, Versions};
 use crate::options::{CoreOptions, MergeEngine};
+use crate::row_kind::RowKind;
 use crate::schema::TableSchema;
 use crate::types::DataType;
 
@@ -44,25 +48,31 @@ enum Flushed {
     Gather(Vec<RecordBatch>, Vec<(usize, usize)>),
 }
 
+/// A batch's row indices per bucket, with the bucket's partition values.
+type Routed = HashMap<BucketKey, (Vec<Datum>, Vec<u32>)>;
+
+/// Level-0 files of a flushed bucket being encoded.
+type EncodingTask = tokio::task::JoinHandle<Result<Vec<DataFileMeta>>>;
+
 struct BucketBuffer {
     partition: Vec<Datum>,
     batches: Vec<RecordBatch>,
 }
 
-/// Writes rows of one table; `prepare_commit` hands the produced files to a commit.
-pub struct TableWrite {
+/// Writes rows of one table as level-0 data files; `prepare_commit` hands the produced files to a commit (see the
+/// module docs for how it differs from [`crate::table::TableWriter`]).
+pub struct FileStoreWrite {
     io: FileIO,
     schema: Arc<TableSchema>,
     options: CoreOptions,
     file_writer: DataFileWriter,
     row_kind_column: Option<String>,
-    buffers: HashMap<(Vec<u8>, i32), BucketBuffer>,
+    buffers: HashMap<BucketKey, BucketBuffer>,
     buffered_bytes: usize,
-    next_sequence: HashMap<(Vec<u8>, i32), i64>,
-    pending: HashMap<(Vec<u8>, i32), CommitMessage>,
+    next_sequence: HashMap<BucketKey, i64>,
+    pending: HashMap<BucketKey, CommitMessage>,
     /// Flushed buckets whose files are still being encoded (at most one flush round in flight).
-    #[allow(clippy::type_complexity)]
-    encoding: Vec<((Vec<u8>, i32), Vec<Datum>, tokio::task::JoinHandle<Result<Vec<DataFileMeta>>>)>,
+    encoding: Vec<(BucketKey, Vec<Datum>, EncodingTask)>,
     partition_types: Vec<DataType>,
     key_indices: Vec<usize>,
     bucket_key_indices: Vec<usize>,
@@ -73,9 +83,9 @@ pub struct TableWrite {
     log_failed: Option<String>,
 }
 
-impl TableWrite {
+impl FileStoreWrite {
     /// `max_sequence` holds, per (serialized partition, bucket), the largest sequence number committed so far.
-    pub fn new(io: FileIO, schema: Arc<TableSchema>, max_sequence: HashMap<(Vec<u8>, i32), i64>) -> Result<Self> {
+    pub fn new(io: FileIO, schema: Arc<TableSchema>, max_sequence: HashMap<BucketKey, i64>) -> Result<Self> {
         let options = schema.options()?;
         let pk = !schema.primary_keys.is_empty();
         if pk && options.bucket < 1 {
@@ -101,7 +111,7 @@ impl TableWrite {
         let file_writer =
             DataFileWriter::new(io.clone(), schema.clone(), options.clone(), &uuid, Arc::new(AtomicU64::new(0)));
         let spec = MergeSpec::new(&schema)?;
-        Ok(TableWrite {
+        Ok(FileStoreWrite {
             spec,
             io,
             partition_types: schema.partition_types(),
@@ -156,8 +166,8 @@ impl TableWrite {
         let groups = self.route(&values)?;
         if let Some(log) = self.log.clone() {
             let mut per_bucket: BTreeMap<i32, Vec<u32>> = BTreeMap::new();
-            for ((_, bucket), (_, indices)) in &groups {
-                per_bucket.entry(*bucket).or_default().extend_from_slice(indices);
+            for (key, (_, indices)) in &groups {
+                per_bucket.entry(key.bucket).or_default().extend_from_slice(indices);
             }
             let mut appends = Vec::with_capacity(per_bucket.len());
             for (bucket, mut indices) in per_bucket {
@@ -203,18 +213,12 @@ impl TableWrite {
         self
     }
 
-    #[allow(clippy::type_complexity)]
-    async fn buffer(
-        &mut self,
-        values: &RecordBatch,
-        kinds: &Int8Array,
-        groups: HashMap<(Vec<u8>, i32), (Vec<Datum>, Vec<u32>)>,
-    ) -> Result<()> {
+    async fn buffer(&mut self, values: &RecordBatch, kinds: &Int8Array, groups: Routed) -> Result<()> {
         let pk = !self.schema.primary_keys.is_empty();
-        for ((part_bytes, bucket), (partition, indices)) in groups {
+        for (key, (partition, indices)) in groups {
             let (rows, row_kinds) = take_changes(values, kinds, &indices)?;
             let file_batch = if pk {
-                let next = self.next_sequence.entry((part_bytes.clone(), bucket)).or_insert(0);
+                let next = self.next_sequence.entry(key.clone()).or_insert(0);
                 let seq = Int64Array::from_iter_values(*next..*next + rows.num_rows() as i64);
                 *next += rows.num_rows() as i64;
                 let mut cols: Vec<ArrayRef> = self.key_indices.iter().map(|i| rows.column(*i).clone()).collect();
@@ -232,7 +236,7 @@ impl TableWrite {
             self.buffered_bytes += value_cols.iter().map(|c| c.get_array_memory_size()).sum::<usize>() + row_bytes;
             let buf = self
                 .buffers
-                .entry((part_bytes.clone(), bucket))
+                .entry(key)
                 .or_insert_with(|| BucketBuffer { partition: partition.clone(), batches: Vec::new() });
             buf.batches.push(file_batch);
         }
@@ -335,16 +339,15 @@ impl TableWrite {
     }
 
     /// Groups row indices by (partition, bucket).
-    #[allow(clippy::type_complexity)]
-    fn route(&self, values: &RecordBatch) -> Result<HashMap<(Vec<u8>, i32), (Vec<Datum>, Vec<u32>)>> {
+    fn route(&self, values: &RecordBatch) -> Result<Routed> {
         let n = values.num_rows();
-        let mut groups: HashMap<(Vec<u8>, i32), (Vec<Datum>, Vec<u32>)> = HashMap::new();
+        let mut groups: Routed = HashMap::new();
         let buckets = self.options.bucket;
         let fixed = buckets > 0 && !self.bucket_key_indices.is_empty();
         if self.partition_indices.is_empty() && !(fixed && buckets > 1) {
             // One bucket (or an unbucketed append table): everything goes to bucket 0.
             let bucket = 0;
-            groups.insert((serialize_row(&[], &[])?, bucket), (Vec::new(), (0..n as u32).collect()));
+            groups.insert(BucketKey::new(serialize_row(&[], &[])?, bucket), (Vec::new(), (0..n as u32).collect()));
             return Ok(groups);
         }
         let bucket_types: Vec<DataType> =
@@ -374,7 +377,11 @@ impl TableWrite {
             } else {
                 0
             };
-            groups.entry((part_bytes, bucket)).or_insert_with(|| (part_vals.clone(), Vec::new())).1.push(row as u32);
+            groups
+                .entry(BucketKey::new(part_bytes, bucket))
+                .or_insert_with(|| (part_vals.clone(), Vec::new()))
+                .1
+                .push(row as u32);
         }
         Ok(groups)
     }
@@ -392,7 +399,7 @@ impl TableWrite {
         // of sorted rows is held besides the buffer.
         self.collect_encoding().await?;
         for (key, partition, batch) in sorted {
-            let dir = bucket_dir(&self.schema, &partition, key.1, &self.options.partition_default_name);
+            let dir = bucket_dir(&self.schema, &partition, key.bucket, &self.options.partition_default_name);
             let writer = self.file_writer.clone();
             let task = tokio::spawn(async move {
                 let batch = match batch {
@@ -411,8 +418,7 @@ impl TableWrite {
     }
 
     /// Sorts and merges one bucket's buffer; `None` when nothing remains.
-    #[allow(clippy::type_complexity)]
-    fn sort_bucket(&mut self, key: &(Vec<u8>, i32)) -> Result<Option<((Vec<u8>, i32), Vec<Datum>, Flushed)>> {
+    fn sort_bucket(&mut self, key: &BucketKey) -> Result<Option<(BucketKey, Vec<Datum>, Flushed)>> {
         let Some(buf) = self.buffers.remove(key) else { return Ok(None) };
         if buf.batches.is_empty() {
             return Ok(None);
@@ -441,7 +447,7 @@ impl TableWrite {
             let files = task.await.map_err(|e| Error::Internal(format!("file encoding task failed: {e}")))??;
             let msg = self.pending.entry(key.clone()).or_insert_with(|| CommitMessage {
                 partition,
-                bucket: key.1,
+                bucket: key.bucket,
                 total_buckets,
                 new_files: Vec::new(),
                 compact_before: Vec::new(),

@@ -23,9 +23,3 @@ pub use layout::{
 pub use prune::PruneCounters;
 pub use reader::{read_data_file, DataFileRead, ReadColumns, SystemColumns};
 pub use writer::{DataFileWriter, RollingWriter, DATA_PAGE_ROWS, DICTIONARY_PAGE_BYTES};
-
-/// The row-group option was defined here before it joined the other options.
-pub use crate::options::ROW_GROUP_ROWS;
-
-/// Row kinds were defined here before they got a module of their own.
-pub use crate::row_kind::RowKind;

@@ -1,0 +1,220 @@
+//! Compaction inside a writer: after each `APPEND` commit, a finished background compaction is committed as a
+//! `COMPACT` snapshot and the next one starts, so compaction runs while writes go on. A commit waits for it (a
+//! write stall) when a bucket it wrote has more sorted runs than `num-sorted-run.stop-trigger`; with
+//! `commit.force-compact = true` every commit waits. Tables with `write-only = true` (and append tables) get no
+//! scheduler.
+//!
+//! Layering: below [`crate::table`] (whose `TableWriter` owns a [`CompactionScheduler`]), above the
+//! [job](super::job); it plans from the snapshot and manifest stores and commits with the writer's
+//! [`TableCommit`].
+
+use std::sync::Arc;
+
+use crate::bucket::BucketKey;
+use crate::commit::TableCommit;
+use crate::compact::job::{sorted_run_count, BucketCompactor, CompactionMetrics};
+use crate::error::{Error, Result};
+use crate::io::FileIO;
+use crate::manifest::ManifestStore;
+use crate::predicate::Predicate;
+use crate::scan::{plan, ScanPlan};
+use crate::schema::TableSchema;
+use crate::snapshot::SnapshotManager;
+use crate::write::CommitMessage;
+
+type CompactionTask = tokio::task::JoinHandle<Result<(Vec<CommitMessage>, CompactionMetrics)>>;
+
+/// Plans the latest snapshot (the buckets matching `partition`, if given), as a scan of it would.
+async fn plan_latest(
+    snapshots: &SnapshotManager,
+    manifests: &ManifestStore,
+    schema: &TableSchema,
+    partition: Option<&Predicate>,
+) -> Result<ScanPlan> {
+    if let Some(f) = partition {
+        f.validate(schema)?;
+    }
+    let snapshot = snapshots.latest().await?;
+    plan(manifests, schema, snapshot, partition).await
+}
+
+/// Compacts the buckets of the latest snapshot (those matching `partition`, if given) and returns the commit
+/// messages and what was written; nothing is committed.
+pub async fn compact_latest(
+    snapshots: &SnapshotManager,
+    manifests: &ManifestStore,
+    compactor: &BucketCompactor,
+    full: bool,
+    partition: Option<&Predicate>,
+) -> Result<(Vec<CommitMessage>, CompactionMetrics)> {
+    let plan = plan_latest(snapshots, manifests, compactor.schema(), partition).await?;
+    let mut messages = Vec::new();
+    let mut metrics = CompactionMetrics::default();
+    for split in &plan.splits {
+        if let Some((m, x)) = compactor.compact(split, full).await? {
+            messages.push(m);
+            metrics.add(&x);
+        }
+    }
+    Ok((messages, metrics))
+}
+
+/// What a scheduler did over its life.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SchedulerMetrics {
+    /// What the committed compactions wrote.
+    pub compaction: CompactionMetrics,
+    /// Compactions discarded because another writer changed the same files first.
+    pub conflicts: u64,
+    /// Commits that waited for compaction because a bucket had more sorted runs than the stop trigger.
+    pub stalls: u64,
+}
+
+/// A writer's compaction: at most one background compaction of the latest snapshot at a time; see the module
+/// docs.
+pub struct CompactionScheduler {
+    compactor: Arc<BucketCompactor>,
+    snapshots: SnapshotManager,
+    manifests: ManifestStore,
+    running: Option<CompactionTask>,
+    /// Every commit waits for compaction (`commit.force-compact`).
+    wait: bool,
+    metrics: SchedulerMetrics,
+}
+
+impl CompactionScheduler {
+    /// The scheduler of a writer of the table rooted at `io`, or `None` when its writers do not compact (an
+    /// append table, or `write-only = true`).
+    pub fn for_table(
+        io: FileIO,
+        schema: Arc<TableSchema>,
+        snapshots: SnapshotManager,
+        manifests: ManifestStore,
+    ) -> Result<Option<Self>> {
+        let options = schema.options()?;
+        if schema.primary_keys.is_empty() || options.write_only {
+            return Ok(None);
+        }
+        let wait = options.force_compact;
+        let compactor = Arc::new(BucketCompactor::new(io, schema)?);
+        Ok(Some(CompactionScheduler {
+            compactor,
+            snapshots,
+            manifests,
+            running: None,
+            wait,
+            metrics: SchedulerMetrics::default(),
+        }))
+    }
+
+    /// Makes every commit wait for compaction (as `commit.force-compact = true` does).
+    pub fn set_wait(&mut self, wait: bool) {
+        self.wait = wait;
+    }
+
+    pub fn metrics(&self) -> &SchedulerMetrics {
+        &self.metrics
+    }
+
+    /// Runs after the writer committed `messages` as an `APPEND` snapshot: commits a finished compaction, stalls
+    /// when a bucket of `messages` is over the stop trigger, and starts the next compaction. `next_identifier` is
+    /// the writer's commit identifier counter (each `COMPACT` commit takes one). Returns the id of the last
+    /// `COMPACT` snapshot made, if any.
+    pub async fn after_commit(
+        &mut self,
+        commit: &TableCommit,
+        next_identifier: &mut i64,
+        messages: &[CommitMessage],
+    ) -> Result<Option<i64>> {
+        let mut last = None;
+        if self.wait {
+            // `commit.force-compact`: every commit waits for compaction, as Paimon's batch writers do.
+            if let Some(id) = self.commit_running(commit, next_identifier).await? {
+                last = Some(id);
+            }
+            self.start(false);
+            if let Some(id) = self.commit_running(commit, next_identifier).await? {
+                last = Some(id);
+            }
+            return Ok(last);
+        }
+        // Stall: a bucket over the stop trigger waits for the running compaction, then compacts now.
+        let stop = self.compactor.options().num_sorted_run_stop_trigger as usize;
+        let mut over = self.buckets_over(stop, messages).await?;
+        let finished = self.running.as_ref().is_some_and(|t| t.is_finished());
+        if finished || (!over.is_empty() && self.running.is_some()) {
+            if !over.is_empty() && !finished {
+                self.metrics.stalls += 1;
+            }
+            if let Some(id) = self.commit_running(commit, next_identifier).await? {
+                last = Some(id);
+                // Only a committed compaction changes the runs: plan again just then.
+                over = self.buckets_over(stop, messages).await?;
+            }
+        }
+        if !over.is_empty() {
+            self.metrics.stalls += 1;
+            self.start(false);
+            if let Some(id) = self.commit_running(commit, next_identifier).await? {
+                last = Some(id);
+            }
+        }
+        if self.running.is_none() {
+            self.start(false);
+        }
+        Ok(last)
+    }
+
+    /// Waits for a running compaction and commits it (for a clean shutdown).
+    pub async fn finish(&mut self, commit: &TableCommit, next_identifier: &mut i64) -> Result<Option<i64>> {
+        self.commit_running(commit, next_identifier).await
+    }
+
+    /// Buckets touched by `messages` whose live sorted runs exceed `stop`.
+    async fn buckets_over(&self, stop: usize, messages: &[CommitMessage]) -> Result<Vec<BucketKey>> {
+        if messages.is_empty() {
+            return Ok(Vec::new());
+        }
+        let plan = plan_latest(&self.snapshots, &self.manifests, self.compactor.schema(), None).await?;
+        Ok(plan
+            .splits
+            .iter()
+            .filter(|s| messages.iter().any(|m| m.bucket == s.bucket && m.partition == s.partition))
+            .filter(|s| sorted_run_count(&s.files) > stop)
+            .map(|s| s.bucket_key())
+            .collect())
+    }
+
+    /// Waits for the running compaction and commits it as a `COMPACT` snapshot; a conflict with another
+    /// writer's compaction of the same files discards it (the files it wrote become orphans).
+    async fn commit_running(&mut self, commit: &TableCommit, next_identifier: &mut i64) -> Result<Option<i64>> {
+        let Some(task) = self.running.take() else { return Ok(None) };
+        // Each COMPACT commit gets its own identifier, so idempotence checks never confuse two of them.
+        let identifier = *next_identifier;
+        *next_identifier += 1;
+        let (messages, metrics) = task.await.map_err(|e| Error::Internal(format!("compaction task failed: {e}")))??;
+        if messages.is_empty() {
+            return Ok(None);
+        }
+        match commit.commit(&messages, identifier).await {
+            Ok(ids) => {
+                self.metrics.compaction.add(&metrics);
+                Ok(ids.last().copied())
+            }
+            Err(Error::Conflict(_)) => {
+                self.metrics.conflicts += 1;
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Starts compacting, in the background, every bucket of the latest snapshot the policy picks.
+    fn start(&mut self, full: bool) {
+        let compactor = self.compactor.clone();
+        let snapshots = self.snapshots.clone();
+        let manifests = self.manifests.clone();
+        self.running =
+            Some(tokio::spawn(async move { compact_latest(&snapshots, &manifests, &compactor, full, None).await }));
+    }
+}
