@@ -50,7 +50,7 @@ impl TableCommit {
             schema,
             commit_user,
             snapshots: SnapshotManager::new(table_io.clone()),
-            manifests: ManifestStore::new(table_io),
+            manifests: ManifestStore::new(table_io.clone()),
             uuid: table_io.seams().new_id(),
             seams: table_io.seams().clone(),
             counter: AtomicU64::new(0),
