@@ -18,7 +18,6 @@
 //! # Ok(()) }
 //! ```
 
-pub mod bench;
 pub mod convert;
 pub mod demo;
 pub mod filter;
