@@ -20,7 +20,6 @@
 
 pub mod convert;
 pub mod demo;
-pub mod filter;
 
 pub use dyntable_storage as storage;
 pub use dyntable_storage::catalog;
