@@ -12,6 +12,8 @@ For each workload it
 
   python3 scripts/bench-java-compaction.py --rows 4000000 --keys 400000 --commit-every-rows 200000 --json /tmp/java.json
 
+It runs the release build of `dyntable-bench-compaction` (`--bin`; build it with
+`cargo build --release -p dyntable-benches --bin dyntable-bench-compaction`).
 The oracles come from scripts/setup-oracles.sh ($HOME/.cache/paimon-oracles, or $DYNTABLE_ORACLES).
 """
 import argparse

@@ -18,10 +18,8 @@
 //! # Ok(()) }
 //! ```
 
-pub mod bench;
 pub mod convert;
 pub mod demo;
-pub mod filter;
 
 pub use dyntable_storage as storage;
 pub use dyntable_storage::catalog;

@@ -80,6 +80,10 @@ fn cli_round_trip() {
         out.trim(),
         r#"{"id":3,"name":"c","price":"3.25","day":"2024-01-03","ts":"2024-01-03T00:00:00","raw":"abcd","dt":"x"}"#
     );
+    let out =
+        ok(&wh, &["scan", "db.t", "--filter", "(id IN (1, 7) OR name IS NULL) AND price >= 1.5", "--format", "jsonl"]);
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(out.contains(r#""id":1"#), "{out}");
     assert!(ok(&wh, &["scan", "db.t"]).contains("| id |"));
     let snaps = ok(&wh, &["snapshots", "db.t", "--format", "jsonl"]);
     assert_eq!(snaps.lines().count(), 2);
@@ -142,6 +146,9 @@ fn cli_errors() {
     assert!(fails(&wh, &["write", "db.t", bad.to_str().unwrap()]).contains("line 1"));
     assert!(fails(&wh, &["scan", "db.t", "--snapshot", "3"]).contains("snapshot 3"));
     assert!(fails(&wh, &["scan", "db.t", "--filter", "id >"]).contains("filter"));
+    let e = fails(&wh, &["scan", "db.t", "--filter", "v LIKE 'a%'"]);
+    assert!(e.contains("filter `v LIKE 'a%'`") && e.contains("cannot evaluate"), "{e}");
+    assert!(fails(&wh, &["scan", "db.t", "--filter", "nope = 1"]).contains("nope"));
     assert_eq!(
         ok(&wh, &["snapshots", "db.t", "--format", "jsonl"]).lines().count(),
         0,

@@ -6,10 +6,14 @@
 //! functions, NOT, LIKE, literals of another type, NULL literals) is left to DataFusion.
 
 use std::fmt;
+use std::sync::Arc;
 
 use arrow::datatypes::{DataType as ArrowType, TimeUnit};
-use datafusion::common::ScalarValue;
+use datafusion::common::{DFSchema, ScalarValue};
+use datafusion::logical_expr::simplify::SimplifyContext;
 use datafusion::logical_expr::{Between, BinaryExpr, Expr, Operator};
+use datafusion::optimizer::simplify_expressions::ExprSimplifier;
+use datafusion::prelude::{SessionConfig, SessionContext};
 use dyntable_storage::types::TypeKind;
 use dyntable_storage::{CmpOp, Datum, Predicate, TableSchema};
 
@@ -22,6 +26,36 @@ pub fn expr_to_predicate(expr: &Expr, schema: &TableSchema) -> Option<Predicate>
     // The storage checks literals against column types again; anything it rejects stays in DataFusion.
     p.validate(schema).ok()?;
     Some(p)
+}
+
+/// Parses `text`, a SQL boolean expression over the columns of `schema` such as
+/// `dt = '2024-01-01' AND (id > 3 OR name IS NULL) AND k IN (1, 2)`, into a storage predicate.
+///
+/// DataFusion's SQL parser and planner read the expression against the table's Arrow schema (column names
+/// are case-sensitive, quoted with `"` or `` ` `` when needed); its type coercion and simplifier then put
+/// literals into the columns' types (`id > 3` on an INT column, `ts < '2024-01-02'` on a timestamp), and
+/// [`expr_to_predicate`] translates the result. The error names the expression: when it does not parse or
+/// plan (a syntax error, an unknown column), or when it is not one the storage evaluates exactly (see
+/// [`expr_to_predicate`] for what is).
+pub fn parse_predicate(text: &str, schema: &TableSchema) -> dyntable_storage::Result<Predicate> {
+    let invalid = |why: String| dyntable_storage::Error::invalid(format!("filter `{text}`: {why}"));
+    let df_schema = DFSchema::try_from(schema.arrow_schema()).map_err(|e| invalid(e.to_string()))?;
+    let mut config = SessionConfig::new();
+    config.options_mut().sql_parser.enable_ident_normalization = false;
+    let expr = SessionContext::new_with_config(config)
+        .parse_sql_expr(text, &df_schema)
+        .map_err(|e| invalid(format!("cannot parse it: {e}")))?;
+    let simplifier = ExprSimplifier::new(SimplifyContext::builder().with_schema(Arc::new(df_schema.clone())).build());
+    let expr = simplifier
+        .coerce(expr, &df_schema)
+        .and_then(|e| simplifier.simplify(e))
+        .map_err(|e| invalid(format!("cannot type it: {e}")))?;
+    expr_to_predicate(&expr, schema).ok_or_else(|| {
+        invalid(format!(
+            "the storage cannot evaluate `{expr}`: it takes comparisons (=, <>, <, <=, >, >=) of a column with a \
+             literal of the column's type, [NOT] IN, [NOT] BETWEEN, IS [NOT] NULL, and AND / OR of those"
+        ))
+    })
 }
 
 /// Translates every filter and ANDs them; `None` when no filter is given.
@@ -346,6 +380,33 @@ mod tests {
             filters_to_predicate(&[col("id").gt(lit(1i32)), col("name").like(lit("a%")), col("id").lt(lit(5i32))], &s)
                 .unwrap();
         assert_eq!(DisplayPredicate(&p).to_string(), "id > 1 AND id < 5");
+    }
+
+    /// SQL text parses into the same predicates as the expressions DataFusion plans; errors name the filter.
+    #[test]
+    fn parses_sql_filters() {
+        let s = schema();
+        let p = parse_predicate("name = 'x' AND (id > 3 OR name IS NULL) AND f IN (1.5, 2.5, 3.5, 4.5)", &s).unwrap();
+        let Predicate::And(parts) = &p else { panic!("expected AND: {p:?}") };
+        assert_eq!(parts.len(), 3, "{p:?}");
+        assert_eq!(parts[0], Predicate::Cmp("name".into(), CmpOp::Eq, Datum::String("x".into())));
+        assert_eq!(DisplayPredicate(&parts[1]).to_string(), "id > 3 OR name IS NULL");
+        assert!(matches!(&parts[2], Predicate::In(c, vs) if c == "f" && vs.len() == 4), "{p:?}");
+        assert_eq!(
+            parse_predicate("`id` <= -2", &s).unwrap(),
+            Predicate::Cmp("id".into(), CmpOp::LtEq, Datum::I32(-2)),
+            "an INT column compares with an INT literal; backticks quote"
+        );
+        assert_eq!(
+            parse_predicate("ts < '1970-01-01 00:00:01.5'", &s).unwrap(),
+            Predicate::Cmp("ts".into(), CmpOp::Lt, Datum::Timestamp(1500, 0))
+        );
+        for (text, says) in
+            [("id >", "cannot parse"), ("id = 1 garbage", "garbage"), ("nope = 1", "nope"), ("name LIKE 'a%'", "LIKE")]
+        {
+            let e = parse_predicate(text, &s).unwrap_err().to_string();
+            assert!(e.contains(&format!("filter `{text}`")) && e.contains(says), "{text}: {e}");
+        }
     }
 
     /// What cannot be evaluated identically stays with DataFusion.

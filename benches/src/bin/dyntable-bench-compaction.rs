@@ -26,10 +26,14 @@ use std::time::Instant;
 use arrow::array::{
     Array, ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, StringBuilder, TimestampMicrosecondArray,
 };
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::datatypes::{DataType, Field, SchemaRef};
 use clap::{Parser, ValueEnum};
-use dyntable::{Catalog, Identifier, TableSpec};
-use dyntable_storage::compact::{manifest_write_stats, sorted_run_count};
+use dyntable::{Catalog, Identifier};
+use dyntable_benches::gen::{bench_columns_sql, bench_schema, SplitMix64, ZipfSampler, TS_BASE_MICROS};
+use dyntable_benches::stats::{mib, proc_status_kib};
+use dyntable_benches::table::{create_pk_table, max_sorted_runs};
+use dyntable_benches::{BoxError, WorkDir};
+use dyntable_storage::compact::manifest_write_stats;
 use dyntable_storage::{CommitKind, FileStoreTable, ScanFrom};
 use serde_json::{json, Value};
 
@@ -121,22 +125,10 @@ fn workloads(w: WorkloadArg) -> Vec<Workload> {
     }
 }
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-const TABLE_COLUMNS_SQL: &str = "id BIGINT NOT NULL, name STRING, a DOUBLE, b BIGINT, ts TIMESTAMP(6)";
-const TS_BASE_MICROS: i64 = 1_704_067_200_000_000;
-
+/// The workload's columns: `id` (the primary key), `name`, `a`, `b`, `ts`.
 fn arrow_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("id", DataType::Int64, false),
-        Field::new("name", DataType::Utf8, true),
-        Field::new("a", DataType::Float64, true),
-        Field::new("b", DataType::Int64, true),
-        Field::new("ts", DataType::Timestamp(TimeUnit::Microsecond, None), true),
-    ]))
+    bench_schema(&[Field::new("name", DataType::Utf8, true)])
 }
-
-use dyntable_compaction::sim::{SplitMix64, ZipfSampler};
 
 /// The workload's rows, in order, batch by batch: row i upserts key `key(i)` with fresh values.
 /// Zipfian ranks are scattered over the key space by a multiplicative bijection, so hot keys are not adjacent.
@@ -231,16 +223,6 @@ fn write_jsonl(out: &mut impl std::io::Write, batch: &RecordBatch) -> Result<(),
     Ok(())
 }
 
-/// A /proc/self/status field in KiB (`VmHWM` = peak RSS, `VmRSS` = current RSS).
-fn proc_status_kib(field: &str) -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/self/status").ok()?;
-    text.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok())
-}
-
-fn mib(bytes: u64) -> f64 {
-    bytes as f64 / (1024.0 * 1024.0)
-}
-
 fn parse_options(args: &Args) -> Result<Vec<(String, String)>, BoxError> {
     args.options
         .iter()
@@ -272,9 +254,7 @@ async fn measure(table: &FileStoreTable) -> Result<Value, BoxError> {
     let snapshots = table.snapshot_manager().all().await?;
     let mut per_snapshot = Vec::new();
     for s in &snapshots {
-        let plan = table.plan(&ScanFrom::Snapshot(s.id), None).await?;
-        let runs = plan.splits.iter().map(|sp| sorted_run_count(&sp.files)).max().unwrap_or(0);
-        per_snapshot.push((s.id, s.commit_kind, runs));
+        per_snapshot.push((s.id, s.commit_kind, max_sorted_runs(table, &ScanFrom::Snapshot(s.id)).await?));
     }
     let append: Vec<usize> = per_snapshot.iter().filter(|p| p.1 == CommitKind::Append).map(|p| p.2).collect();
     let all: Vec<usize> = per_snapshot.iter().map(|p| p.2).collect();
@@ -372,20 +352,13 @@ async fn child(args: &Args, workload: Workload, write_only: bool) -> Result<Valu
     let warehouse = dir.join("warehouse");
     let catalog = Catalog::open(warehouse.to_str().ok_or("non-UTF-8 dir")?, true)?;
     let name = format!("bench.{}_{}", workload.name(), if write_only { "write_only" } else { "compaction" });
-    let ident = Identifier::parse(&name)?;
-    catalog.drop_table(&ident, true).await?;
     let mut options: std::collections::BTreeMap<String, String> = [("bucket".to_string(), "1".to_string())].into();
     options.extend(parse_options(args)?);
     if write_only {
         options.insert("write-only".into(), "true".into());
     }
-    let spec = TableSpec {
-        schema: TABLE_COLUMNS_SQL.into(),
-        primary_key: vec!["id".into()],
-        options: options.clone(),
-        ..Default::default()
-    };
-    let table = catalog.create_table(&ident, &spec, false).await?;
+    let option_list: Vec<(&str, String)> = options.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    let table = create_pk_table(&catalog, &name, &bench_columns_sql("name STRING"), &["id"], &option_list).await?;
     let write_buffer_size = table.schema().options()?.write_buffer_size;
     let mut generator = Generator::new(workload, args.keys, args.zipf_s, args.seed);
 
@@ -413,8 +386,7 @@ async fn child(args: &Args, workload: Workload, write_only: bool) -> Result<Valu
         commit_s.push(c.elapsed().as_secs_f64());
         done += n;
         let s = Instant::now();
-        let plan = table.plan(&ScanFrom::Latest, None).await?;
-        runs_after_commit.push(plan.splits.iter().map(|sp| sorted_run_count(&sp.files)).max().unwrap_or(0));
+        runs_after_commit.push(max_sorted_runs(&table, &ScanFrom::Latest).await?);
         sample_s += s.elapsed().as_secs_f64();
         eprintln!(
             "  {} {}: {done} rows, {} commits, {:.1}s, sorted runs {}, rss {:.0} MiB",
@@ -434,8 +406,7 @@ async fn child(args: &Args, workload: Workload, write_only: bool) -> Result<Valu
     let peak_kib = proc_status_kib("VmHWM:").unwrap_or(0);
     let m = writer.metrics().clone();
     drop(writer);
-    let final_plan = table.plan(&ScanFrom::Latest, None).await?;
-    let runs_final = final_plan.splits.iter().map(|sp| sorted_run_count(&sp.files)).max().unwrap_or(0);
+    let runs_final = max_sorted_runs(&table, &ScanFrom::Latest).await?;
     let measured = measure(&table).await?;
     let rows = args.rows as f64;
     Ok(json!({
@@ -468,16 +439,8 @@ async fn child(args: &Args, workload: Workload, write_only: bool) -> Result<Valu
 }
 
 fn parent(args: &Args) -> Result<(), BoxError> {
-    let (dir, remove_dir) = match &args.dir {
-        Some(d) => (d.clone(), false),
-        None => (std::env::temp_dir().join(format!("dyntable-bench-compaction-{}", std::process::id())), !args.keep),
-    };
-    std::fs::create_dir_all(&dir)?;
-    let result = parent_in(args, &dir);
-    if remove_dir {
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-    result
+    let work = WorkDir::new(args.dir.clone(), "dyntable-bench-compaction", args.keep)?;
+    parent_in(args, &work.path)
 }
 
 fn run_child(args: &Args, dir: &Path, workload: Workload, mode: &str) -> Result<Value, BoxError> {

@@ -1,6 +1,18 @@
-//! Helpers shared by the benchmark binaries (`src/bin/dyntable-bench*.rs`).
+//! What dyntable's benchmark binaries (`src/bin/dyntable-bench*.rs`) and criterion benches (`benches/`) share:
+//! the generated data sets ([`gen`]), plain-Parquet baselines ([`plain`]), table helpers ([`table`]), medians,
+//! timers and memory figures ([`stats`]), and a working directory ([`WorkDir`]).
+//!
+//! `docs/benchmarks.md` says what each benchmark measures on each side of its ratios.
 
 use std::path::PathBuf;
+
+pub mod gen;
+pub mod plain;
+pub mod stats;
+pub mod table;
+
+/// The benchmarks' error: anything, with its message.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A benchmark's working directory: the one given, or a fresh `<temp>/<name>-<pid>` that is removed when this
 /// is dropped (also after an error) unless `keep` is set.

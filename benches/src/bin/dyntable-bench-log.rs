@@ -25,8 +25,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::Int64Type;
 use clap::{Parser, Subcommand};
-use dyntable::bench::WorkDir;
-use dyntable::{Catalog, Identifier, TableSpec};
+use dyntable::{Catalog, Identifier};
+use dyntable_benches::stats::percentiles;
+use dyntable_benches::table::create_pk_table;
+use dyntable_benches::WorkDir;
 use dyntable_log_store::{Log, LogOptions, SyncPolicy};
 use dyntable_storage::stream::{ChangeReader, StartFrom};
 use dyntable_storage::{FileStoreTable, Predicate, Result, ScanFrom};
@@ -157,6 +159,11 @@ fn err(message: impl std::fmt::Display) -> dyntable_storage::Error {
     dyntable_storage::Error::invalid(message.to_string())
 }
 
+/// The latency and throughput tables: `id BIGINT NOT NULL` (the primary key), `payload STRING`.
+async fn payload_table(catalog: &Catalog, name: &str, options: &[(&str, String)]) -> Result<FileStoreTable> {
+    create_pk_table(catalog, name, "id BIGINT NOT NULL, payload STRING", &["id"], options).await.map_err(err)
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // crash-test writer
 
@@ -259,29 +266,16 @@ async fn latency(writes: usize, interval_ms: u64, poll_ms: u64, dir: Option<Path
     for (i, way) in [Way::LogEventual, Way::LogTransactional, Way::SnapshotPolling].into_iter().enumerate() {
         let warehouse = work.path.join(format!("wh{i}"));
         let catalog = Catalog::open(warehouse.to_str().ok_or_else(|| err("non-utf8 path"))?, true)?;
-        let ident = Identifier::parse("bench.latency")?;
-        let mut options = std::collections::BTreeMap::from([
-            ("bucket".to_string(), "1".to_string()),
-            ("write-only".to_string(), "true".to_string()),
-        ]);
+        let mut options = vec![("bucket", "1".to_string()), ("write-only", "true".to_string())];
         match way {
             Way::LogEventual => {
-                options.insert("log.system".into(), "embedded".into());
-                options.insert("log.consistency".into(), "eventual".into());
+                options.push(("log.system", "embedded".into()));
+                options.push(("log.consistency", "eventual".into()));
             }
-            Way::LogTransactional => {
-                options.insert("log.system".into(), "embedded".into());
-            }
+            Way::LogTransactional => options.push(("log.system", "embedded".into())),
             Way::SnapshotPolling => {}
         }
-        let spec = TableSpec {
-            schema: "id BIGINT NOT NULL, payload STRING".into(),
-            primary_key: vec!["id".into()],
-            partition: vec![],
-            options,
-            comment: None,
-        };
-        let table = catalog.create_table(&ident, &spec, false).await?;
+        let table = payload_table(&catalog, "bench.latency", &options).await?;
         let acks = work.path.join(format!("acks{i}"));
         let mut child = Command::new(&exe)
             .args(["paced-writer", "--warehouse", warehouse.to_str().unwrap_or_default(), "--table", "bench.latency"])
@@ -335,13 +329,6 @@ async fn latency(writes: usize, interval_ms: u64, poll_ms: u64, dir: Option<Path
     println!("ack -> seen: from the writer's acknowledgement (write returned; commit returned with a commit per write) to the reader's receipt; negative when the reader sees the change before the writer's call returns (eventual: visible once fsync'd, before the write call finishes buffering)");
     println!("start -> seen: from the start of the write call to the reader's receipt");
     Ok(())
-}
-
-/// (p50, p99, max) of latencies in milliseconds.
-fn percentiles(mut latencies: Vec<f64>) -> (f64, f64, f64) {
-    latencies.sort_by(|a, b| a.total_cmp(b));
-    let pct = |p: f64| latencies[((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1];
-    (pct(0.50), pct(0.99), latencies[latencies.len() - 1])
 }
 
 /// Tails the table from its start and records when each id was first seen.
@@ -479,21 +466,11 @@ fn log_appends(
 async fn table_ingest(dir: &Path, with_log: bool, batch_records: usize, seconds: f64) -> Result<Rate> {
     let warehouse = dir.join(if with_log { "wh-log" } else { "wh-nolog" });
     let catalog = Catalog::open(warehouse.to_str().ok_or_else(|| err("non-utf8 path"))?, true)?;
-    let mut options = std::collections::BTreeMap::from([
-        ("bucket".to_string(), "1".to_string()),
-        ("write-only".to_string(), "true".to_string()),
-    ]);
+    let mut options = vec![("bucket", "1".to_string()), ("write-only", "true".to_string())];
     if with_log {
-        options.insert("log.system".into(), "embedded".into());
+        options.push(("log.system", "embedded".into()));
     }
-    let spec = TableSpec {
-        schema: "id BIGINT NOT NULL, payload STRING".into(),
-        primary_key: vec!["id".into()],
-        partition: vec![],
-        options,
-        comment: None,
-    };
-    let table = catalog.create_table(&Identifier::parse("bench.ingest")?, &spec, false).await?;
+    let table = payload_table(&catalog, "bench.ingest", &options).await?;
     let mut writer = table.writer().await?;
     let started = Instant::now();
     let mut records = 0u64;

@@ -7,8 +7,6 @@
 //!
 //! `DYNTABLE_SEED` replays a run; `DYNTABLE_CRASH_RUNS` sets the number of kills (default 25).
 
-mod common;
-
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -17,8 +15,8 @@ use std::time::Duration;
 
 use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::Int64Type;
-use common::{create, rt};
 use dyntable::Catalog;
+use dyntable_benches::table::create_pk_table;
 use dyntable_log_store::LogFollower;
 use dyntable_storage::changelog::{bucket_log_dir, decode_changes};
 use dyntable_storage::stream::{ChangeReader, StartFrom};
@@ -26,6 +24,10 @@ use dyntable_storage::{FileStoreTable, ScanFrom};
 use rand::{Rng, SeedableRng};
 
 const KEYS: i64 = 50;
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime")
+}
 
 /// One change as the log holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,13 +149,15 @@ fn killed_writers_lose_no_acknowledged_record() {
     rt().block_on(async {
         let catalog = Catalog::open(&warehouse, true).unwrap();
         let options = [
-            ("bucket", "2"),
-            ("log.system", "embedded"),
-            ("log.consistency", "eventual"),
-            ("log.segment.size", "8 kb"),
-            ("write-only", "true"),
+            ("bucket", "2".to_string()),
+            ("log.system", "embedded".to_string()),
+            ("log.consistency", "eventual".to_string()),
+            ("log.segment.size", "8 kb".to_string()),
+            ("write-only", "true".to_string()),
         ];
-        create(&catalog, "db.crash", "k BIGINT NOT NULL, id BIGINT, v STRING", &["k"], &[], &options).await.unwrap();
+        create_pk_table(&catalog, "db.crash", "k BIGINT NOT NULL, id BIGINT, v STRING", &["k"], &options)
+            .await
+            .unwrap();
     });
 
     let mut acked: HashSet<i64> = HashSet::new();

@@ -21,8 +21,8 @@
 //! Parquet, loaded into a primary-key table on `(l_orderkey, l_linenumber)` (compacted to one sorted run
 //! per bucket) and queried against DataFusion on the generated file.
 //!
-//! Build with `cargo build --release --features bench-sql --bin dyntable-bench-sql` (the feature turns on
-//! DataFusion's Parquet support, which nothing else in the workspace needs).
+//! Build with `cargo build --release -p dyntable-benches --features bench-sql --bin dyntable-bench-sql` (the
+//! feature turns on DataFusion's Parquet support, which nothing else in the workspace needs).
 
 use std::fmt;
 use std::ops::Range;
@@ -32,7 +32,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringBuilder, TimestampMicrosecondArray};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::datatypes::{DataType, Field, SchemaRef};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -40,11 +40,14 @@ use clap::Parser;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::prelude::{SessionConfig, SessionContext};
-use dyntable::bench::WorkDir;
-use dyntable::{Catalog, Identifier, TableSpec};
+use dyntable::Catalog;
+use dyntable_benches::gen::{bench_columns_sql, bench_schema, mix, TS_BASE_MICROS};
+use dyntable_benches::plain::{table_layout_props, write_file};
+use dyntable_benches::stats::{median, mib};
+use dyntable_benches::table::{create_pk_table, data_files, sorted_runs};
+use dyntable_benches::{BoxError, WorkDir};
 use dyntable_query::DyntableTableProvider;
 use dyntable_storage::binary_row::{bucket_of, encode_row};
-use dyntable_storage::datafile::{DATA_PAGE_ROWS, DICTIONARY_PAGE_BYTES};
 use dyntable_storage::{Datum, FileIO, FileStoreTable, ScanFrom};
 use futures::stream::BoxStream;
 use object_store::path::Path as ObjectPath;
@@ -52,9 +55,6 @@ use object_store::{
     CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore, PutMultipartOptions,
     PutOptions, PutPayload, PutResult,
 };
-use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -108,8 +108,6 @@ struct Args {
     #[arg(long, default_value = "abcdef")]
     only: String,
 }
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 // ---------------------------------------------------------------------------------------------------------
 // A byte-counting object store: what each side reads.
@@ -202,28 +200,15 @@ impl ObjectStore for CountingStore {
 // ---------------------------------------------------------------------------------------------------------
 // The generated rows.
 
-const TABLE_COLUMNS_SQL: &str =
-    "id BIGINT NOT NULL, name STRING, category STRING NOT NULL, a DOUBLE, b BIGINT, ts TIMESTAMP(6)";
-const TS_BASE_MICROS: i64 = 1_704_067_200_000_000;
 const CATEGORIES: u64 = 100;
 
-fn arrow_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("id", DataType::Int64, false),
-        Field::new("name", DataType::Utf8, true),
-        Field::new("category", DataType::Utf8, false),
-        Field::new("a", DataType::Float64, true),
-        Field::new("b", DataType::Int64, true),
-        Field::new("ts", DataType::Timestamp(TimeUnit::Microsecond, None), true),
-    ]))
+/// The tables' columns: `id` (the primary key), `name`, `category`, `a`, `b`, `ts`.
+fn table_columns_sql() -> String {
+    bench_columns_sql("name STRING, category STRING NOT NULL")
 }
 
-/// SplitMix64's output function: a well-mixed 64-bit value of `x`.
-fn mix(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+fn arrow_schema() -> SchemaRef {
+    bench_schema(&[Field::new("name", DataType::Utf8, true), Field::new("category", DataType::Utf8, false)])
 }
 
 /// The values of row `id`, from `seed` alone. `a` is a multiple of 0.25 below 250,000, so sums of up to
@@ -296,45 +281,10 @@ fn batches<'a>(
 // ---------------------------------------------------------------------------------------------------------
 // Building the tables.
 
-/// The writer properties of dyntable's `DataFileWriter` under default table options (zstd 1, page statistics,
-/// its page and dictionary size limits), so both sides read the same Parquet layout.
-fn plain_writer_props() -> WriterProperties {
-    WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("zstd level 1 is valid")))
-        .set_statistics_enabled(EnabledStatistics::Page)
-        .set_data_page_row_count_limit(DATA_PAGE_ROWS)
-        .set_dictionary_page_size_limit(DICTIONARY_PAGE_BYTES)
-        .build()
-}
-
-async fn create_pk_table(
-    catalog: &Catalog,
-    name: &str,
-    columns: &str,
-    key: &[&str],
-    options: &[(&str, String)],
-) -> Result<FileStoreTable, BoxError> {
-    let ident = Identifier::parse(name)?;
-    catalog.drop_table(&ident, true).await?;
-    let spec = TableSpec {
-        schema: columns.into(),
-        primary_key: key.iter().map(|k| k.to_string()).collect(),
-        options: options.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
-        ..Default::default()
-    };
-    Ok(catalog.create_table(&ident, &spec, false).await?)
-}
-
 /// Sorted runs per bucket of the latest snapshot: (min, max) over buckets.
 async fn runs_per_bucket(table: &FileStoreTable) -> Result<(usize, usize), BoxError> {
-    let plan = table.plan(&ScanFrom::Latest, None).await?;
-    let runs: Vec<usize> = plan.splits.iter().map(|s| dyntable_storage::compact::sorted_run_count(&s.files)).collect();
+    let runs = sorted_runs(table, &ScanFrom::Latest).await?;
     Ok((runs.iter().copied().min().unwrap_or(0), runs.iter().copied().max().unwrap_or(0)))
-}
-
-async fn data_bytes(table: &FileStoreTable) -> Result<(usize, u64), BoxError> {
-    let files = table.files(&ScanFrom::Latest).await?;
-    Ok((files.len(), files.iter().map(|e| e.file.file_size as u64).sum()))
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -359,17 +309,7 @@ struct Measured {
 
 impl Measured {
     fn median(&self) -> f64 {
-        let mut xs = self.seconds.clone();
-        xs.sort_by(|a, b| a.partial_cmp(b).expect("durations are not NaN"));
-        let n = xs.len();
-        if n == 0 {
-            return f64::NAN;
-        }
-        if n % 2 == 1 {
-            xs[n / 2]
-        } else {
-            (xs[n / 2 - 1] + xs[n / 2]) / 2.0
-        }
+        median(self.seconds.clone())
     }
 }
 
@@ -463,10 +403,6 @@ fn first(rows: &[String]) -> &[String] {
     &rows[..rows.len().min(5)]
 }
 
-fn mib(bytes: u64) -> f64 {
-    bytes as f64 / (1024.0 * 1024.0)
-}
-
 /// One line of the report.
 struct Line {
     label: String,
@@ -548,7 +484,7 @@ async fn run_in(args: &Args, dir: &Path) -> Result<(), BoxError> {
 
     // The compacted table: everything written, committed, then a full compaction.
     let start = Instant::now();
-    let compacted = create_pk_table(&catalog, "bench.compacted", TABLE_COLUMNS_SQL, &["id"], &options).await?;
+    let compacted = create_pk_table(&catalog, "bench.compacted", &table_columns_sql(), &["id"], &options).await?;
     let mut writer = compacted.writer().await?;
     for b in batches(args, ids.clone(), |_| true) {
         writer.write(&b?).await?;
@@ -565,7 +501,7 @@ async fn run_in(args: &Args, dir: &Path) -> Result<(), BoxError> {
         )
         .into());
     }
-    let (compacted_files, compacted_bytes) = data_bytes(&compacted).await?;
+    let (compacted_files, compacted_bytes) = data_files(&compacted).await?;
     eprintln!(
         "compacted table: written in {write_s:.1}s, compacted in {compact_s:.1}s, {compacted_files} files, {:.1} MiB",
         mib(compacted_bytes)
@@ -573,7 +509,7 @@ async fn run_in(args: &Args, dir: &Path) -> Result<(), BoxError> {
 
     // The multi-run table: `runs` commits, each a disjoint share of the keys, so each bucket has `runs` runs.
     let start = Instant::now();
-    let multi = create_pk_table(&catalog, "bench.multi_run", TABLE_COLUMNS_SQL, &["id"], &options).await?;
+    let multi = create_pk_table(&catalog, "bench.multi_run", &table_columns_sql(), &["id"], &options).await?;
     let mut writer = multi.writer().await?;
     for run in 0..args.runs {
         for b in batches(args, ids.clone(), move |id| run_of(args.seed, id, args.runs) == run) {
@@ -582,7 +518,7 @@ async fn run_in(args: &Args, dir: &Path) -> Result<(), BoxError> {
         writer.commit().await?;
     }
     let multi_runs = runs_per_bucket(&multi).await?;
-    let (multi_files, multi_bytes) = data_bytes(&multi).await?;
+    let (multi_files, multi_bytes) = data_files(&multi).await?;
     eprintln!(
         "multi-run table: written in {:.1}s, runs per bucket {multi_runs:?}, {multi_files} files, {:.1} MiB",
         start.elapsed().as_secs_f64(),
@@ -600,12 +536,7 @@ async fn run_in(args: &Args, dir: &Path) -> Result<(), BoxError> {
             continue;
         }
         let path = plain_dir.join(format!("part-{f}.parquet"));
-        let mut w = ArrowWriter::try_new(std::fs::File::create(&path)?, arrow_schema(), Some(plain_writer_props()))?;
-        for b in batches(args, range, |_| true) {
-            w.write(&b?)?;
-        }
-        w.close()?;
-        plain_bytes += std::fs::metadata(&path)?.len();
+        plain_bytes += write_file(&path, arrow_schema(), table_layout_props(), batches(args, range, |_| true))?;
     }
     eprintln!("plain parquet: {} files, {:.1} MiB", args.buckets, mib(plain_bytes));
 
@@ -622,12 +553,12 @@ async fn run_in(args: &Args, dir: &Path) -> Result<(), BoxError> {
         };
         for b in 0..total {
             let path = bucketed_dir.join(format!("bucket-{b}.parquet"));
-            let mut w =
-                ArrowWriter::try_new(std::fs::File::create(&path)?, arrow_schema(), Some(plain_writer_props()))?;
-            for batch in batches(args, ids.clone(), move |id| bucket(id) == b) {
-                w.write(&batch?)?;
-            }
-            w.close()?;
+            write_file(
+                &path,
+                arrow_schema(),
+                table_layout_props(),
+                batches(args, ids.clone(), move |id| bucket(id) == b),
+            )?;
         }
     }
 
@@ -906,7 +837,7 @@ async fn run_tpch(
     let start = Instant::now();
     table.compact(true, None).await?;
     let compact_s = start.elapsed().as_secs_f64();
-    let (table_files, table_bytes) = data_bytes(&table).await?;
+    let (table_files, table_bytes) = data_files(&table).await?;
     let load = TpchLoad { scale: args.tpch_scale, rows, generated_bytes, table_files, table_bytes, load_s, compact_s };
     eprintln!("{load}");
 
