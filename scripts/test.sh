@@ -21,4 +21,9 @@ curl -s -f -X PUT "http://127.0.0.1:$port/dyntable-test" >/dev/null
 export DYNTABLE_S3_TEST_URL="s3://dyntable-test/warehouse"
 export AWS_ENDPOINT_URL="http://127.0.0.1:$port" AWS_ALLOW_HTTP=true AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
 
+# Gates: formatting, no import circle between a crate's modules, clippy with warnings as errors (the workspace lints
+# in Cargo.toml and clippy.toml), then every test.
+cargo fmt --all --check
+python3 scripts/module-graph.py --quiet
+cargo clippy --workspace --all-targets --features interop,s3 -- -D warnings
 cargo test --workspace --all-targets --features interop,s3 "$@"
