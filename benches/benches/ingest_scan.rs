@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use arrow::array::RecordBatch;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use dyntable::Catalog;
+use dyntable_storage::Catalog;
 use dyntable_benches::gen::{keyed_columns_sql, KeyedRows};
 use dyntable_benches::plain::{read_columns, write_batches, zstd1_props};
 use dyntable_benches::table::{create_pk_table, ingest, scan_rows};

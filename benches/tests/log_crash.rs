@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::Int64Type;
-use dyntable::Catalog;
+use dyntable_storage::Catalog;
 use dyntable_benches::table::create_pk_table;
 use dyntable_log_store::LogFollower;
 use dyntable_storage::changelog::{bucket_log_dir, decode_changes};
@@ -200,7 +200,7 @@ fn killed_writers_lose_no_acknowledged_record() {
 
     rt().block_on(async {
         let catalog = Catalog::open(&warehouse, false).unwrap();
-        let table = catalog.get_table(&dyntable::Identifier::parse("db.crash").unwrap()).await.unwrap();
+        let table = catalog.get_table(&dyntable_storage::Identifier::parse("db.crash").unwrap()).await.unwrap();
         let logs = read_logs(&table);
 
         // Exactly once: every acknowledged id once, no id twice.

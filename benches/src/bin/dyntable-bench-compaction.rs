@@ -28,7 +28,7 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Field, SchemaRef};
 use clap::{Parser, ValueEnum};
-use dyntable::{Catalog, Identifier};
+use dyntable_storage::{Catalog, Identifier};
 use dyntable_benches::gen::{bench_columns_sql, bench_schema, SplitMix64, ZipfSampler, TS_BASE_MICROS};
 use dyntable_benches::stats::{mib, proc_status_kib};
 use dyntable_benches::table::{create_pk_table, max_sorted_runs};

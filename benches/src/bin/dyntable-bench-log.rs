@@ -25,7 +25,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::Int64Type;
 use clap::{Parser, Subcommand};
-use dyntable::{Catalog, Identifier};
+use dyntable_storage::{Catalog, Identifier};
 use dyntable_benches::stats::percentiles;
 use dyntable_benches::table::create_pk_table;
 use dyntable_benches::WorkDir;

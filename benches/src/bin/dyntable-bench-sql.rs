@@ -40,7 +40,7 @@ use clap::Parser;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::prelude::{SessionConfig, SessionContext};
-use dyntable::Catalog;
+use dyntable_storage::Catalog;
 use dyntable_benches::gen::{bench_columns_sql, bench_schema, mix, TS_BASE_MICROS};
 use dyntable_benches::plain::{table_layout_props, write_file};
 use dyntable_benches::stats::{median, mib};
