@@ -90,6 +90,21 @@ fn cli_round_trip() {
     assert!(snaps.contains(r#""commitKind":"APPEND""#));
     assert!(ok(&wh, &["snapshots", "db.t"]).contains("APPEND"));
     assert!(ok(&wh, &["files", "db.t"]).contains("bucket-") || ok(&wh, &["files", "db.t"]).contains(".parquet"));
+    // `files` prints the `t$files` system table as of a snapshot: snapshot 1 holds fewer files than the latest.
+    let files_at = |snapshot: &str| -> Vec<serde_json::Value> {
+        ok(&wh, &["files", "db.t", "--snapshot", snapshot, "--format", "jsonl"])
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a JSON object per file"))
+            .collect()
+    };
+    let (first, latest) = (files_at("1"), files_at("2"));
+    assert!(!first.is_empty() && first.len() < latest.len(), "{first:?} / {latest:?}");
+    for f in &first {
+        assert!(f["file"].as_str().is_some_and(|p| p.ends_with(".parquet")), "{f}");
+        assert!(f["rows"].as_i64().is_some_and(|r| r > 0) && f["level"].as_i64() == Some(0), "{f}");
+    }
+    let missing = fails(&wh, &["files", "db.t", "--snapshot", "99"]);
+    assert!(missing.contains("snapshot 99") && !missing.contains("External"), "{missing}");
     ok(&wh, &["tag", "create", "db.t", "first", "--snapshot", "1"]);
     assert_eq!(ok(&wh, &["scan", "db.t", "--tag", "first", "--format", "jsonl"]).lines().count(), 2);
     assert!(ok(&wh, &["tag", "list", "db.t"]).contains("first"));

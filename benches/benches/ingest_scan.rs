@@ -12,10 +12,10 @@ use std::time::Duration;
 
 use arrow::array::RecordBatch;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use dyntable_storage::Catalog;
 use dyntable_benches::gen::{keyed_columns_sql, KeyedRows};
 use dyntable_benches::plain::{read_columns, write_batches, zstd1_props};
 use dyntable_benches::table::{create_pk_table, ingest, scan_rows};
+use dyntable_storage::Catalog;
 use dyntable_storage::{FileStoreTable, ScanFrom};
 
 const ROWS: usize = 200_000;

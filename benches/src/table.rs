@@ -1,8 +1,8 @@
 //! The dyntable side: creating the benchmarks' tables, ingesting, scanning, and their shape.
 
 use arrow::array::RecordBatch;
-use dyntable_storage::{Catalog, Identifier, TableSpec};
 use dyntable_storage::compact::sorted_run_count;
+use dyntable_storage::{Catalog, Identifier, TableSpec};
 use dyntable_storage::{FileStoreTable, ScanFrom};
 use futures::StreamExt;
 

@@ -15,11 +15,11 @@ use std::time::Duration;
 
 use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::Int64Type;
-use dyntable_storage::Catalog;
 use dyntable_benches::table::create_pk_table;
 use dyntable_log_store::LogFollower;
 use dyntable_storage::changelog::{bucket_log_dir, decode_changes};
 use dyntable_storage::stream::{ChangeReader, StartFrom};
+use dyntable_storage::Catalog;
 use dyntable_storage::{FileStoreTable, ScanFrom};
 use rand::{Rng, SeedableRng};
 

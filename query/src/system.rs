@@ -36,7 +36,7 @@ pub async fn system_table(table: &FileStoreTable, name: &str) -> Result<Arc<dyn 
         "snapshots" => snapshots(table).await?,
         "schemas" => schemas(table).await?,
         "options" => options(table)?,
-        "files" => files(table).await?,
+        "files" => files(table, &ScanFrom::Latest).await?,
         "manifests" => manifests(table).await?,
         "partitions" => partitions(table).await?,
         "audit_log" => audit_log(table).await?,
@@ -50,6 +50,12 @@ pub async fn system_table(table: &FileStoreTable, name: &str) -> Result<Arc<dyn 
             )))
         }
     };
+    Ok(Arc::new(MemTable::try_new(batch.schema(), vec![vec![batch]])?))
+}
+
+/// The `files` system table of `table` as of `from` (Paimon's `t$files` read with `scan.snapshot-id` / `scan.tag-name`).
+pub async fn files_at(table: &FileStoreTable, from: &ScanFrom) -> Result<Arc<dyn TableProvider>> {
+    let batch = files(table, from).await?;
     Ok(Arc::new(MemTable::try_new(batch.schema(), vec![vec![batch]])?))
 }
 
@@ -130,10 +136,10 @@ fn options(table: &FileStoreTable) -> Result<RecordBatch> {
     ])
 }
 
-async fn files(table: &FileStoreTable) -> Result<RecordBatch> {
+async fn files(table: &FileStoreTable, from: &ScanFrom) -> Result<RecordBatch> {
     let schema = table.schema();
     let default_name = schema.options().map_err(external)?.partition_default_name;
-    let entries = table.files(&ScanFrom::Latest).await.map_err(external)?;
+    let entries = table.files(from).await.map_err(external)?;
     let partition_types = schema.partition_types();
     let key_types: Vec<_> = schema.key_fields().iter().map(|f| f.data_type.clone()).collect();
     let pk = !schema.primary_keys.is_empty();

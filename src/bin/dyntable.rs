@@ -5,11 +5,13 @@ use std::collections::BTreeMap;
 use std::io::{StdoutLock, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow::array::{AsArray, RecordBatch};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use datafusion::catalog::TableProvider;
 use datafusion::prelude::SessionContext;
 use dyntable::convert::{batch_to_json_rows, read_csv, read_jsonl, read_parquet, JsonStyle};
 use dyntable::{Catalog, Identifier, TableSpec};
@@ -454,79 +456,99 @@ async fn snapshots(cx: &mut Cx, table: &str, format: OutFormat) -> Result<()> {
                 "snapshot_id AS id, schema_id AS schema, commit_kind AS kind, commit_user AS \"commit user\", \
                  commit_identifier AS identifier, commit_time AS \"time (UTC)\", total_record_count AS \"total rows\", \
                  delta_record_count AS \"delta rows\"";
-            cx.emit(&text_table(&system_table_rows(&t, "snapshots", columns).await?))
+            let provider = dyntable_query::system::system_table(&t, "snapshots")
+                .await
+                .map_err(|e| system_table_error("snapshots", e))?;
+            let (header, rows) = system_table_rows(provider, "snapshots", columns).await?;
+            emit_system_rows(cx, header, rows, OutFormat::Table)
         }
     }
 }
 
-/// The columns `columns` (a SQL select list) of the query crate's system table `name` of `t`, as text: a
-/// header row of the column names, then a row per row (NULL as an empty cell).
-async fn system_table_rows(t: &FileStoreTable, name: &str, columns: &str) -> Result<Vec<Vec<String>>> {
-    let sql_error = |e: datafusion::error::DataFusionError| Error::Internal(format!("system table `{name}`: {e}"));
+/// The columns `columns` (a SQL select list) of a system table of the query crate (`provider`, registered as
+/// `name`): the column names, then a row of JSON values per row (integers as numbers, NULL as null, the rest as
+/// Arrow's text).
+async fn system_table_rows(
+    provider: Arc<dyn TableProvider>,
+    name: &str,
+    columns: &str,
+) -> Result<(Vec<String>, Vec<Vec<serde_json::Value>>)> {
+    let sql_error = |e| system_table_error(name, e);
     let ctx = SessionContext::new();
-    ctx.register_table(name, dyntable_query::system::system_table(t, name).await.map_err(sql_error)?)
-        .map_err(sql_error)?;
+    ctx.register_table(name, provider).map_err(sql_error)?;
     let frame = ctx.sql(&format!("SELECT {columns} FROM {name}")).await.map_err(sql_error)?;
-    let mut rows = vec![frame.schema().fields().iter().map(|f| f.name().clone()).collect::<Vec<_>>()];
+    let header = frame.schema().fields().iter().map(|f| f.name().clone()).collect::<Vec<_>>();
+    let mut rows = Vec::new();
     let options = FormatOptions::default();
     for b in frame.collect().await.map_err(sql_error)? {
         let formatters =
             b.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &options)).collect::<Result<Vec<_>, _>>()?;
         for r in 0..b.num_rows() {
-            rows.push(formatters.iter().map(|f| f.value(r).to_string()).collect());
+            let row = b.columns().iter().zip(&formatters).map(|(c, f)| {
+                if c.is_null(r) {
+                    serde_json::Value::Null
+                } else if c.data_type().is_integer() {
+                    let text = f.value(r).to_string();
+                    text.parse::<i64>().map(serde_json::Value::from).unwrap_or(serde_json::Value::String(text))
+                } else {
+                    serde_json::Value::String(f.value(r).to_string())
+                }
+            });
+            rows.push(row.collect());
         }
     }
-    Ok(rows)
+    Ok((header, rows))
 }
 
-/// `files`: the live data files of a snapshot, from the snapshot's scan plan (the `t$files` system table
-/// only lists the latest snapshot).
+/// A storage error that reached us through DataFusion is that error again (e.g. "not found: snapshot 9");
+/// anything else is named after the system table.
+fn system_table_error(name: &str, e: datafusion::error::DataFusionError) -> Error {
+    match e {
+        datafusion::error::DataFusionError::External(inner) => match inner.downcast::<Error>() {
+            Ok(storage) => *storage,
+            Err(other) => Error::Internal(format!("system table `{name}`: {other}")),
+        },
+        other => Error::Internal(format!("system table `{name}`: {other}")),
+    }
+}
+
+/// Prints system-table rows as a text table or as JSON objects keyed by column name.
+fn emit_system_rows(
+    cx: &mut Cx,
+    header: Vec<String>,
+    rows: Vec<Vec<serde_json::Value>>,
+    format: OutFormat,
+) -> Result<()> {
+    match format {
+        OutFormat::Jsonl => {
+            for row in rows {
+                let object: serde_json::Map<String, serde_json::Value> = header.iter().cloned().zip(row).collect();
+                cx.emit(&serde_json::Value::Object(object).to_string())?;
+            }
+            Ok(())
+        }
+        OutFormat::Table => {
+            let text = |v: serde_json::Value| match v {
+                serde_json::Value::Null => String::new(),
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            };
+            let mut tbl = vec![header];
+            tbl.extend(rows.into_iter().map(|r| r.into_iter().map(text).collect()));
+            cx.emit(&text_table(&tbl))
+        }
+    }
+}
+
+/// `files`: the live data files of a snapshot, as the query crate's `t$files` system table lists them.
 async fn files(cx: &mut Cx, table: &str, snapshot: Option<i64>, format: OutFormat) -> Result<()> {
     let t = cx.table(table).await?;
     let from = snapshot.map(ScanFrom::Snapshot).unwrap_or(ScanFrom::Latest);
-    let plan = t.plan(&from, None).await?;
-    let mut tbl = vec![vec![
-        "partition".to_string(),
-        "bucket".into(),
-        "level".into(),
-        "file".into(),
-        "rows".into(),
-        "bytes".into(),
-        "min seq".into(),
-        "max seq".into(),
-        "schema".into(),
-    ]];
-    for split in &plan.splits {
-        let part = t
-            .schema()
-            .partition_keys
-            .iter()
-            .zip(&split.partition)
-            .map(|(k, v)| format!("{k}={}", v.to_partition_string()))
-            .collect::<Vec<_>>()
-            .join("/");
-        for f in &split.files {
-            if format == OutFormat::Jsonl {
-                cx.emit(&serde_json::json!({"partition": part, "bucket": split.bucket, "level": f.level, "file": f.file_name, "rows": f.row_count, "bytes": f.file_size, "minSequenceNumber": f.min_sequence_number, "maxSequenceNumber": f.max_sequence_number, "schemaId": f.schema_id}).to_string())?;
-            } else {
-                tbl.push(vec![
-                    part.clone(),
-                    split.bucket.to_string(),
-                    f.level.to_string(),
-                    f.file_name.clone(),
-                    f.row_count.to_string(),
-                    f.file_size.to_string(),
-                    f.min_sequence_number.to_string(),
-                    f.max_sequence_number.to_string(),
-                    f.schema_id.to_string(),
-                ]);
-            }
-        }
-    }
-    if format == OutFormat::Table {
-        cx.emit(&text_table(&tbl))?;
-    }
-    Ok(())
+    let provider = dyntable_query::system::files_at(&t, &from).await.map_err(|e| system_table_error("files", e))?;
+    let columns = "partition, bucket, level, file_path AS file, record_count AS rows, file_size_in_bytes AS bytes, \
+                   min_sequence_number AS \"min seq\", max_sequence_number AS \"max seq\", schema_id AS schema";
+    let (header, rows) = system_table_rows(provider, "files", columns).await?;
+    emit_system_rows(cx, header, rows, format)
 }
 
 async fn tag(cx: &mut Cx, action: TagAction) -> Result<()> {

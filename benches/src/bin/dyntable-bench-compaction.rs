@@ -28,12 +28,12 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Field, SchemaRef};
 use clap::{Parser, ValueEnum};
-use dyntable_storage::{Catalog, Identifier};
 use dyntable_benches::gen::{bench_columns_sql, bench_schema, SplitMix64, ZipfSampler, TS_BASE_MICROS};
 use dyntable_benches::stats::{mib, proc_status_kib};
 use dyntable_benches::table::{create_pk_table, max_sorted_runs};
 use dyntable_benches::{BoxError, WorkDir};
 use dyntable_storage::compact::manifest_write_stats;
+use dyntable_storage::{Catalog, Identifier};
 use dyntable_storage::{CommitKind, FileStoreTable, ScanFrom};
 use serde_json::{json, Value};
 

@@ -25,12 +25,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::Int64Type;
 use clap::{Parser, Subcommand};
-use dyntable_storage::{Catalog, Identifier};
 use dyntable_benches::stats::percentiles;
 use dyntable_benches::table::create_pk_table;
 use dyntable_benches::WorkDir;
 use dyntable_log_store::{Log, LogOptions, SyncPolicy};
 use dyntable_storage::stream::{ChangeReader, StartFrom};
+use dyntable_storage::{Catalog, Identifier};
 use dyntable_storage::{FileStoreTable, Predicate, Result, ScanFrom};
 use futures::TryStreamExt;
 

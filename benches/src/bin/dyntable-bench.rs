@@ -20,12 +20,12 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::Parser;
-use dyntable_storage::{Catalog, Identifier};
 use dyntable_benches::gen::{keyed_columns_sql, KeyedRows};
 use dyntable_benches::plain::{read_async, read_columns, write_batches, zstd1_props};
 use dyntable_benches::stats::{dir_bytes, median, mib, proc_status_kib, timed, timed_async};
 use dyntable_benches::table::{create_pk_table, ingest, scan_rows};
 use dyntable_benches::{BoxError, WorkDir};
+use dyntable_storage::{Catalog, Identifier};
 use dyntable_storage::{FileStoreTable, ScanFrom};
 
 #[derive(Parser, Debug)]
