@@ -4,7 +4,7 @@
 //! `logOffsets` added); log retention keeps what any consumer still needs. The offsets a snapshot covers are
 //! its `logOffsets`, or those of the closest earlier snapshot that recorded some.
 //!
-//! Layering: this module sits below both [`crate::table`] (the writer's log recovery and log retention) and
+//! Layering: this module sits below both `table` (the writer's log recovery and log retention) and
 //! [`crate::stream`] (the change reader); it needs only the table's [`FileIO`] and [`SnapshotManager`], never a
 //! table handle.
 

@@ -2,40 +2,48 @@
 //!
 //! A tour, in the order data flows:
 //! - [`types`], [`schema`], [`options`]: what a table is (`schema/schema-N`) and how it is configured.
-//! - [`write`]: Arrow batches in, routed to (partition, bucket) by Paimon's bucket hash ([`binary_row`]),
-//!   buffered, sorted and merged, flushed as Parquet data files ([`datafile`]) with statistics ([`stats`]).
-//! - [`commit`]: the files become manifests ([`manifest`], Avro) and a snapshot ([`snapshot`]), published
-//!   by conditional create so concurrent writers never both win.
-//! - [`scan`] and [`read`]: a snapshot's live files, pruned by a [`predicate`], read back with merge-on-read.
+//! - [`mod@write`]: Arrow batches in, routed to (partition, bucket) by Paimon's bucket hash ([`binary_row`]),
+//!   buffered, sorted and merged (the merge engines), flushed as Parquet data files ([`datafile`]) with
+//!   statistics ([`stats`]).
+//! - `commit`: the files become manifests ([`manifest`], Avro) and a snapshot, published by conditional create
+//!   so concurrent writers never both win ([`TableCommit`], [`Snapshot`]).
+//! - [`scan`] and [`read`]: a snapshot's live files, pruned by a [`Predicate`], read back with merge-on-read.
+//! - [`compact`]: the compaction job and its scheduler; [`changelog`], [`consumer`] and [`stream`]: the table
+//!   as a stream.
 //! - [`catalog`]: warehouses (path, `file://`, `memory://`, `s3://`), databases and tables.
-//! - [`table`]: the handle that ties them together over any `object_store` ([`io`]).
+//! - [`FileStoreTable`] and [`TableWriter`]: the handles that tie them together over any `object_store` ([`io`]),
+//!   reading time and ids through [`seams`].
+//!
+//! **API boundary.** The modules other crates (query, the CLI, the benchmarks, tests) use are `pub`; `bucket`,
+//! `commit`, `error`, `merge`, `predicate`, `row_kind`, `snapshot` and `table` are private, and the types users
+//! name from them are re-exported here.
 //!
 //! The format facts this crate follows are in `docs/paimon-format.md` of the project.
 
 pub mod binary_row;
-pub mod bucket;
+mod bucket;
 pub mod catalog;
 pub mod changelog;
-pub mod commit;
+mod commit;
 pub mod compact;
 pub mod consumer;
 pub mod datafile;
 pub mod datum;
-pub mod error;
+mod error;
 pub mod io;
 pub mod manifest;
-pub mod merge;
+mod merge;
 pub mod options;
-pub mod predicate;
+mod predicate;
 pub mod read;
-pub mod row_kind;
+mod row_kind;
 pub mod scan;
 pub mod schema;
 pub mod seams;
-pub mod snapshot;
+mod snapshot;
 pub mod stats;
 pub mod stream;
-pub mod table;
+mod table;
 pub mod types;
 pub mod write;
 
@@ -49,6 +57,6 @@ pub use predicate::{CmpOp, Predicate};
 pub use row_kind::RowKind;
 pub use scan::{DataSplit, ScanFrom, ScanPlan};
 pub use schema::TableSchema;
-pub use snapshot::{CommitKind, Snapshot};
-pub use table::{FileStoreTable, TableWriter, WriteMetrics};
+pub use snapshot::{CommitKind, Snapshot, SnapshotManager};
+pub use table::{FileStoreTable, LogRecovery, TableWriter, WriteMetrics};
 pub use types::{DataField, DataType, TypeKind};

@@ -1,5 +1,5 @@
 //! Reading splits: merge-on-read across the sorted runs of a primary-key bucket with the table's merge
-//! engine ([`crate::merge`]), streamed batch by batch (a bucket is never held in memory whole), then the row
+//! engine (`merge`), streamed batch by batch (a bucket is never held in memory whole), then the row
 //! filter and projection. The same sorted-run merge serves compaction (which keeps retractions unless it
 //! writes the max level).
 

@@ -18,7 +18,7 @@
 //! Tailing readers are woken by the log store (file-system notification of the durable end) and, in
 //! transactional mode, by notification of new snapshot files; a bounded re-check covers missed events.
 //!
-//! Layering: this module sits above [`crate::table`] (it reads a [`FileStoreTable`]) and [`crate::consumer`]
+//! Layering: this module sits above `table` (it reads a [`FileStoreTable`]) and [`crate::consumer`]
 //! (positions, consumer files, recorded offsets); neither of them imports it.
 
 use std::collections::BTreeMap;

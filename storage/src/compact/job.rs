@@ -4,7 +4,7 @@
 //! retractions only where no older data can sit below. The result is a `CommitMessage` of
 //! compact-before/after files, committed as a `COMPACT` snapshot.
 //!
-//! Layering: below [`crate::table`] and the [scheduler](super::scheduler); it works on one bucket's
+//! Layering: below `table` and the [scheduler](super::scheduler); it works on one bucket's
 //! [`DataSplit`] and never sees a table handle.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};

@@ -2,7 +2,7 @@
 //! background task, write stalls, `COMPACT` commits after `APPEND` ones), and write amplification read back
 //! from the manifests ([`write_stats`]).
 //!
-//! Layering: below [`crate::table`], which owns a [`CompactionScheduler`] per writer and calls
+//! Layering: below `table`, which owns a [`CompactionScheduler`] per writer and calls
 //! [`compact_latest`] for a manual compaction; this module takes the snapshot and manifest stores it needs and
 //! never imports the table.
 

@@ -4,7 +4,7 @@
 //! `commit.force-compact = true` every commit waits. Tables with `write-only = true` (and append tables) get no
 //! scheduler.
 //!
-//! Layering: below [`crate::table`] (whose `TableWriter` owns a [`CompactionScheduler`]), above the
+//! Layering: below `table` (whose `TableWriter` owns a [`CompactionScheduler`]), above the
 //! [job](super::job); it plans from the snapshot and manifest stores and commits with the writer's
 //! [`TableCommit`].
 

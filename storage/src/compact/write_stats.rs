@@ -1,6 +1,6 @@
 //! Write amplification read back from a table's manifests (any Paimon table, whoever wrote it).
 //!
-//! Layering: below [`crate::table`]; it takes the snapshot and manifest stores, not a table handle.
+//! Layering: below `table`; it takes the snapshot and manifest stores, not a table handle.
 
 use std::collections::{BTreeMap, HashSet};
 

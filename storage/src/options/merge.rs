@@ -1,5 +1,5 @@
 //! The options of the merge engines (`merge-engine`, `fields.<f>.*`, the `*ignore-delete` family), checked
-//! against the table's columns. The merges themselves are in [`crate::merge`].
+//! against the table's columns. The merges themselves are in `merge`.
 
 use std::collections::{BTreeMap, HashMap};
 
