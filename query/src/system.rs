@@ -3,7 +3,8 @@
 //!
 //! Each is materialized from the table's metadata when a query is planned (metadata is small: one row
 //! per snapshot, schema, file...). `t$audit_log` reads the table's data through the merge-on-read of the
-//! table's merge engine: the merged rows with the row kind the merge produced (`+I`, `+U`).
+//! table's merge engine: the merged rows with the row kind the merge produced (`+I`, `+U`); with the
+//! `incremental-between` option (an `OPTIONS` hint) it holds the changes between two snapshots instead.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -24,6 +25,7 @@ use dyntable_storage::schema::SchemaManager;
 use dyntable_storage::{Datum, FileStoreTable, RowKind, ScanFrom, TableSchema};
 use futures::TryStreamExt;
 
+use crate::catalog::Incremental;
 use crate::error::external;
 
 /// The system tables, by suffix.
@@ -246,6 +248,15 @@ async fn consumers(table: &FileStoreTable) -> Result<RecordBatch> {
         ("consumer_id", strings(rows.iter().map(|r| Some(r.0.clone())))),
         ("next_snapshot_id", longs(rows.iter().map(|r| Some(r.1)))),
     ])
+}
+
+/// `t$audit_log` read with `incremental-between` (and `incremental-between-scan-mode`): the changes of the
+/// snapshots after `start` up to `end`, each row with its kind (see `dyntable_storage::incremental`).
+pub async fn audit_log_between(table: &FileStoreTable, incremental: &Incremental) -> Result<Arc<dyn TableProvider>> {
+    let (schema, stream) =
+        table.incremental_between(incremental.start, incremental.end, incremental.mode).await.map_err(external)?;
+    let batches: Vec<RecordBatch> = stream.try_collect().await.map_err(external)?;
+    Ok(Arc::new(MemTable::try_new(schema, vec![batches])?))
 }
 
 /// The schema of `t$audit_log`: `rowkind` then the table's columns.
