@@ -90,11 +90,20 @@ impl DyntableSession {
                     sig[clause_start].text(text)
                 )));
             }
-            let names: Vec<String> = parts.iter().map(|p| ident_value(p, text)).collect();
+            let mut names: Vec<String> = parts.iter().map(|p| ident_value(p, text)).collect();
+            // An incremental read names a system table (`t$audit_log`): resolve the table, keep the suffix.
+            let mut system = String::new();
+            if let (Target::Incremental(_), Some(last)) = (&from, names.last_mut()) {
+                if let Some(at) = last.find('$') {
+                    system = last.split_off(at);
+                }
+            }
             let ident = self.resolve_name(&names)?;
             let encoded = match &from {
                 Target::At(at) => TableName::encode(&ident.table, at),
-                Target::Incremental(incremental) => TableName::encode_incremental(&ident.table, incremental),
+                Target::Incremental(incremental) => {
+                    TableName::encode_incremental(&format!("{}{system}", ident.table), incremental)
+                }
             };
             let mut replacement = format!("{}.{}", quote(&ident.database), quote(&encoded));
             let next = sig.get(clause_end);
