@@ -16,7 +16,7 @@ use dyntable_storage::{Catalog, ChangeScanMode, Error as StorageError, Identifie
 
 pub use crate::error::external;
 use crate::provider::DyntableTableProvider;
-use crate::system;
+use crate::system::{self, Incremental};
 
 /// The name the session registers the warehouse under (`paimon.db.t` resolves as `db.t`).
 pub const CATALOG_NAME: &str = "paimon";
@@ -82,26 +82,6 @@ pub struct TableName {
     pub from: ScanFrom,
     /// `incremental-between` (start, end) and `incremental-between-scan-mode`.
     pub incremental: Option<Incremental>,
-}
-
-/// The changes between two snapshots, as the `incremental-between` options name them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Incremental {
-    pub start: i64,
-    pub end: i64,
-    pub mode: ChangeScanMode,
-}
-
-impl Incremental {
-    /// From the option values (errors name the option).
-    pub fn parse(between: &str, mode: Option<&str>) -> Result<Incremental> {
-        let (start, end) = parse_between(between).map_err(|e| DataFusionError::Plan(e.to_string()))?;
-        let mode = match mode {
-            Some(m) => m.parse::<ChangeScanMode>().map_err(|e| DataFusionError::Plan(e.to_string()))?,
-            None => ChangeScanMode::Auto,
-        };
-        Ok(Incremental { start, end, mode })
-    }
 }
 
 impl TableName {
@@ -228,6 +208,7 @@ impl SchemaProvider for DyntableSchemaProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dyntable_storage::ChangeScanMode;
 
     /// Encoded names round-trip and split off system table suffixes.
     #[test]

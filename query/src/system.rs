@@ -20,12 +20,12 @@ use datafusion::datasource::MemTable;
 use datafusion::error::{DataFusionError, Result};
 use dyntable_storage::binary_row::deserialize_row;
 use dyntable_storage::datafile::bucket_dir;
+use dyntable_storage::incremental::parse_between;
 use dyntable_storage::manifest::ManifestStore;
 use dyntable_storage::schema::SchemaManager;
-use dyntable_storage::{Datum, FileStoreTable, RowKind, ScanFrom, TableSchema};
+use dyntable_storage::{ChangeScanMode, Datum, FileStoreTable, RowKind, ScanFrom, TableSchema};
 use futures::TryStreamExt;
 
-use crate::catalog::Incremental;
 use crate::error::external;
 
 /// The system tables, by suffix.
@@ -248,6 +248,26 @@ async fn consumers(table: &FileStoreTable) -> Result<RecordBatch> {
         ("consumer_id", strings(rows.iter().map(|r| Some(r.0.clone())))),
         ("next_snapshot_id", longs(rows.iter().map(|r| Some(r.1)))),
     ])
+}
+
+/// The changes between two snapshots, as the `incremental-between` options name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Incremental {
+    pub start: i64,
+    pub end: i64,
+    pub mode: ChangeScanMode,
+}
+
+impl Incremental {
+    /// From the option values (errors name the option).
+    pub fn parse(between: &str, mode: Option<&str>) -> Result<Incremental> {
+        let (start, end) = parse_between(between).map_err(|e| DataFusionError::Plan(e.to_string()))?;
+        let mode = match mode {
+            Some(m) => m.parse::<ChangeScanMode>().map_err(|e| DataFusionError::Plan(e.to_string()))?,
+            None => ChangeScanMode::Auto,
+        };
+        Ok(Incremental { start, end, mode })
+    }
 }
 
 /// `t$audit_log` read with `incremental-between` (and `incremental-between-scan-mode`): the changes of the

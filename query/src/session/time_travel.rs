@@ -7,9 +7,10 @@ use dyntable_storage::ScanFrom;
 
 use super::parser::{ident_value, is_name_token, quote, Parser};
 use super::DyntableSession;
-use crate::catalog::{Incremental, TableName};
+use crate::catalog::TableName;
 use crate::error::plan_err;
 use crate::lexer::{tokenize, Kind, Token};
+use crate::system::Incremental;
 
 impl DyntableSession {
     /// Rewrites time travel clauses and `OPTIONS` hints into encoded table names DataFusion resolves

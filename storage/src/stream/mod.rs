@@ -1,6 +1,8 @@
-//! Hybrid reads, the stream-table duality: a table read from a point as a stream of changes, the rows of a
-//! snapshot first (when asked for) and then every later change from the embedded log, starting exactly at the
-//! offsets that snapshot recorded, so there is no gap and no duplicate between the two.
+//! A table read as a stream of changes ([`ChangeReader`]). A table with the embedded log is read hybrid, the
+//! stream-table duality: the rows of a snapshot first (when asked for) and then every later change from the log,
+//! starting exactly at the offsets that snapshot recorded, so there is no gap and no duplicate between the two.
+//! Any other table is read as Paimon's streaming read does, snapshot by snapshot from its delta or changelog
+//! files ([`files`], over [`crate::incremental`]).
 //!
 //! Start points ([`StartFrom`]):
 //! - `latest-full`: the rows of the latest snapshot as `+I`, then the changes after it;
@@ -8,18 +10,20 @@
 //!   after the log's durable end);
 //! - `from-snapshot N`: the changes committed by snapshot N and every later one (the log from the offsets
 //!   of snapshot N - 1);
-//! - `from-snapshot-full N`: the rows of snapshot N, then the changes after it.
+//! - `from-snapshot-full N`: the rows of snapshot N, then the changes after it;
+//! - `from-timestamp T`: the changes of the snapshots committed at or after T (Paimon's `from-timestamp`).
 //!
-//! A reader's [`StreamPosition`] (the next snapshot and, per bucket, the next log offset) can be saved and
-//! resumed from; a named consumer stores it in `consumer/consumer-<id>` (Paimon's consumer file, with the
-//! `logOffsets` added), which also keeps log retention from deleting what it still needs. Delivery to a
+//! A reader's [`StreamPosition`] (the next snapshot and, with the log, per bucket the next log offset) can be
+//! saved and resumed from; a named consumer stores it in `consumer/consumer-<id>` (Paimon's consumer file, with
+//! the `logOffsets` added), which also keeps log retention from deleting what it still needs. Delivery to a
 //! consumer is at least once: a position saved after a batch was handled resumes after it.
 //!
 //! Tailing readers are woken by the log store (file-system notification of the durable end) and, in
-//! transactional mode, by notification of new snapshot files; a bounded re-check covers missed events.
+//! transactional mode and without the log, by notification of new snapshot files (polling on object stores);
+//! a bounded re-check covers missed events.
 //!
-//! Layering: this module sits above [`crate::table`] (it reads a [`FileStoreTable`]) and [`crate::consumer`]
-//! (positions, consumer files, recorded offsets); neither of them imports it.
+//! Layering: this module sits above [`crate::table`] (it reads a [`FileStoreTable`]), [`crate::consumer`]
+//! (positions, consumer files, recorded offsets) and [`crate::incremental`]; none of them imports it.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
