@@ -10,9 +10,8 @@ use async_trait::async_trait;
 use datafusion::catalog::{CatalogProvider, SchemaProvider, TableProvider};
 use datafusion::error::{DataFusionError, Result};
 use dyntable_storage::datafile::MetadataCache;
-use dyntable_storage::incremental::parse_between;
 use dyntable_storage::manifest::ManifestCache;
-use dyntable_storage::{Catalog, ChangeScanMode, Error as StorageError, Identifier, ScanFrom};
+use dyntable_storage::{Catalog, Error as StorageError, Identifier, ScanFrom};
 
 pub use crate::error::external;
 use crate::provider::DyntableTableProvider;
