@@ -359,3 +359,38 @@ fn append_table_changes_are_inserts() {
         assert_eq!(between(&t, 0, 1, ChangeScanMode::Auto).await.unwrap(), sorted(vec![line(0, "v0"), line(0, "dup")]));
     });
 }
+
+/// `timestamp:T` on a table with the embedded log starts at the first snapshot committed at or after T, as
+/// `snapshot:N` does there (the log from that snapshot's start offsets); after every snapshot, at the log's end.
+#[test]
+fn timestamp_start_on_a_table_with_the_log() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = Catalog::open(dir.path().to_str().unwrap(), true).unwrap();
+        let t = create(
+            &catalog,
+            "db.l",
+            SCHEMA,
+            &["id", "dt"],
+            &["dt"],
+            &[("bucket", "2"), ("rowkind.field", "_op"), ("log.system", "embedded")],
+        )
+        .await
+        .unwrap();
+        let mut w = t.writer().await.unwrap();
+        for rows in commits().iter().take(3) {
+            w.write(&batch(&t, rows)).await.unwrap();
+            w.commit().await.unwrap();
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        w.finish().await.unwrap();
+        let at = t.snapshot_manager().snapshot(2).await.unwrap().time_millis;
+        let mut from_time = ChangeReader::open(&t, StartFrom::FromTimestamp(at)).await.unwrap();
+        let mut from_two = ChangeReader::open(&t, StartFrom::FromSnapshot(2)).await.unwrap();
+        let got = sorted(drain(&mut from_time, &t).await);
+        assert_eq!(got.len(), 5, "the changes of snapshots 2 and 3: {got:#?}");
+        assert_eq!(got, sorted(drain(&mut from_two, &t).await));
+        let mut late = ChangeReader::open(&t, StartFrom::FromTimestamp(at + 3_600_000)).await.unwrap();
+        assert!(drain(&mut late, &t).await.is_empty());
+    });
+}
