@@ -284,7 +284,20 @@ fn cli_tail() {
 
     let err = fails(&wh, &["tail", "db.t", "--from", "yesterday"]);
     assert!(err.contains("yesterday"), "{err}");
-    ok(&wh, &["create-table", "db.plain", "--schema", "id BIGINT NOT NULL", "--primary-key", "id"]);
-    let err = fails(&wh, &["tail", "db.plain"]);
-    assert!(err.contains("log.system"), "{err}");
+    // A table without the embedded log is tailed from its snapshots' files, compactions skipped.
+    ok(&wh, &["create-table", "db.plain", "--schema", "id BIGINT NOT NULL, name STRING", "--primary-key", "id"]);
+    ok(&wh, &["write", "db.plain", f1.to_str().unwrap()]);
+    ok(&wh, &["compact", "db.plain", "--full"]);
+    ok(&wh, &["write", "db.plain", f2.to_str().unwrap(), "--row-kind-column", "op"]);
+    let changes = ok(&wh, &["tail", "db.plain", "--from", "snapshot:2", "--consumer", "p1", "--idle-exit-ms", "300"]);
+    assert_eq!(sorted(changes), vec![r#"{"id":2,"name":"b","rowkind":"-D"}"#, r#"{"id":3,"name":"c","rowkind":"+I"}"#]);
+    let all = ok(&wh, &["tail", "db.plain", "--from", "snapshot:1", "--idle-exit-ms", "300"]);
+    assert_eq!(all.lines().count(), 4, "snapshots 1 and 3, not the compaction (2): {all}");
+    let f3 = dir.path().join("3.jsonl");
+    std::fs::write(&f3, "{\"id\": 4, \"name\": \"d\"}\n").unwrap();
+    ok(&wh, &["write", "db.plain", f3.to_str().unwrap()]);
+    let resumed = ok(&wh, &["tail", "db.plain", "--consumer", "p1", "--idle-exit-ms", "300"]);
+    assert_eq!(sorted(resumed), vec![r#"{"id":4,"name":"d","rowkind":"+I"}"#], "the consumer resumes after snapshot 3");
+    let err = fails(&wh, &["tail", "db.plain", "--from", "snapshot:9"]);
+    assert!(err.contains("snapshot 9"), "{err}");
 }

@@ -15,7 +15,7 @@ use dyntable_storage::{Catalog, Error as StorageError, Identifier, ScanFrom};
 
 pub use crate::error::external;
 use crate::provider::DyntableTableProvider;
-use crate::system;
+use crate::system::{self, Incremental};
 
 /// The name the session registers the warehouse under (`paimon.db.t` resolves as `db.t`).
 pub const CATALOG_NAME: &str = "paimon";
@@ -72,18 +72,28 @@ pub struct DyntableSchemaProvider {
     database: String,
 }
 
-/// A table name as the session encodes it: `t`, `t$snapshots`, `t@snapshot=3`, `t@tag=x`, `t@timestamp=ms`.
+/// A table name as the session encodes it: `t`, `t$snapshots`, `t@snapshot=3`, `t@tag=x`, `t@timestamp=ms`,
+/// `t$audit_log@incremental=3,7,delta` (an `incremental-between` read).
 #[derive(Debug, Clone, PartialEq)]
 pub struct TableName {
     pub table: String,
     pub system: Option<String>,
     pub from: ScanFrom,
+    /// `incremental-between` (start, end) and `incremental-between-scan-mode`.
+    pub incremental: Option<Incremental>,
 }
 
 impl TableName {
     pub fn parse(name: &str) -> Result<TableName> {
-        let (rest, from) = match name.split_once('@') {
-            None => (name, ScanFrom::Latest),
+        let (rest, from, incremental) = match name.split_once('@') {
+            None => (name, ScanFrom::Latest, None),
+            Some((t, spec)) if spec.starts_with("incremental=") => {
+                let v = &spec["incremental=".len()..];
+                let (between, mode) = v.rsplit_once(',').ok_or_else(|| {
+                    DataFusionError::Plan(format!("malformed incremental read in table name `{name}`"))
+                })?;
+                (t, ScanFrom::Latest, Some(Incremental::parse(between, Some(mode))?))
+            }
             Some((t, spec)) => {
                 let (k, v) = spec
                     .split_once('=')
@@ -103,14 +113,19 @@ impl TableName {
                         )))
                     }
                 };
-                (t, from)
+                (t, from, None)
             }
         };
         let (table, system) = match rest.split_once('$') {
             Some((t, s)) => (t.to_string(), Some(s.to_ascii_lowercase())),
             None => (rest.to_string(), None),
         };
-        Ok(TableName { table, system, from })
+        Ok(TableName { table, system, from, incremental })
+    }
+
+    /// The encoded name of `table` read incrementally.
+    pub fn encode_incremental(table: &str, incremental: &Incremental) -> String {
+        format!("{table}@incremental={},{},{}", incremental.start, incremental.end, incremental.mode)
     }
 
     /// The encoded name of `table` read at `from`.
@@ -151,6 +166,14 @@ impl SchemaProvider for DyntableSchemaProvider {
             Err(StorageError::NotFound(_)) => return Ok(None),
             Err(e) => return Err(external(e)),
         };
+        if let Some(incremental) = &parsed.incremental {
+            if parsed.system.as_deref() != Some("audit_log") {
+                return Err(DataFusionError::Plan(format!(
+                    "`incremental-between` reads the changes of a table with their row kinds: query `{ident}$audit_log`"
+                )));
+            }
+            return system::audit_log_between(&table, incremental).await.map(Some);
+        }
         if let Some(sys) = &parsed.system {
             if parsed.from != ScanFrom::Latest {
                 return Err(DataFusionError::Plan(format!(
@@ -184,6 +207,7 @@ impl SchemaProvider for DyntableSchemaProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dyntable_storage::ChangeScanMode;
 
     /// Encoded names round-trip and split off system table suffixes.
     #[test]
@@ -192,8 +216,12 @@ mod tests {
             [ScanFrom::Latest, ScanFrom::Snapshot(3), ScanFrom::Tag("v1".into()), ScanFrom::Timestamp(1700000000000)]
         {
             let n = TableName::parse(&TableName::encode("t", &from)).unwrap();
-            assert_eq!(n, TableName { table: "t".into(), system: None, from });
+            assert_eq!(n, TableName { table: "t".into(), system: None, from, incremental: None });
         }
+        let inc = Incremental { start: 3, end: 7, mode: ChangeScanMode::Changelog };
+        let n = TableName::parse(&TableName::encode_incremental("t$audit_log", &inc)).unwrap();
+        assert_eq!((n.system.as_deref(), n.incremental), (Some("audit_log"), Some(inc)));
+        assert!(TableName::parse("t$audit_log@incremental=3,7,diff").unwrap_err().to_string().contains("diff"));
         assert_eq!(TableName::parse("t$Snapshots").unwrap().system.as_deref(), Some("snapshots"));
         assert!(TableName::parse("t@snapshot=x").is_err());
         assert!(TableName::parse("t@when=1").is_err());

@@ -3,7 +3,8 @@
 //!
 //! Each is materialized from the table's metadata when a query is planned (metadata is small: one row
 //! per snapshot, schema, file...). `t$audit_log` reads the table's data through the merge-on-read of the
-//! table's merge engine: the merged rows with the row kind the merge produced (`+I`, `+U`).
+//! table's merge engine: the merged rows with the row kind the merge produced (`+I`, `+U`); with the
+//! `incremental-between` option (an `OPTIONS` hint) it holds the changes between two snapshots instead.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -19,9 +20,10 @@ use datafusion::datasource::MemTable;
 use datafusion::error::{DataFusionError, Result};
 use dyntable_storage::binary_row::deserialize_row;
 use dyntable_storage::datafile::bucket_dir;
+use dyntable_storage::incremental::parse_between;
 use dyntable_storage::manifest::ManifestStore;
 use dyntable_storage::schema::SchemaManager;
-use dyntable_storage::{Datum, FileStoreTable, RowKind, ScanFrom, TableSchema};
+use dyntable_storage::{ChangeScanMode, Datum, FileStoreTable, RowKind, ScanFrom, TableSchema};
 use futures::TryStreamExt;
 
 use crate::error::external;
@@ -252,6 +254,35 @@ async fn consumers(table: &FileStoreTable) -> Result<RecordBatch> {
         ("consumer_id", strings(rows.iter().map(|r| Some(r.0.clone())))),
         ("next_snapshot_id", longs(rows.iter().map(|r| Some(r.1)))),
     ])
+}
+
+/// The changes between two snapshots, as the `incremental-between` options name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Incremental {
+    pub start: i64,
+    pub end: i64,
+    pub mode: ChangeScanMode,
+}
+
+impl Incremental {
+    /// From the option values (errors name the option).
+    pub fn parse(between: &str, mode: Option<&str>) -> Result<Incremental> {
+        let (start, end) = parse_between(between).map_err(|e| DataFusionError::Plan(e.to_string()))?;
+        let mode = match mode {
+            Some(m) => m.parse::<ChangeScanMode>().map_err(|e| DataFusionError::Plan(e.to_string()))?,
+            None => ChangeScanMode::Auto,
+        };
+        Ok(Incremental { start, end, mode })
+    }
+}
+
+/// `t$audit_log` read with `incremental-between` (and `incremental-between-scan-mode`): the changes of the
+/// snapshots after `start` up to `end`, each row with its kind (see `dyntable_storage::incremental`).
+pub async fn audit_log_between(table: &FileStoreTable, incremental: &Incremental) -> Result<Arc<dyn TableProvider>> {
+    let (schema, stream) =
+        table.incremental_between(incremental.start, incremental.end, incremental.mode).await.map_err(external)?;
+    let batches: Vec<RecordBatch> = stream.try_collect().await.map_err(external)?;
+    Ok(Arc::new(MemTable::try_new(schema, vec![batches])?))
 }
 
 /// The schema of `t$audit_log`: `rowkind` then the table's columns.

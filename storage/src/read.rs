@@ -311,6 +311,39 @@ impl TableRead {
         })))
     }
 
+    /// Streams the changes the files of `split` hold (delta or changelog files), each row with its
+    /// `_VALUE_KIND` (the batches of [`Self::output_schema`] with the row kind on). Without `merge`, every row of
+    /// every file in the given order (a streaming read: every change); with `merge`, one row per key, the
+    /// latest of the files by the merge engine, retractions kept (Paimon's batch `incremental-between` over delta
+    /// files). Rows of append tables are inserts.
+    pub fn read_changes(&self, split: DataSplit, merge: bool) -> Result<BatchStream> {
+        let this = self.clone().with_row_kind(true);
+        let pk = !this.schema.primary_keys.is_empty();
+        let raw: BatchStream = if !pk {
+            this.concat_files(&split, split.files.clone(), &this.read_columns(SystemColumns::None))
+        } else if merge && split.files.len() > 1 {
+            // Each file its own sorted run, newest first: the merge keeps each key's latest change.
+            let mut files = split.files.clone();
+            files.sort_by_key(|f| std::cmp::Reverse(f.max_sequence_number));
+            let runs = files.into_iter().map(|f| VecDeque::from(vec![f])).collect();
+            let cols = this.read_columns(SystemColumns::All);
+            this.merge(split.clone(), runs, cols, true, true)?
+        } else {
+            this.concat_files(&split, split.files.clone(), &this.read_columns(SystemColumns::KindOnly))
+        };
+        let schema = this.schema.clone();
+        let filter = this.filter.clone();
+        let projection: Vec<String> = this.projection.iter().map(|f| f.name.clone()).collect();
+        let out_schema = this.output_schema();
+        Ok(Box::pin(
+            raw.and_then(move |b| {
+                let r = finish(&b, filter.as_ref(), &schema, &projection, true, &out_schema);
+                futures::future::ready(r)
+            })
+            .try_filter(|b| futures::future::ready(b.num_rows() > 0)),
+        ))
+    }
+
     /// Streams all splits one after another.
     pub fn read_splits(&self, splits: Vec<DataSplit>) -> BatchStream {
         let this = self.clone();

@@ -18,6 +18,7 @@ use crate::commit::{OverwriteScope, TableCommit};
 use crate::compact::{compact_latest, BucketCompactor, CompactionMetrics, CompactionScheduler, SchedulerMetrics};
 use crate::consumer::{consumer_needed_offsets, recorded_log_offsets, ConsumerStore};
 use crate::error::{Error, Result};
+use crate::incremental::{self, ChangeScanMode};
 use crate::io::FileIO;
 use crate::manifest::{ManifestCache, ManifestEntry, ManifestStore};
 use crate::options::LogConfig;
@@ -313,6 +314,20 @@ impl FileStoreTable {
         let read = self.new_read(projection, filter.clone())?;
         let plan = self.plan(from, filter.as_ref()).await?;
         Ok((read.output_schema(), read.read_splits(plan.splits)))
+    }
+
+    /// The changes of snapshots `start + 1 ..= end` (Paimon's `incremental-between`), from delta or changelog
+    /// files as `mode` says: batches of `rowkind` (`+I`, `-U`, `+U`, `-D`) and the table's columns. See
+    /// [`crate::incremental`] for the semantics and errors.
+    pub async fn incremental_between(
+        &self,
+        start: i64,
+        end: i64,
+        mode: ChangeScanMode,
+    ) -> Result<(SchemaRef, BatchStream)> {
+        let read = self.new_read(None, None)?;
+        incremental::between(&self.snapshot_manager(), &self.manifest_store(), &read, &self.name, start, end, mode)
+            .await
     }
 
     /// Scans into memory.

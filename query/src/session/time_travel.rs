@@ -2,6 +2,7 @@
 //! hints are rewritten into the encoded table names [`crate::catalog`] resolves.
 
 use datafusion::error::Result;
+use dyntable_storage::incremental::{INCREMENTAL_BETWEEN, INCREMENTAL_BETWEEN_SCAN_MODE};
 use dyntable_storage::ScanFrom;
 
 use super::parser::{ident_value, is_name_token, quote, Parser};
@@ -9,6 +10,7 @@ use super::DyntableSession;
 use crate::catalog::TableName;
 use crate::error::plan_err;
 use crate::lexer::{tokenize, Kind, Token};
+use crate::system::Incremental;
 
 impl DyntableSession {
     /// Rewrites time travel clauses and `OPTIONS` hints into encoded table names DataFusion resolves
@@ -22,11 +24,11 @@ impl DyntableSession {
             let t = sig[i];
             let kw = |j: usize, k: &str| sig.get(j).is_some_and(|t| t.is_kw(text, k));
             // (clause start, clause end index exclusive, target)
-            let found: Option<(usize, usize, ScanFrom)> = if t.kind == Kind::Hint {
+            let found: Option<(usize, usize, Target)> = if t.kind == Kind::Hint {
                 Some((i, i + 1, parse_hint(t.text(text))?))
             } else if t.is_kw(text, "FOR") && kw(i + 1, "SYSTEM_TIME") && kw(i + 2, "AS") && kw(i + 3, "OF") {
                 let (from, end) = time_value(text, &sig, i + 4, "FOR SYSTEM_TIME AS OF")?;
-                Some((i, end, from))
+                Some((i, end, Target::At(from)))
             } else if (t.is_kw(text, "VERSION") || t.is_kw(text, "TIMESTAMP"))
                 && kw(i + 1, "AS")
                 && kw(i + 2, "OF")
@@ -52,10 +54,10 @@ impl DyntableSession {
                             )))
                         }
                     };
-                    Some((i, i + 4, from))
+                    Some((i, i + 4, Target::At(from)))
                 } else {
                     let (from, end) = time_value(text, &sig, i + 3, "TIMESTAMP AS OF")?;
-                    Some((i, end, from))
+                    Some((i, end, Target::At(from)))
                 }
             } else {
                 None
@@ -89,10 +91,22 @@ impl DyntableSession {
                     sig[clause_start].text(text)
                 )));
             }
-            let names: Vec<String> = parts.iter().map(|p| ident_value(p, text)).collect();
+            let mut names: Vec<String> = parts.iter().map(|p| ident_value(p, text)).collect();
+            // An incremental read names a system table (`t$audit_log`): resolve the table, keep the suffix.
+            let mut system = String::new();
+            if let (Target::Incremental(_), Some(last)) = (&from, names.last_mut()) {
+                if let Some(at) = last.find('$') {
+                    system = last.split_off(at);
+                }
+            }
             let ident = self.resolve_name(&names)?;
-            let mut replacement =
-                format!("{}.{}", quote(&ident.database), quote(&TableName::encode(&ident.table, &from)));
+            let encoded = match &from {
+                Target::At(at) => TableName::encode(&ident.table, at),
+                Target::Incremental(incremental) => {
+                    TableName::encode_incremental(&format!("{}{system}", ident.table), incremental)
+                }
+            };
+            let mut replacement = format!("{}.{}", quote(&ident.database), quote(&encoded));
             let next = sig.get(clause_end);
             let has_alias = next.is_some_and(|n| {
                 n.kind == Kind::QuotedIdent
@@ -168,8 +182,17 @@ fn time_value(src: &str, sig: &[Token], at: usize, clause: &str) -> Result<(Scan
     }
 }
 
-/// `/*+ OPTIONS('scan.snapshot-id' = '3') */` as a scan target.
-fn parse_hint(hint: &str) -> Result<ScanFrom> {
+/// What a clause or hint makes of the table before it.
+enum Target {
+    /// The table at a snapshot.
+    At(ScanFrom),
+    /// The changes between two snapshots (`t$audit_log` only).
+    Incremental(Incremental),
+}
+
+/// `/*+ OPTIONS('scan.snapshot-id' = '3') */` as a scan target, or `/*+ OPTIONS('incremental-between' = '3,7')
+/// */` (with `incremental-between-scan-mode`) as an incremental read.
+fn parse_hint(hint: &str) -> Result<Target> {
     let body = &hint[3..hint.len() - 2];
     let mut p = Parser::new(body)?;
     if !p.eat_kw("OPTIONS") {
@@ -180,6 +203,22 @@ fn parse_hint(hint: &str) -> Result<ScanFrom> {
     }
     let options = p.option_list()?;
     p.expect_end()?;
+    let value = |key: &str| options.get(key).cloned();
+    let between = value(INCREMENTAL_BETWEEN);
+    let mode = value(INCREMENTAL_BETWEEN_SCAN_MODE);
+    if between.is_some() || mode.is_some() {
+        let Some(between) = between else {
+            return Err(plan_err(format!(
+                "`{INCREMENTAL_BETWEEN_SCAN_MODE}` needs `{INCREMENTAL_BETWEEN}` = 'START,END' in the same OPTIONS hint"
+            )));
+        };
+        if let Some(other) = options.keys().find(|k| *k != INCREMENTAL_BETWEEN && *k != INCREMENTAL_BETWEEN_SCAN_MODE) {
+            return Err(plan_err(format!(
+                "option `{other}` cannot be combined with `{INCREMENTAL_BETWEEN}` in an OPTIONS hint"
+            )));
+        }
+        return Ok(Target::Incremental(Incremental::parse(&between, mode.as_deref())?));
+    }
     let mut from: Option<ScanFrom> = None;
     for (k, v) in options {
         let f = match k.as_str() {
@@ -193,7 +232,7 @@ fn parse_hint(hint: &str) -> Result<ScanFrom> {
             },
             other => {
                 return Err(plan_err(format!(
-                    "unsupported option `{other}` in an OPTIONS hint; supported: scan.snapshot-id, scan.tag-name, scan.timestamp-millis, scan.timestamp, scan.version"
+                    "unsupported option `{other}` in an OPTIONS hint; supported: scan.snapshot-id, scan.tag-name, scan.timestamp-millis, scan.timestamp, scan.version, incremental-between, incremental-between-scan-mode"
                 )))
             }
         };
@@ -202,5 +241,5 @@ fn parse_hint(hint: &str) -> Result<ScanFrom> {
         }
         from = Some(f);
     }
-    from.ok_or_else(|| plan_err("an empty OPTIONS hint"))
+    from.map(Target::At).ok_or_else(|| plan_err("an empty OPTIONS hint"))
 }

@@ -1,6 +1,8 @@
-//! Hybrid reads, the stream-table duality: a table read from a point as a stream of changes, the rows of a
-//! snapshot first (when asked for) and then every later change from the embedded log, starting exactly at the
-//! offsets that snapshot recorded, so there is no gap and no duplicate between the two.
+//! A table read as a stream of changes ([`ChangeReader`]). A table with the embedded log is read hybrid, the
+//! stream-table duality: the rows of a snapshot first (when asked for) and then every later change from the log,
+//! starting exactly at the offsets that snapshot recorded, so there is no gap and no duplicate between the two.
+//! Any other table is read as Paimon's streaming read does, snapshot by snapshot from its delta or changelog
+//! files ([`files`], over [`crate::incremental`]).
 //!
 //! Start points ([`StartFrom`]):
 //! - `latest-full`: the rows of the latest snapshot as `+I`, then the changes after it;
@@ -8,18 +10,20 @@
 //!   after the log's durable end);
 //! - `from-snapshot N`: the changes committed by snapshot N and every later one (the log from the offsets
 //!   of snapshot N - 1);
-//! - `from-snapshot-full N`: the rows of snapshot N, then the changes after it.
+//! - `from-snapshot-full N`: the rows of snapshot N, then the changes after it;
+//! - `from-timestamp T`: the changes of the snapshots committed at or after T (Paimon's `from-timestamp`).
 //!
-//! A reader's [`StreamPosition`] (the next snapshot and, per bucket, the next log offset) can be saved and
-//! resumed from; a named consumer stores it in `consumer/consumer-<id>` (Paimon's consumer file, with the
-//! `logOffsets` added), which also keeps log retention from deleting what it still needs. Delivery to a
+//! A reader's [`StreamPosition`] (the next snapshot and, with the log, per bucket the next log offset) can be
+//! saved and resumed from; a named consumer stores it in `consumer/consumer-<id>` (Paimon's consumer file, with
+//! the `logOffsets` added), which also keeps log retention from deleting what it still needs. Delivery to a
 //! consumer is at least once: a position saved after a batch was handled resumes after it.
 //!
 //! Tailing readers are woken by the log store (file-system notification of the durable end) and, in
-//! transactional mode, by notification of new snapshot files; a bounded re-check covers missed events.
+//! transactional mode and without the log, by notification of new snapshot files (polling on object stores);
+//! a bounded re-check covers missed events.
 //!
-//! Layering: this module sits above `table` (it reads a [`FileStoreTable`]) and [`crate::consumer`]
-//! (positions, consumer files, recorded offsets); neither of them imports it.
+//! Layering: this module sits above `table` (it reads a [`FileStoreTable`]), [`crate::consumer`]
+//! (positions, consumer files, recorded offsets) and [`crate::incremental`]; none of them imports it.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -43,8 +47,12 @@ use crate::read::BatchStream;
 use crate::row_kind::RowKind;
 use crate::scan::ScanFrom;
 use crate::schema::SchemaManager;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{Snapshot, SnapshotManager};
 use crate::table::FileStoreTable;
+
+mod files;
+
+use files::FileReader;
 
 /// How long a waiting reader sleeps at most before re-checking, in case a file-system event was missed.
 const RECHECK: Duration = Duration::from_millis(1000);
@@ -58,12 +66,15 @@ pub enum StartFrom {
     Latest,
     FromSnapshot(i64),
     FromSnapshotFull(i64),
+    /// Paimon's `from-timestamp`: the changes of every snapshot committed at or after this epoch-millis time.
+    FromTimestamp(i64),
 }
 
 impl FromStr for StartFrom {
     type Err = Error;
 
-    /// `latest`, `full` / `latest-full`, `snapshot:N` / `from-snapshot:N`, `snapshot-full:N`.
+    /// `latest`, `full` / `latest-full`, `snapshot:N` / `from-snapshot:N`, `snapshot-full:N`,
+    /// `timestamp:T` / `from-timestamp:T` (T an ISO-8601 UTC time, `2024-05-01T12:00:00[.fff]`, or epoch millis).
     fn from_str(text: &str) -> Result<StartFrom> {
         let text = text.trim();
         let id = |n: &str| {
@@ -81,9 +92,20 @@ impl FromStr for StartFrom {
                     Ok(StartFrom::FromSnapshotFull(id(n)?))
                 } else if let Some(n) = text.strip_prefix("snapshot:").or_else(|| text.strip_prefix("from-snapshot:")) {
                     Ok(StartFrom::FromSnapshot(id(n)?))
+                } else if let Some(t) = text.strip_prefix("timestamp:").or_else(|| text.strip_prefix("from-timestamp:"))
+                {
+                    let millis = match t.trim().parse::<i64>() {
+                        Ok(ms) => ms,
+                        Err(_) => {
+                            crate::datum::parse_timestamp(t)
+                                .map_err(|e| Error::invalid(format!("start point `{text}`: {e}")))?
+                                .0
+                        }
+                    };
+                    Ok(StartFrom::FromTimestamp(millis))
                 } else {
                     Err(Error::invalid(format!(
-                        "unknown start point `{text}` (use latest, full, snapshot:N or snapshot-full:N)"
+                        "unknown start point `{text}` (use latest, full, snapshot:N, snapshot-full:N or timestamp:T)"
                     )))
                 }
             }
@@ -240,27 +262,19 @@ impl Source {
 
 /// A table read as a stream of changes; see the module docs.
 pub struct ChangeReader {
-    table: FileStoreTable,
-    consistency: LogConsistency,
-    buckets: Vec<BucketLog>,
-    /// Rows of the start snapshot still to deliver.
-    full: Option<BatchStream>,
-    /// The latest snapshot seen: its id and offsets (the transactional limits).
-    latest_id: i64,
-    committed: BTreeMap<i32, i64>,
-    next_snapshot: i64,
-    conformer: ChangeConformer,
-    watch: SnapshotWatch,
-    schema: SchemaRef,
-    round_robin: usize,
-    /// A batch a tailer delivered while the reader waited: (index into `buckets`, batch).
-    pending: Option<(usize, Batch)>,
-    /// Reading uploaded segments from the object store (no local log on this machine).
-    remote: bool,
+    inner: Inner,
+}
+
+enum Inner {
+    /// A table with the embedded log.
+    Log(Box<LogReader>),
+    /// Any other table: its snapshots' delta or changelog files.
+    Files(Box<FileReader>),
 }
 
 impl ChangeReader {
-    /// Opens a change stream of `table` (which must keep an embedded log) from `from`.
+    /// Opens a change stream of `table` from `from`: from its embedded log if it keeps one, else from its
+    /// snapshots' files.
     pub async fn open(table: &FileStoreTable, from: StartFrom) -> Result<ChangeReader> {
         Self::open_inner(table, Some(from), None).await
     }
@@ -283,13 +297,110 @@ impl ChangeReader {
         from: Option<StartFrom>,
         position: Option<StreamPosition>,
     ) -> Result<ChangeReader> {
-        let config = table.log_config()?;
-        if !config.embedded {
-            return Err(Error::invalid(format!(
-                "table `{}` keeps no changelog: set `log.system` = 'embedded' to tail it",
-                table.name()
-            )));
+        let inner = if table.log_config()?.embedded {
+            Inner::Log(Box::new(LogReader::open(table, from, position).await?))
+        } else {
+            Inner::Files(Box::new(FileReader::open(table, from, position, snapshot_dir(table)).await?))
+        };
+        Ok(ChangeReader { inner })
+    }
+
+    /// The schema of delivered batches: `rowkind` then the table's columns.
+    pub fn schema(&self) -> SchemaRef {
+        match &self.inner {
+            Inner::Log(r) => r.schema.clone(),
+            Inner::Files(r) => r.schema(),
         }
+    }
+
+    /// Where the reader stands (meaningful for resuming once the start snapshot's rows are delivered).
+    pub fn position(&self) -> StreamPosition {
+        match &self.inner {
+            Inner::Log(r) => r.position(),
+            Inner::Files(r) => r.position(),
+        }
+    }
+
+    /// Whether the rows of the start snapshot are still being delivered.
+    pub fn in_snapshot_phase(&self) -> bool {
+        match &self.inner {
+            Inner::Log(r) => r.full.is_some(),
+            Inner::Files(r) => r.in_snapshot_phase(),
+        }
+    }
+
+    /// The next batch of changes, waiting for one.
+    pub async fn next(&mut self) -> Result<ChangeBatch> {
+        loop {
+            if let Some(batch) = self.try_next().await? {
+                return Ok(batch);
+            }
+            match &mut self.inner {
+                Inner::Log(r) => r.wait().await?,
+                Inner::Files(r) => r.wait().await,
+            }
+        }
+    }
+
+    /// The reader as an endless `Stream` of change batches (it ends after yielding an error).
+    pub fn into_stream(self) -> BoxStream<'static, Result<ChangeBatch>> {
+        futures::stream::unfold(Some(self), |state| async move {
+            let mut reader = state?;
+            match reader.next().await {
+                Ok(batch) => Some((Ok(batch), Some(reader))),
+                Err(e) => Some((Err(e), None)),
+            }
+        })
+        .boxed()
+    }
+
+    /// The next batch if one can be delivered now.
+    pub async fn try_next(&mut self) -> Result<Option<ChangeBatch>> {
+        match &mut self.inner {
+            Inner::Log(r) => r.try_next().await,
+            Inner::Files(r) => r.try_next().await,
+        }
+    }
+}
+
+/// A local table's `snapshot/` directory (to watch), found next to its log directory; `None` for a table in
+/// an object store.
+fn snapshot_dir(table: &FileStoreTable) -> Option<PathBuf> {
+    table
+        .log_dir()
+        .and_then(|log_dir| log_dir.parent())
+        .filter(|table_dir| table_dir.join("schema").is_dir())
+        .map(|table_dir| table_dir.join("snapshot"))
+}
+
+/// The change stream of a table with the embedded log.
+struct LogReader {
+    table: FileStoreTable,
+    consistency: LogConsistency,
+    buckets: Vec<BucketLog>,
+    /// Rows of the start snapshot still to deliver.
+    full: Option<BatchStream>,
+    /// The latest snapshot seen: its id and offsets (the transactional limits).
+    latest_id: i64,
+    committed: BTreeMap<i32, i64>,
+    next_snapshot: i64,
+    conformer: ChangeConformer,
+    watch: SnapshotWatch,
+    schema: SchemaRef,
+    round_robin: usize,
+    /// A batch a tailer delivered while the reader waited: (index into `buckets`, batch).
+    pending: Option<(usize, Batch)>,
+    /// Reading uploaded segments from the object store (no local log on this machine).
+    remote: bool,
+}
+
+impl LogReader {
+    async fn open(
+        table: &FileStoreTable,
+        from: Option<StartFrom>,
+        position: Option<StreamPosition>,
+    ) -> Result<LogReader> {
+        let config = table.log_config()?;
         let snapshots = table.snapshot_manager();
         let latest = snapshots.latest().await?;
         // Read the local logs when this machine has them, else what writers uploaded to the object store.
@@ -329,6 +440,14 @@ impl ChangeReader {
                     .map_err(|e| Error::log(format!("open the log of bucket {bucket} (`{}`)", source.describe()), e))?,
             );
         }
+        // `from-timestamp`: the snapshot it starts at, or the end of the table when nothing is that recent.
+        let from = match from {
+            Some(StartFrom::FromTimestamp(millis)) => match first_at_or_after(&snapshots, millis).await? {
+                Some(id) => Some(StartFrom::FromSnapshot(id)),
+                None => Some(StartFrom::Latest),
+            },
+            other => other,
+        };
         let latest_offsets = match &latest {
             Some(s) => recorded_log_offsets(&snapshots, s).await?,
             None => BTreeMap::new(),
@@ -364,7 +483,7 @@ impl ChangeReader {
                     let offsets = recorded_log_offsets(&snapshots, &snapshot).await?;
                     (Some(snapshot), offsets, id + 1)
                 }
-                (None, None) => {
+                (Some(StartFrom::FromTimestamp(_)), None) | (None, None) => {
                     return Err(Error::Internal("a change reader needs a start point or a position".into()))
                 }
             };
@@ -392,14 +511,10 @@ impl ChangeReader {
             None => None,
         };
         // A local table's log lives in the table directory, next to `schema/` and `snapshot/`.
-        let snapshot_dir = local
-            .as_ref()
-            .and_then(|log_dir| log_dir.parent())
-            .filter(|table_dir| table_dir.join("schema").is_dir())
-            .map(|table_dir| table_dir.join("snapshot"));
+        let snapshot_dir = snapshot_dir(table);
         let mut fields = vec![Field::new("rowkind", ArrowType::Utf8, false)];
         fields.extend(table.schema().arrow_schema().fields().iter().map(|f| f.as_ref().clone()));
-        Ok(ChangeReader {
+        Ok(LogReader {
             conformer: ChangeConformer::new(table.schema().clone(), SchemaManager::new(table.io().clone())),
             table: table.clone(),
             consistency: config.consistency,
@@ -416,48 +531,16 @@ impl ChangeReader {
         })
     }
 
-    /// The schema of delivered batches: `rowkind` then the table's columns.
-    pub fn schema(&self) -> SchemaRef {
-        self.schema.clone()
-    }
-
     /// Where the reader stands (meaningful for resuming once the start snapshot's rows are delivered).
-    pub fn position(&self) -> StreamPosition {
+    fn position(&self) -> StreamPosition {
         StreamPosition {
             next_snapshot: self.next_snapshot,
             log_offsets: self.buckets.iter().map(|b| (b.bucket, b.next)).collect(),
         }
     }
 
-    /// Whether the rows of the start snapshot are still being delivered.
-    pub fn in_snapshot_phase(&self) -> bool {
-        self.full.is_some()
-    }
-
-    /// The next batch of changes, waiting for one.
-    pub async fn next(&mut self) -> Result<ChangeBatch> {
-        loop {
-            if let Some(batch) = self.try_next().await? {
-                return Ok(batch);
-            }
-            self.wait().await?;
-        }
-    }
-
-    /// The reader as an endless `Stream` of change batches (it ends after yielding an error).
-    pub fn into_stream(self) -> BoxStream<'static, Result<ChangeBatch>> {
-        futures::stream::unfold(Some(self), |state| async move {
-            let mut reader = state?;
-            match reader.next().await {
-                Ok(batch) => Some((Ok(batch), Some(reader))),
-                Err(e) => Some((Err(e), None)),
-            }
-        })
-        .boxed()
-    }
-
     /// The next batch if one can be delivered now.
-    pub async fn try_next(&mut self) -> Result<Option<ChangeBatch>> {
+    async fn try_next(&mut self) -> Result<Option<ChangeBatch>> {
         if let Some(full) = &mut self.full {
             match full.next().await {
                 Some(batch) => {
@@ -619,6 +702,24 @@ impl ChangeReader {
             }
         }
     }
+}
+
+/// The first snapshot committed at or after `millis`, if any.
+async fn first_at_or_after(snapshots: &SnapshotManager, millis: i64) -> Result<Option<i64>> {
+    let (Some(earliest), Some(latest)) = (snapshots.earliest_id().await?, snapshots.latest_id().await?) else {
+        return Ok(None);
+    };
+    // Commit times grow with snapshot ids: search for the first at or after `millis`.
+    let (mut lo, mut hi) = (earliest, latest + 1);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if snapshots.snapshot(mid).await?.time_millis >= millis {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    Ok((lo <= latest).then_some(lo))
 }
 
 async fn require_snapshot(table: &FileStoreTable, latest: Option<&Snapshot>, id: i64) -> Result<Snapshot> {
