@@ -76,6 +76,7 @@ pub struct LookupCache {
     inner: Mutex<CacheInner>,
     hits: AtomicU64,
     misses: AtomicU64,
+    decoded_rows: AtomicU64,
 }
 
 #[derive(Default)]
@@ -147,7 +148,13 @@ impl std::fmt::Debug for LookupCache {
 
 impl LookupCache {
     pub fn new(capacity_bytes: usize) -> Self {
-        LookupCache { capacity_bytes, inner: Default::default(), hits: AtomicU64::new(0), misses: AtomicU64::new(0) }
+        LookupCache {
+            capacity_bytes,
+            inner: Default::default(),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            decoded_rows: AtomicU64::new(0),
+        }
     }
 
     pub fn capacity_bytes(&self) -> usize {
@@ -176,6 +183,11 @@ impl LookupCache {
     /// Pages and bloom filters read from files so far.
     pub fn misses(&self) -> u64 {
         self.misses.load(Ordering::Relaxed)
+    }
+
+    /// Rows decoded from data files by the lookups using this cache (each page read adds its rows).
+    pub fn decoded_rows(&self) -> u64 {
+        self.decoded_rows.load(Ordering::Relaxed)
     }
 
     fn get(&self, key: &CacheKey) -> Option<CacheValue> {
@@ -215,6 +227,15 @@ impl LookupCache {
                 inner.bytes -= v.bytes();
             }
         }
+    }
+}
+
+impl std::fmt::Debug for TableLookup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TableLookup")
+            .field("table", &self.inner.table.name())
+            .field("cache", &self.inner.cache)
+            .finish()
     }
 }
 
@@ -813,6 +834,7 @@ impl BucketLookup {
         };
         let nkeys = this.key_fields.len();
         let keys = this.key_converter.convert_columns(&batch.columns()[..nkeys])?;
+        this.cache.decoded_rows.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
         let bytes = batch.get_array_memory_size() + keys.size();
         let page = Arc::new(DecodedPage { batch, keys, bytes });
         this.cache.put(key, CacheValue::Page(page.clone()));
@@ -1074,6 +1096,220 @@ mod tests {
                     check_against_scan(&t, &t.new_lookup().unwrap(), &keys, &ScanFrom::Snapshot(id)).await;
                 }
             }
+        });
+    }
+
+    fn id_batch(ids: impl IntoIterator<Item = i64>) -> RecordBatch {
+        RecordBatch::try_from_iter(vec![("id", Arc::new(Int64Array::from_iter_values(ids)) as ArrayRef)]).unwrap()
+    }
+
+    /// Writes `ids` with `v` = "<tag>-<id>" in one commit.
+    async fn write_ids(t: &FileStoreTable, ids: &[i64], tag: &str) {
+        let mut w = t.writer().await.unwrap();
+        let batch = RecordBatch::try_from_iter(vec![
+            ("id", Arc::new(Int64Array::from(ids.to_vec())) as ArrayRef),
+            ("v", Arc::new(StringArray::from_iter_values(ids.iter().map(|i| format!("{tag}-{i}")))) as ArrayRef),
+        ])
+        .unwrap();
+        w.write(&batch).await.unwrap();
+        w.commit().await.unwrap();
+    }
+
+    fn v_of(r: &LookupResult, i: usize) -> Option<String> {
+        r.row(i).map(|b| b.column(1).as_string::<i32>().value(0).to_string())
+    }
+
+    /// A lookup decodes one page (at most `DATA_PAGE_ROWS` rows) of the file holding the key; the cache never
+    /// holds more bytes than its bound and evicts the least recently used pages; repeated keys are hits.
+    #[test]
+    fn decodes_one_page_per_key_within_the_cache_bound() {
+        rt().block_on(async {
+            let t = create(
+                "db.paged",
+                "id BIGINT NOT NULL, v STRING",
+                &["id"],
+                &[],
+                &[("bucket", "1"), ("write-only", "true"), ("lookup.cache-max-memory-size", "300 kb")],
+            )
+            .await;
+            let ids: Vec<i64> = (0..40_000).map(|i| i * 2).collect();
+            write_ids(&t, &ids, "a").await;
+            let lookup = t.new_lookup().unwrap();
+            let cache = lookup.cache().clone();
+            assert_eq!(cache.capacity_bytes(), 300 << 10);
+            let got = lookup.lookup(&id_batch([40_000]), &ScanFrom::Latest).await.unwrap();
+            assert_eq!(v_of(&got, 0).as_deref(), Some("a-40000"));
+            let page_rows = cache.decoded_rows();
+            assert!(page_rows > 0 && page_rows <= crate::datafile::DATA_PAGE_ROWS as u64, "decoded {page_rows} rows");
+            // An absent key inside the same page: answered from the cached page, nothing decoded.
+            let got = lookup.lookup(&id_batch([40_001, 40_000]), &ScanFrom::Latest).await.unwrap();
+            assert_eq!(got.found, vec![None, Some(0)]);
+            assert_eq!(cache.decoded_rows(), page_rows);
+            assert!(cache.hits() >= 2);
+            // Keys all over the file: every page is decoded once the cache cannot keep them, and the bound holds.
+            for round in 0..2 {
+                for i in (0..80_000).step_by(997) {
+                    let got = lookup.lookup(&id_batch([i]), &ScanFrom::Latest).await.unwrap();
+                    assert_eq!(v_of(&got, 0), (i % 2 == 0).then(|| format!("a-{i}")), "round {round} id {i}");
+                    assert!(cache.bytes() <= cache.capacity_bytes(), "{} > {}", cache.bytes(), cache.capacity_bytes());
+                }
+            }
+            assert!(cache.bytes() > 0);
+            let pages = (40_000 / crate::datafile::DATA_PAGE_ROWS + 1) as u64;
+            assert!(
+                cache.decoded_rows() > 40_000,
+                "a 300 kb cache cannot hold {pages} pages of 40000 rows, so the second round decodes again: {} rows",
+                cache.decoded_rows()
+            );
+            // A cache big enough for the file: the second round decodes nothing.
+            let big = t.new_lookup().unwrap().with_cache(Arc::new(LookupCache::new(256 << 20)));
+            for _ in 0..2 {
+                let keys: Vec<i64> = (0..80_000).step_by(997).collect();
+                let got = big.lookup(&id_batch(keys.clone()), &ScanFrom::Latest).await.unwrap();
+                assert_eq!(got.found_count(), keys.iter().filter(|k| *k % 2 == 0).count());
+            }
+            assert!(big.cache().decoded_rows() <= 40_000, "{}", big.cache().decoded_rows());
+        });
+    }
+
+    /// With key bloom filters, a file whose key range holds the key but whose rows do not is not read; the
+    /// answers are the same as without them.
+    #[test]
+    fn bloom_filters_skip_files_without_the_key() {
+        rt().block_on(async {
+            let mut decoded = Vec::new();
+            for bloom in ["true", "false"] {
+                let t = create(
+                    &format!("db.bloom_{bloom}"),
+                    "id BIGINT NOT NULL, v STRING",
+                    &["id"],
+                    &[],
+                    &[("bucket", "1"), ("write-only", "true"), ("dyntable.parquet.key-bloom-filter", bloom)],
+                )
+                .await;
+                let even: Vec<i64> = (0..2000).map(|i| i * 2).collect();
+                let odd: Vec<i64> = (0..2000).map(|i| i * 2 + 1).collect();
+                write_ids(&t, &even, "even").await;
+                write_ids(&t, &odd, "odd").await;
+                let lookup = t.new_lookup().unwrap();
+                let got = lookup.lookup(&id_batch([1001, 1000, 5000]), &ScanFrom::Latest).await.unwrap();
+                assert_eq!(v_of(&got, 0).as_deref(), Some("odd-1001"));
+                assert_eq!(v_of(&got, 1).as_deref(), Some("even-1000"));
+                assert_eq!(got.found[2], None);
+                let fresh = t.new_lookup().unwrap();
+                fresh.lookup(&id_batch([1001]), &ScanFrom::Latest).await.unwrap();
+                decoded.push(fresh.cache().decoded_rows());
+            }
+            assert_eq!(decoded[0], 2000, "with bloom filters only the odd file's page is read");
+            assert_eq!(decoded[1], 4000, "without, both files' pages are");
+        });
+    }
+
+    /// Bad keys are refused with a message naming the column (and the value or type at fault).
+    #[test]
+    fn bad_keys_name_the_column() {
+        rt().block_on(async {
+            let t = create("db.bad", "id BIGINT NOT NULL, v STRING", &["id"], &[], &[("bucket", "2")]).await;
+            write_ids(&t, &[1, 2, 3], "x").await;
+            let err = |b: RecordBatch| {
+                let t = t.clone();
+                async move { t.lookup(&b, &ScanFrom::Latest).await.unwrap_err().to_string() }
+            };
+            let e =
+                err(RecordBatch::try_from_iter(vec![("v", Arc::new(StringArray::from(vec!["a"])) as ArrayRef)])
+                    .unwrap())
+                .await;
+            assert!(e.contains("`v`") && e.contains("not part of the primary key"), "{e}");
+            let e =
+                err(RecordBatch::try_from_iter(vec![("nope", Arc::new(StringArray::from(vec!["a"])) as ArrayRef)])
+                    .unwrap())
+                .await;
+            assert!(e.contains("no column `nope`"), "{e}");
+            let e =
+                err(RecordBatch::try_from_iter(vec![("id", Arc::new(StringArray::from(vec!["12x"])) as ArrayRef)])
+                    .unwrap())
+                .await;
+            assert!(e.contains("`id`") && e.contains("BIGINT") && e.contains("12x"), "{e}");
+            let e = err(RecordBatch::try_from_iter(vec![(
+                "id",
+                Arc::new(Int64Array::from(vec![Some(1), None])) as ArrayRef,
+            )])
+            .unwrap())
+            .await;
+            assert!(e.contains("`id`") && e.contains("null in row 1"), "{e}");
+            let t2 = create("db.pk2", "a INT NOT NULL, b INT NOT NULL, v STRING", &["a", "b"], &[], &[("bucket", "1")])
+                .await;
+            let e = t2
+                .lookup(
+                    &RecordBatch::try_from_iter(vec![("a", Arc::new(Int32Array::from(vec![1])) as ArrayRef)]).unwrap(),
+                    &ScanFrom::Latest,
+                )
+                .await
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("lack primary-key column `b`"), "{e}");
+            let append = create("db.app", "id BIGINT, v STRING", &[], &[], &[]).await;
+            assert!(append.new_lookup().unwrap_err().to_string().contains("no primary key"));
+            // Keys given as another integer type are cast; a table without snapshots finds nothing.
+            let got = t
+                .lookup(
+                    &RecordBatch::try_from_iter(vec![("id", Arc::new(Int32Array::from(vec![2, 7])) as ArrayRef)])
+                        .unwrap(),
+                    &ScanFrom::Latest,
+                )
+                .await
+                .unwrap();
+            assert_eq!(got.found, vec![Some(0), None]);
+            assert_eq!(
+                t2.lookup(
+                    &RecordBatch::try_from_iter(vec![
+                        ("a", Arc::new(Int32Array::from(vec![1])) as ArrayRef),
+                        ("b", Arc::new(Int32Array::from(vec![1])) as ArrayRef)
+                    ])
+                    .unwrap(),
+                    &ScanFrom::Latest
+                )
+                .await
+                .unwrap()
+                .found,
+                vec![None]
+            );
+        });
+    }
+
+    /// A bucket's lookup (the writer's form) answers the keys of that bucket as the table lookup does.
+    #[test]
+    fn bucket_lookups_answer_their_keys() {
+        rt().block_on(async {
+            let t = create(
+                "db.bl",
+                "id BIGINT NOT NULL, v STRING",
+                &["id"],
+                &[],
+                &[("bucket", "4"), ("write-only", "true")],
+            )
+            .await;
+            write_ids(&t, &(0..500).collect::<Vec<_>>(), "one").await;
+            write_ids(&t, &(250..750).collect::<Vec<_>>(), "two").await;
+            let lookup = t.new_lookup().unwrap();
+            let buckets = lookup.buckets(&ScanFrom::Latest).await.unwrap();
+            assert_eq!(buckets.len(), 4);
+            let mut found = 0;
+            for b in &buckets {
+                assert_eq!(b.sorted_runs(), 2);
+                let keys: Vec<i64> = (0..800).collect();
+                let got = b.lookup(&id_batch(keys.clone())).await.unwrap();
+                for (i, k) in keys.iter().enumerate() {
+                    if let Some(v) = v_of(&got, i) {
+                        found += 1;
+                        let want = if *k < 250 { format!("one-{k}") } else { format!("two-{k}") };
+                        assert_eq!(v, want);
+                        let whole = lookup.lookup(&id_batch([*k]), &ScanFrom::Latest).await.unwrap();
+                        assert_eq!(v_of(&whole, 0), Some(v));
+                    }
+                }
+            }
+            assert_eq!(found, 750, "every written key is found in exactly one bucket");
         });
     }
 }
