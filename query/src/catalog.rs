@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use datafusion::catalog::{CatalogProvider, SchemaProvider, TableProvider};
 use datafusion::error::{DataFusionError, Result};
 use dyntable_storage::datafile::MetadataCache;
+use dyntable_storage::lookup::LookupCache;
 use dyntable_storage::manifest::ManifestCache;
 use dyntable_storage::{Catalog, Error as StorageError, Identifier, ScanFrom};
 
@@ -30,13 +31,24 @@ pub struct DyntableCatalogProvider {
     metadata_cache: Arc<MetadataCache>,
     /// Decoded manifests, shared likewise.
     manifest_cache: Arc<ManifestCache>,
+    /// Pages decoded by point lookups, one cache per table (sized by its `lookup.cache-max-memory-size`).
+    lookup_caches: LookupCaches,
 }
+
+/// Per table (by identifier), the cache its point lookups share across the session's queries.
+pub(crate) type LookupCaches = Arc<std::sync::Mutex<std::collections::HashMap<String, Arc<LookupCache>>>>;
 
 impl DyntableCatalogProvider {
     pub fn new(catalog: Catalog, databases: Vec<String>) -> Self {
         let metadata_cache = Arc::new(MetadataCache::new(MetadataCache::DEFAULT_CAPACITY_BYTES));
         let manifest_cache = Arc::new(ManifestCache::new(ManifestCache::DEFAULT_CAPACITY_RECORDS));
-        DyntableCatalogProvider { catalog, databases: RwLock::new(databases), metadata_cache, manifest_cache }
+        DyntableCatalogProvider {
+            catalog,
+            databases: RwLock::new(databases),
+            metadata_cache,
+            manifest_cache,
+            lookup_caches: Default::default(),
+        }
     }
 
     /// Replaces the cached database list (after CREATE DATABASE).
@@ -59,6 +71,7 @@ impl CatalogProvider for DyntableCatalogProvider {
             database: name.to_string(),
             metadata_cache: self.metadata_cache.clone(),
             manifest_cache: self.manifest_cache.clone(),
+            lookup_caches: self.lookup_caches.clone(),
         }))
     }
 }
@@ -69,6 +82,7 @@ pub struct DyntableSchemaProvider {
     catalog: Catalog,
     metadata_cache: Arc<MetadataCache>,
     manifest_cache: Arc<ManifestCache>,
+    lookup_caches: LookupCaches,
     database: String,
 }
 
@@ -168,11 +182,27 @@ impl SchemaProvider for DyntableSchemaProvider {
                 ))
             })?;
         }
-        let provider = DyntableTableProvider::new(table)
+        let mut provider = DyntableTableProvider::new(table.clone())
             .with_scan_from(parsed.from)
             .with_exact_filters(true)
             .with_metadata_cache(self.metadata_cache.clone())
             .with_manifest_cache(self.manifest_cache.clone());
+        if !table.schema().primary_keys.is_empty() {
+            let capacity = table.schema().options().map_err(external)?.lookup_cache_max_memory_size;
+            let capacity = usize::try_from(capacity).unwrap_or(usize::MAX);
+            if let Ok(mut caches) = self.lookup_caches.lock() {
+                // A new bound (ALTER TABLE ... SET) starts a new cache.
+                let cache = caches
+                    .entry(ident.to_string())
+                    .and_modify(|c| {
+                        if c.capacity_bytes() != capacity {
+                            *c = Arc::new(LookupCache::new(capacity));
+                        }
+                    })
+                    .or_insert_with(|| Arc::new(LookupCache::new(capacity)));
+                provider = provider.with_lookup_cache(cache.clone());
+            }
+        }
         Ok(Some(Arc::new(provider)))
     }
 

@@ -332,8 +332,19 @@ impl TableLookup {
         })
     }
 
-    /// Uses `cache` instead of this handle's own (to share one bound between several tables).
+    /// Uses `cache` instead of this handle's own (to share one bound between several handles).
     pub fn with_cache(self, cache: Arc<LookupCache>) -> Self {
+        let metadata = self.inner.metadata.clone();
+        self.rebuilt(cache, metadata)
+    }
+
+    /// Takes data files' Parquet metadata from `cache` (shared with scans) instead of this handle's own.
+    pub fn with_metadata_cache(self, metadata: Arc<MetadataCache>) -> Self {
+        let cache = self.inner.cache.clone();
+        self.rebuilt(cache, metadata)
+    }
+
+    fn rebuilt(&self, cache: Arc<LookupCache>, metadata: Arc<MetadataCache>) -> Self {
         let inner = &self.inner;
         TableLookup {
             inner: Arc::new(LookupInner {
@@ -349,7 +360,7 @@ impl TableLookup {
                 value_types: inner.value_types.clone(),
                 seq_fields: inner.seq_fields.clone(),
                 cache,
-                metadata: inner.metadata.clone(),
+                metadata,
                 schemas: Mutex::new(HashMap::new()),
             }),
         }
@@ -741,6 +752,8 @@ impl BucketLookup {
         };
         let metadata = read.metadata(true).await?;
         let meta = metadata.metadata().clone();
+        // Cache entries are keyed by the file's full path, so one cache may serve several tables.
+        let full_path = this.table.io().path(&rel).to_string();
         // Leaf columns of the `_KEY_*` columns in this file (by the file schema's names of the key fields).
         let leaves: Vec<Option<usize>> = this
             .key_fields
@@ -775,7 +788,7 @@ impl BucketLookup {
             let has_bloom =
                 leaves.iter().flatten().any(|l| meta.row_group(rg).column(*l).bloom_filter_offset().is_some());
             if has_bloom {
-                let blooms = self.blooms(&read, &metadata, &rel, rg, &leaves).await?;
+                let blooms = self.blooms(&read, &metadata, &full_path, rg, &leaves).await?;
                 candidates.retain(|&p| {
                     probes[p].values.iter().zip(blooms.iter()).zip(&this.key_types).all(|((v, b), ty)| match b {
                         Some(b) => bloom_may_hold(b, v, ty),
@@ -797,7 +810,7 @@ impl BucketLookup {
                     None => vec![(0, rows)],
                 };
                 for (start, end) in ranges {
-                    let page = self.page(&read, &metadata, &rel, rg, start, end).await?;
+                    let page = self.page(&read, &metadata, &full_path, rg, start, end).await?;
                     if let Some(row) = page.find(&probes[p].key) {
                         hits.push((p, (page, row)));
                         pending.retain(|x| *x != p);
@@ -814,13 +827,13 @@ impl BucketLookup {
         &self,
         read: &DataFileRead<'_>,
         metadata: &ArrowReaderMetadata,
-        rel: &str,
+        file: &str,
         rg: usize,
         start: usize,
         end: usize,
     ) -> Result<Arc<DecodedPage>> {
         let this = &self.lookup.inner;
-        let key = CacheKey::Page { file: rel.to_string(), row_group: rg, first_row: start };
+        let key = CacheKey::Page { file: file.to_string(), row_group: rg, first_row: start };
         if let Some(CacheValue::Page(p)) = this.cache.get(&key) {
             return Ok(p);
         }
@@ -846,12 +859,12 @@ impl BucketLookup {
         &self,
         read: &DataFileRead<'_>,
         metadata: &ArrowReaderMetadata,
-        rel: &str,
+        file: &str,
         rg: usize,
         leaves: &[Option<usize>],
     ) -> Result<Arc<Vec<Option<Sbbf>>>> {
         let this = &self.lookup.inner;
-        let key = CacheKey::Bloom { file: rel.to_string(), row_group: rg };
+        let key = CacheKey::Bloom { file: file.to_string(), row_group: rg };
         if let Some(CacheValue::Bloom(b)) = this.cache.get(&key) {
             return Ok(b);
         }
