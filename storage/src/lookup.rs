@@ -35,10 +35,10 @@ use crate::error::{Error, Result};
 use crate::manifest::DataFileMeta;
 use crate::merge::{MergeSpec, OutputBuilder, Versions};
 use crate::options::CoreOptions;
-use crate::predicate::Predicate;
 use crate::read::TableRead;
 use crate::scan::{plan, DataSplit, ScanFrom};
 use crate::schema::{SchemaManager, TableSchema};
+use crate::snapshot::Snapshot;
 use crate::table::FileStoreTable;
 use crate::types::{DataField, DataType, TypeKind};
 
@@ -262,7 +262,12 @@ struct LookupInner {
     cache: Arc<LookupCache>,
     metadata: Arc<MetadataCache>,
     schemas: Mutex<HashMap<i64, Arc<TableSchema>>>,
+    /// The buckets of the last few snapshots looked up in, oldest first.
+    snapshots: Mutex<std::collections::VecDeque<(i64, Arc<Vec<Arc<BucketFiles>>>)>>,
 }
+
+/// Snapshots whose bucket layout a [`TableLookup`] keeps.
+const SNAPSHOTS_KEPT: usize = 4;
 
 /// A key asked for, normalised: where it lives and its key in comparable forms.
 #[derive(Debug, Clone)]
@@ -328,6 +333,7 @@ impl TableLookup {
                 cache,
                 metadata: Arc::new(MetadataCache::new(MetadataCache::DEFAULT_CAPACITY_BYTES)),
                 schemas: Mutex::new(HashMap::new()),
+                snapshots: Mutex::new(Default::default()),
             }),
         })
     }
@@ -362,6 +368,7 @@ impl TableLookup {
                 cache,
                 metadata,
                 schemas: Mutex::new(HashMap::new()),
+                snapshots: Mutex::new(Default::default()),
             }),
         }
     }
@@ -384,23 +391,38 @@ impl TableLookup {
         if probes.is_empty() {
             return Ok(LookupResult::empty(&this.schema, 0));
         }
-        // Planning prunes partitions and files by the keys' values (per column min/max); the exact min/max
-        // key of each file is checked per key below.
-        let predicate = self.key_predicate(keys)?;
-        let plan = plan(&this.table.manifest_store(), &this.schema, Some(snapshot), Some(&predicate)).await?;
+        let buckets = self.snapshot_buckets(snapshot).await?;
+        // Keys whose partition and bucket are known go to that bucket only.
+        let mut routed: HashMap<(&[u8], i32), Vec<usize>> = HashMap::new();
+        let mut anywhere: Vec<usize> = Vec::new();
+        for (i, p) in probes.iter().enumerate() {
+            match (&p.partition, p.bucket) {
+                (Some(part), Some(b)) => routed.entry((part.as_slice(), b)).or_default().push(i),
+                _ => anywhere.push(i),
+            }
+        }
         let mut versions: Vec<Vec<Version>> = vec![Vec::new(); probes.len()];
-        for split in plan.splits {
-            let mine: Vec<usize> = (0..probes.len())
-                .filter(|&i| {
+        for files in buckets.iter() {
+            let split = &files.split;
+            let mut mine: Vec<usize> = if split.total_buckets != this.options.bucket {
+                // Written with another bucket count: the hash does not tell; every key of the partition may be here.
+                (0..probes.len())
+                    .filter(|&i| probes[i].partition.as_ref().is_none_or(|b| *b == split.partition_bytes))
+                    .collect()
+            } else {
+                let mut v = routed.get(&(split.partition_bytes.as_slice(), split.bucket)).cloned().unwrap_or_default();
+                v.extend(anywhere.iter().copied().filter(|&i| {
                     let p = &probes[i];
                     p.partition.as_ref().is_none_or(|b| *b == split.partition_bytes)
-                        && p.bucket.is_none_or(|b| b == split.bucket || split.total_buckets != this.options.bucket)
-                })
-                .collect();
+                        && p.bucket.is_none_or(|b| b == split.bucket)
+                }));
+                v
+            };
             if mine.is_empty() {
                 continue;
             }
-            let bucket = BucketLookup::new(self, split)?;
+            mine.sort_unstable();
+            let bucket = BucketLookup { lookup: self.clone(), files: files.clone() };
             let found = bucket.versions(&probes, &mine).await?;
             for (i, v) in mine.into_iter().zip(found) {
                 if !v.is_empty() {
@@ -413,10 +435,34 @@ impl TableLookup {
         self.merge(versions)
     }
 
+    /// The buckets of `snapshot` with their files' key ranges decoded, kept for the last few snapshots asked
+    /// (a snapshot never changes).
+    async fn snapshot_buckets(&self, snapshot: Snapshot) -> Result<Arc<Vec<Arc<BucketFiles>>>> {
+        let this = &self.inner;
+        let id = snapshot.id;
+        if let Some(b) =
+            this.snapshots.lock().ok().and_then(|s| s.iter().find(|(i, _)| *i == id).map(|(_, b)| b.clone()))
+        {
+            return Ok(b);
+        }
+        let plan = plan(&this.table.manifest_store(), &this.schema, Some(snapshot), None).await?;
+        let buckets = Arc::new(
+            plan.splits.into_iter().map(|s| BucketFiles::new(self, s).map(Arc::new)).collect::<Result<Vec<_>>>()?,
+        );
+        if let Ok(mut s) = this.snapshots.lock() {
+            s.push_back((id, buckets.clone()));
+            while s.len() > SNAPSHOTS_KEPT {
+                s.pop_front();
+            }
+        }
+        Ok(buckets)
+    }
+
     /// A [`BucketLookup`] over the live files of every bucket of the snapshot `from` picks.
     pub async fn buckets(&self, from: &ScanFrom) -> Result<Vec<BucketLookup>> {
-        let plan = self.inner.table.plan(from, None).await?;
-        plan.splits.into_iter().map(|s| BucketLookup::new(self, s)).collect()
+        let Some(snapshot) = self.inner.table.resolve(from).await? else { return Ok(Vec::new()) };
+        let buckets = self.snapshot_buckets(snapshot).await?;
+        Ok(buckets.iter().map(|files| BucketLookup { lookup: self.clone(), files: files.clone() }).collect())
     }
 
     /// `keys` validated and cast to the primary-key columns' types, with their partition and bucket.
@@ -530,32 +576,6 @@ impl TableLookup {
         Ok(out)
     }
 
-    /// `k1 IN (...) AND k2 IN (...) ...` over the key columns asked (for planning).
-    fn key_predicate(&self, keys: &RecordBatch) -> Result<Predicate> {
-        let schema = &self.inner.schema;
-        let columns = self.key_columns(keys)?;
-        let mut parts = Vec::new();
-        for (k, col) in schema.primary_keys.iter().zip(&columns) {
-            let ty = &schema.field(k).expect("checked").data_type;
-            let mut values: Vec<Datum> = Vec::new();
-            for row in 0..col.len() {
-                let v = Datum::from_array(col.as_ref(), row, ty)?;
-                if !values.contains(&v) {
-                    values.push(v);
-                }
-                if values.len() > 1024 {
-                    // Too many to prune with usefully: leave this column out of planning.
-                    values.clear();
-                    break;
-                }
-            }
-            if !values.is_empty() {
-                parts.push(Predicate::In(k.clone(), values));
-            }
-        }
-        Ok(Predicate::And(parts))
-    }
-
     /// Merges each key's versions (newest run first) into the result.
     fn merge(&self, versions: Vec<Vec<Version>>) -> Result<LookupResult> {
         let this = &self.inner;
@@ -650,17 +670,14 @@ struct FileRange {
     max: Vec<u8>,
 }
 
-/// The sorted runs of one bucket, held to answer lookups of many keys of that bucket.
-pub struct BucketLookup {
-    lookup: TableLookup,
+/// A bucket's files as sorted runs (newest first, each run's files in key order), key ranges decoded.
+struct BucketFiles {
     split: DataSplit,
-    /// Newest first; each run's files in key order.
     runs: Vec<Vec<FileRange>>,
 }
 
-impl BucketLookup {
-    /// Holds `split`'s files (a bucket's live files, as a plan or a writer knows them).
-    pub fn new(lookup: &TableLookup, split: DataSplit) -> Result<Self> {
+impl BucketFiles {
+    fn new(lookup: &TableLookup, split: DataSplit) -> Result<Self> {
         let this = &lookup.inner;
         let mut runs = Vec::new();
         for run in this.read.sorted_runs(&split.files)? {
@@ -678,21 +695,34 @@ impl BucketLookup {
             }
             runs.push(files);
         }
-        Ok(BucketLookup { lookup: lookup.clone(), split, runs })
+        Ok(BucketFiles { split, runs })
+    }
+}
+
+/// The sorted runs of one bucket, held to answer lookups of many keys of that bucket (the writer's form).
+pub struct BucketLookup {
+    lookup: TableLookup,
+    files: Arc<BucketFiles>,
+}
+
+impl BucketLookup {
+    /// Holds `split`'s files (a bucket's live files, as a plan or a writer knows them).
+    pub fn new(lookup: &TableLookup, split: DataSplit) -> Result<Self> {
+        Ok(BucketLookup { lookup: lookup.clone(), files: Arc::new(BucketFiles::new(lookup, split)?) })
     }
 
     /// The bucket's partition values and number.
     pub fn partition(&self) -> &[Datum] {
-        &self.split.partition
+        &self.files.split.partition
     }
 
     pub fn bucket(&self) -> i32 {
-        self.split.bucket
+        self.files.split.bucket
     }
 
     /// Sorted runs held.
     pub fn sorted_runs(&self) -> usize {
-        self.runs.len()
+        self.files.runs.len()
     }
 
     /// The merged rows of `keys` (primary-key columns, by name; all keys of this bucket, in any order).
@@ -708,7 +738,7 @@ impl BucketLookup {
         let mut order: Vec<usize> = (0..which.len()).collect();
         order.sort_by(|a, b| probes[which[*a]].key.cmp(&probes[which[*b]].key));
         let mut out: Vec<Vec<Version>> = vec![Vec::new(); which.len()];
-        for run in &self.runs {
+        for run in &self.files.runs {
             for file in run {
                 // The probes (in key order) inside the file's key range.
                 let from = order.partition_point(|&o| probes[which[o]].key.as_slice() < file.min.as_slice());
@@ -731,8 +761,8 @@ impl BucketLookup {
     async fn search_file(&self, file: &FileRange, probes: &[&Probe]) -> Result<Vec<(usize, Version)>> {
         let this = &self.lookup.inner;
         let file_schema = self.lookup.file_schema(file.meta.schema_id).await?;
-        let dir =
-            bucket_dir(&this.schema, &self.split.partition, self.split.bucket, &this.options.partition_default_name);
+        let split = &self.files.split;
+        let dir = bucket_dir(&this.schema, &split.partition, split.bucket, &this.options.partition_default_name);
         let rel = match &file.meta.external_path {
             Some(p) => p.clone(),
             None => format!("{dir}/{}", file.meta.file_name),

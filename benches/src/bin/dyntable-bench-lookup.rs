@@ -14,6 +14,9 @@
 //! - `filtered scan`: the storage scan with the predicate `key = '...'` (what SQL ran before point lookups:
 //!   bucket, file and page-index pruning, then merge-on-read of what is left).
 //!
+//! With `--level0-runs N` the table is left as N level-0 sorted runs instead (each file spans the whole key
+//! range, so the page index narrows little and `--bloom` filters decide which files are read).
+//!
 //! Everything runs on a current-thread runtime (one core). Data is generated before timing starts.
 
 use std::path::{Path, PathBuf};
@@ -63,6 +66,10 @@ struct Args {
     /// Write Parquet bloom filters on the key column (`dyntable.parquet.key-bloom-filter`).
     #[arg(long)]
     bloom: bool,
+    /// Instead of one compacted run: ingest in this many commits and leave them as level-0 sorted runs (what
+    /// a writer looking up its keys meets between compactions).
+    #[arg(long, default_value_t = 0)]
+    level0_runs: usize,
     /// Seed of the data generator and of the keys looked up.
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -153,9 +160,14 @@ async fn run(args: &Args, dir: &Path, cache_bytes: usize) -> Result<(), BoxError
         options.push(("dyntable.parquet.key-bloom-filter", "true".to_string()));
     }
     let table = create_pk_table(&catalog, "bench.kv", &keyed_columns_sql(), &["key"], &options).await?;
-    let (_, ingest_s) = timed_async(async { Ok(ingest(&table, &batches, 0).await?) }).await?;
+    let every = if args.level0_runs > 0 { args.rows.div_ceil(args.level0_runs) } else { 0 };
+    let (_, ingest_s) = timed_async(async { Ok(ingest(&table, &batches, every).await?) }).await?;
     drop(batches);
-    let (_, compact_s) = timed_async(async { Ok(table.compact(true, None).await?) }).await?;
+    let (_, compact_s) = if args.level0_runs == 0 {
+        timed_async(async { Ok(table.compact(true, None).await?) }).await?
+    } else {
+        ((None, Default::default()), 0.0)
+    };
     let (files, bytes) = data_files(&table).await?;
     let runs = max_sorted_runs(&table, &ScanFrom::Latest).await?;
     eprintln!(
@@ -252,6 +264,7 @@ async fn run(args: &Args, dir: &Path, cache_bytes: usize) -> Result<(), BoxError
 
     let report = serde_json::json!({
         "rows": args.rows, "keys": args.keys, "buckets": args.buckets, "bloom": args.bloom,
+        "level0_runs": args.level0_runs, "sorted_runs": runs,
         "files": files, "data_bytes": bytes,
         "lookup_cold": cold.report(),
         "lookup_warm": warm.report(),
