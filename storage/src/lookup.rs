@@ -800,18 +800,26 @@ impl BucketLookup {
         let first_leaf = leaves.first().copied().flatten();
         let first_type = &this.key_types[0];
         let mut hits = Vec::new();
-        let mut pending: Vec<usize> = (0..probes.len()).collect();
+        // Exact page bounds (not truncated byte arrays) never decrease from page to page in a file sorted by
+        // key, so the pages that may hold a value can be found by binary search.
+        let exact_bounds = !matches!(
+            first_type.kind,
+            TypeKind::Char(_) | TypeKind::VarChar(_) | TypeKind::Binary(_) | TypeKind::VarBinary(_)
+        );
+        // A key is held by at most one row of a file: once found it is not searched further.
+        let mut found = vec![false; probes.len()];
+        let mut left = probes.len();
         for rg in 0..meta.num_row_groups() {
-            if pending.is_empty() {
+            if left == 0 {
                 break;
             }
             let rows = meta.row_group(rg).num_rows().max(0) as usize;
-            let mut candidates: Vec<usize> = match first_leaf.and_then(|l| row_group_stats(&meta, rg, l, first_type)) {
-                Some(s) if !s.min.is_null() && !s.max.is_null() => {
-                    pending.iter().copied().filter(|&p| within(&probes[p].values[0], &s.min, &s.max)).collect()
-                }
-                _ => pending.clone(),
-            };
+            let stats = first_leaf
+                .and_then(|l| row_group_stats(&meta, rg, l, first_type))
+                .filter(|s| !s.min.is_null() && !s.max.is_null());
+            let mut candidates: Vec<usize> = (0..probes.len())
+                .filter(|&p| !found[p] && stats.as_ref().is_none_or(|s| within(&probes[p].values[0], &s.min, &s.max)))
+                .collect();
             if candidates.is_empty() {
                 continue;
             }
@@ -831,19 +839,30 @@ impl BucketLookup {
                 let v = &probes[p].values[0];
                 // Pages (row ranges) whose bounds on the first key column hold the key's value.
                 let ranges: Vec<(usize, usize)> = match &pages {
-                    Some(pages) => pages
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, b)| within(v, &b.min, &b.max))
-                        .map(|(i, b)| (b.first_row, pages.get(i + 1).map_or(rows, |n| n.first_row)))
-                        .collect(),
+                    Some(pages) => {
+                        let from = if exact_bounds {
+                            pages.partition_point(|b| b.max.partial_cmp_value(v).is_some_and(|o| o.is_lt()))
+                        } else {
+                            0
+                        };
+                        let mut out = Vec::new();
+                        for (i, b) in pages.iter().enumerate().skip(from) {
+                            if within(v, &b.min, &b.max) {
+                                out.push((b.first_row, pages.get(i + 1).map_or(rows, |n| n.first_row)));
+                            } else if exact_bounds && b.min.partial_cmp_value(v).is_some_and(|o| o.is_gt()) {
+                                break;
+                            }
+                        }
+                        out
+                    }
                     None => vec![(0, rows)],
                 };
                 for (start, end) in ranges {
                     let page = self.page(&read, &metadata, &full_path, rg, start, end).await?;
                     if let Some(row) = page.find(&probes[p].key) {
                         hits.push((p, (page, row)));
-                        pending.retain(|x| *x != p);
+                        found[p] = true;
+                        left -= 1;
                         break;
                     }
                 }
@@ -1034,6 +1053,8 @@ mod tests {
             ),
             ("aggregation", vec![("merge-engine", "aggregation"), ("fields.v.aggregate-function", "sum")]),
             ("first_row", vec![("merge-engine", "first-row"), ("ignore-delete", "true")]),
+            ("dedup_sequence_field", vec![("sequence.field", "v")]),
+            ("partial_update_group", vec![("merge-engine", "partial-update"), ("fields.v.sequence-group", "s")]),
         ];
         rt().block_on(async {
             for (engine, options) in engines {
