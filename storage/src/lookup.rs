@@ -263,8 +263,11 @@ struct LookupInner {
     metadata: Arc<MetadataCache>,
     schemas: Mutex<HashMap<i64, Arc<TableSchema>>>,
     /// The buckets of the last few snapshots looked up in, oldest first.
-    snapshots: Mutex<std::collections::VecDeque<(i64, Arc<Vec<Arc<BucketFiles>>>)>>,
+    snapshots: Mutex<std::collections::VecDeque<(i64, SnapshotBuckets)>>,
 }
+
+/// The buckets of one snapshot, each with its files' key ranges decoded.
+type SnapshotBuckets = Arc<Vec<Arc<BucketFiles>>>;
 
 /// Snapshots whose bucket layout a [`TableLookup`] keeps.
 const SNAPSHOTS_KEPT: usize = 4;
@@ -437,7 +440,7 @@ impl TableLookup {
 
     /// The buckets of `snapshot` with their files' key ranges decoded, kept for the last few snapshots asked
     /// (a snapshot never changes).
-    async fn snapshot_buckets(&self, snapshot: Snapshot) -> Result<Arc<Vec<Arc<BucketFiles>>>> {
+    async fn snapshot_buckets(&self, snapshot: Snapshot) -> Result<SnapshotBuckets> {
         let this = &self.inner;
         let id = snapshot.id;
         if let Some(b) =

@@ -161,7 +161,7 @@ async fn run(args: &Args, dir: &Path, cache_bytes: usize) -> Result<(), BoxError
     }
     let table = create_pk_table(&catalog, "bench.kv", &keyed_columns_sql(), &["key"], &options).await?;
     let every = if args.level0_runs > 0 { args.rows.div_ceil(args.level0_runs) } else { 0 };
-    let (_, ingest_s) = timed_async(async { Ok(ingest(&table, &batches, every).await?) }).await?;
+    let (_, ingest_s) = timed_async(ingest(&table, &batches, every)).await?;
     drop(batches);
     let (_, compact_s) = if args.level0_runs == 0 {
         timed_async(async { Ok(table.compact(true, None).await?) }).await?
