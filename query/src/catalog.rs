@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use datafusion::catalog::{CatalogProvider, SchemaProvider, TableProvider};
 use datafusion::error::{DataFusionError, Result};
 use dyntable_storage::datafile::MetadataCache;
-use dyntable_storage::lookup::LookupCache;
+use dyntable_storage::lookup::TableLookup;
 use dyntable_storage::manifest::ManifestCache;
 use dyntable_storage::{Catalog, Error as StorageError, Identifier, ScanFrom};
 
@@ -31,12 +31,13 @@ pub struct DyntableCatalogProvider {
     metadata_cache: Arc<MetadataCache>,
     /// Decoded manifests, shared likewise.
     manifest_cache: Arc<ManifestCache>,
-    /// Pages decoded by point lookups, one cache per table (sized by its `lookup.cache-max-memory-size`).
-    lookup_caches: LookupCaches,
+    /// Point lookups per table, with their page caches (sized by the table's `lookup.cache-max-memory-size`).
+    lookups: Lookups,
 }
 
-/// Per table (by identifier), the cache its point lookups share across the session's queries.
-pub(crate) type LookupCaches = Arc<std::sync::Mutex<std::collections::HashMap<String, Arc<LookupCache>>>>;
+/// Per table (by identifier), the lookup handle (page cache, bucket layouts of recent snapshots) its point
+/// lookups share across the session's queries.
+pub(crate) type Lookups = Arc<std::sync::Mutex<std::collections::HashMap<String, TableLookup>>>;
 
 impl DyntableCatalogProvider {
     pub fn new(catalog: Catalog, databases: Vec<String>) -> Self {
@@ -47,7 +48,7 @@ impl DyntableCatalogProvider {
             databases: RwLock::new(databases),
             metadata_cache,
             manifest_cache,
-            lookup_caches: Default::default(),
+            lookups: Default::default(),
         }
     }
 
@@ -71,7 +72,7 @@ impl CatalogProvider for DyntableCatalogProvider {
             database: name.to_string(),
             metadata_cache: self.metadata_cache.clone(),
             manifest_cache: self.manifest_cache.clone(),
-            lookup_caches: self.lookup_caches.clone(),
+            lookups: self.lookups.clone(),
         }))
     }
 }
@@ -82,7 +83,7 @@ pub struct DyntableSchemaProvider {
     catalog: Catalog,
     metadata_cache: Arc<MetadataCache>,
     manifest_cache: Arc<ManifestCache>,
-    lookup_caches: LookupCaches,
+    lookups: Lookups,
     database: String,
 }
 
@@ -190,17 +191,22 @@ impl SchemaProvider for DyntableSchemaProvider {
         if !table.schema().primary_keys.is_empty() {
             let capacity = table.schema().options().map_err(external)?.lookup_cache_max_memory_size;
             let capacity = usize::try_from(capacity).unwrap_or(usize::MAX);
-            if let Ok(mut caches) = self.lookup_caches.lock() {
-                // A new bound (ALTER TABLE ... SET) starts a new cache.
-                let cache = caches
-                    .entry(ident.to_string())
-                    .and_modify(|c| {
-                        if c.capacity_bytes() != capacity {
-                            *c = Arc::new(LookupCache::new(capacity));
-                        }
-                    })
-                    .or_insert_with(|| Arc::new(LookupCache::new(capacity)));
-                provider = provider.with_lookup_cache(cache.clone());
+            if let Ok(mut lookups) = self.lookups.lock() {
+                // Reused while the table's schema and cache bound stay (ALTER TABLE starts a new one).
+                let current = lookups
+                    .get(&ident.to_string())
+                    .filter(|l| l.table().schema().id == table.schema().id && l.cache().capacity_bytes() == capacity);
+                let lookup = match current {
+                    Some(l) => l.clone(),
+                    None => {
+                        let l = TableLookup::new(&table.clone().with_manifest_cache(self.manifest_cache.clone()))
+                            .map_err(external)?
+                            .with_metadata_cache(self.metadata_cache.clone());
+                        lookups.insert(ident.to_string(), l.clone());
+                        l
+                    }
+                };
+                provider = provider.with_lookup(lookup);
             }
         }
         Ok(Some(Arc::new(provider)))

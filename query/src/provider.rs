@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 
 use dyntable_storage::binary_row::{bucket_of, encode_row};
 use dyntable_storage::datafile::MetadataCache;
-use dyntable_storage::lookup::{LookupCache, TableLookup};
+use dyntable_storage::lookup::TableLookup;
 use dyntable_storage::manifest::ManifestCache;
 use dyntable_storage::{CmpOp, DataSplit, Datum, FileStoreTable, Predicate, ScanFrom, TableSchema};
 
@@ -34,9 +34,9 @@ pub struct DyntableTableProvider {
     exact_filters: bool,
     /// Parquet footers and page indexes of the data files this provider's scans opened.
     metadata_cache: Arc<MetadataCache>,
-    /// Pages decoded by point lookups (filters binding the whole primary key); `None`: each query's lookups
-    /// use a cache of their own, sized by the table's `lookup.cache-max-memory-size`.
-    lookup_cache: Option<Arc<LookupCache>>,
+    /// Point lookups (filters binding the whole primary key) through this handle and its page cache; `None`:
+    /// each query makes its own, with a cache sized by the table's `lookup.cache-max-memory-size`.
+    lookup: Option<TableLookup>,
 }
 
 impl fmt::Debug for DyntableTableProvider {
@@ -62,7 +62,7 @@ impl DyntableTableProvider {
             schema,
             exact_filters: false,
             metadata_cache,
-            lookup_cache: None,
+            lookup: None,
         }
     }
 
@@ -109,9 +109,10 @@ impl DyntableTableProvider {
         self
     }
 
-    /// Shares `cache` for the pages point lookups decode (a session shares one across its providers).
-    pub fn with_lookup_cache(mut self, cache: Arc<LookupCache>) -> Self {
-        self.lookup_cache = Some(cache);
+    /// Answers point lookups through `lookup` (a session keeps one per table across its providers, so its
+    /// page cache and the bucket layouts of recent snapshots outlive a query). It must be of this table.
+    pub fn with_lookup(mut self, lookup: TableLookup) -> Self {
+        self.lookup = Some(lookup);
         self
     }
 
@@ -176,11 +177,12 @@ impl TableProvider for DyntableTableProvider {
         // A filter binding the whole primary key: look the keys up instead of scanning their buckets.
         if let Some((p, keys)) = predicate.as_ref().and_then(|p| Some((p, bound_keys(schema, p)?))) {
             let snapshot = self.table.resolve(&self.from).await.map_err(external)?.map(|s| s.id);
-            let mut lookup =
-                TableLookup::new(&self.table).map_err(external)?.with_metadata_cache(self.metadata_cache.clone());
-            if let Some(cache) = &self.lookup_cache {
-                lookup = lookup.with_cache(cache.clone());
-            }
+            let lookup = match &self.lookup {
+                Some(l) => l.clone(),
+                None => {
+                    TableLookup::new(&self.table).map_err(external)?.with_metadata_cache(self.metadata_cache.clone())
+                }
+            };
             return Ok(Arc::new(DyntableLookupExec::new(lookup, snapshot, keys, names, p.clone(), limit)?));
         }
         let read = self
