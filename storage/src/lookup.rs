@@ -23,7 +23,7 @@ use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::compute::{cast_with_options, CastOptions};
 use arrow::datatypes::Int64Type;
 use arrow::row::{RowConverter, Rows, SortField};
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use parquet::arrow::arrow_reader::ArrowReaderMetadata;
 use parquet::bloom_filter::Sbbf;
 
@@ -268,6 +268,9 @@ struct LookupInner {
 
 /// The buckets of one snapshot, each with its files' key ranges decoded.
 type SnapshotBuckets = Arc<Vec<Arc<BucketFiles>>>;
+
+/// Data files of a bucket searched at once by one lookup.
+const CONCURRENT_FILE_SEARCHES: usize = 8;
 
 /// Snapshots whose bucket layout a [`TableLookup`] keeps.
 const SNAPSHOTS_KEPT: usize = 4;
@@ -740,21 +743,31 @@ impl BucketLookup {
     async fn versions(&self, probes: &[Probe], which: &[usize]) -> Result<Vec<Vec<Version>>> {
         let mut order: Vec<usize> = (0..which.len()).collect();
         order.sort_by(|a, b| probes[which[*a]].key.cmp(&probes[which[*b]].key));
-        let mut out: Vec<Vec<Version>> = vec![Vec::new(); which.len()];
+        // Every file whose key range holds some of the keys, with those keys (in key order); the files are
+        // searched concurrently (each search waits on object-store reads when its pages are not cached).
+        let mut searches: Vec<(&FileRange, Vec<usize>)> = Vec::new();
         for run in &self.files.runs {
             for file in run {
-                // The probes (in key order) inside the file's key range.
                 let from = order.partition_point(|&o| probes[which[o]].key.as_slice() < file.min.as_slice());
                 let to = order.partition_point(|&o| probes[which[o]].key.as_slice() <= file.max.as_slice());
-                if from >= to {
-                    continue;
+                if from < to {
+                    searches.push((file, order[from..to].to_vec()));
                 }
-                let inside: Vec<usize> = order[from..to].to_vec();
-                let hits =
-                    self.search_file(file, &inside.iter().map(|o| &probes[which[*o]]).collect::<Vec<_>>()).await?;
-                for (pos, version) in hits {
-                    out[inside[pos]].push(version);
-                }
+            }
+        }
+        let results: Vec<(Vec<usize>, Vec<(usize, Version)>)> = futures::stream::iter(searches)
+            .map(|(file, inside)| async move {
+                let keys: Vec<&Probe> = inside.iter().map(|o| &probes[which[*o]]).collect();
+                let hits = self.search_file(file, &keys).await?;
+                Ok::<_, Error>((inside, hits))
+            })
+            .buffered(CONCURRENT_FILE_SEARCHES)
+            .try_collect()
+            .await?;
+        let mut out: Vec<Vec<Version>> = vec![Vec::new(); which.len()];
+        for (inside, hits) in results {
+            for (pos, version) in hits {
+                out[inside[pos]].push(version);
             }
         }
         Ok(out)
