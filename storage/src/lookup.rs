@@ -291,6 +291,9 @@ struct Probe {
 /// One version of a key: a decoded page and a row of it.
 type Version = (Arc<DecodedPage>, usize);
 
+/// What one file search found: the keys searched (indices), and per hit the position among them and the version.
+type FileHits = (Vec<usize>, Vec<(usize, Version)>);
+
 impl FileStoreTable {
     /// A lookup handle with its own cache of `lookup.cache-max-memory-size`; keep it to reuse the cache.
     pub fn new_lookup(&self) -> Result<TableLookup> {
@@ -745,20 +748,20 @@ impl BucketLookup {
         order.sort_by(|a, b| probes[which[*a]].key.cmp(&probes[which[*b]].key));
         // Every file whose key range holds some of the keys, with those keys (in key order); the files are
         // searched concurrently (each search waits on object-store reads when its pages are not cached).
-        let mut searches: Vec<(&FileRange, Vec<usize>)> = Vec::new();
-        for run in &self.files.runs {
-            for file in run {
+        let mut searches: Vec<(usize, usize, Vec<usize>)> = Vec::new();
+        for (r, run) in self.files.runs.iter().enumerate() {
+            for (f, file) in run.iter().enumerate() {
                 let from = order.partition_point(|&o| probes[which[o]].key.as_slice() < file.min.as_slice());
                 let to = order.partition_point(|&o| probes[which[o]].key.as_slice() <= file.max.as_slice());
                 if from < to {
-                    searches.push((file, order[from..to].to_vec()));
+                    searches.push((r, f, order[from..to].to_vec()));
                 }
             }
         }
-        let results: Vec<(Vec<usize>, Vec<(usize, Version)>)> = futures::stream::iter(searches)
-            .map(|(file, inside)| async move {
+        let results: Vec<FileHits> = futures::stream::iter(searches)
+            .map(|(r, f, inside)| async move {
                 let keys: Vec<&Probe> = inside.iter().map(|o| &probes[which[*o]]).collect();
-                let hits = self.search_file(file, &keys).await?;
+                let hits = self.search_file(&self.files.runs[r][f], &keys).await?;
                 Ok::<_, Error>((inside, hits))
             })
             .buffered(CONCURRENT_FILE_SEARCHES)
