@@ -301,3 +301,83 @@ fn cli_tail() {
     let err = fails(&wh, &["tail", "db.plain", "--from", "snapshot:9"]);
     assert!(err.contains("snapshot 9"), "{err}");
 }
+
+/// `get` prints the merged row of whole primary keys (now and as of a snapshot), says which keys have no
+/// row, and names the column and value of a bad key.
+#[test]
+fn get_looks_up_primary_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let wh = dir.path().join("wh");
+    ok(
+        &wh,
+        &[
+            "create-table",
+            "db.g",
+            "--schema",
+            "id BIGINT NOT NULL, dt DATE NOT NULL, name STRING, price DECIMAL(10, 2)",
+            "--primary-key",
+            "id,dt",
+            "--partition",
+            "dt",
+            "--option",
+            "bucket=2",
+        ],
+    );
+    let f1 = dir.path().join("c1.jsonl");
+    std::fs::write(
+        &f1,
+        concat!(
+            r#"{"id": 5, "dt": "2024-01-01", "name": "five", "price": "1.50"}"#,
+            "\n",
+            r#"{"id": 6, "dt": "2024-01-01", "name": "six", "price": "2.00"}"#,
+            "\n",
+            r#"{"id": 5, "dt": "2024-01-02", "name": "five-b", "price": null}"#,
+            "\n",
+        ),
+    )
+    .unwrap();
+    ok(&wh, &["write", "db.g", f1.to_str().unwrap()]);
+    let f2 = dir.path().join("c2.jsonl");
+    std::fs::write(
+        &f2,
+        concat!(
+            r#"{"id": 5, "dt": "2024-01-01", "name": "FIVE", "price": "9.99", "op": "+U"}"#,
+            "\n",
+            r#"{"id": 6, "dt": "2024-01-01", "op": "-D"}"#,
+            "\n",
+        ),
+    )
+    .unwrap();
+    ok(&wh, &["write", "db.g", f2.to_str().unwrap(), "--row-kind-column", "op"]);
+    let out =
+        ok(&wh, &["get", "db.g", "--key", "id=5,dt=2024-01-01", "--key", "dt=2024-01-02,id=5", "--format", "jsonl"]);
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        vec![
+            r#"{"id":5,"dt":"2024-01-01","name":"FIVE","price":"9.99"}"#,
+            r#"{"id":5,"dt":"2024-01-02","name":"five-b","price":null}"#
+        ]
+    );
+    // A deleted key has no row now, and its row as of snapshot 1.
+    let o = dyntable(&wh, &["get", "db.g", "--key", "id=6,dt=2024-01-01", "--format", "jsonl"]);
+    assert!(o.status.success());
+    assert!(o.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no row for key id=6,dt=2024-01-01"));
+    let out = ok(&wh, &["get", "db.g", "--key", "id=6,dt=2024-01-01", "--snapshot", "1", "--format", "jsonl"]);
+    assert_eq!(out.trim(), r#"{"id":6,"dt":"2024-01-01","name":"six","price":"2.00"}"#);
+    let table = ok(&wh, &["get", "db.g", "--key", "id=5,dt=2024-01-01"]);
+    assert!(table.contains("FIVE") && table.contains("1 rows"), "{table}");
+
+    let e = fails(&wh, &["get", "db.g", "--key", "id=5"]);
+    assert!(e.contains("`dt` is missing"), "{e}");
+    let e = fails(&wh, &["get", "db.g", "--key", "id=5,dt=2024-01-01,nope=1"]);
+    assert!(e.contains("no column `nope`"), "{e}");
+    let e = fails(&wh, &["get", "db.g", "--key", "id=5,dt=2024-01-01,name=x"]);
+    assert!(e.contains("`name` is not part of the primary key"), "{e}");
+    let e = fails(&wh, &["get", "db.g", "--key", "id=five,dt=2024-01-01"]);
+    assert!(e.contains("`five`") && e.contains("column `id`") && e.contains("BIGINT"), "{e}");
+    let e = fails(&wh, &["get", "db.g", "--key", "id=5,dt=yesterday"]);
+    assert!(e.contains("`yesterday`") && e.contains("column `dt`") && e.contains("DATE"), "{e}");
+    let e = fails(&wh, &["get", "db.g", "--key", "id=5,dt=2024-01-01", "--snapshot", "9"]);
+    assert!(e.contains("snapshot 9"), "{e}");
+}

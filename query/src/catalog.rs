@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use datafusion::catalog::{CatalogProvider, SchemaProvider, TableProvider};
 use datafusion::error::{DataFusionError, Result};
 use dyntable_storage::datafile::MetadataCache;
+use dyntable_storage::lookup::TableLookup;
 use dyntable_storage::manifest::ManifestCache;
 use dyntable_storage::{Catalog, Error as StorageError, Identifier, ScanFrom};
 
@@ -30,13 +31,25 @@ pub struct DyntableCatalogProvider {
     metadata_cache: Arc<MetadataCache>,
     /// Decoded manifests, shared likewise.
     manifest_cache: Arc<ManifestCache>,
+    /// Point lookups per table, with their page caches (sized by the table's `lookup.cache-max-memory-size`).
+    lookups: Lookups,
 }
+
+/// Per table (by identifier), the lookup handle (page cache, bucket layouts of recent snapshots) its point
+/// lookups share across the session's queries.
+pub(crate) type Lookups = Arc<std::sync::Mutex<std::collections::HashMap<String, TableLookup>>>;
 
 impl DyntableCatalogProvider {
     pub fn new(catalog: Catalog, databases: Vec<String>) -> Self {
         let metadata_cache = Arc::new(MetadataCache::new(MetadataCache::DEFAULT_CAPACITY_BYTES));
         let manifest_cache = Arc::new(ManifestCache::new(ManifestCache::DEFAULT_CAPACITY_RECORDS));
-        DyntableCatalogProvider { catalog, databases: RwLock::new(databases), metadata_cache, manifest_cache }
+        DyntableCatalogProvider {
+            catalog,
+            databases: RwLock::new(databases),
+            metadata_cache,
+            manifest_cache,
+            lookups: Default::default(),
+        }
     }
 
     /// Replaces the cached database list (after CREATE DATABASE).
@@ -59,6 +72,7 @@ impl CatalogProvider for DyntableCatalogProvider {
             database: name.to_string(),
             metadata_cache: self.metadata_cache.clone(),
             manifest_cache: self.manifest_cache.clone(),
+            lookups: self.lookups.clone(),
         }))
     }
 }
@@ -69,6 +83,7 @@ pub struct DyntableSchemaProvider {
     catalog: Catalog,
     metadata_cache: Arc<MetadataCache>,
     manifest_cache: Arc<ManifestCache>,
+    lookups: Lookups,
     database: String,
 }
 
@@ -191,11 +206,32 @@ impl SchemaProvider for DyntableSchemaProvider {
                 ))
             })?;
         }
-        let provider = DyntableTableProvider::new(table)
+        let mut provider = DyntableTableProvider::new(table.clone())
             .with_scan_from(parsed.from)
             .with_exact_filters(true)
             .with_metadata_cache(self.metadata_cache.clone())
             .with_manifest_cache(self.manifest_cache.clone());
+        if !table.schema().primary_keys.is_empty() {
+            let capacity = table.schema().options().map_err(external)?.lookup_cache_max_memory_size;
+            let capacity = usize::try_from(capacity).unwrap_or(usize::MAX);
+            if let Ok(mut lookups) = self.lookups.lock() {
+                // Reused while the table's schema and cache bound stay (ALTER TABLE starts a new one).
+                let current = lookups
+                    .get(&ident.to_string())
+                    .filter(|l| l.table().schema().id == table.schema().id && l.cache().capacity_bytes() == capacity);
+                let lookup = match current {
+                    Some(l) => l.clone(),
+                    None => {
+                        let l = TableLookup::new(&table.clone().with_manifest_cache(self.manifest_cache.clone()))
+                            .map_err(external)?
+                            .with_metadata_cache(self.metadata_cache.clone());
+                        lookups.insert(ident.to_string(), l.clone());
+                        l
+                    }
+                };
+                provider = provider.with_lookup(lookup);
+            }
+        }
         Ok(Some(Arc::new(provider)))
     }
 

@@ -71,6 +71,7 @@ mod error;
 pub mod exec;
 pub mod filter;
 pub mod lexer;
+pub mod lookup;
 pub mod provider;
 pub mod session;
 pub mod shell;
@@ -85,6 +86,7 @@ use dyntable_storage::{FileStoreTable, ScanFrom};
 
 pub use exec::DyntableScanExec;
 pub use filter::{expr_to_predicate, filters_to_predicate, DisplayPredicate};
+pub use lookup::DyntableLookupExec;
 pub use provider::DyntableTableProvider;
 pub use session::{DyntableSession, StatementKind, StatementResult};
 

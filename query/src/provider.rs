@@ -13,12 +13,14 @@ use std::collections::BTreeSet;
 
 use dyntable_storage::binary_row::{bucket_of, encode_row};
 use dyntable_storage::datafile::MetadataCache;
+use dyntable_storage::lookup::TableLookup;
 use dyntable_storage::manifest::ManifestCache;
 use dyntable_storage::{CmpOp, DataSplit, Datum, FileStoreTable, Predicate, ScanFrom, TableSchema};
 
 use crate::error::external;
 use crate::exec::DyntableScanExec;
 use crate::filter::{expr_to_predicate, filters_to_predicate};
+use crate::lookup::{bound_keys, DyntableLookupExec};
 
 /// A dyntable [`FileStoreTable`] read at a [`ScanFrom`] (the latest snapshot unless told otherwise).
 ///
@@ -32,6 +34,9 @@ pub struct DyntableTableProvider {
     exact_filters: bool,
     /// Parquet footers and page indexes of the data files this provider's scans opened.
     metadata_cache: Arc<MetadataCache>,
+    /// Point lookups (filters binding the whole primary key) through this handle and its page cache; `None`:
+    /// each query makes its own, with a cache sized by the table's `lookup.cache-max-memory-size`.
+    lookup: Option<TableLookup>,
 }
 
 impl fmt::Debug for DyntableTableProvider {
@@ -51,7 +56,14 @@ impl DyntableTableProvider {
         let metadata_cache = Arc::new(MetadataCache::new(MetadataCache::DEFAULT_CAPACITY_BYTES));
         // Every query plans a scan: keep the (immutable) manifests decoded between them.
         let table = table.with_manifest_cache(Arc::new(ManifestCache::new(ManifestCache::DEFAULT_CAPACITY_RECORDS)));
-        DyntableTableProvider { table, from: ScanFrom::Latest, schema, exact_filters: false, metadata_cache }
+        DyntableTableProvider {
+            table,
+            from: ScanFrom::Latest,
+            schema,
+            exact_filters: false,
+            metadata_cache,
+            lookup: None,
+        }
     }
 
     /// Shares a manifest cache (e.g. one per SQL session) instead of this provider's own.
@@ -94,6 +106,13 @@ impl DyntableTableProvider {
     /// it makes per query). Data files are immutable, so a cached footer never goes stale.
     pub fn with_metadata_cache(mut self, cache: Arc<MetadataCache>) -> Self {
         self.metadata_cache = cache;
+        self
+    }
+
+    /// Answers point lookups through `lookup` (a session keeps one per table across its providers, so its
+    /// page cache and the bucket layouts of recent snapshots outlive a query). It must be of this table.
+    pub fn with_lookup(mut self, lookup: TableLookup) -> Self {
+        self.lookup = Some(lookup);
         self
     }
 
@@ -155,6 +174,17 @@ impl TableProvider for DyntableTableProvider {
             None => schema.fields.iter().map(|f| f.name.clone()).collect(),
         };
         let predicate = filters_to_predicate(filters, schema);
+        // A filter binding the whole primary key: look the keys up instead of scanning their buckets.
+        if let Some((p, keys)) = predicate.as_ref().and_then(|p| Some((p, bound_keys(schema, p)?))) {
+            let snapshot = self.table.resolve(&self.from).await.map_err(external)?.map(|s| s.id);
+            let lookup = match &self.lookup {
+                Some(l) => l.clone(),
+                None => {
+                    TableLookup::new(&self.table).map_err(external)?.with_metadata_cache(self.metadata_cache.clone())
+                }
+            };
+            return Ok(Arc::new(DyntableLookupExec::new(lookup, snapshot, keys, names, p.clone(), limit)?));
+        }
         let read = self
             .table
             .new_read(Some(&names), predicate.clone())

@@ -60,6 +60,8 @@ enum Command {
     Write(WriteArgs),
     /// Print a table's rows.
     Scan(ScanArgs),
+    /// Print the current (or as-of-snapshot) merged row of primary keys, by point lookup (no scan).
+    Get(GetArgs),
     /// List snapshots.
     Snapshots {
         table: String,
@@ -173,6 +175,19 @@ struct ScanArgs {
 }
 
 #[derive(Args)]
+struct GetArgs {
+    table: String,
+    /// A primary key as column=value pairs, e.g. `id=5,dt=2024-01-01` (every primary-key column once;
+    /// repeatable for several keys).
+    #[arg(long = "key", required = true)]
+    keys: Vec<String>,
+    #[arg(long)]
+    snapshot: Option<i64>,
+    #[arg(long, value_enum, default_value = "table")]
+    format: OutFormat,
+}
+
+#[derive(Args)]
 struct TailArgs {
     table: String,
     /// Where to start: `latest` (changes from now), `full` (the latest snapshot's rows, then changes),
@@ -276,6 +291,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Write(args) => write(&mut cx, args).await,
         Command::Tail(args) => tail(&mut cx, args).await,
         Command::Scan(args) => scan(&mut cx, args).await,
+        Command::Get(args) => get(&mut cx, args).await,
         Command::Snapshots { table, format } => snapshots(&mut cx, &table, format).await,
         Command::Files { table, snapshot, format } => files(&mut cx, &table, snapshot, format).await,
         Command::Tag { action } => tag(&mut cx, action).await,
@@ -440,6 +456,92 @@ async fn scan(cx: &mut Cx, args: ScanArgs) -> Result<()> {
         None => t.schema().fields.clone(),
     };
     print_batches(&batches, &fields, format, cx)
+}
+
+/// `get`: point lookups of whole primary keys. Each `--key` gives every primary-key column as `column=value`;
+/// values parse as the column's type. Found rows print in key order; keys without a row are named on stderr.
+async fn get(cx: &mut Cx, args: GetArgs) -> Result<()> {
+    let GetArgs { table, keys, snapshot, format } = args;
+    let t = cx.table(&table).await?;
+    let schema = t.schema().clone();
+    if schema.primary_keys.is_empty() {
+        return Err(Error::invalid(format!(
+            "table {table} has no primary key: `get` looks up primary keys; use `scan --filter`"
+        )));
+    }
+    // Per key column, the value of each key (as text).
+    let mut texts: BTreeMap<String, Vec<String>> =
+        schema.primary_keys.iter().map(|k| (k.clone(), Vec::new())).collect();
+    for key in &keys {
+        let mut seen: Vec<&str> = Vec::new();
+        for pair in key.split(',') {
+            let (col, value) = pair
+                .split_once('=')
+                .ok_or_else(|| Error::invalid(format!("--key `{key}`: `{pair}` must be column=value")))?;
+            let col = col.trim();
+            let Some(values) = texts.get_mut(col) else {
+                return Err(Error::invalid(match schema.field(col) {
+                    Some(_) => format!(
+                        "--key `{key}`: column `{col}` is not part of the primary key ({}) of {table}",
+                        schema.primary_keys.join(", ")
+                    ),
+                    None => format!("--key `{key}`: {table} has no column `{col}`"),
+                }));
+            };
+            if seen.contains(&col) {
+                return Err(Error::invalid(format!("--key `{key}`: column `{col}` is given twice")));
+            }
+            seen.push(col);
+            values.push(value.to_string());
+        }
+        if let Some(missing) = schema.primary_keys.iter().find(|k| !seen.contains(&k.as_str())) {
+            return Err(Error::invalid(format!(
+                "--key `{key}`: primary-key column `{missing}` is missing (the key of {table} is {})",
+                schema.primary_keys.join(", ")
+            )));
+        }
+    }
+    let mut columns: Vec<(String, arrow::array::ArrayRef)> = Vec::new();
+    for (col, values) in texts {
+        let field = schema.field(&col).ok_or_else(|| Error::invalid(format!("no column `{col}`")))?;
+        let strings = arrow::array::StringArray::from(values.clone());
+        let ty = field.data_type.to_arrow();
+        let opts = arrow::compute::CastOptions { safe: false, ..Default::default() };
+        let array = match arrow::compute::cast_with_options(&strings, &ty, &opts) {
+            Ok(a) => a,
+            Err(_) => {
+                // Name the first value that does not parse.
+                let bad = values
+                    .iter()
+                    .find(|v| {
+                        let one = arrow::array::StringArray::from(vec![v.as_str()]);
+                        arrow::compute::cast_with_options(&one, &ty, &opts).is_err()
+                    })
+                    .cloned()
+                    .unwrap_or_default();
+                return Err(Error::invalid(format!(
+                    "--key: `{bad}` is not a value of column `{col}` (type {})",
+                    field
+                        .data_type
+                        .to_json()
+                        .as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| field.data_type.to_json().to_string())
+                )));
+            }
+        };
+        columns.push((col, array));
+    }
+    let batch = RecordBatch::try_from_iter(columns)?;
+    let from = snapshot.map_or(ScanFrom::Latest, ScanFrom::Snapshot);
+    let result = t.lookup(&batch, &from).await?;
+    for (i, found) in result.found.iter().enumerate() {
+        if found.is_none() {
+            eprintln!("no row for key {}", keys[i]);
+        }
+    }
+    // Rows are in the order of the keys that have one.
+    print_batches(&[result.rows], &schema.fields, format, cx)
 }
 
 /// `snapshots`: the table format shows the query crate's `t$snapshots` system table (its columns under the

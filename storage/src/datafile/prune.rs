@@ -44,7 +44,7 @@ impl PruneCounters {
 
 /// The row groups of a file that `predicate` leaves to read, and the rows within them when the page index
 /// skips some (`None`: read the kept row groups whole); what was skipped is added to `counters`.
-pub(super) fn plan(
+pub(crate) fn plan(
     meta: &ParquetMetaData,
     current: &TableSchema,
     file_schema: &TableSchema,
@@ -62,6 +62,45 @@ pub(super) fn plan(
         PruneCounters::add(&c.rows_pruned, selection.rows_pruned);
     }
     (keep, selection.selection)
+}
+
+/// One page of a column: the row (in its row group) it starts at and its min/max as Paimon values.
+#[derive(Debug, Clone)]
+pub(crate) struct PageBounds {
+    pub first_row: usize,
+    pub min: Datum,
+    pub max: Datum,
+}
+
+/// Column chunk `leaf` of row group `rg` as statistics of type `ty` (`None`: none usable).
+pub(crate) fn row_group_stats(meta: &ParquetMetaData, rg: usize, leaf: usize, ty: &DataType) -> Option<ColStats> {
+    parquet_col_stats(meta.row_group(rg).column(leaf).statistics()?, ty)
+}
+
+/// The pages of column `leaf` in row group `rg` with their bounds, in row order; `None` when the file has no
+/// usable page index for it (absent, inconsistent, or a page without both bounds).
+pub(crate) fn page_bounds(meta: &ParquetMetaData, rg: usize, leaf: usize, ty: &DataType) -> Option<Vec<PageBounds>> {
+    let index = meta.column_index()?.get(rg)?.get(leaf)?;
+    let offsets = meta.offset_index()?.get(rg)?.get(leaf)?;
+    let rows = meta.row_group(rg).num_rows().max(0) as usize;
+    let starts: Vec<usize> = offsets.page_locations().iter().map(|p| p.first_row_index.max(0) as usize).collect();
+    let consistent = !starts.is_empty()
+        && starts[0] == 0
+        && starts.windows(2).all(|w| w[0] < w[1])
+        && starts.last().is_some_and(|l| *l < rows.max(1));
+    if matches!(index, ColumnIndexMetaData::NONE) || index.num_pages() as usize != starts.len() || !consistent {
+        return None;
+    }
+    let mut out = Vec::with_capacity(starts.len());
+    for (page, first_row) in starts.iter().enumerate() {
+        let page_rows = starts.get(page + 1).copied().unwrap_or(rows) - first_row;
+        let stats = page_col_stats(index, page, page_rows, page_rows, ty)?;
+        if stats.min.is_null() || stats.max.is_null() {
+            return None;
+        }
+        out.push(PageBounds { first_row: *first_row, min: stats.min, max: stats.max });
+    }
+    Some(out)
 }
 
 /// For each column the predicate reads: its Paimon type and its leaf column index in the file (top-level

@@ -8,10 +8,11 @@ use std::sync::Arc;
 use arrow::array::{new_null_array, Array, ArrayRef, RecordBatch};
 use arrow_schema::{Field, Schema as ArrowSchema, SchemaRef};
 use futures::{Stream, TryStreamExt};
-use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, RowSelection, RowSelector};
 #[allow(deprecated)] // still the simplest object_store adapter in parquet 59
 use parquet::arrow::async_reader::ParquetObjectReader;
 use parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask};
+use parquet::bloom_filter::Sbbf;
 use parquet::file::metadata::PageIndexPolicy;
 
 use super::cache::MetadataCache;
@@ -115,42 +116,89 @@ pub struct DataFileRead<'a> {
 }
 
 impl DataFileRead<'_> {
+    #[allow(deprecated)]
+    fn object_reader(&self) -> (ParquetObjectReader, String) {
+        let path = self.io.path(self.rel_path);
+        let display = path.to_string();
+        (ParquetObjectReader::new(self.io.store.clone(), path).with_file_size(self.file_size), display)
+    }
+
+    /// The file's Parquet metadata (footer; with `page_index` also the column and offset indexes), from the
+    /// metadata cache when it holds them.
+    pub async fn metadata(&self, page_index: bool) -> Result<ArrowReaderMetadata> {
+        let (mut reader, display) = self.object_reader();
+        if let Some(m) = self.metadata_cache.and_then(|c| c.get(&display, self.file_size, page_index)) {
+            return Ok(m);
+        }
+        let policy = if page_index { PageIndexPolicy::Optional } else { PageIndexPolicy::Skip };
+        let m = ArrowReaderMetadata::load_async(&mut reader, ArrowReaderOptions::new().with_page_index_policy(policy))
+            .await
+            .map_err(|e| Error::corrupt(&display, format!("cannot open parquet file: {e}")))?;
+        if let Some(c) = self.metadata_cache {
+            c.insert(&display, self.file_size, m.clone(), page_index);
+        }
+        Ok(m)
+    }
+
+    /// The split block bloom filter of leaf column `column` in row group `row_group`, if the file has one.
+    pub async fn bloom_filter(
+        &self,
+        metadata: &ArrowReaderMetadata,
+        row_group: usize,
+        column: usize,
+    ) -> Result<Option<Sbbf>> {
+        let (reader, display) = self.object_reader();
+        let mut builder = ParquetRecordBatchStreamBuilder::new_with_metadata(reader, metadata.clone());
+        builder
+            .get_row_group_column_bloom_filter(row_group, column)
+            .await
+            .map_err(|e| Error::corrupt(&display, format!("cannot read the bloom filter of column {column}: {e}")))
+    }
+
     /// Opens the file (footer, and the page index when pruning) and streams its rows.
     pub async fn open(self) -> Result<impl Stream<Item = Result<RecordBatch>> + Send + 'static> {
-        let DataFileRead {
-            io,
-            rel_path,
-            file_size,
-            current,
-            file_schema,
-            cols,
-            batch_size,
-            prune,
-            counters,
-            metadata_cache,
-        } = self;
-        let path = io.path(rel_path);
-        let display = path.to_string();
-        #[allow(deprecated)]
-        let mut reader = ParquetObjectReader::new(io.store.clone(), path).with_file_size(file_size);
         // The page index (column and offset indexes) is only fetched when there is something to prune with.
-        let page_index = prune.is_some();
-        let metadata = match metadata_cache.and_then(|c| c.get(&display, file_size, page_index)) {
-            Some(m) => m,
-            None => {
-                let policy = if page_index { PageIndexPolicy::Optional } else { PageIndexPolicy::Skip };
-                let m = ArrowReaderMetadata::load_async(
-                    &mut reader,
-                    ArrowReaderOptions::new().with_page_index_policy(policy),
-                )
-                .await
-                .map_err(|e| Error::corrupt(&display, format!("cannot open parquet file: {e}")))?;
-                if let Some(c) = metadata_cache {
-                    c.insert(&display, file_size, m.clone(), page_index);
-                }
-                m
+        let metadata = self.metadata(self.prune.is_some()).await?;
+        let (row_groups, selection) = match self.prune {
+            Some(p) => {
+                let (keep, rows) = prune::plan(metadata.metadata(), self.current, self.file_schema, p, self.counters);
+                (Some(keep), rows)
             }
+            None => (None, None),
         };
+        self.stream(metadata, row_groups, selection)
+    }
+
+    /// Streams rows `rows` of row group `row_group` only (Parquet fetches and decodes only the pages that
+    /// hold them when the file has an offset index).
+    pub fn open_rows(
+        self,
+        metadata: ArrowReaderMetadata,
+        row_group: usize,
+        rows: std::ops::Range<usize>,
+    ) -> Result<impl Stream<Item = Result<RecordBatch>> + Send + 'static> {
+        let total = metadata.metadata().row_group(row_group).num_rows().max(0) as usize;
+        let end = rows.end.min(total);
+        let start = rows.start.min(end);
+        let mut selectors = Vec::with_capacity(3);
+        if start > 0 {
+            selectors.push(RowSelector::skip(start));
+        }
+        selectors.push(RowSelector::select(end - start));
+        if end < total {
+            selectors.push(RowSelector::skip(total - end));
+        }
+        self.stream(metadata, Some(vec![row_group]), Some(RowSelection::from(selectors)))
+    }
+
+    fn stream(
+        self,
+        metadata: ArrowReaderMetadata,
+        row_groups: Option<Vec<usize>>,
+        selection: Option<RowSelection>,
+    ) -> Result<impl Stream<Item = Result<RecordBatch>> + Send + 'static> {
+        let (reader, display) = self.object_reader();
+        let DataFileRead { current, file_schema, cols, batch_size, .. } = self;
         let builder = ParquetRecordBatchStreamBuilder::new_with_metadata(reader, metadata);
         let parquet_schema = builder.schema().clone();
         let out_schema = cols.output_schema(current);
@@ -209,18 +257,13 @@ impl DataFileRead<'_> {
         roots.sort();
         roots.dedup();
         let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
-        let builder = match prune {
-            Some(p) => {
-                let meta = builder.metadata().clone();
-                let (keep, rows) = prune::plan(&meta, current, file_schema, p, counters);
-                let builder = builder.with_row_groups(keep);
-                match rows {
-                    Some(rows) => builder.with_row_selection(rows),
-                    None => builder,
-                }
-            }
-            None => builder,
-        };
+        let mut builder = builder;
+        if let Some(keep) = row_groups {
+            builder = builder.with_row_groups(keep);
+        }
+        if let Some(rows) = selection {
+            builder = builder.with_row_selection(rows);
+        }
         let stream = builder
             .with_projection(mask)
             .with_batch_size(batch_size)

@@ -35,6 +35,9 @@ pub const DATA_PAGE_ROWS: usize = 4096;
 /// cardinality columns (the ones dictionaries help) fit well within 64 KiB.
 pub const DICTIONARY_PAGE_BYTES: usize = 64 << 10;
 
+/// False-positive rate of the key bloom filters (`dyntable.parquet.key-bloom-filter`): 1%, about 10 bits a key.
+pub const KEY_BLOOM_FILTER_FPP: f64 = 0.01;
+
 /// Writes sorted rows of one bucket into Parquet files, rolling at the target file size.
 #[derive(Clone)]
 pub struct DataFileWriter {
@@ -70,6 +73,15 @@ impl DataFileWriter {
             .set_dictionary_page_size_limit(DICTIONARY_PAGE_BYTES);
         if let Some(rows) = options.row_group_rows {
             builder = builder.set_max_row_group_row_count(Some(rows));
+        }
+        // Bloom filters on the key columns (opt-in): sized for a row group, folded down to the rows it got.
+        if options.key_bloom_filter && !schema.primary_keys.is_empty() {
+            for k in schema.key_fields() {
+                let col = parquet::schema::types::ColumnPath::from(format!("{KEY_PREFIX}{}", k.name));
+                builder = builder
+                    .set_column_bloom_filter_enabled(col.clone(), true)
+                    .set_column_bloom_filter_fpp(col, KEY_BLOOM_FILTER_FPP);
+            }
         }
         // Java Paimon 0.9 cannot read dictionary-encoded FIXED_LEN_BYTE_ARRAY decimals (precision > 18).
         for f in &schema.fields {

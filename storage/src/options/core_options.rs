@@ -26,6 +26,14 @@ pub const COMMIT_FORCE_COMPACT: &str = "commit.force-compact";
 pub const IGNORE_DELETE: &str = "ignore-delete";
 /// dyntable's own option: rows per Parquet row group (smaller groups prune finer; default 1M rows).
 pub const ROW_GROUP_ROWS: &str = "dyntable.parquet.row-group-rows";
+/// Paimon's bound on what point lookups keep decoded in memory (default 256 mb).
+pub const LOOKUP_CACHE_MAX_MEMORY_SIZE: &str = "lookup.cache-max-memory-size";
+/// Paimon's local disk tier of the lookup cache: dyntable has none and refuses the option.
+pub const LOOKUP_CACHE_MAX_DISK_SIZE: &str = "lookup.cache-max-disk-size";
+/// dyntable's own option: write a Parquet split-block bloom filter on each `_KEY_*` column of primary-key data
+/// files (point lookups skip row groups with it). Paimon's `file-index.bloom-filter.columns` is a different
+/// mechanism (Paimon's own file index), which dyntable does not write.
+pub const KEY_BLOOM_FILTER: &str = "dyntable.parquet.key-bloom-filter";
 pub const DEFAULT_PARTITION_NAME: &str = "__DEFAULT_PARTITION__";
 
 /// Keys accepted at creation besides the ones parsed here (validated by the crates that use them).
@@ -107,6 +115,10 @@ pub struct CoreOptions {
     pub ignore_delete: bool,
     /// [`ROW_GROUP_ROWS`]; `None` (parquet's default) when unset, or not a positive number.
     pub row_group_rows: Option<usize>,
+    /// [`LOOKUP_CACHE_MAX_MEMORY_SIZE`] in bytes.
+    pub lookup_cache_max_memory_size: u64,
+    /// [`KEY_BLOOM_FILTER`].
+    pub key_bloom_filter: bool,
 }
 
 impl CoreOptions {
@@ -193,6 +205,12 @@ impl CoreOptions {
         let deletion_vectors = flag(DELETION_VECTORS)?;
         let write_only = flag(WRITE_ONLY)?;
         let ignore_delete = flag(IGNORE_DELETE)?;
+        let key_bloom_filter = flag(KEY_BLOOM_FILTER)?;
+        let lookup_cache_max_memory_size = match get(LOOKUP_CACHE_MAX_MEMORY_SIZE) {
+            Some(v) => parse_memory_size(&v)
+                .ok_or_else(|| opt_err(LOOKUP_CACHE_MAX_MEMORY_SIZE, &v, "expected a memory size such as `256 mb`"))?,
+            None => 256 << 20,
+        };
         Ok(CoreOptions {
             raw: raw.clone(),
             bucket,
@@ -213,6 +231,8 @@ impl CoreOptions {
             force_compact: is_true(raw, COMMIT_FORCE_COMPACT),
             ignore_delete,
             row_group_rows: get(ROW_GROUP_ROWS).and_then(|v| v.parse::<usize>().ok()).filter(|r| *r > 0),
+            lookup_cache_max_memory_size,
+            key_bloom_filter,
         })
     }
 
@@ -239,8 +259,17 @@ impl CoreOptions {
             COMMIT_FORCE_COMPACT,
             IGNORE_DELETE,
             ROW_GROUP_ROWS,
+            LOOKUP_CACHE_MAX_MEMORY_SIZE,
+            KEY_BLOOM_FILTER,
         ];
         for (k, v) in raw {
+            if k == LOOKUP_CACHE_MAX_DISK_SIZE {
+                return Err(opt_err(
+                    k,
+                    v,
+                    "dyntable keeps point-lookup caches in memory only (see `lookup.cache-max-memory-size`); it has no disk tier",
+                ));
+            }
             let known = parsed.contains(&k.as_str())
                 || OTHER_KNOWN_KEYS.contains(&k.as_str())
                 || k.starts_with("fields.")
@@ -308,5 +337,15 @@ mod tests {
         let e = CoreOptions::check_known_keys(&opts(&[("buckets", "2")])).unwrap_err().to_string();
         assert!(e.contains("buckets") && e.contains("unknown option"), "{e}");
         CoreOptions::check_known_keys(&opts(&[("fields.v.aggregate-function", "sum"), ("bucket", "2")])).unwrap();
+        let o = CoreOptions::parse(&opts(&[])).unwrap();
+        assert_eq!((o.lookup_cache_max_memory_size, o.key_bloom_filter), (256 << 20, false));
+        let o =
+            CoreOptions::parse(&opts(&[("lookup.cache-max-memory-size", "1 mb"), (KEY_BLOOM_FILTER, "true")])).unwrap();
+        assert_eq!((o.lookup_cache_max_memory_size, o.key_bloom_filter), (1 << 20, true));
+        let e = CoreOptions::parse(&opts(&[("lookup.cache-max-memory-size", "lots")])).unwrap_err().to_string();
+        assert!(e.contains("lookup.cache-max-memory-size") && e.contains("lots"), "{e}");
+        let e =
+            CoreOptions::check_known_keys(&opts(&[("lookup.cache-max-disk-size", "1 gb")])).unwrap_err().to_string();
+        assert!(e.contains("lookup.cache-max-disk-size") && e.contains("no disk tier"), "{e}");
     }
 }
