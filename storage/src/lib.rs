@@ -27,6 +27,7 @@ pub mod manifest;
 pub mod merge;
 pub mod options;
 pub mod predicate;
+pub mod producer;
 pub mod read;
 pub mod row_kind;
 pub mod scan;

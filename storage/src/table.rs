@@ -272,7 +272,11 @@ impl FileStoreTable {
                     )
                 })?;
                 let values = conformer.conform(&decoded).await?;
-                write.replay(&values, &decoded.kinds).await?;
+                let input = match &decoded.input {
+                    Some(input) => Some(conformer.conform_values(decoded.schema_id, &input.values).await?),
+                    None => None,
+                };
+                write.replay(&decoded, &values, input.as_ref()).await?;
                 replayed += batch.record_count as u64;
             }
         }

@@ -219,6 +219,8 @@ impl BucketCompactor {
             new_files: Vec::new(),
             compact_before: before,
             compact_after: after,
+            new_changelog: Vec::new(),
+            compact_changelog: Vec::new(),
         };
         Ok(Some((msg, metrics)))
     }
