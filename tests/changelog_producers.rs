@@ -155,7 +155,11 @@ fn apply_exact(map: &mut BTreeMap<Key, Vals>, changes: &[Change], what: &str) {
     for (kind, key, vals) in changes {
         if kind.is_retract() {
             let held = map.remove(key);
-            assert_eq!(held.as_ref(), Some(vals), "{what}: {kind:?} of {key:?} retracts a row the stream does not hold");
+            assert_eq!(
+                held.as_ref(),
+                Some(vals),
+                "{what}: {kind:?} of {key:?} retracts a row the stream does not hold"
+            );
         } else {
             let before = map.insert(key.clone(), vals.clone());
             assert!(before.is_none(), "{what}: {kind:?} of {key:?} adds a key already held ({before:?})");
@@ -213,7 +217,11 @@ fn random_rows(rng: &mut SmallRng, engine: Engine) -> Vec<Value> {
                 _ => "-D",
             };
             let partial = engine.partial() && rng.random_bool(0.35);
-            let v = if partial && rng.random_bool(0.5) { Value::Null } else { json!(format!("v{}", rng.random_range(0..50))) };
+            let v = if partial && rng.random_bool(0.5) {
+                Value::Null
+            } else {
+                json!(format!("v{}", rng.random_range(0..50)))
+            };
             let n = if partial && v.is_string() { Value::Null } else { json!(rng.random_range(-4..10)) };
             let g = if engine == Engine::PartialUpdateGroups && rng.random_bool(0.1) {
                 Value::Null

@@ -475,9 +475,12 @@ fn dyntable_changelog_lines(catalog: &Catalog, name: &str, from: i64, to: i64) -
                 let nkeys = t.schema().key_fields().len();
                 let values = b.project(&(nkeys + 2..b.num_columns()).collect::<Vec<_>>()).unwrap();
                 let kinds = b.column(nkeys + 1).as_primitive::<arrow::datatypes::Int8Type>();
-                let rows =
-                    dyntable::convert::batch_to_json_rows(&values, &t.schema().fields, dyntable::convert::JsonStyle::Oracle)
-                        .unwrap();
+                let rows = dyntable::convert::batch_to_json_rows(
+                    &values,
+                    &t.schema().fields,
+                    dyntable::convert::JsonStyle::Oracle,
+                )
+                .unwrap();
                 for (i, mut row) in rows.into_iter().enumerate() {
                     let kind = dyntable_storage::RowKind::from_byte(kinds.value(i)).unwrap().short_string();
                     row.insert("rowkind".into(), serde_json::Value::String(kind.into()));
@@ -512,9 +515,16 @@ fn java_reads_dyntable_changelog_files() {
         for producer in ["input", "lookup"] {
             let name = format!("db.{producer}");
             let options = [("bucket", "2"), ("changelog-producer", producer), ("log.system", "embedded")];
-            let t = create(&catalog, &name, "id BIGINT NOT NULL, name STRING, dt STRING NOT NULL", &["id", "dt"], &["dt"], &options)
-                .await
-                .unwrap();
+            let t = create(
+                &catalog,
+                &name,
+                "id BIGINT NOT NULL, name STRING, dt STRING NOT NULL",
+                &["id", "dt"],
+                &["dt"],
+                &options,
+            )
+            .await
+            .unwrap();
             let mut w = t.writer().await.unwrap().with_row_kind_column(Some("_op".into()));
             for c in &commits {
                 w.write(&batch(&t, c)).await.unwrap();

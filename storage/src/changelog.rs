@@ -185,7 +185,9 @@ pub fn decode_changes(payload: &[u8]) -> std::result::Result<DecodedChanges, Str
         || schema.field(2).name() != SEQUENCE_COLUMN
         || batch.column(2).data_type() != &ArrowType::Int64
     {
-        return Err(format!("a version-2 log batch must start with `{KIND_COLUMN}`, `{ROLE_COLUMN}`, `{SEQUENCE_COLUMN}`"));
+        return Err(format!(
+            "a version-2 log batch must start with `{KIND_COLUMN}`, `{ROLE_COLUMN}`, `{SEQUENCE_COLUMN}`"
+        ));
     }
     let roles = batch.column(1).as_primitive::<Int8Type>();
     if let Some(r) = roles.values().iter().find(|r| **r != ROLE_CHANGE && **r != ROLE_INPUT) {

@@ -170,7 +170,15 @@ impl TableCommit {
             }
             let latest = self.snapshots.latest().await?;
             match self
-                .try_commit_once(&entries, &changelog, overwrite.as_ref(), kind, identifier, latest.as_ref(), log_offsets)
+                .try_commit_once(
+                    &entries,
+                    &changelog,
+                    overwrite.as_ref(),
+                    kind,
+                    identifier,
+                    latest.as_ref(),
+                    log_offsets,
+                )
                 .await
             {
                 Ok(Some(id)) => return Ok(id),
@@ -256,7 +264,12 @@ impl TableCommit {
         } else {
             let meta = self
                 .manifests
-                .write_manifest(&self.next_name("manifest"), changelog, self.schema.id, self.partition_stats(changelog)?)
+                .write_manifest(
+                    &self.next_name("manifest"),
+                    changelog,
+                    self.schema.id,
+                    self.partition_stats(changelog)?,
+                )
                 .await?;
             let name = self.next_name("manifest-list");
             let size = self.manifests.write_list(&name, &[meta]).await?;

@@ -31,12 +31,12 @@ use crate::datafile::file_schema;
 use crate::datum::Datum;
 use crate::error::{Error, Result};
 use crate::io::FileIO;
+use crate::manifest::ManifestStore;
 use crate::merge::{MergeSpec, OutputBuilder, Versions};
 use crate::options::{CoreOptions, MergeEngine};
 use crate::read::TableRead;
 use crate::row_kind::RowKind;
 use crate::scan::{live_entries, DataSplit};
-use crate::manifest::ManifestStore;
 use crate::schema::TableSchema;
 use crate::snapshot::SnapshotManager;
 use crate::types::DataType;
@@ -277,7 +277,8 @@ impl LookupChangelog {
         };
         // Versions oldest first: by `sequence.field`, then arrival (the state is older).
         let input_older = !self.sequence_columns.is_empty() && self.sequence_cmp(input, i, old, 0)?.is_lt();
-        let (rows, slots): ([(&RecordBatch, usize); 2], [(usize, usize); 2]) = if input_older {
+        type Pair<'a> = ([(&'a RecordBatch, usize); 2], [(usize, usize); 2]);
+        let (rows, slots): Pair = if input_older {
             ([(input, i), (old, 0)], [(1, i), (0, 0)])
         } else {
             ([(old, 0), (input, i)], [(0, 0), (1, i)])
@@ -295,7 +296,8 @@ impl LookupChangelog {
         input: &RecordBatch,
     ) -> Result<KeyState> {
         let Some(m) = self.spec.merge(v, &self.value_types)? else { return Ok(None) };
-        let seq = |(b, r): (&RecordBatch, usize)| b.column(self.nkeys).as_primitive::<arrow::datatypes::Int64Type>().value(r);
+        let seq =
+            |(b, r): (&RecordBatch, usize)| b.column(self.nkeys).as_primitive::<arrow::datatypes::Int64Type>().value(r);
         let seq_max = v.rows.iter().map(|r| seq(*r)).max().unwrap_or(0);
         let mut builder = OutputBuilder::new();
         builder.push(&m, slots, seq_max);
@@ -377,17 +379,18 @@ pub async fn read_changelog(
 ) -> Result<Vec<RecordBatch>> {
     let options = schema.options()?;
     let schemas = crate::schema::SchemaManager::new(io.clone());
-    let cols = crate::datafile::ReadColumns {
-        system: crate::datafile::SystemColumns::All,
-        values: schema.fields.clone(),
-    };
+    let cols =
+        crate::datafile::ReadColumns { system: crate::datafile::SystemColumns::All, values: schema.fields.clone() };
     let mut out = Vec::new();
     for e in changelog_entries(&ManifestStore::new(io.clone()), snapshot).await? {
         let partition_types = schema.partition_types();
         let partition = crate::binary_row::deserialize_row(&e.partition, &partition_types)?;
         let dir = crate::datafile::bucket_dir(schema, &partition, e.bucket, &options.partition_default_name);
-        let file_schema =
-            if e.file.schema_id == schema.id { schema.as_ref().clone() } else { schemas.schema(e.file.schema_id).await? };
+        let file_schema = if e.file.schema_id == schema.id {
+            schema.as_ref().clone()
+        } else {
+            schemas.schema(e.file.schema_id).await?
+        };
         let stream = crate::datafile::read_data_file(
             io,
             &format!("{dir}/{}", e.file.file_name),

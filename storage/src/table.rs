@@ -521,7 +521,9 @@ impl TableWriter {
 
     /// Replaces the rows in `scope` with what was written since the last commit.
     pub async fn overwrite(&mut self, scope: OverwriteScope) -> Result<i64> {
-        if self.log.is_some() || self.table.schema.options()?.changelog_producer == crate::options::ChangelogProducer::Lookup {
+        if self.log.is_some()
+            || self.table.schema.options()?.changelog_producer == crate::options::ChangelogProducer::Lookup
+        {
             // The rows are in the log already, so they stay buffered: the next commit commits them, keeping
             // the log and the snapshots in agreement. Callers check `FileStoreTable::check_overwrite` first.
             self.table.check_overwrite()?;

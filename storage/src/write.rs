@@ -243,7 +243,7 @@ impl FileStoreWrite {
         let mut prepared: Vec<LookupPrepared> = Vec::with_capacity(groups.len());
         for (key, (partition, indices)) in groups {
             let (rows, row_kinds) = take_changes(values, kinds, &indices)?;
-            let kv = self.to_kv(&key, &rows, row_kinds, None)?;
+            let kv = self.file_rows(&key, &rows, row_kinds, None)?;
             let lookup = self.lookup.as_mut().expect("lookup producer");
             let (changes, staged) = lookup.changes(&key, &partition, &kv).await?;
             prepared.push((key, partition, kv, changes, staged));
@@ -298,7 +298,12 @@ impl FileStoreWrite {
     /// `lookup` log batch): the input rows are buffered with their logged sequence numbers and rebuild the
     /// `lookup` key states; the logged changes become the changelog rows as they were, so the log and the
     /// changelog files agree.
-    pub async fn replay(&mut self, decoded: &DecodedChanges, values: &RecordBatch, input: Option<&RecordBatch>) -> Result<()> {
+    pub async fn replay(
+        &mut self,
+        decoded: &DecodedChanges,
+        values: &RecordBatch,
+        input: Option<&RecordBatch>,
+    ) -> Result<()> {
         let (Some(logged), Some(input)) = (&decoded.input, input) else {
             if values.num_rows() == 0 {
                 return Ok(());
@@ -313,7 +318,7 @@ impl FileStoreWrite {
             for (key, (partition, indices)) in groups {
                 let (rows, row_kinds) = take_changes(input, &logged.kinds, &indices)?;
                 let seqs = compute::take(&logged.sequence, &UInt32Array::from(indices.clone()), None)?;
-                let kv = self.to_kv(&key, &rows, row_kinds, Some(seqs.as_primitive()))?;
+                let kv = self.file_rows(&key, &rows, row_kinds, Some(seqs.as_primitive()))?;
                 if let Some(lookup) = self.lookup.as_mut() {
                     // Rebuilds the key states; the changes themselves come from the log below.
                     let (_, staged) = lookup.changes(&key, &partition, &kv).await?;
@@ -323,9 +328,10 @@ impl FileStoreWrite {
             }
         }
         if pk && self.lookup.is_some() && values.num_rows() > 0 {
-            let sequence = decoded.sequence.as_ref().ok_or_else(|| {
-                Error::Internal("a lookup log batch without sequence numbers".into())
-            })?;
+            let sequence = decoded
+                .sequence
+                .as_ref()
+                .ok_or_else(|| Error::Internal("a lookup log batch without sequence numbers".into()))?;
             for (key, (_, indices)) in self.route(values)? {
                 let (rows, row_kinds) = take_changes(values, &decoded.kinds, &indices)?;
                 let seqs = compute::take(sequence, &UInt32Array::from(indices), None)?;
@@ -355,7 +361,7 @@ impl FileStoreWrite {
         groups.sort_by(|a, b| a.0.cmp(&b.0));
         for (key, (partition, indices)) in groups {
             let (rows, row_kinds) = take_changes(values, kinds, &indices)?;
-            let file_batch = self.to_kv(&key, &rows, row_kinds, None)?;
+            let file_batch = self.file_rows(&key, &rows, row_kinds, None)?;
             if let Some(lookup) = self.lookup.as_mut() {
                 // Replaying a log batch written without the lookup producer: compute its changes now.
                 let (changes, staged) = lookup.changes(&key, &partition, &file_batch).await?;
@@ -371,7 +377,7 @@ impl FileStoreWrite {
 
     /// The rows of one bucket in the file layout: for a primary-key table, keys, sequence numbers (`seqs`, or
     /// the bucket's next ones) and kinds before the values; an append table's rows as they are.
-    fn to_kv(
+    fn file_rows(
         &mut self,
         key: &BucketKey,
         rows: &RecordBatch,

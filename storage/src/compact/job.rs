@@ -26,8 +26,8 @@ use crate::error::{Error, Result};
 use crate::io::FileIO;
 use crate::manifest::DataFileMeta;
 use crate::options::ChangelogProducer;
-use crate::row_kind::RowKind;
 use crate::read::TableRead;
+use crate::row_kind::RowKind;
 use crate::scan::DataSplit;
 use crate::schema::TableSchema;
 use crate::write::CommitMessage;
@@ -310,7 +310,8 @@ impl BucketCompactor {
         let touched: std::collections::HashSet<&[u8]> =
             (0..touched_keys.num_rows()).map(|i| touched_keys.row(i).data()).collect();
         let equal = |i: usize, j: usize| {
-            (nkeys + 2..old.num_columns()).all(|c| old.column(c).slice(i, 1).to_data() == new.column(c).slice(j, 1).to_data())
+            (nkeys + 2..old.num_columns())
+                .all(|c| old.column(c).slice(i, 1).to_data() == new.column(c).slice(j, 1).to_data())
         };
         // (slot 0 = old, 1 = new, row, kind)
         let mut picks: Vec<(usize, usize, RowKind)> = Vec::new();
