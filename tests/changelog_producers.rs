@@ -480,3 +480,131 @@ fn sequence_field_delete_wins_over_an_older_insert() {
         assert_eq!(table_rows(&t, &ScanFrom::Latest).await, rows, "a full compaction changed the table");
     });
 }
+
+/// `changelog-producer` and its options are validated when a table is created (ALTER TABLE validates the next
+/// schema the same way, `TableSchema::validate`): unknown modes, `lookup`/`full-compaction` without a primary
+/// key, malformed `row-deduplicate` and `delta-commits`; errors name the option.
+#[test]
+fn options_are_validated() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = local_catalog(&dir);
+        let append = "id BIGINT, name STRING";
+        for (i, (pk, options, needle)) in [
+            (vec![], vec![("changelog-producer", "lookup")], "primary key"),
+            (vec![], vec![("changelog-producer", "full-compaction")], "primary key"),
+            (vec!["id"], vec![("changelog-producer", "kafka")], "allowed: none, input, lookup, full-compaction"),
+            (vec!["id"], vec![("changelog-producer.row-deduplicate", "yes")], "true or false"),
+            (vec!["id"], vec![("full-compaction.delta-commits", "-1")], "positive integer"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut opts = vec![("bucket", "1")];
+            opts.extend(options.iter().copied());
+            let schema = if pk.is_empty() { append } else { "id BIGINT NOT NULL, name STRING" };
+            let e = create(&catalog, &format!("db.t{i}"), schema, &pk, &[], &opts).await.unwrap_err().to_string();
+            assert!(e.contains(options[0].0) && e.contains(options[0].1) && e.contains(needle), "{e}");
+        }
+        // `input` on an append table is accepted (its data files are its changelog: no changelog files).
+        let t = create(&catalog, "db.ok", append, &[], &[], &[("changelog-producer", "input")]).await.unwrap();
+        let mut w = t.writer().await.unwrap();
+        w.write(&batch(&t, &[json!({"id": 1, "name": "a"})])).await.unwrap();
+        w.commit().await.unwrap();
+        let s = t.snapshot_manager().latest().await.unwrap().unwrap();
+        assert_eq!((s.changelog_manifest_list, s.changelog_record_count), (None, Some(0)));
+    });
+}
+
+/// A `lookup` writer dropped before its commit and reopened replays the log: the next commit's changelog files
+/// hold exactly the changes the log held (in order, per bucket), the table is right, and an overwrite is refused.
+#[test]
+fn lookup_writer_restart_replays_exact_changes() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = local_catalog(&dir);
+        let options = [("bucket", "1"), ("log.system", "embedded"), ("changelog-producer", "lookup")];
+        let t = create(&catalog, "db.t", SCHEMA, &["p", "k"], &["p"], &options).await.unwrap();
+        let row = |op: &str, k: i64, v: &str| json!({"_op": op, "p": "a", "k": k, "v": v, "n": k, "g": 0});
+        let mut w = open_writer(&t).await;
+        w.write(&batch(&t, &[row("+I", 1, "x"), row("+I", 2, "y")])).await.unwrap();
+        w.commit().await.unwrap();
+        w.write(&batch(&t, &[row("+U", 1, "x2"), row("-D", 2, "")])).await.unwrap();
+        w.write(&batch(&t, &[row("+I", 1, "x3"), row("+I", 3, "z")])).await.unwrap();
+        let before = log_changes(&t).await; // nothing committed yet past snapshot 1: transactional readers see 2
+        assert_eq!(before.len(), 2);
+        drop(w);
+        let t = catalog.get_table(&Identifier::parse("db.t").unwrap()).await.unwrap();
+        let mut w = open_writer(&t).await;
+        // Two logged batches, each 3 changes and 2 input rows (a lookup log batch's records are both).
+        assert_eq!(w.log_recovery().replayed_records, 10);
+        w.write(&batch(&t, &[row("+I", 3, "z2")])).await.unwrap();
+        let id = w.commit().await.unwrap().unwrap();
+        let snapshot = t.snapshot_manager().snapshot(id).await.unwrap();
+        let files = kv_changes(&read_changelog(t.io(), t.schema(), &snapshot).await.unwrap());
+        let key = |k: i64| ("a".to_string(), k);
+        let vals = |v: &str, n: i64| (Some(v.to_string()), Some(n), Some(0));
+        let expected = vec![
+            (RowKind::UpdateBefore, key(1), vals("x", 1)),
+            (RowKind::UpdateAfter, key(1), vals("x2", 1)),
+            (RowKind::Delete, key(2), vals("y", 2)),
+            (RowKind::UpdateBefore, key(1), vals("x2", 1)),
+            (RowKind::UpdateAfter, key(1), vals("x3", 1)),
+            (RowKind::Insert, key(3), vals("z", 3)),
+            (RowKind::UpdateBefore, key(3), vals("z", 3)),
+            (RowKind::UpdateAfter, key(3), vals("z2", 3)),
+        ];
+        assert_eq!(files, expected);
+        let logged = log_changes(&t).await;
+        assert_eq!(logged[2..].to_vec(), expected, "the log range of the snapshot holds the same changes");
+        let rows = table_rows(&t, &ScanFrom::Latest).await;
+        assert_eq!(rows, BTreeMap::from([(key(1), vals("x3", 1)), (key(3), vals("z2", 3))]));
+        let e = t.check_overwrite().unwrap_err().to_string();
+        assert!(e.contains("changelog-producer") && e.contains("overwrite"), "{e}");
+    });
+}
+
+/// `full-compaction.delta-commits = 2`: every second commit forces a full compaction, whose COMPACT snapshot
+/// carries the changes since the previous one.
+#[test]
+fn full_compaction_delta_commits_force_full_compactions() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = local_catalog(&dir);
+        let options = [
+            ("bucket", "1"),
+            ("changelog-producer", "full-compaction"),
+            ("full-compaction.delta-commits", "2"),
+            ("num-sorted-run.compaction-trigger", "10"),
+        ];
+        let t = create(&catalog, "db.t", SCHEMA, &["p", "k"], &["p"], &options).await.unwrap();
+        let row = |k: i64, v: &str| json!({"p": "a", "k": k, "v": v, "n": 1, "g": 0});
+        let mut w = t.writer().await.unwrap();
+        w.write(&batch(&t, &[row(1, "x")])).await.unwrap();
+        assert_eq!(w.commit().await.unwrap(), Some(1));
+        w.write(&batch(&t, &[row(1, "x2"), row(2, "y")])).await.unwrap();
+        assert_eq!(w.commit().await.unwrap(), Some(3), "the second commit forces a full compaction");
+        let s3 = t.snapshot_manager().snapshot(3).await.unwrap();
+        assert_eq!(s3.commit_kind, dyntable_storage::CommitKind::Compact);
+        let changes = kv_changes(&read_changelog(t.io(), t.schema(), &s3).await.unwrap());
+        let vals = |v: &str| (Some(v.to_string()), Some(1), Some(0));
+        assert_eq!(
+            changes,
+            vec![(RowKind::Insert, ("a".into(), 1), vals("x2")), (RowKind::Insert, ("a".into(), 2), vals("y"))]
+        );
+        w.write(&batch(&t, &[row(2, "y2")])).await.unwrap();
+        assert_eq!(w.commit().await.unwrap(), Some(4), "no full compaction after one commit");
+        w.write(&batch(&t, &[row(3, "z")])).await.unwrap();
+        assert_eq!(w.commit().await.unwrap(), Some(6));
+        let s6 = t.snapshot_manager().snapshot(6).await.unwrap();
+        let changes = kv_changes(&read_changelog(t.io(), t.schema(), &s6).await.unwrap());
+        assert_eq!(
+            changes,
+            vec![
+                (RowKind::UpdateBefore, ("a".into(), 2), vals("y")),
+                (RowKind::UpdateAfter, ("a".into(), 2), vals("y2")),
+                (RowKind::Insert, ("a".into(), 3), vals("z")),
+            ]
+        );
+    });
+}

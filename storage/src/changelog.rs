@@ -464,5 +464,35 @@ mod tests {
         bad[0] = 9;
         assert!(decode_changes(&bad).unwrap_err().contains("version 9"));
         assert!(decode_changes(&payload[..payload.len() / 2]).unwrap_err().contains("Arrow"));
+        assert!(decoded.input.is_none() && decoded.sequence.is_none());
+    }
+
+    /// A `lookup` log batch (version 2) keeps the changes (what readers get) apart from the input rows (what
+    /// recovery replays), each with its sequence numbers; its records are both.
+    #[test]
+    fn lookup_batches_keep_changes_and_input_apart() {
+        let schema = Arc::new(ArrowSchema::new(vec![Field::new("k", ArrowType::Int64, false)]));
+        let rows =
+            |keys: Vec<i64>| RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from(keys))]).unwrap();
+        let changes = LoggedRows {
+            kinds: Int8Array::from(vec![1, 2, 3]),
+            sequence: Int64Array::from(vec![4, 9, 5]),
+            values: rows(vec![1, 1, 2]),
+        };
+        let input = LoggedRows {
+            kinds: Int8Array::from(vec![0, 3]),
+            sequence: Int64Array::from(vec![9, 10]),
+            values: rows(vec![1, 2]),
+        };
+        let payload = encode_lookup_changes(3, &changes, &input).unwrap();
+        let decoded = decode_changes(&payload).unwrap();
+        assert_eq!((decoded.schema_id, decoded.records), (3, 5));
+        assert_eq!((&decoded.kinds, &decoded.values), (&changes.kinds, &changes.values));
+        assert_eq!(decoded.sequence.as_ref(), Some(&changes.sequence));
+        let replay = decoded.input.unwrap();
+        assert_eq!((replay.kinds, replay.sequence, replay.values), (input.kinds, input.sequence, input.values));
+        let mut bad = payload.clone();
+        bad[0] = 3;
+        assert!(decode_changes(&bad).unwrap_err().contains("version 3"));
     }
 }
