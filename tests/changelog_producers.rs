@@ -65,7 +65,8 @@ impl Engine {
             Engine::Deduplicate => vec![],
             Engine::DeduplicateSequenceField => vec![("sequence.field", "g")],
             Engine::FirstRow => vec![("merge-engine", "first-row")],
-            Engine::PartialUpdate => vec![("merge-engine", "partial-update"), ("ignore-delete", "true")],
+            // Retractions reach the merge engine, which ignores them.
+            Engine::PartialUpdate => vec![("merge-engine", "partial-update"), ("partial-update.ignore-delete", "true")],
             // `v` updates only from rows whose `g` is not older; a retraction clears the group when newer.
             Engine::PartialUpdateGroups => vec![("merge-engine", "partial-update"), ("fields.g.sequence-group", "v")],
             Engine::Aggregation => vec![
@@ -284,8 +285,7 @@ fn run_model(seed: u64, steps: usize, engine: Engine, producer: &str) {
                 0..=54 => {
                     let rows = random_rows(&mut rng, engine);
                     w.write(&batch(&t, &rows)).await.unwrap_or_else(|e| panic!("{what}: write: {e}"));
-                    let ignore_delete = engine == Engine::PartialUpdate;
-                    written.extend(rows.iter().map(written_change).filter(|c| !(ignore_delete && c.0.is_retract())));
+                    written.extend(rows.iter().map(written_change));
                 }
                 55..=74 => {
                     w.commit().await.unwrap_or_else(|e| panic!("{what}: commit: {e}"));
@@ -604,6 +604,42 @@ fn full_compaction_delta_commits_force_full_compactions() {
                 (RowKind::UpdateBefore, ("a".into(), 2), vals("y")),
                 (RowKind::UpdateAfter, ("a".into(), 2), vals("y2")),
                 (RowKind::Insert, ("a".into(), 3), vals("z")),
+            ]
+        );
+    });
+}
+
+/// Retractions a merge engine ignores (`partial-update.ignore-delete`) change nothing: no -U/+U pair of the same
+/// row in the `lookup` changelog.
+#[test]
+fn ignored_deletes_produce_no_change() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = local_catalog(&dir);
+        let options = [
+            ("bucket", "1"),
+            ("changelog-producer", "lookup"),
+            ("merge-engine", "partial-update"),
+            ("partial-update.ignore-delete", "true"),
+        ];
+        let t = create(&catalog, "db.t", SCHEMA, &["p", "k"], &["p"], &options).await.unwrap();
+        let mut w = open_writer(&t).await;
+        let rows = [
+            json!({"_op": "+I", "p": "a", "k": 1, "v": "x", "n": 1, "g": 0}),
+            json!({"_op": "-D", "p": "a", "k": 1, "v": "x", "n": 1, "g": 0}),
+            json!({"_op": "+I", "p": "a", "k": 1, "v": null, "n": 2, "g": null}),
+        ];
+        w.write(&batch(&t, &rows)).await.unwrap();
+        let id = w.commit().await.unwrap().unwrap();
+        let snapshot = t.snapshot_manager().snapshot(id).await.unwrap();
+        let changes = kv_changes(&read_changelog(t.io(), t.schema(), &snapshot).await.unwrap());
+        let key = ("a".to_string(), 1);
+        assert_eq!(
+            changes,
+            vec![
+                (RowKind::Insert, key.clone(), (Some("x".into()), Some(1), Some(0))),
+                (RowKind::UpdateBefore, key.clone(), (Some("x".into()), Some(1), Some(0))),
+                (RowKind::UpdateAfter, key, (Some("x".into()), Some(2), Some(0))),
             ]
         );
     });

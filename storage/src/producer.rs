@@ -243,8 +243,13 @@ impl LookupChangelog {
             }
         }
         let mut out: Vec<RecordBatch> = Vec::new();
+        let kinds = input.column(nkeys + 1).as_primitive::<Int8Type>();
         for i in 0..input.num_rows() {
             let k = rows.row(i).data();
+            if self.spec.ignore_delete && RowKind::from_byte(kinds.value(i)).is_some_and(RowKind::is_retract) {
+                // The merge engine ignores it (`*.ignore-delete`): no change, not even -U/+U of the same row.
+                continue;
+            }
             let old: KeyState = match staged.get(k) {
                 Some(s) => s.clone(),
                 None => known.and_then(|s| s.get(k)).cloned().flatten(),
