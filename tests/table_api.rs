@@ -508,6 +508,8 @@ fn msg(partition: Vec<Datum>, before: Vec<DataFileMeta>, after: Vec<DataFileMeta
         new_files: vec![],
         compact_before: before,
         compact_after: after,
+        new_changelog: Vec::new(),
+        compact_changelog: Vec::new(),
     }
 }
 

@@ -32,7 +32,7 @@ use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use arrow::array::{new_null_array, Array, ArrayRef, AsArray, Int8Array, RecordBatch};
+use arrow::array::{new_null_array, Array, ArrayRef, AsArray, Int64Array, Int8Array, RecordBatch};
 use arrow::compute;
 use arrow::datatypes::Int8Type;
 use arrow::ipc::reader::StreamReader;
@@ -52,6 +52,16 @@ pub const LOG_DIR: &str = "log";
 /// The row-kind column of a log batch.
 pub const KIND_COLUMN: &str = "_ROW_KIND";
 const FORMAT_VERSION: u8 = 1;
+/// A log batch of a `changelog-producer = lookup` table: the exact changes and, apart, the input rows.
+const FORMAT_VERSION_LOOKUP: u8 = 2;
+/// The role column of a version-2 log batch: [`ROLE_CHANGE`] or [`ROLE_INPUT`].
+pub const ROLE_COLUMN: &str = "_ROLE";
+/// A row readers see (an exact change).
+pub const ROLE_CHANGE: i8 = 1;
+/// A row only the writer's recovery replays (an input row the changes were computed from).
+pub const ROLE_INPUT: i8 = 2;
+/// The sequence-number column of a version-2 log batch.
+pub const SEQUENCE_COLUMN: &str = "_SEQUENCE_NUMBER";
 const HEADER_BYTES: usize = 9;
 
 /// The directory of one bucket's log under a table's log directory.
@@ -72,11 +82,46 @@ pub fn encode_changes(schema_id: i64, values: &RecordBatch, kinds: &Int8Array) -
     let mut columns: Vec<ArrayRef> = vec![Arc::new(kinds.clone())];
     columns.extend(values.columns().iter().cloned());
     let batch = RecordBatch::try_new(Arc::new(ArrowSchema::new(fields)), columns)?;
+    encode_batch(FORMAT_VERSION, schema_id, &batch)
+}
+
+/// Rows with their kinds and sequence numbers, in the table's columns.
+#[derive(Debug, Clone)]
+pub struct LoggedRows {
+    pub kinds: Int8Array,
+    pub sequence: Int64Array,
+    pub values: RecordBatch,
+}
+
+/// Encodes a `changelog-producer = lookup` log batch (version 2): `_ROW_KIND`, `_ROLE`, `_SEQUENCE_NUMBER`,
+/// then the table's columns; the exact `changes` (role 1, what readers see) then the `input` rows they were
+/// computed from (role 2, what recovery replays into the write buffer). The batch's record count is all its
+/// rows.
+pub fn encode_lookup_changes(schema_id: i64, changes: &LoggedRows, input: &LoggedRows) -> Result<Vec<u8>> {
+    let values = compute::concat_batches(&input.values.schema(), [&changes.values, &input.values])?;
+    let kinds = compute::concat(&[&changes.kinds, &input.kinds])?;
+    let sequence = compute::concat(&[&changes.sequence, &input.sequence])?;
+    let roles = Int8Array::from_iter_values(
+        std::iter::repeat_n(ROLE_CHANGE, changes.kinds.len()).chain(std::iter::repeat_n(ROLE_INPUT, input.kinds.len())),
+    );
+    let mut fields = vec![
+        Field::new(KIND_COLUMN, ArrowType::Int8, false),
+        Field::new(ROLE_COLUMN, ArrowType::Int8, false),
+        Field::new(SEQUENCE_COLUMN, ArrowType::Int64, false),
+    ];
+    fields.extend(values.schema().fields().iter().map(|f| f.as_ref().clone()));
+    let mut columns: Vec<ArrayRef> = vec![kinds, Arc::new(roles), sequence];
+    columns.extend(values.columns().iter().cloned());
+    let batch = RecordBatch::try_new(Arc::new(ArrowSchema::new(fields)), columns)?;
+    encode_batch(FORMAT_VERSION_LOOKUP, schema_id, &batch)
+}
+
+fn encode_batch(version: u8, schema_id: i64, batch: &RecordBatch) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(HEADER_BYTES + batch.get_array_memory_size());
-    out.push(FORMAT_VERSION);
+    out.push(version);
     out.extend_from_slice(&schema_id.to_le_bytes());
     let mut writer = StreamWriter::try_new(&mut out, &batch.schema())?;
-    writer.write(&batch)?;
+    writer.write(batch)?;
     writer.finish()?;
     drop(writer);
     Ok(out)
@@ -86,9 +131,17 @@ pub fn encode_changes(schema_id: i64, values: &RecordBatch, kinds: &Int8Array) -
 #[derive(Debug, Clone)]
 pub struct DecodedChanges {
     pub schema_id: i64,
+    /// The kinds of the changes readers see.
     pub kinds: Int8Array,
-    /// The table's columns as schema `schema_id` had them.
+    /// The changes' columns as schema `schema_id` had them.
     pub values: RecordBatch,
+    /// Sequence numbers of the changes (version-2 batches only).
+    pub sequence: Option<Int64Array>,
+    /// The input rows the changes were computed from, when they differ (version 2: `lookup`); `None` when the
+    /// changes are the input.
+    pub input: Option<LoggedRows>,
+    /// Records (log offsets) the batch covers: its rows, changes and input alike.
+    pub records: usize,
 }
 
 /// Decodes one log batch; the error says what is wrong with it (the caller adds bucket and offset).
@@ -96,8 +149,11 @@ pub fn decode_changes(payload: &[u8]) -> std::result::Result<DecodedChanges, Str
     if payload.len() < HEADER_BYTES {
         return Err(format!("log batch of {} bytes is shorter than its {HEADER_BYTES}-byte header", payload.len()));
     }
-    if payload[0] != FORMAT_VERSION {
-        return Err(format!("unknown log batch version {} (this dyntable reads version {FORMAT_VERSION})", payload[0]));
+    let version = payload[0];
+    if version != FORMAT_VERSION && version != FORMAT_VERSION_LOOKUP {
+        return Err(format!(
+            "unknown log batch version {version} (this dyntable reads versions {FORMAT_VERSION} and {FORMAT_VERSION_LOOKUP})"
+        ));
     }
     let schema_id = i64::from_le_bytes(payload[1..HEADER_BYTES].try_into().map_err(|_| "short header".to_string())?);
     let reader = StreamReader::try_new(Cursor::new(&payload[HEADER_BYTES..]), None)
@@ -117,8 +173,44 @@ pub fn decode_changes(payload: &[u8]) -> std::result::Result<DecodedChanges, Str
         return Err(format!("the first column of a log batch must be `{KIND_COLUMN}` (Int8)"));
     }
     let kinds = batch.column(0).as_primitive::<Int8Type>().clone();
-    let values = batch.project(&(1..batch.num_columns()).collect::<Vec<_>>()).map_err(|e| e.to_string())?;
-    Ok(DecodedChanges { schema_id, kinds, values })
+    let records = batch.num_rows();
+    if version == FORMAT_VERSION {
+        let values = batch.project(&(1..batch.num_columns()).collect::<Vec<_>>()).map_err(|e| e.to_string())?;
+        return Ok(DecodedChanges { schema_id, kinds, values, sequence: None, input: None, records });
+    }
+    let schema = batch.schema();
+    if batch.num_columns() < 3
+        || schema.field(1).name() != ROLE_COLUMN
+        || batch.column(1).data_type() != &ArrowType::Int8
+        || schema.field(2).name() != SEQUENCE_COLUMN
+        || batch.column(2).data_type() != &ArrowType::Int64
+    {
+        return Err(format!(
+            "a version-2 log batch must start with `{KIND_COLUMN}`, `{ROLE_COLUMN}`, `{SEQUENCE_COLUMN}`"
+        ));
+    }
+    let roles = batch.column(1).as_primitive::<Int8Type>();
+    if let Some(r) = roles.values().iter().find(|r| **r != ROLE_CHANGE && **r != ROLE_INPUT) {
+        return Err(format!("unknown row role {r} in a version-2 log batch"));
+    }
+    let pick = |role: i8| -> std::result::Result<LoggedRows, String> {
+        let mask: arrow::array::BooleanArray = roles.values().iter().map(|r| Some(*r == role)).collect();
+        let rows = compute::filter_record_batch(&batch, &mask).map_err(|e| e.to_string())?;
+        Ok(LoggedRows {
+            kinds: rows.column(0).as_primitive::<Int8Type>().clone(),
+            sequence: rows.column(2).as_primitive::<arrow::datatypes::Int64Type>().clone(),
+            values: rows.project(&(3..rows.num_columns()).collect::<Vec<_>>()).map_err(|e| e.to_string())?,
+        })
+    };
+    let changes = pick(ROLE_CHANGE)?;
+    Ok(DecodedChanges {
+        schema_id,
+        kinds: changes.kinds,
+        values: changes.values,
+        sequence: Some(changes.sequence),
+        input: Some(pick(ROLE_INPUT)?),
+        records,
+    })
 }
 
 /// Turns decoded log batches into rows of the current schema (columns matched by field id; a column added
@@ -142,22 +234,27 @@ impl ChangeConformer {
 
     /// The values of `changes` in the current schema's Arrow layout.
     pub async fn conform(&mut self, changes: &DecodedChanges) -> Result<RecordBatch> {
+        self.conform_values(changes.schema_id, &changes.values).await
+    }
+
+    /// `values`, written with schema `schema_id`, in the current schema's Arrow layout.
+    pub async fn conform_values(&mut self, schema_id: i64, values: &RecordBatch) -> Result<RecordBatch> {
         let target = self.target.clone();
-        if changes.schema_id == self.current.id && changes.values.schema().fields().len() == target.fields().len() {
-            return Ok(RecordBatch::try_new(target, changes.values.columns().to_vec())?);
+        if schema_id == self.current.id && values.schema().fields().len() == target.fields().len() {
+            return Ok(RecordBatch::try_new(target, values.columns().to_vec())?);
         }
-        let written = match self.older.get(&changes.schema_id) {
+        let written = match self.older.get(&schema_id) {
             Some(s) => s.clone(),
             None => {
-                let s = Arc::new(self.schemas.schema(changes.schema_id).await?);
-                self.older.insert(changes.schema_id, s.clone());
+                let s = Arc::new(self.schemas.schema(schema_id).await?);
+                self.older.insert(schema_id, s.clone());
                 s
             }
         };
-        let rows = changes.values.num_rows();
+        let rows = values.num_rows();
         let mut columns = Vec::with_capacity(self.current.fields.len());
         for (field, arrow_field) in self.current.fields.iter().zip(target.fields()) {
-            let source = written.field_by_id(field.id).and_then(|old| changes.values.column_by_name(&old.name));
+            let source = written.field_by_id(field.id).and_then(|old| values.column_by_name(&old.name));
             let column = match source {
                 None => new_null_array(arrow_field.data_type(), rows),
                 Some(c) if c.data_type() == arrow_field.data_type() => c.clone(),
@@ -165,7 +262,7 @@ impl ChangeConformer {
                     Error::SchemaMismatch(format!(
                         "log column `{}` of schema {} cannot be read as {}: {e}",
                         field.name,
-                        changes.schema_id,
+                        schema_id,
                         arrow_field.data_type()
                     ))
                 })?,
@@ -367,5 +464,35 @@ mod tests {
         bad[0] = 9;
         assert!(decode_changes(&bad).unwrap_err().contains("version 9"));
         assert!(decode_changes(&payload[..payload.len() / 2]).unwrap_err().contains("Arrow"));
+        assert!(decoded.input.is_none() && decoded.sequence.is_none());
+    }
+
+    /// A `lookup` log batch (version 2) keeps the changes (what readers get) apart from the input rows (what
+    /// recovery replays), each with its sequence numbers; its records are both.
+    #[test]
+    fn lookup_batches_keep_changes_and_input_apart() {
+        let schema = Arc::new(ArrowSchema::new(vec![Field::new("k", ArrowType::Int64, false)]));
+        let rows =
+            |keys: Vec<i64>| RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from(keys))]).unwrap();
+        let changes = LoggedRows {
+            kinds: Int8Array::from(vec![1, 2, 3]),
+            sequence: Int64Array::from(vec![4, 9, 5]),
+            values: rows(vec![1, 1, 2]),
+        };
+        let input = LoggedRows {
+            kinds: Int8Array::from(vec![0, 3]),
+            sequence: Int64Array::from(vec![9, 10]),
+            values: rows(vec![1, 2]),
+        };
+        let payload = encode_lookup_changes(3, &changes, &input).unwrap();
+        let decoded = decode_changes(&payload).unwrap();
+        assert_eq!((decoded.schema_id, decoded.records), (3, 5));
+        assert_eq!((&decoded.kinds, &decoded.values), (&changes.kinds, &changes.values));
+        assert_eq!(decoded.sequence.as_ref(), Some(&changes.sequence));
+        let replay = decoded.input.unwrap();
+        assert_eq!((replay.kinds, replay.sequence, replay.values), (input.kinds, input.sequence, input.values));
+        let mut bad = payload.clone();
+        bad[0] = 3;
+        assert!(decode_changes(&bad).unwrap_err().contains("version 3"));
     }
 }

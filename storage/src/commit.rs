@@ -96,10 +96,14 @@ impl TableCommit {
     ) -> Result<Vec<i64>> {
         let mut append = Vec::new();
         let mut compact = Vec::new();
+        let mut append_changelog = Vec::new();
+        let mut compact_changelog = Vec::new();
         for m in messages {
             append.extend(self.entries(m, FileKind::Add, &m.new_files)?);
             compact.extend(self.entries(m, FileKind::Delete, &m.compact_before)?);
             compact.extend(self.entries(m, FileKind::Add, &m.compact_after)?);
+            append_changelog.extend(self.entries(m, FileKind::Add, &m.new_changelog)?);
+            compact_changelog.extend(self.entries(m, FileKind::Add, &m.compact_changelog)?);
         }
         let mut ids = Vec::new();
         // Only an otherwise empty APPEND needs the check (and its read of the latest snapshot).
@@ -110,11 +114,16 @@ impl TableCommit {
             }
             _ => false,
         };
-        if !append.is_empty() || offsets_moved {
-            ids.push(self.commit_with_retry(append, None, CommitKind::Append, identifier, log_offsets.as_ref()).await?);
+        if !append.is_empty() || !append_changelog.is_empty() || offsets_moved {
+            let id = self
+                .commit_with_retry(append, append_changelog, None, CommitKind::Append, identifier, log_offsets.as_ref())
+                .await?;
+            ids.push(id);
         }
-        if !compact.is_empty() {
-            ids.push(self.commit_with_retry(compact, None, CommitKind::Compact, identifier, None).await?);
+        if !compact.is_empty() || !compact_changelog.is_empty() {
+            ids.push(
+                self.commit_with_retry(compact, compact_changelog, None, CommitKind::Compact, identifier, None).await?,
+            );
         }
         Ok(ids)
     }
@@ -125,7 +134,7 @@ impl TableCommit {
         for m in messages {
             adds.extend(self.entries(m, FileKind::Add, &m.new_files)?);
         }
-        self.commit_with_retry(adds, Some(scope), CommitKind::Overwrite, identifier, None).await
+        self.commit_with_retry(adds, Vec::new(), Some(scope), CommitKind::Overwrite, identifier, None).await
     }
 
     /// Whether this commit user already published `identifier` (of `kind`), e.g. before a crash.
@@ -146,6 +155,7 @@ impl TableCommit {
     async fn commit_with_retry(
         &self,
         entries: Vec<ManifestEntry>,
+        changelog: Vec<ManifestEntry>,
         overwrite: Option<OverwriteScope>,
         kind: CommitKind,
         identifier: i64,
@@ -160,7 +170,15 @@ impl TableCommit {
             }
             let latest = self.snapshots.latest().await?;
             match self
-                .try_commit_once(&entries, overwrite.as_ref(), kind, identifier, latest.as_ref(), log_offsets)
+                .try_commit_once(
+                    &entries,
+                    &changelog,
+                    overwrite.as_ref(),
+                    kind,
+                    identifier,
+                    latest.as_ref(),
+                    log_offsets,
+                )
                 .await
             {
                 Ok(Some(id)) => return Ok(id),
@@ -185,9 +203,11 @@ impl TableCommit {
     }
 
     /// One attempt; `Ok(None)` when another writer published the snapshot id first.
+    #[allow(clippy::too_many_arguments)]
     async fn try_commit_once(
         &self,
         entries: &[ManifestEntry],
+        changelog: &[ManifestEntry],
         overwrite: Option<&OverwriteScope>,
         kind: CommitKind,
         identifier: i64,
@@ -238,6 +258,23 @@ impl TableCommit {
         let base_size = self.manifests.write_list(&base_list, &base_metas).await?;
         let delta_list = self.next_name("manifest-list");
         let delta_size = self.manifests.write_list(&delta_list, &[delta_meta]).await?;
+        // Changelog files get their own manifest and list (`changelogManifestList`); they are never live data.
+        let (changelog_list, changelog_list_size, changelog_rows) = if changelog.is_empty() {
+            (None, None, 0)
+        } else {
+            let meta = self
+                .manifests
+                .write_manifest(
+                    &self.next_name("manifest"),
+                    changelog,
+                    self.schema.id,
+                    self.partition_stats(changelog)?,
+                )
+                .await?;
+            let name = self.next_name("manifest-list");
+            let size = self.manifests.write_list(&name, &[meta]).await?;
+            (Some(name), Some(size), changelog.iter().map(|e| e.file.row_count).sum())
+        };
         let added: i64 = delta.iter().filter(|e| e.kind == FileKind::Add).map(|e| e.file.row_count).sum();
         let deleted: i64 = delta.iter().filter(|e| e.kind == FileKind::Delete).map(|e| e.file.row_count).sum();
         let id = latest.map(|s| s.id + 1).unwrap_or(1);
@@ -249,8 +286,8 @@ impl TableCommit {
             base_manifest_list_size: Some(base_size),
             delta_manifest_list: delta_list,
             delta_manifest_list_size: Some(delta_size),
-            changelog_manifest_list: None,
-            changelog_manifest_list_size: None,
+            changelog_manifest_list: changelog_list,
+            changelog_manifest_list_size: changelog_list_size,
             index_manifest: latest.and_then(|s| s.index_manifest.clone()),
             commit_user: self.commit_user.clone(),
             commit_identifier: identifier,
@@ -261,7 +298,7 @@ impl TableCommit {
             ),
             total_record_count: Some(prev_total + added - deleted),
             delta_record_count: Some(added - deleted),
-            changelog_record_count: Some(0),
+            changelog_record_count: Some(changelog_rows),
             watermark: latest.and_then(|s| s.watermark),
             statistics: None,
         };

@@ -86,13 +86,16 @@ pub enum ChangeFiles {
 }
 
 impl ChangeScanMode {
-    /// Resolves `auto` by the table's `changelog-producer` option.
+    /// Resolves `auto` by the table's `changelog-producer` option. An append table's data files are its changes
+    /// (its writers write no changelog files whatever the option says), so it reads delta files.
     pub fn files(self, schema: &TableSchema) -> Result<ChangeFiles> {
         Ok(match self {
             ChangeScanMode::Delta => ChangeFiles::Delta,
             ChangeScanMode::Changelog => ChangeFiles::Changelog,
             ChangeScanMode::Auto => {
-                if schema.options()?.changelog_producer.eq_ignore_ascii_case("none") {
+                if schema.primary_keys.is_empty()
+                    || schema.options()?.changelog_producer == crate::options::ChangelogProducer::None
+                {
                     ChangeFiles::Delta
                 } else {
                     ChangeFiles::Changelog

@@ -37,6 +37,7 @@ pub mod manifest;
 mod merge;
 pub mod options;
 mod predicate;
+pub mod producer;
 pub mod read;
 mod row_kind;
 pub mod scan;

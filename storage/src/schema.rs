@@ -86,6 +86,7 @@ impl TableSchema {
             }
         }
         let options = CoreOptions::parse(&self.options)?;
+        options.check_for_table(!self.primary_keys.is_empty())?;
         dyntable_compaction::CompactionOptions::from_table_options(&self.options)
             .map_err(|e| Error::invalid(e.to_string()))?;
         LogConfig::from_options(&self.options)?;

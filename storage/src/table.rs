@@ -109,6 +109,13 @@ impl FileStoreTable {
     /// Fails for a table whose changelog cannot express an overwrite (the replaced rows would have no -D
     /// records); call it before writing the rows of an overwrite.
     pub fn check_overwrite(&self) -> Result<()> {
+        let producer = self.schema.options()?.changelog_producer;
+        if !self.schema.primary_keys.is_empty() && producer == crate::options::ChangelogProducer::Lookup {
+            return Err(Error::invalid(format!(
+                "table `{}` has `changelog-producer` = 'lookup', whose changelog cannot express an overwrite: the replaced rows would have no -D records; delete and insert instead",
+                self.name
+            )));
+        }
         if self.log_config()?.embedded {
             return Err(Error::invalid(format!(
                 "table `{}` keeps an embedded changelog (`log.system` = 'embedded'), which cannot express an overwrite: the replaced rows would have no -D records; delete and insert instead",
@@ -273,7 +280,11 @@ impl FileStoreTable {
                     )
                 })?;
                 let values = conformer.conform(&decoded).await?;
-                write.replay(&values, &decoded.kinds).await?;
+                let input = match &decoded.input {
+                    Some(input) => Some(conformer.conform_values(decoded.schema_id, &input.values).await?),
+                    None => None,
+                };
+                write.replay(&decoded, &values, input.as_ref()).await?;
                 replayed += batch.record_count as u64;
             }
         }
@@ -525,7 +536,9 @@ impl TableWriter {
 
     /// Replaces the rows in `scope` with what was written since the last commit.
     pub async fn overwrite(&mut self, scope: OverwriteScope) -> Result<i64> {
-        if self.log.is_some() {
+        if self.log.is_some()
+            || self.table.schema.options()?.changelog_producer == crate::options::ChangelogProducer::Lookup
+        {
             // The rows are in the log already, so they stay buffered: the next commit commits them, keeping
             // the log and the snapshots in agreement. Callers check `FileStoreTable::check_overwrite` first.
             self.table.check_overwrite()?;

@@ -17,14 +17,15 @@ use arrow_schema::{DataType as ArrowType, TimeUnit};
 
 use crate::binary_row::{bucket_of, encode_row, serialize_row};
 use crate::bucket::BucketKey;
-use crate::changelog::{encode_changes, take_changes, TableLog};
+use crate::changelog::{encode_changes, encode_lookup_changes, take_changes, DecodedChanges, LoggedRows, TableLog};
 use crate::datafile::{bucket_dir, file_schema, DataFileWriter};
 use crate::datum::Datum;
 use crate::error::{Error, Result};
 use crate::io::FileIO;
 use crate::manifest::DataFileMeta;
 use crate::merge::{MergeSpec, OutputBuilder, Versions};
-use crate::options::{CoreOptions, MergeEngine};
+use crate::options::{ChangelogProducer, CoreOptions, MergeEngine};
+use crate::producer::{LookupChangelog, MergeReadPreviousRows, PreviousRows};
 use crate::row_kind::RowKind;
 use crate::schema::TableSchema;
 use crate::types::DataType;
@@ -40,6 +41,10 @@ pub struct CommitMessage {
     pub compact_before: Vec<DataFileMeta>,
     /// Files a compaction produced.
     pub compact_after: Vec<DataFileMeta>,
+    /// Changelog files (`changelog-*.parquet`) of the new files, committed with the `APPEND` snapshot.
+    pub new_changelog: Vec<DataFileMeta>,
+    /// Changelog files a compaction produced (`full-compaction` producer), committed with the `COMPACT` snapshot.
+    pub compact_changelog: Vec<DataFileMeta>,
 }
 
 /// A bucket's flushed rows: sorted and merged, or buffered batches plus the rows to gather from them in order.
@@ -51,8 +56,16 @@ enum Flushed {
 /// A batch's row indices per bucket, with the bucket's partition values.
 type Routed = HashMap<BucketKey, (Vec<Datum>, Vec<u32>)>;
 
-/// Level-0 files of a flushed bucket being encoded.
-type EncodingTask = tokio::task::JoinHandle<Result<Vec<DataFileMeta>>>;
+/// Level-0 data files and changelog files of a flushed bucket being encoded.
+type EncodingTask = tokio::task::JoinHandle<Result<(Vec<DataFileMeta>, Vec<DataFileMeta>)>>;
+
+/// A bucket ready to be encoded: its partition, its sorted rows (`None` when the merge left nothing) and its
+/// changelog rows (`changelog-producer` `input` or `lookup`).
+type SortedBucket = (BucketKey, Vec<Datum>, Option<Flushed>, Option<RecordBatch>);
+
+/// One bucket's rows of a `lookup` write: partition, input rows (key-value layout), their exact changes, and
+/// the key states after them.
+type LookupPrepared = (BucketKey, Vec<Datum>, RecordBatch, RecordBatch, crate::producer::Staged);
 
 struct BucketBuffer {
     partition: Vec<Datum>,
@@ -66,6 +79,13 @@ pub struct FileStoreWrite {
     schema: Arc<TableSchema>,
     options: CoreOptions,
     file_writer: DataFileWriter,
+    /// Writes `changelog-<uuid>-<n>.parquet` files.
+    changelog_writer: DataFileWriter,
+    producer: ChangelogProducer,
+    /// The `lookup` producer's change computation (primary-key tables with `changelog-producer = lookup`).
+    lookup: Option<LookupChangelog>,
+    /// `lookup`: per bucket, the exact changes (key-value layout) not yet flushed to changelog files.
+    changelog: HashMap<BucketKey, Vec<RecordBatch>>,
     row_kind_column: Option<String>,
     buffers: HashMap<BucketKey, BucketBuffer>,
     buffered_bytes: usize,
@@ -110,8 +130,23 @@ impl FileStoreWrite {
         let uuid = io.seams().new_id();
         let file_writer =
             DataFileWriter::new(io.clone(), schema.clone(), options.clone(), &uuid, Arc::new(AtomicU64::new(0)));
+        let changelog_writer = file_writer.for_changelog(&uuid);
         let spec = MergeSpec::new(&schema)?;
+        // Append tables: the data files are the changelog, whatever the producer (lookup and full-compaction are
+        // rejected for them when the table is created).
+        let producer = if pk { options.changelog_producer } else { ChangelogProducer::None };
+        let lookup = match producer {
+            ChangelogProducer::Lookup => {
+                let previous = Box::new(MergeReadPreviousRows::new(io.clone(), schema.clone())?);
+                Some(LookupChangelog::new(schema.clone(), &options, previous)?)
+            }
+            _ => None,
+        };
         Ok(FileStoreWrite {
+            changelog_writer,
+            producer,
+            lookup,
+            changelog: HashMap::new(),
             spec,
             io,
             partition_types: schema.partition_types(),
@@ -130,6 +165,12 @@ impl FileStoreWrite {
             log: None,
             log_failed: None,
         })
+    }
+
+    /// Replaces where the `lookup` producer finds a key's committed merged row (a no-op for other producers).
+    pub fn with_previous_rows(mut self, previous: Box<dyn PreviousRows>) -> Self {
+        self.lookup = self.lookup.map(|l| l.with_previous_rows(previous));
+        self
     }
 
     /// Names a column of the incoming batches that holds row kinds (`+I`, `-U`, `+U`, `-D`) and is not stored.
@@ -164,6 +205,9 @@ impl FileStoreWrite {
             return Ok(());
         }
         let groups = self.route(&values)?;
+        if self.lookup.is_some() {
+            return self.write_lookup(&values, &kinds, groups).await;
+        }
         if let Some(log) = self.log.clone() {
             let mut per_bucket: BTreeMap<i32, Vec<u32>> = BTreeMap::new();
             for (key, (_, indices)) in &groups {
@@ -190,13 +234,112 @@ impl FileStoreWrite {
         buffered
     }
 
-    /// Buffers changes read back from the log after a restart (already conformed and logged).
-    pub async fn replay(&mut self, values: &RecordBatch, kinds: &Int8Array) -> Result<()> {
-        if values.num_rows() == 0 {
-            return Ok(());
+    /// `changelog-producer = lookup`: computes each bucket's exact changes (failing before anything is logged
+    /// or buffered when the merge engine rejects a row), logs changes and input together (one log batch per
+    /// bucket), then buffers the input and keeps the changes for the changelog files.
+    async fn write_lookup(&mut self, values: &RecordBatch, kinds: &Int8Array, groups: Routed) -> Result<()> {
+        let mut groups: Vec<_> = groups.into_iter().collect();
+        groups.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut prepared: Vec<LookupPrepared> = Vec::with_capacity(groups.len());
+        for (key, (partition, indices)) in groups {
+            let (rows, row_kinds) = take_changes(values, kinds, &indices)?;
+            let kv = self.file_rows(&key, &rows, row_kinds, None)?;
+            let lookup = self.lookup.as_mut().expect("lookup producer");
+            let (changes, staged) = lookup.changes(&key, &partition, &kv).await?;
+            prepared.push((key, partition, kv, changes, staged));
         }
-        let groups = self.route(values)?;
-        self.buffer(values, kinds, groups).await
+        if let Some(log) = self.log.clone() {
+            let mut per_bucket: BTreeMap<i32, (Vec<RecordBatch>, Vec<RecordBatch>)> = BTreeMap::new();
+            for (key, _, kv, changes, _) in &prepared {
+                let e = per_bucket.entry(key.bucket).or_default();
+                e.0.push(changes.clone());
+                e.1.push(kv.clone());
+            }
+            let mut appends = Vec::with_capacity(per_bucket.len());
+            for (bucket, (changes, input)) in per_bucket {
+                let changes = self.logged_rows(&changes)?;
+                let input = self.logged_rows(&input)?;
+                let records = (changes.kinds.len() + input.kinds.len()) as u32;
+                appends.push((bucket, encode_lookup_changes(self.schema.id, &changes, &input)?, records));
+            }
+            if let Err(e) = log.append(appends).await {
+                self.log_failed = Some(format!("log append failed: {e}"));
+                return Err(e);
+            }
+        }
+        for (key, partition, kv, changes, staged) in prepared {
+            self.lookup.as_mut().expect("lookup producer").apply(staged);
+            if changes.num_rows() > 0 {
+                self.changelog.entry(key.clone()).or_default().push(changes);
+            }
+            self.push_buffer(key, partition, kv);
+        }
+        let flushed = self.maybe_flush().await;
+        if let (Err(e), Some(_)) = (&flushed, &self.log) {
+            self.log_failed = Some(format!("buffering logged changes failed: {e}"));
+        }
+        flushed
+    }
+
+    /// Key-value batches of one log bucket as logged rows (kinds, sequence numbers, table columns).
+    fn logged_rows(&self, kv: &[RecordBatch]) -> Result<LoggedRows> {
+        let schema = file_schema(&self.schema);
+        let all = compute::concat_batches(&schema, kv)?;
+        let nkeys = self.key_indices.len();
+        Ok(LoggedRows {
+            kinds: all.column(nkeys + 1).as_primitive::<arrow::datatypes::Int8Type>().clone(),
+            sequence: all.column(nkeys).as_primitive::<arrow::datatypes::Int64Type>().clone(),
+            values: RecordBatch::try_new(self.schema.arrow_schema(), all.columns()[nkeys + 2..].to_vec())?,
+        })
+    }
+
+    /// Buffers changes read back from the log after a restart (already conformed and logged). `values` are the
+    /// batch's changes in the current schema and `input` its input rows (conformed too) when they differ (a
+    /// `lookup` log batch): the input rows are buffered with their logged sequence numbers and rebuild the
+    /// `lookup` key states; the logged changes become the changelog rows as they were, so the log and the
+    /// changelog files agree.
+    pub async fn replay(
+        &mut self,
+        decoded: &DecodedChanges,
+        values: &RecordBatch,
+        input: Option<&RecordBatch>,
+    ) -> Result<()> {
+        let (Some(logged), Some(input)) = (&decoded.input, input) else {
+            if values.num_rows() == 0 {
+                return Ok(());
+            }
+            let groups = self.route(values)?;
+            return self.buffer(values, &decoded.kinds, groups).await;
+        };
+        let pk = !self.schema.primary_keys.is_empty();
+        if input.num_rows() > 0 {
+            let mut groups: Vec<_> = self.route(input)?.into_iter().collect();
+            groups.sort_by(|a, b| a.0.cmp(&b.0));
+            for (key, (partition, indices)) in groups {
+                let (rows, row_kinds) = take_changes(input, &logged.kinds, &indices)?;
+                let seqs = compute::take(&logged.sequence, &UInt32Array::from(indices.clone()), None)?;
+                let kv = self.file_rows(&key, &rows, row_kinds, Some(seqs.as_primitive()))?;
+                if let Some(lookup) = self.lookup.as_mut() {
+                    // Rebuilds the key states; the changes themselves come from the log below.
+                    let (_, staged) = lookup.changes(&key, &partition, &kv).await?;
+                    lookup.apply(staged);
+                }
+                self.push_buffer(key, partition, kv);
+            }
+        }
+        if pk && self.lookup.is_some() && values.num_rows() > 0 {
+            let sequence = decoded
+                .sequence
+                .as_ref()
+                .ok_or_else(|| Error::Internal("a lookup log batch without sequence numbers".into()))?;
+            for (key, (_, indices)) in self.route(values)? {
+                let (rows, row_kinds) = take_changes(values, &decoded.kinds, &indices)?;
+                let seqs = compute::take(sequence, &UInt32Array::from(indices), None)?;
+                let kv = self.kv_batch(&rows, row_kinds, seqs)?;
+                self.changelog.entry(key).or_default().push(kv);
+            }
+        }
+        self.maybe_flush().await
     }
 
     /// Stops this writer (with a changelog) after a failure that left the log ahead of what can be committed;
@@ -214,32 +357,72 @@ impl FileStoreWrite {
     }
 
     async fn buffer(&mut self, values: &RecordBatch, kinds: &Int8Array, groups: Routed) -> Result<()> {
-        let pk = !self.schema.primary_keys.is_empty();
+        let mut groups: Vec<_> = groups.into_iter().collect();
+        groups.sort_by(|a, b| a.0.cmp(&b.0));
         for (key, (partition, indices)) in groups {
             let (rows, row_kinds) = take_changes(values, kinds, &indices)?;
-            let file_batch = if pk {
-                let next = self.next_sequence.entry(key.clone()).or_insert(0);
+            let file_batch = self.file_rows(&key, &rows, row_kinds, None)?;
+            if let Some(lookup) = self.lookup.as_mut() {
+                // Replaying a log batch written without the lookup producer: compute its changes now.
+                let (changes, staged) = lookup.changes(&key, &partition, &file_batch).await?;
+                lookup.apply(staged);
+                if changes.num_rows() > 0 {
+                    self.changelog.entry(key.clone()).or_default().push(changes);
+                }
+            }
+            self.push_buffer(key, partition, file_batch);
+        }
+        self.maybe_flush().await
+    }
+
+    /// The rows of one bucket in the file layout: for a primary-key table, keys, sequence numbers (`seqs`, or
+    /// the bucket's next ones) and kinds before the values; an append table's rows as they are.
+    fn file_rows(
+        &mut self,
+        key: &BucketKey,
+        rows: &RecordBatch,
+        row_kinds: Int8Array,
+        seqs: Option<&Int64Array>,
+    ) -> Result<RecordBatch> {
+        if self.schema.primary_keys.is_empty() {
+            return Ok(rows.clone());
+        }
+        let next = self.next_sequence.entry(key.clone()).or_insert(0);
+        let seq = match seqs {
+            Some(s) => {
+                if let Some(max) = s.values().iter().max() {
+                    *next = (*next).max(max + 1);
+                }
+                s.clone()
+            }
+            None => {
                 let seq = Int64Array::from_iter_values(*next..*next + rows.num_rows() as i64);
                 *next += rows.num_rows() as i64;
-                let mut cols: Vec<ArrayRef> = self.key_indices.iter().map(|i| rows.column(*i).clone()).collect();
-                cols.push(Arc::new(seq));
-                cols.push(Arc::new(row_kinds));
-                cols.extend(rows.columns().iter().cloned());
-                RecordBatch::try_new(file_schema(&self.schema), cols)?
-            } else {
-                rows
-            };
-            // Key columns share the value columns' buffers: count the values, plus sequence number and kind.
-            let row_bytes = if pk { (file_batch.num_rows() * 9) as usize } else { 0 };
-            let value_cols =
-                if pk { &file_batch.columns()[self.key_indices.len() + 2..] } else { file_batch.columns() };
-            self.buffered_bytes += value_cols.iter().map(|c| c.get_array_memory_size()).sum::<usize>() + row_bytes;
-            let buf = self
-                .buffers
-                .entry(key)
-                .or_insert_with(|| BucketBuffer { partition: partition.clone(), batches: Vec::new() });
-            buf.batches.push(file_batch);
-        }
+                seq
+            }
+        };
+        self.kv_batch(rows, row_kinds, Arc::new(seq))
+    }
+
+    fn kv_batch(&self, rows: &RecordBatch, row_kinds: Int8Array, seq: ArrayRef) -> Result<RecordBatch> {
+        let mut cols: Vec<ArrayRef> = self.key_indices.iter().map(|i| rows.column(*i).clone()).collect();
+        cols.push(seq);
+        cols.push(Arc::new(row_kinds));
+        cols.extend(rows.columns().iter().cloned());
+        Ok(RecordBatch::try_new(file_schema(&self.schema), cols)?)
+    }
+
+    fn push_buffer(&mut self, key: BucketKey, partition: Vec<Datum>, file_batch: RecordBatch) {
+        let pk = !self.schema.primary_keys.is_empty();
+        // Key columns share the value columns' buffers: count the values, plus sequence number and kind.
+        let row_bytes = if pk { file_batch.num_rows() * 9 } else { 0 };
+        let value_cols = if pk { &file_batch.columns()[self.key_indices.len() + 2..] } else { file_batch.columns() };
+        self.buffered_bytes += value_cols.iter().map(|c| c.get_array_memory_size()).sum::<usize>() + row_bytes;
+        let buf = self.buffers.entry(key).or_insert_with(|| BucketBuffer { partition, batches: Vec::new() });
+        buf.batches.push(file_batch);
+    }
+
+    async fn maybe_flush(&mut self) -> Result<()> {
         if self.buffered_bytes as u64 >= self.options.write_buffer_size {
             self.flush_all().await?;
         }
@@ -398,18 +581,29 @@ impl FileStoreWrite {
         // The previous round's encoding overlapped the sorting above; wait for it so that at most one round
         // of sorted rows is held besides the buffer.
         self.collect_encoding().await?;
-        for (key, partition, batch) in sorted {
+        for (key, partition, batch, changelog) in sorted {
             let dir = bucket_dir(&self.schema, &partition, key.bucket, &self.options.partition_default_name);
             let writer = self.file_writer.clone();
+            let changelog_writer = self.changelog_writer.clone();
             let task = tokio::spawn(async move {
-                let batch = match batch {
-                    Flushed::Sorted(b) => b,
-                    Flushed::Gather(batches, picks) => {
-                        let refs: Vec<&RecordBatch> = batches.iter().collect();
-                        compute::interleave_record_batch(&refs, &picks)?
+                let files = match batch {
+                    None => Vec::new(),
+                    Some(batch) => {
+                        let batch = match batch {
+                            Flushed::Sorted(b) => b,
+                            Flushed::Gather(batches, picks) => {
+                                let refs: Vec<&RecordBatch> = batches.iter().collect();
+                                compute::interleave_record_batch(&refs, &picks)?
+                            }
+                        };
+                        writer.write(&dir, &batch, 0, 0).await?
                     }
                 };
-                writer.write(&dir, &batch, 0, 0).await
+                let changelog = match changelog {
+                    Some(c) if c.num_rows() > 0 => changelog_writer.write(&dir, &c, 0, 0).await?,
+                    _ => Vec::new(),
+                };
+                Ok((files, changelog))
             });
             self.encoding.push((key, partition, task));
         }
@@ -417,34 +611,46 @@ impl FileStoreWrite {
         Ok(())
     }
 
-    /// Sorts and merges one bucket's buffer; `None` when nothing remains.
-    fn sort_bucket(&mut self, key: &BucketKey) -> Result<Option<(BucketKey, Vec<Datum>, Flushed)>> {
+    /// Sorts and merges one bucket's buffer, and gathers its changelog rows; `None` when nothing remains.
+    fn sort_bucket(&mut self, key: &BucketKey) -> Result<Option<SortedBucket>> {
+        let lookup_changes = self.changelog.remove(key);
         let Some(buf) = self.buffers.remove(key) else { return Ok(None) };
         if buf.batches.is_empty() {
             return Ok(None);
         }
+        let changelog = match self.producer {
+            // The input rows, in arrival order, with their sequence numbers and kinds.
+            ChangelogProducer::Input => Some(compute::concat_batches(&buf.batches[0].schema(), &buf.batches)?),
+            ChangelogProducer::Lookup => match lookup_changes {
+                Some(c) => Some(compute::concat_batches(&file_schema(&self.schema), &c)?),
+                None => None,
+            },
+            ChangelogProducer::None | ChangelogProducer::FullCompaction => None,
+        };
         let sorted = if self.schema.primary_keys.is_empty() {
             compute::concat_batches(&buf.batches[0].schema(), &buf.batches)?
         } else if self.spec.engine == MergeEngine::Deduplicate && self.options.sequence_field.is_none() {
             // Picks the newest row per key straight from the buffered batches; the gather itself runs with the
             // encoding, on the other worker.
             let picks = deduplicate_picks(&buf.batches, self.key_indices.len())?;
-            return Ok(Some((key.clone(), buf.partition, Flushed::Gather(buf.batches, picks))));
+            return Ok(Some((key.clone(), buf.partition, Some(Flushed::Gather(buf.batches, picks)), changelog)));
         } else {
             let merged = compute::concat_batches(&buf.batches[0].schema(), &buf.batches)?;
             sort_and_merge(&merged, &self.schema, &self.options, &self.spec)?
         };
-        if sorted.num_rows() == 0 {
+        let data = (sorted.num_rows() > 0).then_some(Flushed::Sorted(sorted));
+        if data.is_none() && changelog.as_ref().is_none_or(|c| c.num_rows() == 0) {
             return Ok(None);
         }
-        Ok(Some((key.clone(), buf.partition, Flushed::Sorted(sorted))))
+        Ok(Some((key.clone(), buf.partition, data, changelog)))
     }
 
     /// Waits for the files being encoded and adds them to the pending commit.
     async fn collect_encoding(&mut self) -> Result<()> {
         let total_buckets = self.options.bucket;
         for (key, partition, task) in std::mem::take(&mut self.encoding) {
-            let files = task.await.map_err(|e| Error::Internal(format!("file encoding task failed: {e}")))??;
+            let (files, changelog) =
+                task.await.map_err(|e| Error::Internal(format!("file encoding task failed: {e}")))??;
             let msg = self.pending.entry(key.clone()).or_insert_with(|| CommitMessage {
                 partition,
                 bucket: key.bucket,
@@ -452,8 +658,11 @@ impl FileStoreWrite {
                 new_files: Vec::new(),
                 compact_before: Vec::new(),
                 compact_after: Vec::new(),
+                new_changelog: Vec::new(),
+                compact_changelog: Vec::new(),
             });
             msg.new_files.extend(files);
+            msg.new_changelog.extend(changelog);
         }
         Ok(())
     }
@@ -473,6 +682,11 @@ impl FileStoreWrite {
             self.log_failed = Some(format!("flushing logged changes failed: {e}"));
         }
         flushed?;
+        if let Some(lookup) = self.lookup.as_mut() {
+            // Everything changed since the last commit is in these files: after the commit, the committed LSM
+            // holds the key states.
+            lookup.committed();
+        }
         let mut out: Vec<CommitMessage> = self.pending.drain().map(|(_, m)| m).collect();
         out.sort_by(|a, b| (format!("{:?}", a.partition), a.bucket).cmp(&(format!("{:?}", b.partition), b.bucket)));
         Ok(out)
@@ -483,6 +697,10 @@ impl FileStoreWrite {
         self.encoding.clear();
         self.buffers.clear();
         self.pending.clear();
+        self.changelog.clear();
+        if let Some(lookup) = self.lookup.as_mut() {
+            lookup.committed();
+        }
         self.buffered_bytes = 0;
     }
 

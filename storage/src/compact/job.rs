@@ -11,7 +11,8 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
-use arrow::array::ArrayRef;
+use arrow::array::{Array, ArrayRef, Int8Array, RecordBatch};
+use arrow::compute;
 use arrow::row::{RowConverter, SortField};
 use dyntable_compaction::{
     plan_compaction, CompactAction, CompactionOptions, CompactionTrigger, FileInfo, Levels, UniversalCompaction,
@@ -20,11 +21,13 @@ use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 
 use crate::binary_row::deserialize_row;
-use crate::datafile::{bucket_dir, DataFileWriter};
+use crate::datafile::{bucket_dir, file_schema, DataFileWriter};
 use crate::error::{Error, Result};
 use crate::io::FileIO;
 use crate::manifest::DataFileMeta;
+use crate::options::ChangelogProducer;
 use crate::read::TableRead;
+use crate::row_kind::RowKind;
 use crate::scan::DataSplit;
 use crate::schema::TableSchema;
 use crate::write::CommitMessage;
@@ -126,6 +129,9 @@ pub struct BucketCompactor {
     options: CompactionOptions,
     read: TableRead,
     writer: DataFileWriter,
+    changelog_writer: DataFileWriter,
+    producer: ChangelogProducer,
+    row_deduplicate: bool,
 }
 
 impl BucketCompactor {
@@ -135,8 +141,10 @@ impl BucketCompactor {
         let core = schema.options()?;
         let read = TableRead::new(io.clone(), schema.clone(), None, None)?;
         let uuid = io.seams().new_id();
+        let (producer, row_deduplicate) = (core.changelog_producer, core.changelog_row_deduplicate);
         let writer = DataFileWriter::new(io.clone(), schema.clone(), core, &uuid, Arc::new(AtomicU64::new(0)));
-        Ok(BucketCompactor { schema, options, read, writer })
+        let changelog_writer = writer.for_changelog(&uuid);
+        Ok(BucketCompactor { schema, options, read, writer, changelog_writer, producer, row_deduplicate })
     }
 
     pub fn options(&self) -> &CompactionOptions {
@@ -212,6 +220,31 @@ impl BucketCompactor {
         if before.is_empty() && after.is_empty() {
             return Ok(None);
         }
+        let mut compact_changelog = Vec::new();
+        let max_level = levels.max_level() as i32;
+        // (A rewrite into the max level may write no file at all, when every key of the bucket was deleted.)
+        let writes_max_level = plan.actions.iter().any(|a| match a {
+            CompactAction::Upgrade { output_level, .. } | CompactAction::Rewrite { output_level, .. } => {
+                *output_level as i32 == max_level
+            }
+            CompactAction::Unchanged { .. } => false,
+        });
+        if self.producer == ChangelogProducer::FullCompaction && writes_max_level {
+            // A full compaction (only one that takes every run writes the max level): its changelog is the
+            // difference between the previous full compaction's result (the max level before) and this one's.
+            let replaced: std::collections::HashSet<&str> = before.iter().map(|f| f.file_name.as_str()).collect();
+            let old: Vec<DataFileMeta> = split.files.iter().filter(|f| f.level == max_level).cloned().collect();
+            let new: Vec<DataFileMeta> = old
+                .iter()
+                .filter(|f| !replaced.contains(f.file_name.as_str()))
+                .chain(after.iter().filter(|f| f.level == max_level))
+                .cloned()
+                .collect();
+            let rows = self.full_compaction_changes(split, &old, &new, max_level).await?;
+            if rows.num_rows() > 0 {
+                compact_changelog = self.changelog_writer.write(&dir, &rows, 0, 1).await?;
+            }
+        }
         let msg = CommitMessage {
             partition: split.partition.clone(),
             bucket: split.bucket,
@@ -219,7 +252,99 @@ impl BucketCompactor {
             new_files: Vec::new(),
             compact_before: before,
             compact_after: after,
+            new_changelog: Vec::new(),
+            compact_changelog,
         };
         Ok(Some((msg, metrics)))
+    }
+}
+
+impl BucketCompactor {
+    /// The merged rows (key-value layout, retractions left out) of `files` of `split`.
+    async fn read_run(&self, split: &DataSplit, files: &[DataFileMeta]) -> Result<RecordBatch> {
+        self.read_merged(split, files, false).await
+    }
+
+    async fn read_merged(&self, split: &DataSplit, files: &[DataFileMeta], retractions: bool) -> Result<RecordBatch> {
+        let schema = file_schema(&self.schema);
+        if files.is_empty() {
+            return Ok(RecordBatch::new_empty(schema));
+        }
+        let runs = self.read.sorted_runs(files)?;
+        let batches: Vec<RecordBatch> =
+            self.read.merge_runs(split.clone(), runs, self.read.full_columns(), retractions)?.try_collect().await?;
+        let batches = batches
+            .into_iter()
+            .map(|b| RecordBatch::try_new(schema.clone(), b.columns().to_vec()))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        Ok(compute::concat_batches(&schema, &batches)?)
+    }
+
+    /// `full-compaction` changes between two results of full compactions (`old`, `new`: the max level's files),
+    /// in key order, as Java's full-compaction changelog: `+I` for a new key, `-D` with the old row for a key
+    /// that is gone, `-U` old / `+U` new for a key whose row changed, and for a key written since the last full
+    /// compaction (in a file of `split` below the max level) whose row is unchanged unless
+    /// `changelog-producer.row-deduplicate` is set.
+    async fn full_compaction_changes(
+        &self,
+        split: &DataSplit,
+        old: &[DataFileMeta],
+        new: &[DataFileMeta],
+        max_level: i32,
+    ) -> Result<RecordBatch> {
+        let old = self.read_run(split, old).await?;
+        let new = self.read_run(split, new).await?;
+        let written: Vec<DataFileMeta> = split.files.iter().filter(|f| f.level < max_level).cloned().collect();
+        let touched = if self.row_deduplicate || written.is_empty() {
+            RecordBatch::new_empty(file_schema(&self.schema))
+        } else {
+            self.read_merged(split, &written, true).await?
+        };
+        let nkeys = self.schema.key_fields().len();
+        let converter = RowConverter::new(
+            self.schema.key_fields().iter().map(|f| SortField::new(f.data_type.to_arrow())).collect(),
+        )?;
+        let old_keys = converter.convert_columns(&old.columns()[..nkeys])?;
+        let new_keys = converter.convert_columns(&new.columns()[..nkeys])?;
+        let touched_keys = converter.convert_columns(&touched.columns()[..nkeys])?;
+        let touched: std::collections::HashSet<&[u8]> =
+            (0..touched_keys.num_rows()).map(|i| touched_keys.row(i).data()).collect();
+        let equal = |i: usize, j: usize| {
+            (nkeys + 2..old.num_columns())
+                .all(|c| old.column(c).slice(i, 1).to_data() == new.column(c).slice(j, 1).to_data())
+        };
+        // (slot 0 = old, 1 = new, row, kind)
+        let mut picks: Vec<(usize, usize, RowKind)> = Vec::new();
+        let (mut i, mut j) = (0, 0);
+        while i < old.num_rows() || j < new.num_rows() {
+            let order = match (i < old.num_rows(), j < new.num_rows()) {
+                (true, true) => old_keys.row(i).cmp(&new_keys.row(j)),
+                (true, false) => std::cmp::Ordering::Less,
+                _ => std::cmp::Ordering::Greater,
+            };
+            match order {
+                std::cmp::Ordering::Less => {
+                    picks.push((0, i, RowKind::Delete));
+                    i += 1;
+                }
+                std::cmp::Ordering::Greater => {
+                    picks.push((1, j, RowKind::Insert));
+                    j += 1;
+                }
+                std::cmp::Ordering::Equal => {
+                    if !equal(i, j) || touched.contains(new_keys.row(j).data()) {
+                        picks.push((0, i, RowKind::UpdateBefore));
+                        picks.push((1, j, RowKind::UpdateAfter));
+                    }
+                    i += 1;
+                    j += 1;
+                }
+            }
+        }
+        let gather: Vec<(usize, usize)> = picks.iter().map(|(s, r, _)| (*s, *r)).collect();
+        let out = compute::interleave_record_batch(&[&old, &new], &gather)?;
+        let mut cols = out.columns().to_vec();
+        cols[nkeys + 1] = Arc::new(Int8Array::from_iter_values(picks.iter().map(|(_, _, k)| *k as i8)));
+        Ok(RecordBatch::try_new(out.schema(), cols)?)
     }
 }

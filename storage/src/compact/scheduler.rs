@@ -79,6 +79,10 @@ pub struct CompactionScheduler {
     running: Option<CompactionTask>,
     /// Every commit waits for compaction (`commit.force-compact`).
     wait: bool,
+    /// `full-compaction.delta-commits`: a full compaction is forced (and waited for) every this many commits.
+    full_every: Option<u32>,
+    /// Commits with new files since the last forced full compaction.
+    commits_since_full: u32,
     metrics: SchedulerMetrics,
 }
 
@@ -96,6 +100,7 @@ impl CompactionScheduler {
             return Ok(None);
         }
         let wait = options.force_compact;
+        let full_every = options.full_compaction_delta_commits;
         let compactor = Arc::new(BucketCompactor::new(io, schema)?);
         Ok(Some(CompactionScheduler {
             compactor,
@@ -103,6 +108,8 @@ impl CompactionScheduler {
             manifests,
             running: None,
             wait,
+            full_every,
+            commits_since_full: 0,
             metrics: SchedulerMetrics::default(),
         }))
     }
@@ -127,6 +134,21 @@ impl CompactionScheduler {
         messages: &[CommitMessage],
     ) -> Result<Option<i64>> {
         let mut last = None;
+        if !messages.is_empty() {
+            self.commits_since_full += 1;
+        }
+        if self.full_every.is_some_and(|n| self.commits_since_full >= n) {
+            // `full-compaction.delta-commits`: commit what runs, then compact every bucket fully, now.
+            self.commits_since_full = 0;
+            if let Some(id) = self.commit_running(commit, next_identifier).await? {
+                last = Some(id);
+            }
+            self.start(true);
+            if let Some(id) = self.commit_running(commit, next_identifier).await? {
+                last = Some(id);
+            }
+            return Ok(last);
+        }
         if self.wait {
             // `commit.force-compact`: every commit waits for compaction, as Paimon's batch writers do.
             if let Some(id) = self.commit_running(commit, next_identifier).await? {

@@ -98,6 +98,12 @@ impl DataFileWriter {
         DataFileWriter { io, schema, options, props: builder.build(), prefix: format!("data-{writer_uuid}-"), counter }
     }
 
+    /// The same writer naming its files `changelog-<uuid>-<n>.parquet` (changelog files share the data files'
+    /// layout).
+    pub fn for_changelog(&self, writer_uuid: &str) -> Self {
+        DataFileWriter { prefix: format!("changelog-{writer_uuid}-"), ..self.clone() }
+    }
+
     fn next_file_name(&self) -> String {
         format!("{}{}.parquet", self.prefix, self.counter.fetch_add(1, Ordering::Relaxed))
     }

@@ -18,6 +18,8 @@ pub const FILE_COMPRESSION: &str = "file.compression";
 pub const ZSTD_LEVEL: &str = "file.compression.zstd-level";
 pub const PARTITION_DEFAULT_NAME: &str = "partition.default-name";
 pub const CHANGELOG_PRODUCER: &str = "changelog-producer";
+pub const CHANGELOG_ROW_DEDUPLICATE: &str = "changelog-producer.row-deduplicate";
+pub const FULL_COMPACTION_DELTA_COMMITS: &str = "full-compaction.delta-commits";
 pub const COMMIT_MAX_RETRIES: &str = "commit.max-retries";
 pub const MANIFEST_MERGE_MIN_COUNT: &str = "manifest.merge-min-count";
 pub const DELETION_VECTORS: &str = "deletion-vectors.enabled";
@@ -78,6 +80,30 @@ pub enum MergeEngine {
     Aggregation,
 }
 
+/// `changelog-producer`: how a primary-key table produces changelog files (Paimon's four modes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangelogProducer {
+    /// No changelog files (readers see merged deltas).
+    None,
+    /// The writer's input rows, written again as changelog files at flush.
+    Input,
+    /// The exact changes of the merged rows (-U old, +U new, -D with the old row), computed at write time.
+    Lookup,
+    /// The difference between two full compactions, committed with the `COMPACT` snapshot.
+    FullCompaction,
+}
+
+impl ChangelogProducer {
+    pub fn name(self) -> &'static str {
+        match self {
+            ChangelogProducer::None => "none",
+            ChangelogProducer::Input => "input",
+            ChangelogProducer::Lookup => "lookup",
+            ChangelogProducer::FullCompaction => "full-compaction",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Compression {
     Zstd(i32),
@@ -105,7 +131,11 @@ pub struct CoreOptions {
     pub commit_max_retries: u32,
     pub manifest_merge_min_count: usize,
     pub deletion_vectors: bool,
-    pub changelog_producer: String,
+    pub changelog_producer: ChangelogProducer,
+    /// `changelog-producer.row-deduplicate`: no -U/+U pair when the old and new rows are equal.
+    pub changelog_row_deduplicate: bool,
+    /// `full-compaction.delta-commits`: force a full compaction every this many commits (full-compaction producer).
+    pub full_compaction_delta_commits: Option<u32>,
     /// `write-only`: writers never compact (a dedicated job does).
     pub write_only: bool,
     /// `commit.force-compact`: every commit waits for compaction. Not validated: `true` (any case) turns it on,
@@ -202,6 +232,22 @@ impl CoreOptions {
                 None => Ok(false),
             }
         };
+        let changelog_producer = match get(CHANGELOG_PRODUCER).map(|v| v.to_ascii_lowercase()).as_deref() {
+            None | Some("none") => ChangelogProducer::None,
+            Some("input") => ChangelogProducer::Input,
+            Some("lookup") => ChangelogProducer::Lookup,
+            Some("full-compaction") => ChangelogProducer::FullCompaction,
+            Some(v) => return Err(opt_err(CHANGELOG_PRODUCER, v, "allowed: none, input, lookup, full-compaction")),
+        };
+        let full_compaction_delta_commits = match get(FULL_COMPACTION_DELTA_COMMITS) {
+            Some(v) => Some(
+                v.parse::<u32>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| opt_err(FULL_COMPACTION_DELTA_COMMITS, &v, "expected a positive integer"))?,
+            ),
+            None => None,
+        };
         let deletion_vectors = flag(DELETION_VECTORS)?;
         let write_only = flag(WRITE_ONLY)?;
         let ignore_delete = flag(IGNORE_DELETE)?;
@@ -226,7 +272,9 @@ impl CoreOptions {
             commit_max_retries,
             manifest_merge_min_count,
             deletion_vectors,
-            changelog_producer: get(CHANGELOG_PRODUCER).unwrap_or_else(|| "none".into()),
+            changelog_producer,
+            changelog_row_deduplicate: flag(CHANGELOG_ROW_DEDUPLICATE)?,
+            full_compaction_delta_commits,
             write_only,
             force_compact: is_true(raw, COMMIT_FORCE_COMPACT),
             ignore_delete,
@@ -252,6 +300,8 @@ impl CoreOptions {
             ZSTD_LEVEL,
             PARTITION_DEFAULT_NAME,
             CHANGELOG_PRODUCER,
+            CHANGELOG_ROW_DEDUPLICATE,
+            FULL_COMPACTION_DELTA_COMMITS,
             COMMIT_MAX_RETRIES,
             MANIFEST_MERGE_MIN_COUNT,
             DELETION_VECTORS,
@@ -277,6 +327,21 @@ impl CoreOptions {
             if !known {
                 return Err(opt_err(k, v, "unknown option"));
             }
+        }
+        Ok(())
+    }
+
+    /// Checks the options that depend on whether the table has a primary key: `lookup` and `full-compaction`
+    /// need one (an append table's files are its changelog).
+    pub fn check_for_table(&self, primary_key: bool) -> Result<()> {
+        if !primary_key
+            && matches!(self.changelog_producer, ChangelogProducer::Lookup | ChangelogProducer::FullCompaction)
+        {
+            return Err(opt_err(
+                CHANGELOG_PRODUCER,
+                self.changelog_producer.name(),
+                "needs a primary key: an append table (no primary key) has no merged rows to look up or compact",
+            ));
         }
         Ok(())
     }
@@ -330,6 +395,9 @@ mod tests {
             ("merge-engine", "newest"),
             ("metadata.stats-mode", "truncate(0)"),
             ("file.format", "orc"),
+            ("changelog-producer", "kafka"),
+            ("changelog-producer.row-deduplicate", "maybe"),
+            ("full-compaction.delta-commits", "0"),
         ] {
             let e = CoreOptions::parse(&opts(&[(k, v)])).unwrap_err().to_string();
             assert!(e.contains(k) && e.contains(v), "{e}");
@@ -347,5 +415,29 @@ mod tests {
         let e =
             CoreOptions::check_known_keys(&opts(&[("lookup.cache-max-disk-size", "1 gb")])).unwrap_err().to_string();
         assert!(e.contains("lookup.cache-max-disk-size") && e.contains("no disk tier"), "{e}");
+        for (mode, want) in [
+            ("none", ChangelogProducer::None),
+            ("input", ChangelogProducer::Input),
+            ("LOOKUP", ChangelogProducer::Lookup),
+            ("full-compaction", ChangelogProducer::FullCompaction),
+        ] {
+            let o = CoreOptions::parse(&opts(&[("changelog-producer", mode)])).unwrap();
+            assert_eq!(o.changelog_producer, want);
+            o.check_for_table(true).unwrap();
+        }
+        let o = CoreOptions::parse(&opts(&[
+            ("changelog-producer", "lookup"),
+            ("changelog-producer.row-deduplicate", "true"),
+            ("full-compaction.delta-commits", "3"),
+        ]))
+        .unwrap();
+        assert!(o.changelog_row_deduplicate);
+        assert_eq!(o.full_compaction_delta_commits, Some(3));
+        for mode in ["lookup", "full-compaction"] {
+            let o = CoreOptions::parse(&opts(&[("changelog-producer", mode)])).unwrap();
+            let e = o.check_for_table(false).unwrap_err().to_string();
+            assert!(e.contains("changelog-producer") && e.contains(mode) && e.contains("primary key"), "{e}");
+        }
+        CoreOptions::parse(&opts(&[("changelog-producer", "input")])).unwrap().check_for_table(false).unwrap();
     }
 }

@@ -626,8 +626,26 @@ impl LogReader {
         let base = batch.base_offset as i64;
         let first = (next - base).max(0) as usize;
         let end = (limit.min(batch.next_offset() as i64) - base).max(first as i64) as usize;
-        let values = values.slice(first, end - first);
-        let kinds = decoded.kinds.slice(first, end - first);
+        let (first, len) = if decoded.input.is_none() {
+            (first, end - first)
+        } else if first == 0 && end == decoded.records {
+            // A `lookup` batch: its records are its changes and its input rows; the changes are delivered whole.
+            (0, values.num_rows())
+        } else if first == end {
+            (0, 0)
+        } else {
+            return Err(Error::corrupt(
+                self.buckets[at].source.describe(),
+                format!(
+                    "offsets [{}, {}) fall inside the lookup log batch at offset {} of bucket {bucket_id}",
+                    base + first as i64,
+                    base + end as i64,
+                    batch.base_offset
+                ),
+            ));
+        };
+        let values = values.slice(first, len);
+        let kinds = decoded.kinds.slice(first, len);
         let kinds: ArrayRef = Arc::new(StringArray::from_iter_values(
             kinds.values().iter().map(|k| RowKind::from_byte(*k).map(RowKind::short_string).unwrap_or("?")),
         ));
