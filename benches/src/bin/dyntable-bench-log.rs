@@ -255,6 +255,9 @@ enum Way {
     LogEventual,
     LogTransactional,
     SnapshotPolling,
+    /// Eventual log on a `changelog-producer = lookup` table whose keys all exist: every write is an update,
+    /// delivered as its `-U` before-image and `+U` (the reader counts a write seen when both arrived).
+    LookupBeforeImage,
 }
 
 async fn latency(writes: usize, interval_ms: u64, poll_ms: u64, dir: Option<PathBuf>) -> Result<()> {
@@ -263,7 +266,8 @@ async fn latency(writes: usize, interval_ms: u64, poll_ms: u64, dir: Option<Path
     println!("commit-to-visible latency: {writes} single-row writes {interval_ms} ms apart, writer and reader in two processes, one run");
     println!("{:<50} {:>9} {:>9} {:>9} {:>12} {:>12}", "way", "ack->seen", "", "", "start->seen", "");
     println!("{:<50} {:>9} {:>9} {:>9} {:>12} {:>12}", "", "p50 ms", "p99 ms", "max ms", "p50 ms", "p99 ms");
-    for (i, way) in [Way::LogEventual, Way::LogTransactional, Way::SnapshotPolling].into_iter().enumerate() {
+    let ways = [Way::LogEventual, Way::LogTransactional, Way::SnapshotPolling, Way::LookupBeforeImage];
+    for (i, way) in ways.into_iter().enumerate() {
         let warehouse = work.path.join(format!("wh{i}"));
         let catalog = Catalog::open(warehouse.to_str().ok_or_else(|| err("non-utf8 path"))?, true)?;
         let mut options = vec![("bucket", "1".to_string()), ("write-only", "true".to_string())];
@@ -274,8 +278,26 @@ async fn latency(writes: usize, interval_ms: u64, poll_ms: u64, dir: Option<Path
             }
             Way::LogTransactional => options.push(("log.system", "embedded".into())),
             Way::SnapshotPolling => {}
+            Way::LookupBeforeImage => {
+                options.push(("log.system", "embedded".into()));
+                options.push(("log.consistency", "eventual".into()));
+                options.push(("changelog-producer", "lookup".into()));
+            }
         }
         let table = payload_table(&catalog, "bench.latency", &options).await?;
+        if matches!(way, Way::LookupBeforeImage) {
+            // Every key the paced writer will write exists (committed) beforehand.
+            let ids: Vec<i64> = (0..writes as i64).collect();
+            let payloads: Vec<String> = ids.iter().map(|id| format!("before {id}")).collect();
+            let batch = RecordBatch::try_from_iter(vec![
+                ("id", Arc::new(Int64Array::from(ids)) as ArrayRef),
+                ("payload", Arc::new(StringArray::from(payloads)) as ArrayRef),
+            ])?;
+            let mut w = table.writer().await?;
+            w.write(&batch).await?;
+            w.commit().await?;
+            w.finish().await?;
+        }
         let acks = work.path.join(format!("acks{i}"));
         let mut child = Command::new(&exe)
             .args(["paced-writer", "--warehouse", warehouse.to_str().unwrap_or_default(), "--table", "bench.latency"])
@@ -287,12 +309,13 @@ async fn latency(writes: usize, interval_ms: u64, poll_ms: u64, dir: Option<Path
                 "--acks",
                 acks.to_str().unwrap_or_default(),
             ])
-            .args(if matches!(way, Way::LogEventual) { vec![] } else { vec!["--commit-each"] })
+            .args(if matches!(way, Way::LogEventual | Way::LookupBeforeImage) { vec![] } else { vec!["--commit-each"] })
             .stdout(Stdio::null())
             .spawn()
             .map_err(|e| err(format!("cannot start the writer process: {e}")))?;
         let seen = match way {
             Way::LogEventual | Way::LogTransactional => seen_through_log(&table, writes).await?,
+            Way::LookupBeforeImage => seen_with_before_images(&table, writes).await?,
             Way::SnapshotPolling => seen_by_polling(&table, writes, poll_ms).await?,
         };
         let status = child.wait().map_err(|e| err(format!("writer process: {e}")))?;
@@ -322,6 +345,7 @@ async fn latency(writes: usize, interval_ms: u64, poll_ms: u64, dir: Option<Path
             Way::LogEventual => "log, eventual".to_string(),
             Way::LogTransactional => "log, transactional (commit per write)".to_string(),
             Way::SnapshotPolling => format!("snapshot polling every {poll_ms} ms (commit per write)"),
+            Way::LookupBeforeImage => "log, eventual, lookup producer: -U and +U of an update".to_string(),
         };
         let (ack, start) = (percentiles(from_ack), percentiles(from_start));
         println!("{label:<50} {:>9.2} {:>9.2} {:>9.2} {:>12.2} {:>12.2}", ack.0, ack.1, ack.2, start.0, start.1);
@@ -344,6 +368,38 @@ async fn seen_through_log(table: &FileStoreTable, writes: usize) -> Result<HashM
             changes.batch.column_by_name("id").ok_or_else(|| err("no id column"))?.as_primitive::<Int64Type>().clone();
         for id in ids.values() {
             seen.entry(*id).or_insert(at);
+        }
+    }
+    Ok(seen)
+}
+
+/// Like [`seen_through_log`] for updates: a write is seen when both its `-U` (with the old payload) and its `+U`
+/// arrived. A before-image that is not the committed row is an error.
+async fn seen_with_before_images(table: &FileStoreTable, writes: usize) -> Result<HashMap<i64, i64>> {
+    let mut reader = ChangeReader::open(table, StartFrom::Latest).await?;
+    let mut halves: HashMap<i64, u8> = HashMap::with_capacity(writes);
+    let mut seen = HashMap::with_capacity(writes);
+    while seen.len() < writes {
+        let changes = tokio::time::timeout(Duration::from_secs(30), reader.next())
+            .await
+            .map_err(|_| err("no change arrived for 30 s"))??;
+        let at = now_nanos();
+        let batch = &changes.batch;
+        let ids = batch.column_by_name("id").ok_or_else(|| err("no id column"))?.as_primitive::<Int64Type>().clone();
+        let payloads = batch.column_by_name("payload").ok_or_else(|| err("no payload column"))?.as_string::<i32>();
+        let kinds = batch.column(0).as_string::<i32>();
+        for r in 0..batch.num_rows() {
+            let (id, kind) = (ids.value(r), kinds.value(r));
+            let bit = match kind {
+                "-U" if payloads.value(r) == format!("before {id}") => 1,
+                "+U" => 2,
+                other => return Err(err(format!("key {id}: unexpected change {other} `{}`", payloads.value(r)))),
+            };
+            let got = halves.entry(id).or_insert(0);
+            *got |= bit;
+            if *got == 3 {
+                seen.entry(id).or_insert(at);
+            }
         }
     }
     Ok(seen)

@@ -64,11 +64,22 @@ struct Args {
     /// Keeps the working directory when it was created by the benchmark.
     #[arg(long)]
     keep: bool,
+    /// Also ingest (one commit, and a commit every `--commit-every-rows`) into tables with these
+    /// `changelog-producer`s (comma-separated: input, lookup, full-compaction), interleaved with the `none` ingest,
+    /// and report each over `none`.
+    #[arg(long, value_delimiter = ',')]
+    producers: Vec<String>,
 }
 
 /// The upsert table: primary key `key`, one bucket, default options (so background compaction is on).
 async fn create_keyed_table(catalog: &Catalog, name: &str) -> Result<FileStoreTable, BoxError> {
     create_pk_table(catalog, name, &keyed_columns_sql(), &["key"], &[("bucket", "1".to_string())]).await
+}
+
+/// The upsert table with a changelog producer.
+async fn create_producer_table(catalog: &Catalog, name: &str, producer: &str) -> Result<FileStoreTable, BoxError> {
+    let options = [("bucket", "1".to_string()), ("changelog-producer", producer.to_string())];
+    create_pk_table(catalog, name, &keyed_columns_sql(), &["key"], &options).await
 }
 
 struct TableFiles {
@@ -150,6 +161,8 @@ async fn run_in(args: &Args, dir: &Path) -> Result<(), BoxError> {
     let mut ingest_commits_files = None;
     let mut ingest_dir_bytes = 0;
     let mut commits_made = 0;
+    // Per producer: seconds of the one-commit ingest and of the many-commits ingest, per repetition.
+    let mut producer_s: Vec<(Vec<f64>, Vec<f64>)> = vec![(Vec::new(), Vec::new()); args.producers.len()];
     for r in 0..args.repeat {
         let (bytes, s) = timed(|| write_batches(&plain_all, &batches, zstd1_props()))?;
         plain_bytes = bytes;
@@ -182,6 +195,21 @@ async fn run_in(args: &Args, dir: &Path) -> Result<(), BoxError> {
             ingest_commits_files = Some(files);
             // Keep only the one-commit table's files around for the multi-file scan below.
             catalog.drop_table(&Identifier::parse("bench.ingest_commits")?, true).await?;
+        }
+
+        for (p, producer) in args.producers.iter().enumerate() {
+            let name = "bench.ingest_producer";
+            let table = create_producer_table(&catalog, name, producer).await?;
+            let (_, s) = timed_async(ingest(&table, &batches, 0)).await?;
+            eprintln!("[{r}] ingest, changelog-producer={producer}, one commit: {s:.2}s");
+            producer_s[p].0.push(s);
+            if args.commit_every_rows > 0 {
+                let table = create_producer_table(&catalog, name, producer).await?;
+                let (done, s) = timed_async(ingest(&table, &batches, args.commit_every_rows)).await?;
+                eprintln!("[{r}] ingest, changelog-producer={producer}, {} commits: {s:.2}s", done.commits);
+                producer_s[p].1.push(s);
+            }
+            catalog.drop_table(&Identifier::parse(name)?, true).await?;
         }
     }
     let ingest_files = ingest_files.expect("repeat >= 1");
@@ -343,6 +371,18 @@ async fn run_in(args: &Args, dir: &Path) -> Result<(), BoxError> {
         scan_ratio,
         if scan_ratio >= 0.8 { "met" } else { "MISSED" }
     );
+    for (producer, (one, many)) in args.producers.iter().zip(&producer_s) {
+        let one = median(one.clone());
+        let many = (!many.is_empty()).then(|| median(many.clone()));
+        let many_text = match (many, ingest_many) {
+            (Some(m), Some(base)) => format!(", {:.2}x with a commit every {} rows", base / m, args.commit_every_rows),
+            _ => String::new(),
+        };
+        println!(
+            "ingest with changelog-producer={producer} / none: {:.2}x with one commit ({one:.3}s vs {ingest_one:.3}s){many_text}",
+            ingest_one / one
+        );
+    }
     println!(
         "ingest table: {} rows in {} files, data {:.1} MiB, table dir {:.1} MiB; data bytes per plain byte {:.2}; input {:.0} MiB in Arrow",
         ingest_files.rows,
