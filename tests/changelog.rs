@@ -6,15 +6,13 @@ mod common;
 
 use std::time::Duration;
 
-use arrow::array::{AsArray, RecordBatch};
-use common::{batch, canon, create, lines, rt};
-use dyntable::convert::{batch_to_json_rows, JsonStyle};
+use common::{batch, canon, change_lines, create, drain, lines, rt};
 use dyntable::Catalog;
 use dyntable_storage::changelog::bucket_log_dir;
 use dyntable_storage::consumer::StreamPosition;
 use dyntable_storage::stream::{ChangeReader, StartFrom};
 use dyntable_storage::{ErrorKind, FileStoreTable, ScanFrom};
-use serde_json::{json, Value};
+use serde_json::json;
 
 const SCHEMA: &str = "id BIGINT NOT NULL, name STRING, dt STRING NOT NULL";
 
@@ -26,30 +24,6 @@ async fn log_table(catalog: &Catalog, name: &str, extra: &[(&str, &str)]) -> Fil
     let mut options = vec![("bucket", "2"), ("log.system", "embedded")];
     options.extend_from_slice(extra);
     create(catalog, name, SCHEMA, &["id", "dt"], &["dt"], &options).await.unwrap()
-}
-
-/// Changes as canonical JSON lines with their `rowkind`, in delivery order.
-fn change_lines(batch: &RecordBatch, table: &FileStoreTable) -> Vec<String> {
-    let values = batch.project(&(1..batch.num_columns()).collect::<Vec<_>>()).unwrap();
-    let kinds = batch.column(0).as_string::<i32>();
-    batch_to_json_rows(&values, &table.schema().fields, JsonStyle::Plain)
-        .unwrap()
-        .into_iter()
-        .enumerate()
-        .map(|(i, mut row)| {
-            row.insert("rowkind".into(), Value::String(kinds.value(i).to_string()));
-            dyntable::convert::canonical_json(&Value::Object(row))
-        })
-        .collect()
-}
-
-/// Reads every change deliverable now (stops when nothing arrives for 300 ms).
-async fn drain(reader: &mut ChangeReader, table: &FileStoreTable) -> Vec<String> {
-    let mut out = Vec::new();
-    while let Ok(next) = tokio::time::timeout(Duration::from_millis(300), reader.next()).await {
-        out.extend(change_lines(&next.unwrap().batch, table));
-    }
-    out
 }
 
 /// A one-bucket table with 4 kb log segments, so a few dozen writes roll segments.

@@ -8,9 +8,8 @@ mod common;
 
 use std::time::Duration;
 
-use arrow::array::{AsArray, RecordBatch};
-use common::{batch, create, rt};
-use dyntable::convert::{batch_to_json_rows, JsonStyle};
+use arrow::array::RecordBatch;
+use common::{batch, change_lines, create, drain, rt};
 use dyntable::Catalog;
 use dyntable_storage::consumer::StreamPosition;
 use dyntable_storage::stream::{ChangeReader, StartFrom};
@@ -19,30 +18,6 @@ use futures::TryStreamExt;
 use serde_json::{json, Value};
 
 const SCHEMA: &str = "id BIGINT NOT NULL, name STRING, dt STRING NOT NULL, _op STRING";
-
-/// Changes as canonical JSON lines with their `rowkind`, in delivery order.
-fn change_lines(batch: &RecordBatch, table: &FileStoreTable) -> Vec<String> {
-    let values = batch.project(&(1..batch.num_columns()).collect::<Vec<_>>()).unwrap();
-    let kinds = batch.column(0).as_string::<i32>();
-    batch_to_json_rows(&values, &table.schema().fields, JsonStyle::Plain)
-        .unwrap()
-        .into_iter()
-        .enumerate()
-        .map(|(i, mut row)| {
-            row.insert("rowkind".into(), Value::String(kinds.value(i).to_string()));
-            dyntable::convert::canonical_json(&Value::Object(row))
-        })
-        .collect()
-}
-
-/// Reads every change deliverable now (stops when nothing arrives for 300 ms).
-async fn drain(reader: &mut ChangeReader, table: &FileStoreTable) -> Vec<String> {
-    let mut out = Vec::new();
-    while let Ok(next) = tokio::time::timeout(Duration::from_millis(300), reader.next()).await {
-        out.extend(change_lines(&next.unwrap().batch, table));
-    }
-    out
-}
 
 fn sorted(mut v: Vec<String>) -> Vec<String> {
     v.sort();

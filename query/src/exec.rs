@@ -325,11 +325,15 @@ impl Stream for PruneMetricsStream {
     }
 }
 
-fn leaf_children(plan: Arc<DyntableScanExec>, children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
+/// `with_new_children` of a leaf plan (dyntable's scans and lookups): no children, or an error.
+pub(crate) fn leaf_children<P: ExecutionPlan + 'static>(
+    plan: Arc<P>,
+    children: Vec<Arc<dyn ExecutionPlan>>,
+) -> Result<Arc<dyn ExecutionPlan>> {
     if children.is_empty() {
         Ok(plan)
     } else {
-        Err(DataFusionError::Internal("DyntableScanExec is a leaf and takes no children".into()))
+        Err(DataFusionError::Internal(format!("{} is a leaf and takes no children", plan.name())))
     }
 }
 

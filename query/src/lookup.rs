@@ -262,11 +262,11 @@ impl ExecutionPlan for DyntableLookupExec {
         children: Vec<Arc<dyn ExecutionPlan>>,
         _options: ReplaceChildrenOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        leaf(self, children)
+        crate::exec::leaf_children(self, children)
     }
 
     fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
-        leaf(self, children)
+        crate::exec::leaf_children(self, children)
     }
 
     fn execute(&self, partition: usize, _context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
@@ -289,13 +289,5 @@ impl ExecutionPlan for DyntableLookupExec {
         });
         let stream = futures::stream::once(async move { this.run().await.map_err(external) });
         Ok(Box::pin(RecordBatchStreamAdapter::new(self.output.clone(), stream)))
-    }
-}
-
-fn leaf(plan: Arc<DyntableLookupExec>, children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
-    if children.is_empty() {
-        Ok(plan)
-    } else {
-        Err(DataFusionError::Internal("DyntableLookupExec is a leaf and takes no children".into()))
     }
 }

@@ -20,6 +20,30 @@ use object_store::{
 };
 use serde_json::Value;
 
+/// Changes as canonical JSON lines with their `rowkind`, in delivery order.
+pub fn change_lines(batch: &RecordBatch, table: &FileStoreTable) -> Vec<String> {
+    let values = batch.project(&(1..batch.num_columns()).collect::<Vec<_>>()).unwrap();
+    let kinds = arrow::array::AsArray::as_string::<i32>(batch.column(0));
+    dyntable::convert::batch_to_json_rows(&values, &table.schema().fields, dyntable::convert::JsonStyle::Plain)
+        .unwrap()
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut row)| {
+            row.insert("rowkind".into(), Value::String(kinds.value(i).to_string()));
+            dyntable::convert::canonical_json(&Value::Object(row))
+        })
+        .collect()
+}
+
+/// Reads every change deliverable now (stops when nothing arrives for 300 ms).
+pub async fn drain(reader: &mut dyntable_storage::stream::ChangeReader, table: &FileStoreTable) -> Vec<String> {
+    let mut out = Vec::new();
+    while let Ok(next) = tokio::time::timeout(std::time::Duration::from_millis(300), reader.next()).await {
+        out.extend(change_lines(&next.unwrap().batch, table));
+    }
+    out
+}
+
 pub fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime")
 }
