@@ -242,7 +242,7 @@ impl LookupChangelog {
                 staged.insert(rows.row(*i as usize).data().to_vec(), state);
             }
         }
-        let mut out: Vec<RecordBatch> = Vec::new();
+        let mut out = Changes::default();
         let kinds = input.column(nkeys + 1).as_primitive::<Int8Type>();
         for i in 0..input.num_rows() {
             let k = rows.row(i).data();
@@ -258,8 +258,7 @@ impl LookupChangelog {
             self.emit(old.as_ref(), new.as_ref(), &mut out)?;
             staged.insert(k.to_vec(), new);
         }
-        let schema = file_schema(&self.schema);
-        let changes = compute::concat_batches(&schema, &out)?;
+        let changes = out.finish(file_schema(&self.schema), nkeys)?;
         Ok((changes, Staged { bucket: bucket.clone(), states: staged }))
     }
 
@@ -276,6 +275,11 @@ impl LookupChangelog {
 
     /// The merged row of a key after row `i` of `input`, given its state before.
     fn merge_one(&self, old: Option<&RecordBatch>, input: &RecordBatch, i: usize) -> Result<KeyState> {
+        if self.engine == MergeEngine::Deduplicate && self.sequence_columns.is_empty() {
+            // Deduplicate by arrival: the merged row is the input row itself, kind included (what `build` gives
+            // for this engine, without building a batch).
+            return Ok(Some(input.slice(i, 1)));
+        }
         let Some(old) = old else {
             let v = Versions { rows: &[(input, i)], nkeys: self.nkeys, value_names: &self.value_names };
             return self.build(&v, &[(1, i)], input, input);
@@ -324,7 +328,7 @@ impl LookupChangelog {
     }
 
     /// Appends the changes from `old` to `new` (key states) to `out`.
-    fn emit(&self, old: Option<&RecordBatch>, new: Option<&RecordBatch>, out: &mut Vec<RecordBatch>) -> Result<()> {
+    fn emit(&self, old: Option<&RecordBatch>, new: Option<&RecordBatch>, out: &mut Changes) -> Result<()> {
         let visible = |s: Option<&RecordBatch>| -> Option<RecordBatch> {
             s.filter(|b| {
                 let kind = b.column(self.nkeys + 1).as_primitive::<Int8Type>().value(0);
@@ -334,16 +338,16 @@ impl LookupChangelog {
         };
         let (old, new) = (visible(old), visible(new));
         match (old, new) {
-            (None, Some(n)) => out.push(with_kind(&n, RowKind::Insert, self.nkeys)?),
+            (None, Some(n)) => out.push(n, RowKind::Insert),
             (Some(_), Some(_)) if self.engine == MergeEngine::FirstRow => {}
             (Some(o), Some(n)) => {
                 if self.row_deduplicate && self.values_equal(&o, &n) {
                     return Ok(());
                 }
-                out.push(with_kind(&o, RowKind::UpdateBefore, self.nkeys)?);
-                out.push(with_kind(&n, RowKind::UpdateAfter, self.nkeys)?);
+                out.push(o, RowKind::UpdateBefore);
+                out.push(n, RowKind::UpdateAfter);
             }
-            (Some(o), None) => out.push(with_kind(&o, RowKind::Delete, self.nkeys)?),
+            (Some(o), None) => out.push(o, RowKind::Delete),
             (None, None) => {}
         }
         Ok(())
@@ -354,11 +358,37 @@ impl LookupChangelog {
     }
 }
 
-/// A one-row key-value batch with its `_VALUE_KIND` set to `kind`.
-fn with_kind(row: &RecordBatch, kind: RowKind, nkeys: usize) -> Result<RecordBatch> {
-    let mut cols = row.columns().to_vec();
-    cols[nkeys + 1] = Arc::new(Int8Array::from(vec![kind as i8; row.num_rows()]));
-    Ok(RecordBatch::try_new(row.schema(), cols)?)
+/// The changes of one input batch as they are found: one-row key states and the kind each is emitted with,
+/// gathered into one batch at the end (one `interleave` per column, not a batch per change).
+#[derive(Default)]
+struct Changes {
+    rows: Vec<RecordBatch>,
+    kinds: Vec<i8>,
+}
+
+impl Changes {
+    fn push(&mut self, row: RecordBatch, kind: RowKind) {
+        self.rows.push(row);
+        self.kinds.push(kind as i8);
+    }
+
+    /// The changes in the key-value layout `schema`, `_VALUE_KIND` set to each change's kind.
+    fn finish(self, schema: arrow_schema::SchemaRef, nkeys: usize) -> Result<RecordBatch> {
+        if self.rows.is_empty() {
+            return Ok(RecordBatch::new_empty(schema));
+        }
+        let mut columns = Vec::with_capacity(schema.fields().len());
+        let picks: Vec<(usize, usize)> = (0..self.rows.len()).map(|i| (i, 0)).collect();
+        for c in 0..schema.fields().len() {
+            if c == nkeys + 1 {
+                columns.push(Arc::new(Int8Array::from(self.kinds.clone())) as ArrayRef);
+                continue;
+            }
+            let arrays: Vec<&dyn Array> = self.rows.iter().map(|r| r.column(c).as_ref()).collect();
+            columns.push(compute::interleave(&arrays, &picks)?);
+        }
+        Ok(RecordBatch::try_new(schema, columns)?)
+    }
 }
 
 /// The changelog files of `snapshot` (its `changelogManifestList`), in manifest order.
