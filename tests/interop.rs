@@ -23,24 +23,6 @@ enum Oracle {
 
 const ALL: [Oracle; 3] = [Oracle::PyPaimon, Oracle::PaimonRust, Oracle::Java];
 
-fn oracles_dir() -> PathBuf {
-    let dir = std::env::var_os("DYNTABLE_ORACLES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").expect("HOME is set")).join(".cache/paimon-oracles"));
-    for python in ["py/bin/python", "java/bin/python"] {
-        assert!(
-            dir.join(python).exists(),
-            "Paimon oracles are missing: {} not found. Run scripts/setup-oracles.sh (the README's test command does).",
-            dir.join(python).display()
-        );
-    }
-    dir
-}
-
-fn scripts() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop")
-}
-
 fn python(env: &str) -> PathBuf {
     oracles_dir().join(env).join("bin/python")
 }

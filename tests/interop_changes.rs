@@ -13,31 +13,13 @@ use std::process::Command;
 use std::time::Duration;
 
 use arrow::array::{AsArray, RecordBatch};
-use common::rt;
+use common::{oracles_dir, rt, scripts};
 use dyntable::convert::{batch_to_json_rows, canonical_json, JsonStyle};
 use dyntable::{Catalog, Identifier};
 use dyntable_storage::stream::{ChangeReader, StartFrom};
 use dyntable_storage::{ChangeScanMode, CommitKind, FileStoreTable};
 use futures::TryStreamExt;
 use serde_json::{json, Value};
-
-fn oracles_dir() -> PathBuf {
-    let dir = std::env::var_os("DYNTABLE_ORACLES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").expect("HOME is set")).join(".cache/paimon-oracles"));
-    for python in ["py/bin/python", "java/bin/python"] {
-        assert!(
-            dir.join(python).exists(),
-            "Paimon oracles are missing: {} not found. Run scripts/setup-oracles.sh (the README's test command does).",
-            dir.join(python).display()
-        );
-    }
-    dir
-}
-
-fn scripts() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop")
-}
 
 fn python(env: &str) -> Command {
     let mut c = Command::new(oracles_dir().join(env).join("bin/python"));

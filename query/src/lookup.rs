@@ -92,8 +92,9 @@ pub fn bound_keys(schema: &TableSchema, predicate: &Predicate) -> Option<RecordB
     RecordBatch::try_from_iter(arrays).ok()
 }
 
-/// The values a conjunct binds column `k` to, if it binds it.
-fn bound_values(p: &Predicate, k: &str) -> Option<Vec<Datum>> {
+/// The values a conjunct binds column `k` to, if it binds it (`k = v`, `k IN (..)`, and `k = a OR k = b`, the
+/// form in which DataFusion hands over `k IN (a, b)`).
+pub(crate) fn bound_values(p: &Predicate, k: &str) -> Option<Vec<Datum>> {
     match p {
         Predicate::Cmp(c, CmpOp::Eq, v) if c == k => Some(vec![v.clone()]),
         Predicate::In(c, vs) if c == k => Some(vs.clone()),

@@ -15,12 +15,12 @@ use dyntable_storage::binary_row::{bucket_of, encode_row};
 use dyntable_storage::datafile::MetadataCache;
 use dyntable_storage::lookup::TableLookup;
 use dyntable_storage::manifest::ManifestCache;
-use dyntable_storage::{CmpOp, DataSplit, Datum, FileStoreTable, Predicate, ScanFrom, TableSchema};
+use dyntable_storage::{DataSplit, Datum, FileStoreTable, Predicate, ScanFrom, TableSchema};
 
 use crate::error::external;
 use crate::exec::DyntableScanExec;
 use crate::filter::{expr_to_predicate, filters_to_predicate};
-use crate::lookup::{bound_keys, DyntableLookupExec};
+use crate::lookup::{bound_keys, bound_values, DyntableLookupExec};
 
 /// A dyntable [`FileStoreTable`] read at a [`ScanFrom`] (the latest snapshot unless told otherwise).
 ///
@@ -233,19 +233,7 @@ pub fn matching_buckets(
     let mut types = Vec::new();
     for k in &keys {
         let Some(field) = schema.field(k) else { return Ok(None) };
-        let values: Option<Vec<Datum>> = conjuncts.iter().find_map(|p| match p {
-            Predicate::Cmp(c, CmpOp::Eq, v) if c == k => Some(vec![v.clone()]),
-            Predicate::In(c, vs) if c == k => Some(vs.clone()),
-            // `k IN (a, b)` arrives from DataFusion as `k = a OR k = b`.
-            Predicate::Or(ps) => ps
-                .iter()
-                .map(|p| match p {
-                    Predicate::Cmp(c, CmpOp::Eq, v) if c == k => Some(v.clone()),
-                    _ => None,
-                })
-                .collect(),
-            _ => None,
-        });
+        let values: Option<Vec<Datum>> = conjuncts.iter().find_map(|p| bound_values(p, k));
         let Some(values) = values else { return Ok(None) };
         let mut coerced = Vec::new();
         for v in values {

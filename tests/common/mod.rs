@@ -44,6 +44,26 @@ pub async fn drain(reader: &mut dyntable_storage::stream::ChangeReader, table: &
     out
 }
 
+/// The Paimon oracles' directory (`scripts/setup-oracles.sh`); a missing oracle fails the test, never skips it.
+pub fn oracles_dir() -> std::path::PathBuf {
+    let dir = std::env::var_os("DYNTABLE_ORACLES").map(std::path::PathBuf::from).unwrap_or_else(|| {
+        std::path::PathBuf::from(std::env::var("HOME").expect("HOME is set")).join(".cache/paimon-oracles")
+    });
+    for python in ["py/bin/python", "java/bin/python"] {
+        assert!(
+            dir.join(python).exists(),
+            "Paimon oracles are missing: {} not found. Run scripts/setup-oracles.sh (the README's test command does).",
+            dir.join(python).display()
+        );
+    }
+    dir
+}
+
+/// The interop scripts (`tests/interop/`).
+pub fn scripts() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop")
+}
+
 pub fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime")
 }
