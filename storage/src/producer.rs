@@ -140,13 +140,32 @@ fn key_converter(schema: &TableSchema) -> Result<RowConverter> {
     Ok(RowConverter::new(schema.key_fields().iter().map(|f| SortField::new(f.data_type.to_arrow())).collect())?)
 }
 
-/// A key's merged row: one row of a key-value batch (its kind may be a retraction).
-type KeyState = Option<RecordBatch>;
+/// A key's merged row: a row of one of a bucket's source batches (key-value layout; its kind may be a
+/// retraction), or no row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum KeyState {
+    Absent,
+    At { source: u32, row: u32 },
+}
 
-/// Key states computed for one batch, applied once the batch is accepted.
+/// One bucket's key states: every key changed since the last commit (or looked up since), as a slot of
+/// `states` found through `index`, pointing into `sources` (input batches, looked-up rows, merged rows), which
+/// are compacted to the live rows when they hold mostly dead ones.
+#[derive(Default)]
+struct BucketState {
+    sources: Vec<RecordBatch>,
+    rows_held: usize,
+    index: hashbrown::HashMap<Box<[u8]>, u32>,
+    states: Vec<KeyState>,
+}
+
+/// Key states computed for one batch, applied once the batch is accepted: the sources they add (numbered
+/// from `base`) and the new state of each key slot the batch changed.
 pub struct Staged {
     bucket: BucketKey,
-    states: HashMap<Vec<u8>, KeyState>,
+    base: usize,
+    sources: Vec<RecordBatch>,
+    keys: Vec<(u32, KeyState)>,
 }
 
 /// The `lookup` producer's change computation (see the module docs).
@@ -162,8 +181,28 @@ pub struct LookupChangelog {
     sequence_columns: Vec<usize>,
     keys: RowConverter,
     previous: Box<dyn PreviousRows>,
-    /// Per bucket, the merged row of every key changed since the last commit.
-    state: HashMap<BucketKey, HashMap<Vec<u8>, KeyState>>,
+    state: HashMap<BucketKey, BucketState>,
+}
+
+/// A bucket's sources as one numbering: the applied ones, then those a batch adds.
+struct Sources<'a> {
+    held: &'a [RecordBatch],
+    added: &'a [RecordBatch],
+}
+
+impl Sources<'_> {
+    fn get(&self, i: u32) -> &RecordBatch {
+        let i = i as usize;
+        if i < self.held.len() {
+            &self.held[i]
+        } else {
+            &self.added[i - self.held.len()]
+        }
+    }
+
+    fn all(&self) -> Vec<RecordBatch> {
+        self.held.iter().chain(self.added).cloned().collect()
+    }
 }
 
 impl LookupChangelog {
@@ -213,104 +252,230 @@ impl LookupChangelog {
         partition: &[Datum],
         input: &RecordBatch,
     ) -> Result<(RecordBatch, Staged)> {
+        let mut held = self.state.remove(bucket).unwrap_or_default();
+        let result = self.changes_in(&mut held, bucket, partition, input).await;
+        self.state.insert(bucket.clone(), held);
+        result
+    }
+
+    async fn changes_in(
+        &mut self,
+        held: &mut BucketState,
+        bucket: &BucketKey,
+        partition: &[Datum],
+        input: &RecordBatch,
+    ) -> Result<(RecordBatch, Staged)> {
         let nkeys = self.nkeys;
+        let target = file_schema(&self.schema);
+        let input = RecordBatch::try_new(target.clone(), input.columns().to_vec())?;
         let rows = self.keys.convert_columns(&input.columns()[..nkeys])?;
-        let known = self.state.get(bucket);
-        // Keys neither in this writer's state nor earlier in the batch: one lookup for all of them.
-        let mut missing: Vec<u32> = Vec::new();
-        let mut seen: std::collections::HashSet<&[u8]> = std::collections::HashSet::new();
-        for i in 0..rows.num_rows() {
-            let k = rows.row(i).data();
-            if !known.is_some_and(|s| s.contains_key(k)) && seen.insert(k) {
-                missing.push(i as u32);
-            }
-        }
-        let mut staged: HashMap<Vec<u8>, KeyState> = HashMap::new();
-        if !missing.is_empty() {
-            let take = arrow::array::UInt32Array::from(missing.clone());
-            let keys: Vec<ArrayRef> = input.columns()[..nkeys]
-                .iter()
-                .map(|c| compute::take(c.as_ref(), &take, None))
-                .collect::<std::result::Result<_, _>>()?;
-            let (found_batch, found) = self.previous.previous(bucket, partition, &keys).await?;
-            let target = file_schema(&self.schema);
-            for (i, f) in missing.iter().zip(found) {
-                let state = match f {
-                    Some(r) => Some(RecordBatch::try_new(target.clone(), found_batch.slice(r, 1).columns().to_vec())?),
-                    None => None,
-                };
-                staged.insert(rows.row(*i as usize).data().to_vec(), state);
-            }
-        }
-        let mut out = Changes::default();
         let kinds = input.column(nkeys + 1).as_primitive::<Int8Type>();
-        for i in 0..input.num_rows() {
-            let k = rows.row(i).data();
-            if self.spec.ignore_delete && RowKind::from_byte(kinds.value(i)).is_some_and(RowKind::is_retract) {
-                // The merge engine ignores it (`*.ignore-delete`): no change, not even -U/+U of the same row.
-                continue;
+        // Rows that change their key (a retraction the merge engine ignores changes nothing, not even -U/+U).
+        let live: Vec<u32> = (0..input.num_rows() as u32)
+            .filter(|&i| {
+                !(self.spec.ignore_delete
+                    && RowKind::from_byte(kinds.value(i as usize)).is_some_and(RowKind::is_retract))
+            })
+            .collect();
+        // The batch's distinct keys (slot, state as the batch goes) and each live row's index among them. A key
+        // the bucket state does not know gets a slot now and its committed row looked up below.
+        let mut keys: Vec<(u32, KeyState)> = Vec::new();
+        let mut key_of: Vec<u32> = Vec::with_capacity(live.len());
+        let known_slots = held.states.len();
+        let mut missing: Vec<u32> = Vec::new();
+        {
+            let mut local: hashbrown::HashMap<u32, u32> = hashbrown::HashMap::with_capacity(live.len());
+            for &i in &live {
+                let k = rows.row(i as usize).data();
+                let slot = match held.index.get(k) {
+                    Some(&s) => s,
+                    None => {
+                        let s = held.states.len() as u32;
+                        held.index.insert(k.into(), s);
+                        held.states.push(KeyState::Absent);
+                        missing.push(i);
+                        s
+                    }
+                };
+                let n = *local.entry(slot).or_insert_with(|| {
+                    keys.push((slot, KeyState::Absent));
+                    keys.len() as u32 - 1
+                });
+                key_of.push(n);
             }
-            let old: KeyState = match staged.get(k) {
-                Some(s) => s.clone(),
-                None => known.and_then(|s| s.get(k)).cloned().flatten(),
-            };
-            let new = self.merge_one(old.as_ref(), input, i)?;
-            self.emit(old.as_ref(), new.as_ref(), &mut out)?;
-            staged.insert(k.to_vec(), new);
         }
-        let changes = out.finish(file_schema(&self.schema), nkeys)?;
-        Ok((changes, Staged { bucket: bucket.clone(), states: staged }))
+        if !missing.is_empty() {
+            if let Err(e) = self.look_up(held, bucket, partition, &input, &missing).await {
+                // Forget the slots given above: their committed rows are unknown.
+                for &i in &missing {
+                    held.index.remove(rows.row(i as usize).data());
+                }
+                held.states.truncate(known_slots);
+                return Err(e);
+            }
+        }
+        for k in keys.iter_mut() {
+            k.1 = held.states[k.0 as usize];
+        }
+        let base = held.sources.len();
+        let mut added = vec![input.clone()];
+        let input_source = base as u32;
+        let mut out = Changes::default();
+        if self.engine == MergeEngine::Deduplicate && self.sequence_columns.is_empty() {
+            // Deduplicate by arrival: the merged row is the input row itself, kind included.
+            let sources = Sources { held: &held.sources, added: &added };
+            for (&i, &n) in live.iter().zip(&key_of) {
+                let new = KeyState::At { source: input_source, row: i };
+                let old = std::mem::replace(&mut keys[n as usize].1, new);
+                self.emit(&sources, i, old, new, &mut out)?;
+            }
+        } else {
+            self.merge_rounds(&live, &key_of, &held.sources, &mut added, &mut keys, &mut out)?;
+        }
+        let sources = Sources { held: &held.sources, added: &added };
+        let changes = out.finish(&sources, target, nkeys)?;
+        Ok((changes, Staged { bucket: bucket.clone(), base, sources: added, keys }))
+    }
+
+    /// Looks up the committed rows of the keys of `input`'s rows `missing` (slots just given, state
+    /// `Absent`) and records what is found as their states (facts about the committed bucket, kept whether or
+    /// not the batch is accepted).
+    async fn look_up(
+        &mut self,
+        held: &mut BucketState,
+        bucket: &BucketKey,
+        partition: &[Datum],
+        input: &RecordBatch,
+        missing: &[u32],
+    ) -> Result<()> {
+        let take = arrow::array::UInt32Array::from(missing.to_vec());
+        let key_columns: Vec<ArrayRef> = input.columns()[..self.nkeys]
+            .iter()
+            .map(|c| compute::take(c.as_ref(), &take, None))
+            .collect::<std::result::Result<_, _>>()?;
+        let (found_batch, found) = self.previous.previous(bucket, partition, &key_columns).await?;
+        if !found.iter().any(Option::is_some) {
+            return Ok(());
+        }
+        let source = held.sources.len() as u32;
+        let found_batch = RecordBatch::try_new(input.schema(), found_batch.columns().to_vec())?;
+        held.rows_held += found_batch.num_rows();
+        held.sources.push(found_batch);
+        let first_new = held.states.len() - missing.len();
+        for (n, f) in found.into_iter().enumerate() {
+            if let Some(r) = f {
+                held.states[first_new + n] = KeyState::At { source, row: r as u32 };
+            }
+        }
+        Ok(())
+    }
+
+    /// Merges each row with its key's state. Rows are taken in rounds (a key's first row in the batch, then
+    /// its second, ...) so that every round merges distinct keys and builds its merged rows as one batch.
+    #[allow(clippy::too_many_arguments)]
+    fn merge_rounds(
+        &self,
+        live: &[u32],
+        slot_of: &[u32],
+        held: &[RecordBatch],
+        added: &mut Vec<RecordBatch>,
+        keys: &mut [(u32, KeyState)],
+        out: &mut Changes,
+    ) -> Result<()> {
+        let input_source = held.len();
+        let mut rounds: Vec<Vec<(u32, u32)>> = Vec::new();
+        {
+            let mut seen: Vec<usize> = vec![0; keys.len()];
+            for (&i, &slot) in live.iter().zip(slot_of) {
+                let n = &mut seen[slot as usize];
+                if rounds.len() <= *n {
+                    rounds.push(Vec::new());
+                }
+                rounds[*n].push((i, slot));
+                *n += 1;
+            }
+        }
+        let seq =
+            |b: &RecordBatch, r: usize| b.column(self.nkeys).as_primitive::<arrow::datatypes::Int64Type>().value(r);
+        for round in rounds {
+            let round_source = (held.len() + added.len()) as u32;
+            let mut builder = OutputBuilder::new();
+            let mut news: Vec<KeyState> = Vec::with_capacity(round.len());
+            {
+                let sources = Sources { held, added };
+                let input = sources.get(input_source as u32);
+                for &(i, slot) in &round {
+                    let i = i as usize;
+                    let merged = match keys[slot as usize].1 {
+                        KeyState::Absent => {
+                            let v = Versions { rows: &[(input, i)], nkeys: self.nkeys, value_names: &self.value_names };
+                            self.spec.merge(&v, &self.value_types)?.map(|m| (m, vec![(input_source, i)], seq(input, i)))
+                        }
+                        KeyState::At { source, row } => {
+                            let old_batch = sources.get(source);
+                            let (o, n) = ((old_batch, row as usize), (input, i));
+                            let (os, ns) = ((source as usize, row as usize), (input_source, i));
+                            // Versions oldest first: by `sequence.field`, then arrival (the state is older).
+                            let input_older = !self.sequence_columns.is_empty()
+                                && self.sequence_cmp(input, i, old_batch, row as usize)?.is_lt();
+                            let (versions, slots) =
+                                if input_older { ([n, o], vec![ns, os]) } else { ([o, n], vec![os, ns]) };
+                            let v = Versions { rows: &versions, nkeys: self.nkeys, value_names: &self.value_names };
+                            let seq_max = seq(o.0, o.1).max(seq(n.0, n.1));
+                            self.spec.merge(&v, &self.value_types)?.map(|m| (m, slots, seq_max))
+                        }
+                    };
+                    news.push(match merged {
+                        Some((m, slots, seq_max)) => {
+                            let row = builder.len() as u32;
+                            builder.push(&m, &slots, seq_max);
+                            KeyState::At { source: round_source, row }
+                        }
+                        None => KeyState::Absent,
+                    });
+                }
+            }
+            if !builder.is_empty() {
+                let all = Sources { held, added }.all();
+                added.push(builder.finish(&all, self.nkeys)?);
+            }
+            let sources = Sources { held, added };
+            for (&(i, slot), new) in round.iter().zip(news) {
+                let old = std::mem::replace(&mut keys[slot as usize].1, new);
+                self.emit(&sources, i, old, new, out)?;
+            }
+        }
+        // Back to arrival order (rounds emit a key's later rows after other keys' first rows).
+        out.sort_by_row();
+        Ok(())
     }
 
     /// Makes staged key states current.
-    pub fn apply(&mut self, staged: Staged) {
-        self.state.entry(staged.bucket).or_default().extend(staged.states);
+    pub fn apply(&mut self, staged: Staged) -> Result<()> {
+        let state = self.state.entry(staged.bucket).or_default();
+        let shift = state.sources.len() as i64 - staged.base as i64;
+        for s in &staged.sources {
+            state.rows_held += s.num_rows();
+        }
+        state.sources.extend(staged.sources);
+        for (i, mut v) in staged.keys {
+            if let KeyState::At { source, .. } = &mut v {
+                if *source as usize >= staged.base {
+                    *source = (*source as i64 + shift) as u32;
+                }
+            }
+            state.states[i as usize] = v;
+        }
+        if state.sources.len() > 16 && state.rows_held > 2 * state.states.len() + 65_536 {
+            compact_state(state)?;
+        }
+        Ok(())
     }
 
     /// Forgets the key states (after a commit: the committed LSM now holds them).
     pub fn committed(&mut self) {
         self.state.clear();
         self.previous.invalidate();
-    }
-
-    /// The merged row of a key after row `i` of `input`, given its state before.
-    fn merge_one(&self, old: Option<&RecordBatch>, input: &RecordBatch, i: usize) -> Result<KeyState> {
-        if self.engine == MergeEngine::Deduplicate && self.sequence_columns.is_empty() {
-            // Deduplicate by arrival: the merged row is the input row itself, kind included (what `build` gives
-            // for this engine, without building a batch).
-            return Ok(Some(input.slice(i, 1)));
-        }
-        let Some(old) = old else {
-            let v = Versions { rows: &[(input, i)], nkeys: self.nkeys, value_names: &self.value_names };
-            return self.build(&v, &[(1, i)], input, input);
-        };
-        // Versions oldest first: by `sequence.field`, then arrival (the state is older).
-        let input_older = !self.sequence_columns.is_empty() && self.sequence_cmp(input, i, old, 0)?.is_lt();
-        type Pair<'a> = ([(&'a RecordBatch, usize); 2], [(usize, usize); 2]);
-        let (rows, slots): Pair = if input_older {
-            ([(input, i), (old, 0)], [(1, i), (0, 0)])
-        } else {
-            ([(old, 0), (input, i)], [(0, 0), (1, i)])
-        };
-        let v = Versions { rows: &rows, nkeys: self.nkeys, value_names: &self.value_names };
-        self.build(&v, &slots, old, input)
-    }
-
-    /// Merges versions whose `slots` index `[old, input]`.
-    fn build(
-        &self,
-        v: &Versions,
-        slots: &[(usize, usize)],
-        old: &RecordBatch,
-        input: &RecordBatch,
-    ) -> Result<KeyState> {
-        let Some(m) = self.spec.merge(v, &self.value_types)? else { return Ok(None) };
-        let seq =
-            |(b, r): (&RecordBatch, usize)| b.column(self.nkeys).as_primitive::<arrow::datatypes::Int64Type>().value(r);
-        let seq_max = v.rows.iter().map(|r| seq(*r)).max().unwrap_or(0);
-        let mut builder = OutputBuilder::new();
-        builder.push(&m, slots, seq_max);
-        Ok(Some(builder.finish(&[old.clone(), input.clone()], self.nkeys)?))
     }
 
     fn sequence_cmp(&self, a: &RecordBatch, i: usize, b: &RecordBatch, j: usize) -> Result<std::cmp::Ordering> {
@@ -327,65 +492,101 @@ impl LookupChangelog {
         Ok(std::cmp::Ordering::Equal)
     }
 
-    /// Appends the changes from `old` to `new` (key states) to `out`.
-    fn emit(&self, old: Option<&RecordBatch>, new: Option<&RecordBatch>, out: &mut Changes) -> Result<()> {
-        let visible = |s: Option<&RecordBatch>| -> Option<RecordBatch> {
-            s.filter(|b| {
-                let kind = b.column(self.nkeys + 1).as_primitive::<Int8Type>().value(0);
-                !RowKind::from_byte(kind).unwrap_or(RowKind::Insert).is_retract()
-            })
-            .cloned()
-        };
-        let (old, new) = (visible(old), visible(new));
-        match (old, new) {
-            (None, Some(n)) => out.push(n, RowKind::Insert),
+    /// The (source, row) of a state whose row is visible (not a retraction).
+    fn visible(&self, sources: &Sources, s: KeyState) -> Option<(u32, u32)> {
+        let KeyState::At { source, row } = s else { return None };
+        let kind = sources.get(source).column(self.nkeys + 1).as_primitive::<Int8Type>().value(row as usize);
+        (!RowKind::from_byte(kind).unwrap_or(RowKind::Insert).is_retract()).then_some((source, row))
+    }
+
+    /// Appends the changes of input row `at` from state `old` to state `new` to `out`.
+    fn emit(&self, sources: &Sources, at: u32, old: KeyState, new: KeyState, out: &mut Changes) -> Result<()> {
+        match (self.visible(sources, old), self.visible(sources, new)) {
+            (None, Some(n)) => out.push(at, n, RowKind::Insert),
             (Some(_), Some(_)) if self.engine == MergeEngine::FirstRow => {}
             (Some(o), Some(n)) => {
-                if self.row_deduplicate && self.values_equal(&o, &n) {
+                if self.row_deduplicate && self.values_equal(sources, o, n) {
                     return Ok(());
                 }
-                out.push(o, RowKind::UpdateBefore);
-                out.push(n, RowKind::UpdateAfter);
+                out.push(at, o, RowKind::UpdateBefore);
+                out.push(at, n, RowKind::UpdateAfter);
             }
-            (Some(o), None) => out.push(o, RowKind::Delete),
+            (Some(o), None) => out.push(at, o, RowKind::Delete),
             (None, None) => {}
         }
         Ok(())
     }
 
-    fn values_equal(&self, a: &RecordBatch, b: &RecordBatch) -> bool {
-        (self.nkeys + 2..a.num_columns()).all(|c| a.column(c).to_data() == b.column(c).to_data())
+    fn values_equal(&self, sources: &Sources, (sa, ra): (u32, u32), (sb, rb): (u32, u32)) -> bool {
+        let (a, b) = (sources.get(sa), sources.get(sb));
+        (self.nkeys + 2..a.num_columns())
+            .all(|c| a.column(c).slice(ra as usize, 1).to_data() == b.column(c).slice(rb as usize, 1).to_data())
     }
 }
 
-/// The changes of one input batch as they are found: one-row key states and the kind each is emitted with,
-/// gathered into one batch at the end (one `interleave` per column, not a batch per change).
+/// Gathers a bucket's live key states into one source batch.
+fn compact_state(state: &mut BucketState) -> Result<()> {
+    let mut picks: Vec<(usize, usize)> = Vec::with_capacity(state.states.len());
+    let mut live: Vec<&mut KeyState> = Vec::with_capacity(state.states.len());
+    for v in state.states.iter_mut() {
+        if let KeyState::At { source, row } = *v {
+            picks.push((source as usize, row as usize));
+            live.push(v);
+        }
+    }
+    let refs: Vec<&RecordBatch> = state.sources.iter().collect();
+    let batch = compute::interleave_record_batch(&refs, &picks)?;
+    for (j, v) in live.into_iter().enumerate() {
+        *v = KeyState::At { source: 0, row: j as u32 };
+    }
+    state.rows_held = batch.num_rows();
+    state.sources = vec![batch];
+    Ok(())
+}
+
+/// The changes of one input batch as they are found: (source, row) of each changed row, the kind it is
+/// emitted with and the input row it comes from, gathered into one batch at the end (one `interleave` per
+/// column).
 #[derive(Default)]
 struct Changes {
-    rows: Vec<RecordBatch>,
+    at: Vec<u32>,
+    picks: Vec<(usize, usize)>,
     kinds: Vec<i8>,
 }
 
 impl Changes {
-    fn push(&mut self, row: RecordBatch, kind: RowKind) {
-        self.rows.push(row);
+    fn push(&mut self, at: u32, (source, row): (u32, u32), kind: RowKind) {
+        self.at.push(at);
+        self.picks.push((source as usize, row as usize));
         self.kinds.push(kind as i8);
     }
 
+    /// Orders the changes by the input row they come from (stable: a row's -U stays before its +U).
+    fn sort_by_row(&mut self) {
+        if self.at.windows(2).all(|w| w[0] <= w[1]) {
+            return;
+        }
+        let mut order: Vec<usize> = (0..self.at.len()).collect();
+        order.sort_by_key(|&i| self.at[i]);
+        self.picks = order.iter().map(|&i| self.picks[i]).collect();
+        self.kinds = order.iter().map(|&i| self.kinds[i]).collect();
+        self.at = order.iter().map(|&i| self.at[i]).collect();
+    }
+
     /// The changes in the key-value layout `schema`, `_VALUE_KIND` set to each change's kind.
-    fn finish(self, schema: arrow_schema::SchemaRef, nkeys: usize) -> Result<RecordBatch> {
-        if self.rows.is_empty() {
+    fn finish(self, sources: &Sources, schema: arrow_schema::SchemaRef, nkeys: usize) -> Result<RecordBatch> {
+        if self.picks.is_empty() {
             return Ok(RecordBatch::new_empty(schema));
         }
+        let all: Vec<&RecordBatch> = sources.held.iter().chain(sources.added).collect();
         let mut columns = Vec::with_capacity(schema.fields().len());
-        let picks: Vec<(usize, usize)> = (0..self.rows.len()).map(|i| (i, 0)).collect();
         for c in 0..schema.fields().len() {
             if c == nkeys + 1 {
                 columns.push(Arc::new(Int8Array::from(self.kinds.clone())) as ArrayRef);
                 continue;
             }
-            let arrays: Vec<&dyn Array> = self.rows.iter().map(|r| r.column(c).as_ref()).collect();
-            columns.push(compute::interleave(&arrays, &picks)?);
+            let arrays: Vec<&dyn Array> = all.iter().map(|r| r.column(c).as_ref()).collect();
+            columns.push(compute::interleave(&arrays, &self.picks)?);
         }
         Ok(RecordBatch::try_new(schema, columns)?)
     }

@@ -63,6 +63,10 @@ type EncodingTask = tokio::task::JoinHandle<Result<(Vec<DataFileMeta>, Vec<DataF
 /// changelog rows (`changelog-producer` `input` or `lookup`).
 type SortedBucket = (BucketKey, Vec<Datum>, Option<Flushed>, Option<RecordBatch>);
 
+/// Bytes of a bucket's `lookup` changes held before they are written as a changelog file (or
+/// `write-buffer-size` when smaller).
+const CHANGELOG_ROLL_BYTES: u64 = 64 << 20;
+
 /// One bucket's rows of a `lookup` write: partition, input rows (key-value layout), their exact changes, and
 /// the key states after them.
 type LookupPrepared = (BucketKey, Vec<Datum>, RecordBatch, RecordBatch, crate::producer::Staged);
@@ -268,13 +272,26 @@ impl FileStoreWrite {
             }
         }
         for (key, partition, kv, changes, staged) in prepared {
-            self.lookup.as_mut().expect("lookup producer").apply(staged);
+            if let Err(e) = self.lookup.as_mut().expect("lookup producer").apply(staged) {
+                self.log_failed = Some(format!("the lookup producer's key states failed: {e}"));
+                return Err(e);
+            }
             if changes.num_rows() > 0 {
-                self.changelog.entry(key.clone()).or_default().push(changes);
+                let pending = self.changelog.entry(key.clone()).or_default();
+                pending.push(changes);
+                let bytes: usize = pending.iter().map(|b| b.get_array_memory_size()).sum();
+                if bytes as u64 >= CHANGELOG_ROLL_BYTES.min(self.options.write_buffer_size) {
+                    let batches = std::mem::take(pending);
+                    self.roll_changelog(&key, &partition, batches);
+                }
             }
             self.push_buffer(key, partition, kv);
         }
-        let flushed = self.maybe_flush().await;
+        // At most two rolled changelog files in flight: their rows are held until written.
+        let mut flushed = self.collect_encoding_to(2).await;
+        if flushed.is_ok() {
+            flushed = self.maybe_flush().await;
+        }
         if let (Err(e), Some(_)) = (&flushed, &self.log) {
             self.log_failed = Some(format!("buffering logged changes failed: {e}"));
         }
@@ -322,7 +339,7 @@ impl FileStoreWrite {
                 if let Some(lookup) = self.lookup.as_mut() {
                     // Rebuilds the key states; the changes themselves come from the log below.
                     let (_, staged) = lookup.changes(&key, &partition, &kv).await?;
-                    lookup.apply(staged);
+                    lookup.apply(staged)?;
                 }
                 self.push_buffer(key, partition, kv);
             }
@@ -365,7 +382,7 @@ impl FileStoreWrite {
             if let Some(lookup) = self.lookup.as_mut() {
                 // Replaying a log batch written without the lookup producer: compute its changes now.
                 let (changes, staged) = lookup.changes(&key, &partition, &file_batch).await?;
-                lookup.apply(staged);
+                lookup.apply(staged)?;
                 if changes.num_rows() > 0 {
                     self.changelog.entry(key.clone()).or_default().push(changes);
                 }
@@ -645,10 +662,31 @@ impl FileStoreWrite {
         Ok(Some((key.clone(), buf.partition, data, changelog)))
     }
 
+    /// `lookup`: writes a bucket's pending changes as a changelog file in the background (on another worker,
+    /// while the writer computes the next changes), before the data files of the same rows: the bucket's
+    /// changelog files stay in the order of its changes.
+    fn roll_changelog(&mut self, key: &BucketKey, partition: &[Datum], batches: Vec<RecordBatch>) {
+        let dir = bucket_dir(&self.schema, partition, key.bucket, &self.options.partition_default_name);
+        let writer = self.changelog_writer.clone();
+        let schema = file_schema(&self.schema);
+        let task = tokio::spawn(async move {
+            let changes = compute::concat_batches(&schema, &batches)?;
+            drop(batches);
+            Ok((Vec::new(), writer.write(&dir, &changes, 0, 0).await?))
+        });
+        self.encoding.push((key.clone(), partition.to_vec(), task));
+    }
+
     /// Waits for the files being encoded and adds them to the pending commit.
     async fn collect_encoding(&mut self) -> Result<()> {
+        self.collect_encoding_to(0).await
+    }
+
+    /// Waits for the oldest files being encoded until at most `keep` are left in flight.
+    async fn collect_encoding_to(&mut self, keep: usize) -> Result<()> {
         let total_buckets = self.options.bucket;
-        for (key, partition, task) in std::mem::take(&mut self.encoding) {
+        let done = self.encoding.len().saturating_sub(keep);
+        for (key, partition, task) in self.encoding.drain(..done).collect::<Vec<_>>() {
             let (files, changelog) =
                 task.await.map_err(|e| Error::Internal(format!("file encoding task failed: {e}")))??;
             let msg = self.pending.entry(key.clone()).or_insert_with(|| CommitMessage {
