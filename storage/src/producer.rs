@@ -41,51 +41,51 @@ use crate::schema::TableSchema;
 use crate::snapshot::SnapshotManager;
 use crate::types::DataType;
 
+/// What [`PreviousRows`] found: merged rows in the key-value layout, retractions included.
+pub enum Previous {
+    /// Every committed row of the bucket: a key without a row here has none (the producer then knows every
+    /// key of the bucket and looks nothing up again while it keeps its state).
+    Bucket(RecordBatch),
+    /// Per requested key, its row in the batch or `None` when the bucket has no version of it.
+    Keys(RecordBatch, Vec<Option<usize>>),
+}
+
 /// Previous merged rows of keys in a bucket's committed LSM.
 #[async_trait]
 pub trait PreviousRows: Send + Sync {
-    /// For each row of `keys` (the trimmed primary-key columns), its merged row in the bucket's latest
-    /// committed state, retractions included: a batch in the key-value file layout and, per requested key,
-    /// the row of it or `None` when the bucket has no version of the key.
-    async fn previous(
-        &mut self,
-        bucket: &BucketKey,
-        partition: &[Datum],
-        keys: &[ArrayRef],
-    ) -> Result<(RecordBatch, Vec<Option<usize>>)>;
+    /// The merged rows of `keys` (the trimmed primary-key columns) in the bucket's latest committed state.
+    async fn previous(&mut self, bucket: &BucketKey, partition: &[Datum], keys: &[ArrayRef]) -> Result<Previous>;
 
     /// Forgets what was read (the writer committed: the committed state changed).
     fn invalidate(&mut self);
 }
 
-/// [`PreviousRows`] by merge-on-read: the first lookup in a bucket after a commit reads the whole bucket of
-/// the latest snapshot through [`TableRead::merge_runs`] (retractions kept) and keeps it until the next
-/// commit. Memory is the bucket's merged rows; a point lookup can replace it.
+/// [`PreviousRows`] by merge-on-read: reads the whole bucket of the latest snapshot through
+/// [`TableRead::merge_runs`] (retractions kept), once per bucket while the producer keeps its state.
 pub struct MergeReadPreviousRows {
     schema: Arc<TableSchema>,
     read: TableRead,
     snapshots: SnapshotManager,
     manifests: ManifestStore,
-    keys: RowConverter,
-    cache: HashMap<BucketKey, (RecordBatch, HashMap<Vec<u8>, usize>)>,
 }
 
 impl MergeReadPreviousRows {
     pub fn new(io: FileIO, schema: Arc<TableSchema>) -> Result<Self> {
         let read = TableRead::new(io.clone(), schema.clone(), None, None)?;
         Ok(MergeReadPreviousRows {
-            keys: key_converter(&schema)?,
             read,
             snapshots: SnapshotManager::new(io.clone()),
             manifests: ManifestStore::new(io),
             schema,
-            cache: HashMap::new(),
         })
     }
+}
 
-    async fn load(&self, bucket: &BucketKey, partition: &[Datum]) -> Result<(RecordBatch, HashMap<Vec<u8>, usize>)> {
+#[async_trait]
+impl PreviousRows for MergeReadPreviousRows {
+    async fn previous(&mut self, bucket: &BucketKey, partition: &[Datum], _keys: &[ArrayRef]) -> Result<Previous> {
         let target = file_schema(&self.schema);
-        let empty = || (RecordBatch::new_empty(target.clone()), HashMap::new());
+        let empty = || Previous::Bucket(RecordBatch::new_empty(target.clone()));
         let Some(latest) = self.snapshots.latest().await? else { return Ok(empty()) };
         let entries = live_entries(&self.manifests, &latest).await?;
         let in_bucket: Vec<_> =
@@ -105,35 +105,10 @@ impl MergeReadPreviousRows {
             .into_iter()
             .map(|b| RecordBatch::try_new(target.clone(), b.columns().to_vec()))
             .collect::<std::result::Result<Vec<_>, _>>()?;
-        let all = compute::concat_batches(&target, &batches)?;
-        let nkeys = self.schema.key_fields().len();
-        let rows = self.keys.convert_columns(&all.columns()[..nkeys])?;
-        let index = (0..rows.num_rows()).map(|i| (rows.row(i).as_ref().to_vec(), i)).collect();
-        Ok((all, index))
-    }
-}
-
-#[async_trait]
-impl PreviousRows for MergeReadPreviousRows {
-    async fn previous(
-        &mut self,
-        bucket: &BucketKey,
-        partition: &[Datum],
-        keys: &[ArrayRef],
-    ) -> Result<(RecordBatch, Vec<Option<usize>>)> {
-        if !self.cache.contains_key(bucket) {
-            let loaded = self.load(bucket, partition).await?;
-            self.cache.insert(bucket.clone(), loaded);
-        }
-        let (batch, index) = &self.cache[bucket];
-        let rows = self.keys.convert_columns(keys)?;
-        let found = (0..rows.num_rows()).map(|i| index.get(rows.row(i).as_ref()).copied()).collect();
-        Ok((batch.clone(), found))
+        Ok(Previous::Bucket(compute::concat_batches(&target, &batches)?))
     }
 
-    fn invalidate(&mut self) {
-        self.cache.clear();
-    }
+    fn invalidate(&mut self) {}
 }
 
 fn key_converter(schema: &TableSchema) -> Result<RowConverter> {
@@ -148,6 +123,53 @@ enum KeyState {
     At { source: u32, row: u32 },
 }
 
+/// A key's bytes (row format), inline when short: a probe that finds its key reads no other memory.
+#[derive(Clone)]
+enum KeyBytes {
+    Inline { len: u8, bytes: [u8; 22] },
+    Heap(Box<[u8]>),
+}
+
+impl KeyBytes {
+    fn new(k: &[u8]) -> Self {
+        if k.len() <= 22 {
+            let mut bytes = [0u8; 22];
+            bytes[..k.len()].copy_from_slice(k);
+            KeyBytes::Inline { len: k.len() as u8, bytes }
+        } else {
+            KeyBytes::Heap(k.into())
+        }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            KeyBytes::Inline { len, bytes } => &bytes[..*len as usize],
+            KeyBytes::Heap(b) => b,
+        }
+    }
+}
+
+impl PartialEq for KeyBytes {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for KeyBytes {}
+
+impl std::hash::Hash for KeyBytes {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // As `[u8]` hashes, so that `&[u8]` finds it (`Borrow`).
+        self.as_slice().hash(state)
+    }
+}
+
+impl std::borrow::Borrow<[u8]> for KeyBytes {
+    fn borrow(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
 /// One bucket's key states: every key changed since the last commit (or looked up since), as a slot of
 /// `states` found through `index`, pointing into `sources` (input batches, looked-up rows, merged rows), which
 /// are compacted to the live rows when they hold mostly dead ones.
@@ -155,8 +177,19 @@ enum KeyState {
 struct BucketState {
     sources: Vec<RecordBatch>,
     rows_held: usize,
-    index: hashbrown::HashMap<Box<[u8]>, u32>,
+    index: hashbrown::HashMap<KeyBytes, u32>,
     states: Vec<KeyState>,
+    /// Whether `index` holds every key the bucket has (a key not in it has no row).
+    complete: bool,
+}
+
+impl BucketState {
+    /// Bytes held: the sources' Arrow memory and the key index.
+    fn memory(&self) -> usize {
+        self.sources.iter().map(|s| s.get_array_memory_size()).sum::<usize>()
+            + self.index.capacity() * (std::mem::size_of::<(KeyBytes, u32)>() + 1)
+            + self.states.capacity() * std::mem::size_of::<KeyState>()
+    }
 }
 
 /// Key states computed for one batch, applied once the batch is accepted: the sources they add (numbered
@@ -180,6 +213,10 @@ pub struct LookupChangelog {
     /// Value columns of `sequence.field`, in the key-value layout.
     sequence_columns: Vec<usize>,
     keys: RowConverter,
+    /// Per key-value column: whether it is a key or primary-key value column (equal in all rows of a key).
+    from_input: Vec<bool>,
+    /// `lookup.cache-max-memory-size`: key states kept across commits up to this size per bucket.
+    cache_bytes: usize,
     previous: Box<dyn PreviousRows>,
     state: HashMap<BucketKey, BucketState>,
 }
@@ -230,6 +267,12 @@ impl LookupChangelog {
             value_types: schema.fields.iter().map(|f| f.data_type.clone()).collect(),
             sequence_columns,
             keys: key_converter(&schema)?,
+            from_input: (0..nkeys)
+                .map(|_| true)
+                .chain([false, false])
+                .chain(schema.fields.iter().map(|f| schema.primary_keys.contains(&f.name)))
+                .collect(),
+            cache_bytes: options.lookup_cache_max_memory_size as usize,
             previous,
             schema,
             state: HashMap::new(),
@@ -291,9 +334,11 @@ impl LookupChangelog {
                     Some(&s) => s,
                     None => {
                         let s = held.states.len() as u32;
-                        held.index.insert(k.into(), s);
+                        held.index.insert(KeyBytes::new(k), s);
                         held.states.push(KeyState::Absent);
-                        missing.push(i);
+                        if !held.complete {
+                            missing.push(i);
+                        }
                         s
                     }
                 };
@@ -311,6 +356,7 @@ impl LookupChangelog {
                     held.index.remove(rows.row(i as usize).data());
                 }
                 held.states.truncate(known_slots);
+                held.index.retain(|_, s| (*s as usize) < known_slots);
                 return Err(e);
             }
         }
@@ -333,7 +379,7 @@ impl LookupChangelog {
             self.merge_rounds(&live, &key_of, &held.sources, &mut added, &mut keys, &mut out)?;
         }
         let sources = Sources { held: &held.sources, added: &added };
-        let changes = out.finish(&sources, target, nkeys)?;
+        let changes = out.finish(&sources, input_source, &self.from_input, target, nkeys)?;
         Ok((changes, Staged { bucket: bucket.clone(), base, sources: added, keys }))
     }
 
@@ -353,7 +399,33 @@ impl LookupChangelog {
             .iter()
             .map(|c| compute::take(c.as_ref(), &take, None))
             .collect::<std::result::Result<_, _>>()?;
-        let (found_batch, found) = self.previous.previous(bucket, partition, &key_columns).await?;
+        let first_new = held.states.len() - missing.len();
+        let (found_batch, found) = match self.previous.previous(bucket, partition, &key_columns).await? {
+            Previous::Keys(batch, found) => (batch, found),
+            Previous::Bucket(batch) => {
+                // Every key of the bucket: those this writer has not seen get a slot, the ones just given get
+                // their row; the keys it changed keep their (newer) states.
+                let rows = self.keys.convert_columns(&batch.columns()[..self.nkeys])?;
+                let batch = RecordBatch::try_new(input.schema(), batch.columns().to_vec())?;
+                let source = held.sources.len() as u32;
+                for r in 0..rows.num_rows() {
+                    let state = KeyState::At { source, row: r as u32 };
+                    let k = rows.row(r).data();
+                    match held.index.get(k) {
+                        Some(&slot) if slot as usize >= first_new => held.states[slot as usize] = state,
+                        Some(_) => {}
+                        None => {
+                            held.index.insert(KeyBytes::new(k), held.states.len() as u32);
+                            held.states.push(state);
+                        }
+                    }
+                }
+                held.complete = true;
+                held.rows_held += batch.num_rows();
+                held.sources.push(batch);
+                return Ok(());
+            }
+        };
         if !found.iter().any(Option::is_some) {
             return Ok(());
         }
@@ -361,7 +433,6 @@ impl LookupChangelog {
         let found_batch = RecordBatch::try_new(input.schema(), found_batch.columns().to_vec())?;
         held.rows_held += found_batch.num_rows();
         held.sources.push(found_batch);
-        let first_new = held.states.len() - missing.len();
         for (n, f) in found.into_iter().enumerate() {
             if let Some(r) = f {
                 held.states[first_new + n] = KeyState::At { source, row: r as u32 };
@@ -473,8 +544,25 @@ impl LookupChangelog {
     }
 
     /// Forgets the key states (after a commit: the committed LSM now holds them).
+    /// The writer committed everything it wrote: the committed LSM now holds the key states, so they stay
+    /// (this writer is the bucket's only writer) while they fit in `lookup.cache-max-memory-size`. A bucket
+    /// holding a retraction state (an aggregate of retractions, a delete) is dropped: compaction to the last
+    /// level removes retractions, so the committed state may no longer have that row.
     pub fn committed(&mut self) {
-        self.state.clear();
+        let limit = self.cache_bytes;
+        let nkeys = self.nkeys;
+        let dedup = self.engine == MergeEngine::Deduplicate && self.sequence_columns.is_empty();
+        self.state.retain(|_, s| {
+            s.memory() <= limit
+                && (dedup
+                    || s.states.iter().all(|k| match *k {
+                        KeyState::Absent => true,
+                        KeyState::At { source, row } => {
+                            let kind = s.sources[source as usize].column(nkeys + 1).as_primitive::<Int8Type>();
+                            !RowKind::from_byte(kind.value(row as usize)).unwrap_or(RowKind::Insert).is_retract()
+                        }
+                    }))
+        });
         self.previous.invalidate();
     }
 
@@ -573,20 +661,32 @@ impl Changes {
         self.at = order.iter().map(|&i| self.at[i]).collect();
     }
 
-    /// The changes in the key-value layout `schema`, `_VALUE_KIND` set to each change's kind.
-    fn finish(self, sources: &Sources, schema: arrow_schema::SchemaRef, nkeys: usize) -> Result<RecordBatch> {
+    /// The changes in the key-value layout `schema`, `_VALUE_KIND` set to each change's kind. Columns in
+    /// `from_input` (the key and primary-key columns: equal in every change of a key) are taken from the input
+    /// row of each change (source `input`): read in order, not from wherever the old row lies.
+    fn finish(
+        self,
+        sources: &Sources,
+        input: u32,
+        from_input: &[bool],
+        schema: arrow_schema::SchemaRef,
+        nkeys: usize,
+    ) -> Result<RecordBatch> {
         if self.picks.is_empty() {
             return Ok(RecordBatch::new_empty(schema));
         }
         let all: Vec<&RecordBatch> = sources.held.iter().chain(sources.added).collect();
+        let at = arrow::array::UInt32Array::from(self.at);
         let mut columns = Vec::with_capacity(schema.fields().len());
-        for c in 0..schema.fields().len() {
+        for (c, &same_in_key) in from_input.iter().enumerate() {
             if c == nkeys + 1 {
                 columns.push(Arc::new(Int8Array::from(self.kinds.clone())) as ArrayRef);
-                continue;
+            } else if same_in_key {
+                columns.push(compute::take(sources.get(input).column(c).as_ref(), &at, None)?);
+            } else {
+                let arrays: Vec<&dyn Array> = all.iter().map(|r| r.column(c).as_ref()).collect();
+                columns.push(compute::interleave(&arrays, &self.picks)?);
             }
-            let arrays: Vec<&dyn Array> = all.iter().map(|r| r.column(c).as_ref()).collect();
-            columns.push(compute::interleave(&arrays, &self.picks)?);
         }
         Ok(RecordBatch::try_new(schema, columns)?)
     }
