@@ -120,7 +120,23 @@ fn key_converter(schema: &TableSchema) -> Result<RowConverter> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum KeyState {
     Absent,
-    At { source: u32, row: u32 },
+    /// `visible`: the row is not a retraction (kept here so that the change of a key reads its old row only
+    /// when it emits it).
+    At {
+        source: u32,
+        row: u32,
+        visible: bool,
+    },
+}
+
+/// Whether a row of kind `kind` (`_VALUE_KIND`) is visible: not a retraction.
+fn visible_kind(kind: i8) -> bool {
+    !RowKind::from_byte(kind).unwrap_or(RowKind::Insert).is_retract()
+}
+
+/// The kinds column of a batch in the key-value layout.
+fn kinds_of(batch: &RecordBatch, nkeys: usize) -> &arrow::array::Int8Array {
+    batch.column(nkeys + 1).as_primitive::<Int8Type>()
 }
 
 /// A key's bytes (row format), inline when short: a probe that finds its key reads no other memory.
@@ -371,7 +387,7 @@ impl LookupChangelog {
             // Deduplicate by arrival: the merged row is the input row itself, kind included.
             let sources = Sources { held: &held.sources, added: &added };
             for (&i, &n) in live.iter().zip(&key_of) {
-                let new = KeyState::At { source: input_source, row: i };
+                let new = KeyState::At { source: input_source, row: i, visible: visible_kind(kinds.value(i as usize)) };
                 let old = std::mem::replace(&mut keys[n as usize].1, new);
                 self.emit(&sources, i, old, new, &mut out)?;
             }
@@ -408,8 +424,9 @@ impl LookupChangelog {
                 let rows = self.keys.convert_columns(&batch.columns()[..self.nkeys])?;
                 let batch = RecordBatch::try_new(input.schema(), batch.columns().to_vec())?;
                 let source = held.sources.len() as u32;
+                let kinds = kinds_of(&batch, self.nkeys);
                 for r in 0..rows.num_rows() {
-                    let state = KeyState::At { source, row: r as u32 };
+                    let state = KeyState::At { source, row: r as u32, visible: visible_kind(kinds.value(r)) };
                     let k = rows.row(r).data();
                     match held.index.get(k) {
                         Some(&slot) if slot as usize >= first_new => held.states[slot as usize] = state,
@@ -431,11 +448,13 @@ impl LookupChangelog {
         }
         let source = held.sources.len() as u32;
         let found_batch = RecordBatch::try_new(input.schema(), found_batch.columns().to_vec())?;
+        let kinds = kinds_of(&found_batch, self.nkeys).clone();
         held.rows_held += found_batch.num_rows();
         held.sources.push(found_batch);
         for (n, f) in found.into_iter().enumerate() {
             if let Some(r) = f {
-                held.states[first_new + n] = KeyState::At { source, row: r as u32 };
+                held.states[first_new + n] =
+                    KeyState::At { source, row: r as u32, visible: visible_kind(kinds.value(r)) };
             }
         }
         Ok(())
@@ -482,7 +501,7 @@ impl LookupChangelog {
                             let v = Versions { rows: &[(input, i)], nkeys: self.nkeys, value_names: &self.value_names };
                             self.spec.merge(&v, &self.value_types)?.map(|m| (m, vec![(input_source, i)], seq(input, i)))
                         }
-                        KeyState::At { source, row } => {
+                        KeyState::At { source, row, .. } => {
                             let old_batch = sources.get(source);
                             let (o, n) = ((old_batch, row as usize), (input, i));
                             let (os, ns) = ((source as usize, row as usize), (input_source, i));
@@ -500,7 +519,7 @@ impl LookupChangelog {
                         Some((m, slots, seq_max)) => {
                             let row = builder.len() as u32;
                             builder.push(&m, &slots, seq_max);
-                            KeyState::At { source: round_source, row }
+                            KeyState::At { source: round_source, row, visible: true }
                         }
                         None => KeyState::Absent,
                     });
@@ -508,7 +527,14 @@ impl LookupChangelog {
             }
             if !builder.is_empty() {
                 let all = Sources { held, added }.all();
-                added.push(builder.finish(&all, self.nkeys)?);
+                let merged = builder.finish(&all, self.nkeys)?;
+                let kinds = kinds_of(&merged, self.nkeys);
+                for n in news.iter_mut() {
+                    if let KeyState::At { row, visible, .. } = n {
+                        *visible = visible_kind(kinds.value(*row as usize));
+                    }
+                }
+                added.push(merged);
             }
             let sources = Sources { held, added };
             for (&(i, slot), new) in round.iter().zip(news) {
@@ -550,18 +576,9 @@ impl LookupChangelog {
     /// level removes retractions, so the committed state may no longer have that row.
     pub fn committed(&mut self) {
         let limit = self.cache_bytes;
-        let nkeys = self.nkeys;
         let dedup = self.engine == MergeEngine::Deduplicate && self.sequence_columns.is_empty();
         self.state.retain(|_, s| {
-            s.memory() <= limit
-                && (dedup
-                    || s.states.iter().all(|k| match *k {
-                        KeyState::Absent => true,
-                        KeyState::At { source, row } => {
-                            let kind = s.sources[source as usize].column(nkeys + 1).as_primitive::<Int8Type>();
-                            !RowKind::from_byte(kind.value(row as usize)).unwrap_or(RowKind::Insert).is_retract()
-                        }
-                    }))
+            s.memory() <= limit && (dedup || s.states.iter().all(|k| !matches!(k, KeyState::At { visible: false, .. })))
         });
         self.previous.invalidate();
     }
@@ -581,15 +598,16 @@ impl LookupChangelog {
     }
 
     /// The (source, row) of a state whose row is visible (not a retraction).
-    fn visible(&self, sources: &Sources, s: KeyState) -> Option<(u32, u32)> {
-        let KeyState::At { source, row } = s else { return None };
-        let kind = sources.get(source).column(self.nkeys + 1).as_primitive::<Int8Type>().value(row as usize);
-        (!RowKind::from_byte(kind).unwrap_or(RowKind::Insert).is_retract()).then_some((source, row))
+    fn visible(s: KeyState) -> Option<(u32, u32)> {
+        match s {
+            KeyState::At { source, row, visible: true } => Some((source, row)),
+            _ => None,
+        }
     }
 
     /// Appends the changes of input row `at` from state `old` to state `new` to `out`.
     fn emit(&self, sources: &Sources, at: u32, old: KeyState, new: KeyState, out: &mut Changes) -> Result<()> {
-        match (self.visible(sources, old), self.visible(sources, new)) {
+        match (Self::visible(old), Self::visible(new)) {
             (None, Some(n)) => out.push(at, n, RowKind::Insert),
             (Some(_), Some(_)) if self.engine == MergeEngine::FirstRow => {}
             (Some(o), Some(n)) => {
@@ -617,7 +635,7 @@ fn compact_state(state: &mut BucketState) -> Result<()> {
     let mut picks: Vec<(usize, usize)> = Vec::with_capacity(state.states.len());
     let mut live: Vec<&mut KeyState> = Vec::with_capacity(state.states.len());
     for v in state.states.iter_mut() {
-        if let KeyState::At { source, row } = *v {
+        if let KeyState::At { source, row, .. } = *v {
             picks.push((source as usize, row as usize));
             live.push(v);
         }
@@ -625,7 +643,9 @@ fn compact_state(state: &mut BucketState) -> Result<()> {
     let refs: Vec<&RecordBatch> = state.sources.iter().collect();
     let batch = compute::interleave_record_batch(&refs, &picks)?;
     for (j, v) in live.into_iter().enumerate() {
-        *v = KeyState::At { source: 0, row: j as u32 };
+        if let KeyState::At { source, row, .. } = v {
+            (*source, *row) = (0, j as u32);
+        }
     }
     state.rows_held = batch.num_rows();
     state.sources = vec![batch];
