@@ -311,6 +311,26 @@ fn sql_audit_log_incremental_between() {
         }
         let e = session.sql("SELECT * FROM db.t /*+ OPTIONS('incremental-between' = '1,2') */").await.unwrap_err();
         assert!(e.to_string().contains("audit_log"), "{e}");
+
+        // `incremental-between-timestamp`: commit times name the same ranges (start: the last snapshot committed
+        // at or before it, or the one before the earliest; end: the last committed at or before it).
+        let times: Vec<(i64, i64)> =
+            t.snapshot_manager().all().await.unwrap().iter().map(|s| (s.id, s.time_millis)).collect();
+        let at_or_before = |ms: i64| times.iter().filter(|(_, t)| *t <= ms).map(|(id, _)| *id).max();
+        for (from, to) in [(0, times[3].1), (times[1].1, times[3].1), (times[0].1, times[times.len() - 1].1)] {
+            let (a, b) = (at_or_before(from).unwrap_or(0), at_or_before(to).unwrap_or(0));
+            let hint = format!("'incremental-between-timestamp' = '{from},{to}', 'incremental-between-scan-mode' = 'delta'");
+            let got = lines(session.sql(&sql(&hint)).await.unwrap());
+            assert_eq!(got, between(&t, a, b, ChangeScanMode::Delta).await.unwrap(), "{hint}: snapshots {a},{b}");
+        }
+        for (hint, named) in [
+            ("'incremental-between-timestamp' = '5'", "incremental-between-timestamp"),
+            ("'incremental-between-timestamp' = '9,1'", "incremental-between-timestamp"),
+            ("'incremental-between-timestamp' = '1,2', 'incremental-between' = '1,2'", "give one"),
+        ] {
+            let e = session.sql(&sql(hint)).await.unwrap_err().to_string();
+            assert!(e.contains(named), "{hint}: {e}");
+        }
     });
 }
 

@@ -102,12 +102,20 @@ impl TableName {
     pub fn parse(name: &str) -> Result<TableName> {
         let (rest, from, incremental) = match name.split_once('@') {
             None => (name, ScanFrom::Latest, None),
-            Some((t, spec)) if spec.starts_with("incremental=") => {
-                let v = &spec["incremental=".len()..];
+            Some((t, spec)) if spec.starts_with("incremental=") || spec.starts_with("incremental-timestamp=") => {
+                let (v, timestamps) = match spec.strip_prefix("incremental=") {
+                    Some(v) => (v, false),
+                    None => (&spec["incremental-timestamp=".len()..], true),
+                };
                 let (between, mode) = v.rsplit_once(',').ok_or_else(|| {
                     DataFusionError::Plan(format!("malformed incremental read in table name `{name}`"))
                 })?;
-                (t, ScanFrom::Latest, Some(Incremental::parse(between, Some(mode))?))
+                let incremental = if timestamps {
+                    Incremental::parse_timestamps(between, Some(mode))?
+                } else {
+                    Incremental::parse(between, Some(mode))?
+                };
+                (t, ScanFrom::Latest, Some(incremental))
             }
             Some((t, spec)) => {
                 let (k, v) = spec
@@ -140,7 +148,8 @@ impl TableName {
 
     /// The encoded name of `table` read incrementally.
     pub fn encode_incremental(table: &str, incremental: &Incremental) -> String {
-        format!("{table}@incremental={},{},{}", incremental.start, incremental.end, incremental.mode)
+        let by = if incremental.timestamps { "incremental-timestamp" } else { "incremental" };
+        format!("{table}@{by}={},{},{}", incremental.start, incremental.end, incremental.mode)
     }
 
     /// The encoded name of `table` read at `from`.
@@ -254,9 +263,11 @@ mod tests {
             let n = TableName::parse(&TableName::encode("t", &from)).unwrap();
             assert_eq!(n, TableName { table: "t".into(), system: None, from, incremental: None });
         }
-        let inc = Incremental { start: 3, end: 7, mode: ChangeScanMode::Changelog };
-        let n = TableName::parse(&TableName::encode_incremental("t$audit_log", &inc)).unwrap();
-        assert_eq!((n.system.as_deref(), n.incremental), (Some("audit_log"), Some(inc)));
+        for timestamps in [false, true] {
+            let inc = Incremental { start: 3, end: 7, mode: ChangeScanMode::Changelog, timestamps };
+            let n = TableName::parse(&TableName::encode_incremental("t$audit_log", &inc)).unwrap();
+            assert_eq!((n.system.as_deref(), n.incremental), (Some("audit_log"), Some(inc)));
+        }
         assert!(TableName::parse("t$audit_log@incremental=3,7,diff").unwrap_err().to_string().contains("diff"));
         assert_eq!(TableName::parse("t$Snapshots").unwrap().system.as_deref(), Some("snapshots"));
         assert!(TableName::parse("t@snapshot=x").is_err());

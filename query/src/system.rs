@@ -20,7 +20,7 @@ use datafusion::datasource::MemTable;
 use datafusion::error::{DataFusionError, Result};
 use dyntable_storage::binary_row::deserialize_row;
 use dyntable_storage::datafile::bucket_dir;
-use dyntable_storage::incremental::parse_between;
+use dyntable_storage::incremental::{parse_between, parse_between_timestamp};
 use dyntable_storage::manifest::ManifestStore;
 use dyntable_storage::schema::SchemaManager;
 use dyntable_storage::{ChangeScanMode, Datum, FileStoreTable, RowKind, ScanFrom, TableSchema};
@@ -256,31 +256,49 @@ async fn consumers(table: &FileStoreTable) -> Result<RecordBatch> {
     ])
 }
 
-/// The changes between two snapshots, as the `incremental-between` options name them.
+/// The changes between two snapshots, as the `incremental-between` options name them: by snapshot ids, or by
+/// commit times (`incremental-between-timestamp`, resolved to snapshots when read).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Incremental {
     pub start: i64,
     pub end: i64,
     pub mode: ChangeScanMode,
+    /// `start` and `end` are milliseconds since the epoch, not snapshot ids.
+    pub timestamps: bool,
 }
 
 impl Incremental {
     /// From the option values (errors name the option).
     pub fn parse(between: &str, mode: Option<&str>) -> Result<Incremental> {
         let (start, end) = parse_between(between).map_err(|e| DataFusionError::Plan(e.to_string()))?;
-        let mode = match mode {
-            Some(m) => m.parse::<ChangeScanMode>().map_err(|e| DataFusionError::Plan(e.to_string()))?,
-            None => ChangeScanMode::Auto,
-        };
-        Ok(Incremental { start, end, mode })
+        Ok(Incremental { start, end, mode: parse_mode(mode)?, timestamps: false })
+    }
+
+    /// From `incremental-between-timestamp` (and the scan mode).
+    pub fn parse_timestamps(between: &str, mode: Option<&str>) -> Result<Incremental> {
+        let (start, end) = parse_between_timestamp(between).map_err(|e| DataFusionError::Plan(e.to_string()))?;
+        Ok(Incremental { start, end, mode: parse_mode(mode)?, timestamps: true })
     }
 }
 
-/// `t$audit_log` read with `incremental-between` (and `incremental-between-scan-mode`): the changes of the
-/// snapshots after `start` up to `end`, each row with its kind (see `dyntable_storage::incremental`).
+fn parse_mode(mode: Option<&str>) -> Result<ChangeScanMode> {
+    match mode {
+        Some(m) => m.parse::<ChangeScanMode>().map_err(|e| DataFusionError::Plan(e.to_string())),
+        None => Ok(ChangeScanMode::Auto),
+    }
+}
+
+/// `t$audit_log` read with `incremental-between` or `incremental-between-timestamp` (and
+/// `incremental-between-scan-mode`): the changes of the snapshots after the start up to the end, each row with
+/// its kind (see `dyntable_storage::incremental`).
 pub async fn audit_log_between(table: &FileStoreTable, incremental: &Incremental) -> Result<Arc<dyn TableProvider>> {
-    let (schema, stream) =
-        table.incremental_between(incremental.start, incremental.end, incremental.mode).await.map_err(external)?;
+    let (start, end, mode) = (incremental.start, incremental.end, incremental.mode);
+    let (schema, stream) = if incremental.timestamps {
+        table.incremental_between_timestamps(start, end, mode).await
+    } else {
+        table.incremental_between(start, end, mode).await
+    }
+    .map_err(external)?;
     let batches: Vec<RecordBatch> = stream.try_collect().await.map_err(external)?;
     Ok(Arc::new(MemTable::try_new(schema, vec![batches])?))
 }

@@ -40,6 +40,8 @@ use crate::snapshot::{CommitKind, Snapshot, SnapshotManager};
 
 /// The option naming the range of a batch incremental read.
 pub const INCREMENTAL_BETWEEN: &str = "incremental-between";
+/// The option naming the range of a batch incremental read by commit times (milliseconds since the epoch).
+pub const INCREMENTAL_BETWEEN_TIMESTAMP: &str = "incremental-between-timestamp";
 /// The option choosing the files an incremental read takes.
 pub const INCREMENTAL_BETWEEN_SCAN_MODE: &str = "incremental-between-scan-mode";
 
@@ -115,6 +117,48 @@ pub fn parse_between(text: &str) -> Result<(i64, i64)> {
         })
     };
     Ok((id(a)?, id(b)?))
+}
+
+/// Parses `incremental-between-timestamp` = 'START,END' (milliseconds since the epoch).
+pub fn parse_between_timestamp(text: &str) -> Result<(i64, i64)> {
+    let bad = |why: &str| Error::invalid(format!("`{INCREMENTAL_BETWEEN_TIMESTAMP}` = '{text}': {why}"));
+    let (a, b) = text
+        .split_once(',')
+        .ok_or_else(|| bad("expected two timestamps in milliseconds, e.g. '1700000000000,1700000600000'"))?;
+    let millis = |s: &str| {
+        s.trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|t| *t >= 0)
+            .ok_or_else(|| bad(&format!("`{}` is not a timestamp in milliseconds since the epoch", s.trim())))
+    };
+    Ok((millis(a)?, millis(b)?))
+}
+
+/// The snapshot range (start exclusive, end inclusive) of `incremental-between-timestamp` = 'START,END', as Java
+/// Paimon resolves it: the start is the latest snapshot committed at or before START (the one before the
+/// earliest when none is, so that the earliest snapshot's changes are included); the end is the latest snapshot
+/// committed at or before END (the start itself when none is: an empty range).
+pub async fn snapshots_between_timestamps(snapshots: &SnapshotManager, start: i64, end: i64) -> Result<(i64, i64)> {
+    if start > end {
+        return Err(Error::invalid(format!(
+            "`{INCREMENTAL_BETWEEN_TIMESTAMP}` = '{start},{end}': the start must not be after the end"
+        )));
+    }
+    let Some(earliest) = snapshots.earliest_id().await? else {
+        return Err(Error::invalid(format!(
+            "`{INCREMENTAL_BETWEEN_TIMESTAMP}` = '{start},{end}': the table has no snapshots"
+        )));
+    };
+    let from = match snapshots.at_or_before(start).await? {
+        Some(s) => s.id,
+        None => earliest - 1,
+    };
+    let to = match snapshots.at_or_before(end).await? {
+        Some(s) => s.id,
+        None => from,
+    };
+    Ok((from, to))
 }
 
 /// The files holding the changes `snapshot` made, as splits per (partition, bucket) in manifest order; `None`
@@ -287,6 +331,11 @@ mod tests {
         for bad in ["3", "a,b", "3,", "-1,2", "1,2,3"] {
             let e = parse_between(bad).unwrap_err().to_string();
             assert!(e.contains(INCREMENTAL_BETWEEN) && e.contains(bad), "{bad}: {e}");
+        }
+        assert_eq!(parse_between_timestamp("1000, 2000").unwrap(), (1000, 2000));
+        for bad in ["1000", "x,2000", "-5,2000", "1000,2000,3000"] {
+            let e = parse_between_timestamp(bad).unwrap_err().to_string();
+            assert!(e.contains(INCREMENTAL_BETWEEN_TIMESTAMP) && e.contains(bad), "{bad}: {e}");
         }
         assert_eq!("DELTA".parse::<ChangeScanMode>().unwrap(), ChangeScanMode::Delta);
         assert_eq!("changelog".parse::<ChangeScanMode>().unwrap(), ChangeScanMode::Changelog);

@@ -341,6 +341,23 @@ impl FileStoreTable {
             .await
     }
 
+    /// `incremental-between-timestamp`: the changes of the snapshots committed after `start` up to `end`
+    /// (milliseconds; see [`incremental::snapshots_between_timestamps`]), as [`Self::incremental_between`].
+    pub async fn incremental_between_timestamps(
+        &self,
+        start: i64,
+        end: i64,
+        mode: ChangeScanMode,
+    ) -> Result<(SchemaRef, BatchStream)> {
+        let (from, to) = incremental::snapshots_between_timestamps(&self.snapshot_manager(), start, end).await?;
+        if from == to {
+            // Nothing committed in the range: no changes.
+            let read = self.new_read(None, None)?;
+            return Ok((incremental::change_schema(read.schema()), Box::pin(futures::stream::empty())));
+        }
+        self.incremental_between(from, to, mode).await
+    }
+
     /// Scans into memory.
     pub async fn scan_collect(
         &self,

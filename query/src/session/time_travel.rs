@@ -2,7 +2,9 @@
 //! hints are rewritten into the encoded table names [`crate::catalog`] resolves.
 
 use datafusion::error::Result;
-use dyntable_storage::incremental::{INCREMENTAL_BETWEEN, INCREMENTAL_BETWEEN_SCAN_MODE};
+use dyntable_storage::incremental::{
+    INCREMENTAL_BETWEEN, INCREMENTAL_BETWEEN_SCAN_MODE, INCREMENTAL_BETWEEN_TIMESTAMP,
+};
 use dyntable_storage::ScanFrom;
 
 use super::parser::{ident_value, is_name_token, quote, Parser};
@@ -205,19 +207,30 @@ fn parse_hint(hint: &str) -> Result<Target> {
     p.expect_end()?;
     let value = |key: &str| options.get(key).cloned();
     let between = value(INCREMENTAL_BETWEEN);
+    let between_ts = value(INCREMENTAL_BETWEEN_TIMESTAMP);
     let mode = value(INCREMENTAL_BETWEEN_SCAN_MODE);
-    if between.is_some() || mode.is_some() {
-        let Some(between) = between else {
+    if between.is_some() || between_ts.is_some() || mode.is_some() {
+        let incremental_keys = [INCREMENTAL_BETWEEN, INCREMENTAL_BETWEEN_TIMESTAMP, INCREMENTAL_BETWEEN_SCAN_MODE];
+        if let Some(other) = options.keys().find(|k| !incremental_keys.contains(&k.as_str())) {
             return Err(plan_err(format!(
-                "`{INCREMENTAL_BETWEEN_SCAN_MODE}` needs `{INCREMENTAL_BETWEEN}` = 'START,END' in the same OPTIONS hint"
-            )));
-        };
-        if let Some(other) = options.keys().find(|k| *k != INCREMENTAL_BETWEEN && *k != INCREMENTAL_BETWEEN_SCAN_MODE) {
-            return Err(plan_err(format!(
-                "option `{other}` cannot be combined with `{INCREMENTAL_BETWEEN}` in an OPTIONS hint"
+                "option `{other}` cannot be combined with `{INCREMENTAL_BETWEEN}` or `{INCREMENTAL_BETWEEN_TIMESTAMP}` in an OPTIONS hint"
             )));
         }
-        return Ok(Target::Incremental(Incremental::parse(&between, mode.as_deref())?));
+        let incremental = match (between, between_ts) {
+            (Some(between), None) => Incremental::parse(&between, mode.as_deref())?,
+            (None, Some(between)) => Incremental::parse_timestamps(&between, mode.as_deref())?,
+            (Some(_), Some(_)) => {
+                return Err(plan_err(format!(
+                    "`{INCREMENTAL_BETWEEN}` and `{INCREMENTAL_BETWEEN_TIMESTAMP}` name the same thing: give one"
+                )))
+            }
+            (None, None) => {
+                return Err(plan_err(format!(
+                    "`{INCREMENTAL_BETWEEN_SCAN_MODE}` needs `{INCREMENTAL_BETWEEN}` = 'START,END' (or `{INCREMENTAL_BETWEEN_TIMESTAMP}`) in the same OPTIONS hint"
+                )))
+            }
+        };
+        return Ok(Target::Incremental(incremental));
     }
     let mut from: Option<ScanFrom> = None;
     for (k, v) in options {
@@ -232,7 +245,7 @@ fn parse_hint(hint: &str) -> Result<Target> {
             },
             other => {
                 return Err(plan_err(format!(
-                    "unsupported option `{other}` in an OPTIONS hint; supported: scan.snapshot-id, scan.tag-name, scan.timestamp-millis, scan.timestamp, scan.version, incremental-between, incremental-between-scan-mode"
+                    "unsupported option `{other}` in an OPTIONS hint; supported: scan.snapshot-id, scan.tag-name, scan.timestamp-millis, scan.timestamp, scan.version, incremental-between, incremental-between-timestamp, incremental-between-scan-mode"
                 )))
             }
         };
