@@ -490,6 +490,35 @@ fn sequence_field_delete_wins_over_an_older_insert() {
     });
 }
 
+/// A batch the merge engine rejects in one bucket changes no key state in the others: the next change of a
+/// key in a bucket that came before the failing one starts from the state before the rejected batch.
+#[test]
+fn a_rejected_batch_leaves_the_key_states_as_they_were() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = local_catalog(&dir);
+        let options = [("bucket", "1"), ("changelog-producer", "lookup"), ("merge-engine", "partial-update")];
+        let t = create(&catalog, "db.t", SCHEMA, &["p", "k"], &["p"], &options).await.unwrap();
+        let mut w = open_writer(&t).await;
+        let row = |op: &str, p: &str, v: &str| json!({"_op": op, "p": p, "k": 1, "v": v, "n": 1, "g": 1});
+        w.write(&batch(&t, &[row("+I", "a", "w")])).await.unwrap();
+        w.commit().await.unwrap();
+        // Partition `a` sorts first and is fine; partition `b`'s delete is rejected by partial-update.
+        let e = w.write(&batch(&t, &[row("+I", "a", "x"), row("-D", "b", "z")])).await.unwrap_err();
+        assert!(e.to_string().contains("delete"), "{e}");
+        w.write(&batch(&t, &[row("+I", "a", "y")])).await.unwrap();
+        w.commit().await.unwrap();
+        let latest = t.snapshot_manager().latest().await.unwrap().unwrap();
+        let changes = kv_changes(&read_changelog(t.io(), t.schema(), &latest).await.unwrap());
+        let kinds_and_v: Vec<(RowKind, Option<String>)> = changes.iter().map(|c| (c.0, c.2 .0.clone())).collect();
+        assert_eq!(
+            kinds_and_v,
+            vec![(RowKind::UpdateBefore, Some("w".into())), (RowKind::UpdateAfter, Some("y".into()))],
+            "{changes:?}"
+        );
+    });
+}
+
 /// `changelog-producer` and its options are validated when a table is created (ALTER TABLE validates the next
 /// schema the same way, `TableSchema::validate`): unknown modes, `lookup`/`full-compaction` without a primary
 /// key, malformed `row-deduplicate` and `delta-commits`; errors name the option.

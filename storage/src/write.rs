@@ -246,11 +246,24 @@ impl FileStoreWrite {
         groups.sort_by(|a, b| a.0.cmp(&b.0));
         let mut prepared: Vec<LookupPrepared> = Vec::with_capacity(groups.len());
         for (key, (partition, indices)) in groups {
-            let (rows, row_kinds) = take_changes(values, kinds, &indices)?;
-            let kv = self.file_rows(&key, &rows, row_kinds, None)?;
-            let lookup = self.lookup.as_mut().expect("lookup producer");
-            let (changes, staged) = lookup.changes(&key, &partition, &kv).await?;
-            prepared.push((key, partition, kv, changes, staged));
+            let computed = match take_changes(values, kinds, &indices) {
+                Ok((rows, row_kinds)) => match self.file_rows(&key, &rows, row_kinds, None) {
+                    Ok(kv) => {
+                        let lookup = self.lookup.as_mut().expect("lookup producer");
+                        lookup.changes(&key, &partition, &kv).await.map(|(changes, staged)| (kv, changes, staged))
+                    }
+                    Err(e) => Err(e),
+                },
+                Err(e) => Err(e),
+            };
+            match computed {
+                Ok((kv, changes, staged)) => prepared.push((key, partition, kv, changes, staged)),
+                Err(e) => {
+                    // Nothing of this batch is accepted: take back the key states the other buckets changed.
+                    self.discard_lookup(prepared);
+                    return Err(e);
+                }
+            }
         }
         if let Some(log) = self.log.clone() {
             let mut per_bucket: BTreeMap<i32, (Vec<RecordBatch>, Vec<RecordBatch>)> = BTreeMap::new();
@@ -268,6 +281,7 @@ impl FileStoreWrite {
             }
             if let Err(e) = log.append(appends).await {
                 self.log_failed = Some(format!("log append failed: {e}"));
+                self.discard_lookup(prepared);
                 return Err(e);
             }
         }
@@ -296,6 +310,14 @@ impl FileStoreWrite {
             self.log_failed = Some(format!("buffering logged changes failed: {e}"));
         }
         flushed
+    }
+
+    /// Takes back the `lookup` key-state changes of a batch that is not accepted (latest first).
+    fn discard_lookup(&mut self, prepared: Vec<LookupPrepared>) {
+        let lookup = self.lookup.as_mut().expect("lookup producer");
+        for (_, _, _, _, staged) in prepared.into_iter().rev() {
+            lookup.discard(staged);
+        }
     }
 
     /// Key-value batches of one log bucket as logged rows (kinds, sequence numbers, table columns).
