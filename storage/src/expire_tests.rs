@@ -12,6 +12,7 @@ use object_store::ObjectStore;
 
 use super::*;
 use crate::catalog::{Catalog, Identifier, TableSpec};
+use crate::options::DEFAULT_PARTITION_NAME;
 use crate::scan::{live_entries, ScanFrom};
 use crate::seams::{Clock, ManualClock, Seams, SeededIds, SystemClock};
 use crate::table::{FileStoreTable, TableWriter};
@@ -25,15 +26,25 @@ fn rt() -> tokio::runtime::Runtime {
 /// A primary-key table `id BIGINT, v STRING` in one bucket on an in-memory store whose clock is `clock`.
 /// Writers never compact on their own (`write-only`): compactions come from [`FileStoreTable::compact`].
 async fn create(clock: Arc<ManualClock>, options: &[(&str, &str)]) -> FileStoreTable {
+    create_with(clock, "id BIGINT NOT NULL, v STRING", &["id"], &[], options).await
+}
+
+async fn create_with(
+    clock: Arc<ManualClock>,
+    schema: &str,
+    pk: &[&str],
+    partition: &[&str],
+    options: &[(&str, &str)],
+) -> FileStoreTable {
     let seams = Seams { clock, ids: Arc::new(SeededIds::new(7)) };
     let io = FileIO::new(Arc::new(object_store::memory::InMemory::new()), "wh".into()).with_seams(seams);
     let mut opts: BTreeMap<String, String> = options.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     opts.insert("bucket".into(), "1".into());
     opts.insert("write-only".into(), "true".into());
     let spec = TableSpec {
-        schema: "id BIGINT NOT NULL, v STRING".into(),
-        primary_key: vec!["id".into()],
-        partition: vec![],
+        schema: schema.into(),
+        primary_key: pk.iter().map(|s| s.to_string()).collect(),
+        partition: partition.iter().map(|s| s.to_string()).collect(),
         options: opts,
         comment: None,
     };
@@ -44,12 +55,28 @@ type Rows = BTreeMap<i64, String>;
 
 /// Upserts `ids` with value `v{round}` through `w`, commits, and records the expected rows of the snapshot made.
 async fn upsert(w: &mut TableWriter, model: &mut Rows, history: &mut BTreeMap<i64, Rows>, ids: &[i64], round: i64) {
+    write_rows(w, model, history, ids, round, false).await
+}
+
+/// As [`upsert`]; with `partitioned`, also a partition column `p` = id % 2.
+async fn write_rows(
+    w: &mut TableWriter,
+    model: &mut Rows,
+    history: &mut BTreeMap<i64, Rows>,
+    ids: &[i64],
+    round: i64,
+    partitioned: bool,
+) {
     let values: Vec<String> = ids.iter().map(|_| format!("v{round}")).collect();
-    let batch = RecordBatch::try_from_iter(vec![
+    let mut columns = vec![
         ("id", Arc::new(Int64Array::from(ids.to_vec())) as ArrayRef),
         ("v", Arc::new(StringArray::from(values.clone())) as ArrayRef),
-    ])
-    .unwrap();
+    ];
+    if partitioned {
+        let p: Vec<i32> = ids.iter().map(|id| (id % 2) as i32).collect();
+        columns.push(("p", Arc::new(arrow::array::Int32Array::from(p)) as ArrayRef));
+    }
+    let batch = RecordBatch::try_from_iter(columns).unwrap();
     w.write(&batch).await.unwrap();
     let id = w.commit().await.unwrap().expect("a snapshot");
     for (k, v) in ids.iter().zip(values) {
@@ -87,6 +114,11 @@ async fn actual_files(t: &FileStoreTable) -> BTreeSet<String> {
 async fn expected_files(t: &FileStoreTable) -> BTreeSet<String> {
     let sm = t.snapshot_manager();
     let ms = t.manifest_store();
+    let schema = t.schema();
+    let path = |e: &ManifestEntry| {
+        let partition = deserialize_row(&e.partition, &schema.partition_types()).unwrap();
+        format!("{}/{}", bucket_dir(schema, &partition, e.bucket, DEFAULT_PARTITION_NAME), e.file.file_name)
+    };
     let mut out: BTreeSet<String> =
         ["schema/schema-0", "snapshot/LATEST", "snapshot/EARLIEST"].iter().map(|s| s.to_string()).collect();
     let mut kept: Vec<Snapshot> = sm.all().await.unwrap();
@@ -108,13 +140,13 @@ async fn expected_files(t: &FileStoreTable) -> BTreeSet<String> {
                 out.insert(format!("manifest/{}", m.file_name));
                 if Some(list) == s.changelog_manifest_list.as_ref() {
                     for e in ms.read_manifest(&m.file_name).await.unwrap() {
-                        out.insert(format!("bucket-{}/{}", e.bucket, e.file.file_name));
+                        out.insert(path(&e));
                     }
                 }
             }
         }
         for e in live_entries(&ms, s).await.unwrap() {
-            out.insert(format!("bucket-{}/{}", e.bucket, e.file.file_name));
+            out.insert(path(&e));
         }
     }
     out
@@ -417,5 +449,36 @@ fn embedded_log_is_freed_after_expiration() {
         assert!(start > 0, "no segment was freed");
         assert!(start <= needed[&0], "freed offsets {start}.. that snapshot {earliest} needs ({needed:?})");
         assert_eq!(rows(&t, &ScanFrom::Latest).await.unwrap(), model);
+    });
+}
+
+/// A partitioned table with `changelog-producer = input`: the data files of expired snapshots go from their
+/// partition directories, and so do their changelog files; the retained snapshots read the same rows.
+#[test]
+fn partitioned_changelog_table() {
+    rt().block_on(async {
+        let clock = Arc::new(ManualClock::new(1_000_000, 1));
+        let t = create_with(
+            clock.clone(),
+            "id BIGINT NOT NULL, v STRING, p INT NOT NULL",
+            &["p", "id"],
+            &["p"],
+            &[("changelog-producer", "input"), ("snapshot.num-retained.min", "2"), ("snapshot.num-retained.max", "3")],
+        )
+        .await;
+        let mut w = t.writer().await.unwrap();
+        let (mut model, mut history) = (Rows::new(), BTreeMap::new());
+        for round in 0..7 {
+            write_rows(&mut w, &mut model, &mut history, &[round % 3, 20 + round], round, true).await;
+            if round % 3 == 1 {
+                let (id, _) = t.compact(true, None).await.unwrap();
+                history.insert(id.unwrap(), model.clone());
+            }
+        }
+        let (earliest, latest) = earliest_latest(&t).await;
+        assert_eq!(latest - earliest + 1, 3);
+        let files = actual_files(&t).await;
+        assert!(files.iter().any(|f| f.starts_with("p=1/bucket-0/changelog-")), "{files:?}");
+        check_retained(&t, &history).await;
     });
 }
