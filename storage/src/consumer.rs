@@ -100,6 +100,26 @@ impl ConsumerStore {
         self.io.write(&consumer_path(id), position.to_json()?).await
     }
 
+    /// The smallest `next_snapshot` of the registered consumers: every snapshot from it on is still needed.
+    pub async fn min_next_snapshot(&self) -> Result<Option<i64>> {
+        Ok(self.list().await?.iter().map(|(_, p)| p.next_snapshot).min())
+    }
+
+    /// Deletes the consumer files last written before `before_millis` (Paimon's `consumer.expiration-time`):
+    /// an abandoned reader stops pinning snapshots. Returns the ids of the consumers deleted.
+    pub async fn expire_written_before(&self, before_millis: i64) -> Result<Vec<String>> {
+        let mut expired = Vec::new();
+        for name in self.io.list_names("consumer").await? {
+            let Some(id) = name.strip_prefix("consumer-") else { continue };
+            let written = self.io.last_modified_millis(&consumer_path(id)).await?;
+            if written.is_some_and(|t| t < before_millis) {
+                self.io.delete(&consumer_path(id)).await?;
+                expired.push(id.to_string());
+            }
+        }
+        Ok(expired)
+    }
+
     /// Removes a consumer, releasing what it pinned.
     pub async fn delete(&self, id: &str) -> Result<()> {
         check_consumer_id(id)?;

@@ -69,6 +69,17 @@ impl FileIO {
         Ok(self.store.head(&path).await.map_err(|e| io_err("stat", &path, e))?.size)
     }
 
+    /// When the file was last written (milliseconds since the epoch, as the store reports it); `None` when
+    /// it does not exist.
+    pub async fn last_modified_millis(&self, relative: &str) -> Result<Option<i64>> {
+        let path = self.path(relative);
+        match self.store.head(&path).await {
+            Ok(meta) => Ok(Some(meta.last_modified.timestamp_millis())),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(io_err("stat", &path, e)),
+        }
+    }
+
     pub async fn exists(&self, relative: &str) -> Result<bool> {
         let path = self.path(relative);
         match self.store.head(&path).await {
@@ -117,6 +128,7 @@ impl FileIO {
         }
     }
 
+    /// Deletes a file; a file already gone is not an error (a crashed earlier run may have deleted it).
     pub async fn delete(&self, relative: &str) -> Result<()> {
         let path = self.path(relative);
         match self.store.delete(&path).await {

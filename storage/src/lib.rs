@@ -8,6 +8,7 @@
 //! - `commit`: the files become manifests ([`manifest`], Avro) and a snapshot, published by conditional create
 //!   so concurrent writers never both win ([`TableCommit`], [`Snapshot`]).
 //! - [`scan`] and [`read`]: a snapshot's live files, pruned by a [`Predicate`], read back with merge-on-read.
+//! - [`expire`]: snapshot expiration (Paimon's retention options), run after every commit of a [`TableWriter`].
 //! - [`compact`]: the compaction job and its scheduler; [`changelog`], [`consumer`] and [`stream`]: the table
 //!   as a stream.
 //! - [`catalog`]: warehouses (path, `file://`, `memory://`, `s3://`), databases and tables.
@@ -30,6 +31,7 @@ pub mod consumer;
 pub mod datafile;
 pub mod datum;
 mod error;
+pub mod expire;
 pub mod incremental;
 pub mod io;
 pub mod lookup;
@@ -55,6 +57,7 @@ pub use catalog::{Catalog, Identifier, TableSpec};
 pub use commit::{OverwriteScope, TableCommit};
 pub use datum::Datum;
 pub use error::{Error, ErrorKind, Result};
+pub use expire::{ExpireConfig, ExpireReport, ExpireSnapshots};
 pub use incremental::ChangeScanMode;
 pub use io::FileIO;
 pub use lookup::{BucketLookup, LookupCache, LookupResult, TableLookup};

@@ -67,7 +67,7 @@ pub async fn resolve_snapshot(snapshots: &SnapshotManager, from: &ScanFrom) -> R
             match (earliest, latest) {
                 (Some(e), Some(l)) if *id >= e && *id <= l => Ok(Some(snapshots.snapshot(*id).await?)),
                 (e, l) => Err(Error::NotFound(format!(
-                    "snapshot {id}: the table has snapshots {}",
+                    "snapshot {id} has expired or never existed: the table has snapshots {}",
                     match (e, l) {
                         (Some(e), Some(l)) => format!("{e}..={l}"),
                         _ => "none".to_string(),
@@ -86,9 +86,19 @@ pub async fn resolve_snapshot(snapshots: &SnapshotManager, from: &ScanFrom) -> R
 }
 
 /// The manifests of a snapshot: base list then delta list.
+/// A manifest list that is gone means the snapshot expired after it was resolved: an error saying so.
 pub async fn data_manifests(manifests: &ManifestStore, snapshot: &Snapshot) -> Result<Vec<ManifestFileMeta>> {
-    let mut metas = manifests.read_list(&snapshot.base_manifest_list).await?;
-    metas.extend(manifests.read_list(&snapshot.delta_manifest_list).await?);
+    let expired = |e: Error| {
+        match e {
+        Error::Io { source: object_store::Error::NotFound { .. }, path, .. } => Error::NotFound(format!(
+            "snapshot {} has expired: its manifest list `{path}` was deleted by snapshot expiration; read a retained snapshot",
+            snapshot.id
+        )),
+        other => other,
+    }
+    };
+    let mut metas = manifests.read_list(&snapshot.base_manifest_list).await.map_err(expired)?;
+    metas.extend(manifests.read_list(&snapshot.delta_manifest_list).await.map_err(expired)?);
     Ok(metas)
 }
 

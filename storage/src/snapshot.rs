@@ -158,11 +158,15 @@ impl SnapshotManager {
         }
     }
 
-    /// All snapshots from the earliest to the latest.
+    /// All snapshots from the earliest to the latest (those expired while listing are left out).
     pub async fn all(&self) -> Result<Vec<Snapshot>> {
         let mut out = Vec::new();
         for id in self.list_ids().await? {
-            out.push(self.snapshot(id).await?);
+            match self.snapshot(id).await {
+                Ok(s) => out.push(s),
+                Err(Error::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
         }
         Ok(out)
     }
@@ -171,7 +175,12 @@ impl SnapshotManager {
     pub async fn at_or_before(&self, time_millis: i64) -> Result<Option<Snapshot>> {
         let mut found = None;
         for id in self.list_ids().await? {
-            let s = self.snapshot(id).await?;
+            let s = match self.snapshot(id).await {
+                Ok(s) => s,
+                // Expired since the listing: older than every snapshot still there.
+                Err(Error::NotFound(_)) => continue,
+                Err(e) => return Err(e),
+            };
             if s.time_millis <= time_millis {
                 found = Some(s);
             } else {

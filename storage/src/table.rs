@@ -18,6 +18,7 @@ use crate::commit::{OverwriteScope, TableCommit};
 use crate::compact::{compact_latest, BucketCompactor, CompactionMetrics, CompactionScheduler, SchedulerMetrics};
 use crate::consumer::{consumer_needed_offsets, recorded_log_offsets, ConsumerStore};
 use crate::error::{Error, Result};
+use crate::expire::{ExpireConfig, ExpireSnapshots};
 use crate::incremental::{self, ChangeScanMode};
 use crate::io::FileIO;
 use crate::manifest::{ManifestCache, ManifestEntry, ManifestStore};
@@ -207,6 +208,7 @@ impl FileStoreTable {
             commit: self.new_commit(self.io.seams().new_id())?,
             next_identifier: 1,
             compaction,
+            expire: self.expiration()?,
             metrics: WriteMetrics::default(),
         })
     }
@@ -400,11 +402,26 @@ impl FileStoreTable {
         }
         let commit = self.new_commit(self.io.seams().new_id())?;
         let ids = commit.commit(&messages, crate::snapshot::BATCH_COMMIT_IDENTIFIER).await?;
+        self.expiration()?.expire().await?;
         Ok((ids.last().copied(), metrics))
     }
 
     pub async fn delete_tag(&self, name: &str) -> Result<()> {
         self.snapshot_manager().delete_tag(name).await
+    }
+
+    /// The table's snapshot expiration (see [`crate::expire`]), with its options.
+    pub fn expiration(&self) -> Result<ExpireSnapshots> {
+        ExpireSnapshots::new(self.io.clone(), self.schema.clone())
+    }
+
+    /// Expires snapshots now, as the table's options say except where `config` overrides them (Paimon's
+    /// `expire_snapshots` procedure); returns how many snapshots expired. At most `snapshot.expire.limit` (or
+    /// `config.max_deletes`) expire per call; the latest snapshot never does. With `log.system = 'embedded'`
+    /// the log segments only expired snapshots needed are freed afterwards (by the table's next writer
+    /// commit).
+    pub async fn expire_snapshots(&self, config: &ExpireConfig) -> Result<usize> {
+        Ok(self.expiration()?.expire_with(config).await?.expired_snapshots)
     }
 }
 
@@ -422,6 +439,9 @@ pub struct WriteMetrics {
     pub compaction_conflicts: u64,
     /// Commits that waited for compaction because a bucket had more sorted runs than the stop trigger.
     pub stalls: u64,
+    /// Snapshots expired after this writer's commits.
+    #[serde(default)]
+    pub expired_snapshots: u64,
 }
 
 impl WriteMetrics {
@@ -473,6 +493,8 @@ pub struct TableWriter {
     next_identifier: i64,
     /// `None` when this writer does not compact (append tables, `write-only = true`).
     compaction: Option<CompactionScheduler>,
+    /// Runs after every successful commit (Java's committer expires after committing).
+    expire: ExpireSnapshots,
     metrics: WriteMetrics,
 }
 
@@ -508,7 +530,10 @@ impl TableWriter {
     }
 
     /// Commits everything written since the last commit; returns the id of the last snapshot made (`None`
-    /// when there was nothing to commit).
+    /// when there was nothing to commit). Expires snapshots after a commit (as the table's `snapshot.*`
+    /// options say), before log retention, so the log segments only expired snapshots needed are freed. An
+    /// error after the commit (expiration, log upload or retention) leaves the snapshot published: the next
+    /// commit retries the expiration.
     pub async fn commit(&mut self) -> Result<Option<i64>> {
         let messages = self.write.prepare_commit().await?;
         for m in &messages {
@@ -525,6 +550,9 @@ impl TableWriter {
             self.write.stop_after_failure(format!("commit failed: {e}"));
         }
         let last = committed?.last().copied();
+        if last.is_some() {
+            self.expire_after_commit().await?;
+        }
         if let Some(log) = &self.log {
             log.upload_sealed().await?;
             apply_log_retention(&self.table, log).await?;
@@ -540,7 +568,15 @@ impl TableWriter {
         let Some(compaction) = &mut self.compaction else { return Ok(None) };
         let compacted = compaction.finish(&self.commit, &mut self.next_identifier).await;
         self.metrics.record_compaction(compaction.metrics());
+        if compacted.as_ref().is_ok_and(Option::is_some) {
+            self.expire_after_commit().await?;
+        }
         compacted
+    }
+
+    async fn expire_after_commit(&mut self) -> Result<()> {
+        self.metrics.expired_snapshots += self.expire.expire().await?.expired_snapshots as u64;
+        Ok(())
     }
 
     /// Makes every commit wait for compaction (as `commit.force-compact = true` does).
@@ -563,7 +599,9 @@ impl TableWriter {
         let messages = self.write.prepare_commit().await?;
         let identifier = self.next_identifier;
         self.next_identifier += 1;
-        self.commit.overwrite(&messages, scope, identifier).await
+        let id = self.commit.overwrite(&messages, scope, identifier).await?;
+        self.expire_after_commit().await?;
+        Ok(id)
     }
 
     pub fn commit_user(&self) -> &str {

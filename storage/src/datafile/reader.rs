@@ -131,9 +131,19 @@ impl DataFileRead<'_> {
             return Ok(m);
         }
         let policy = if page_index { PageIndexPolicy::Optional } else { PageIndexPolicy::Skip };
-        let m = ArrowReaderMetadata::load_async(&mut reader, ArrowReaderOptions::new().with_page_index_policy(policy))
-            .await
-            .map_err(|e| Error::corrupt(&display, format!("cannot open parquet file: {e}")))?;
+        let loaded =
+            ArrowReaderMetadata::load_async(&mut reader, ArrowReaderOptions::new().with_page_index_policy(policy))
+                .await;
+        let m = match loaded {
+            Ok(m) => m,
+            // A file that is gone is not a corrupt one: snapshot expiration deleted it after the read was planned.
+            Err(_) if !self.io.exists(self.rel_path).await? => {
+                return Err(Error::NotFound(format!(
+                    "data file `{display}` is gone: the snapshot being read has expired and its files were deleted; plan the read again at a retained snapshot"
+                )))
+            }
+            Err(e) => return Err(Error::corrupt(&display, format!("cannot open parquet file: {e}"))),
+        };
         if let Some(c) = self.metadata_cache {
             c.insert(&display, self.file_size, m.clone(), page_index);
         }

@@ -1,8 +1,9 @@
 //! `CoreOptions`: the table options the engine reads (Paimon's `CoreOptions`), typed.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
-use super::parse::{is_true, opt_err, parse_bool, parse_memory_size};
+use super::parse::{is_true, opt_err, parse_bool, parse_duration, parse_memory_size};
 use crate::error::Result;
 
 pub const BUCKET: &str = "bucket";
@@ -36,6 +37,18 @@ pub const LOOKUP_CACHE_MAX_DISK_SIZE: &str = "lookup.cache-max-disk-size";
 /// files (point lookups skip row groups with it). Paimon's `file-index.bloom-filter.columns` is a different
 /// mechanism (Paimon's own file index), which dyntable does not write.
 pub const KEY_BLOOM_FILTER: &str = "dyntable.parquet.key-bloom-filter";
+/// Snapshot expiration (see [`crate::expire`]): the newest snapshots always kept (default 10).
+pub const SNAPSHOT_NUM_RETAINED_MIN: &str = "snapshot.num-retained.min";
+/// At most this many snapshots are kept (default Integer.MAX: unlimited).
+pub const SNAPSHOT_NUM_RETAINED_MAX: &str = "snapshot.num-retained.max";
+/// Snapshots older than this (by `timeMillis`) expire, beyond the minimum kept (default 1 h).
+pub const SNAPSHOT_TIME_RETAINED: &str = "snapshot.time-retained";
+/// At most this many snapshots expire per run (default 10).
+pub const SNAPSHOT_EXPIRE_LIMIT: &str = "snapshot.expire.limit";
+/// `sync` only: dyntable expires in the committing writer and refuses Paimon's `async`.
+pub const SNAPSHOT_EXPIRE_EXECUTION_MODE: &str = "snapshot.expire.execution-mode";
+/// A consumer file not updated for this long is deleted and protects nothing (default: consumers never expire).
+pub const CONSUMER_EXPIRATION_TIME: &str = "consumer.expiration-time";
 pub const DEFAULT_PARTITION_NAME: &str = "__DEFAULT_PARTITION__";
 
 /// Keys accepted at creation besides the ones parsed here (validated by the crates that use them).
@@ -45,9 +58,6 @@ const OTHER_KNOWN_KEYS: &[&str] = &[
     "num-levels",
     "compaction.max-size-amplification-percent",
     "compaction.size-ratio",
-    "snapshot.num-retained.min",
-    "snapshot.num-retained.max",
-    "snapshot.time-retained",
     "manifest.target-file-size",
     "manifest.format",
     "manifest.compression",
@@ -149,6 +159,16 @@ pub struct CoreOptions {
     pub lookup_cache_max_memory_size: u64,
     /// [`KEY_BLOOM_FILTER`].
     pub key_bloom_filter: bool,
+    /// [`SNAPSHOT_NUM_RETAINED_MIN`]: at least 1, at most `snapshot_num_retained_max`.
+    pub snapshot_num_retained_min: usize,
+    /// [`SNAPSHOT_NUM_RETAINED_MAX`]; `i32::MAX` (Java's Integer.MAX) when unset.
+    pub snapshot_num_retained_max: usize,
+    /// [`SNAPSHOT_TIME_RETAINED`].
+    pub snapshot_time_retained: Duration,
+    /// [`SNAPSHOT_EXPIRE_LIMIT`]: at least 1.
+    pub snapshot_expire_limit: usize,
+    /// [`CONSUMER_EXPIRATION_TIME`]; `None`: consumers never expire.
+    pub consumer_expiration_time: Option<Duration>,
 }
 
 impl CoreOptions {
@@ -257,6 +277,48 @@ impl CoreOptions {
                 .ok_or_else(|| opt_err(LOOKUP_CACHE_MAX_MEMORY_SIZE, &v, "expected a memory size such as `256 mb`"))?,
             None => 256 << 20,
         };
+        let positive = |key: &str, default: usize| -> Result<usize> {
+            match get(key) {
+                Some(v) => v
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| *n >= 1)
+                    .ok_or_else(|| opt_err(key, &v, "expected a positive integer")),
+                None => Ok(default),
+            }
+        };
+        let snapshot_num_retained_min = positive(SNAPSHOT_NUM_RETAINED_MIN, 10)?;
+        let snapshot_num_retained_max = positive(SNAPSHOT_NUM_RETAINED_MAX, i32::MAX as usize)?;
+        if snapshot_num_retained_min > snapshot_num_retained_max {
+            return Err(opt_err(
+                SNAPSHOT_NUM_RETAINED_MIN,
+                &snapshot_num_retained_min.to_string(),
+                &format!("must not exceed `{SNAPSHOT_NUM_RETAINED_MAX}` = {snapshot_num_retained_max}"),
+            ));
+        }
+        let duration = |key: &str| -> Result<Option<Duration>> {
+            match get(key) {
+                Some(v) => Ok(Some(
+                    parse_duration(&v)
+                        .ok_or_else(|| opt_err(key, &v, "expected a duration such as `1 h` or `30 min`"))?,
+                )),
+                None => Ok(None),
+            }
+        };
+        let snapshot_time_retained = duration(SNAPSHOT_TIME_RETAINED)?.unwrap_or(Duration::from_secs(3600));
+        let consumer_expiration_time = duration(CONSUMER_EXPIRATION_TIME)?;
+        let snapshot_expire_limit = positive(SNAPSHOT_EXPIRE_LIMIT, 10)?;
+        match get(SNAPSHOT_EXPIRE_EXECUTION_MODE).map(|v| v.to_ascii_lowercase()).as_deref() {
+            None | Some("sync") => {}
+            Some("async") => {
+                return Err(opt_err(
+                    SNAPSHOT_EXPIRE_EXECUTION_MODE,
+                    "async",
+                    "dyntable does not support asynchronous expiration: it expires snapshots synchronously after each commit (use `sync`)",
+                ))
+            }
+            Some(v) => return Err(opt_err(SNAPSHOT_EXPIRE_EXECUTION_MODE, v, "allowed: sync")),
+        }
         Ok(CoreOptions {
             raw: raw.clone(),
             bucket,
@@ -281,6 +343,11 @@ impl CoreOptions {
             row_group_rows: get(ROW_GROUP_ROWS).and_then(|v| v.parse::<usize>().ok()).filter(|r| *r > 0),
             lookup_cache_max_memory_size,
             key_bloom_filter,
+            snapshot_num_retained_min,
+            snapshot_num_retained_max,
+            snapshot_time_retained,
+            snapshot_expire_limit,
+            consumer_expiration_time,
         })
     }
 
@@ -311,6 +378,12 @@ impl CoreOptions {
             ROW_GROUP_ROWS,
             LOOKUP_CACHE_MAX_MEMORY_SIZE,
             KEY_BLOOM_FILTER,
+            SNAPSHOT_NUM_RETAINED_MIN,
+            SNAPSHOT_NUM_RETAINED_MAX,
+            SNAPSHOT_TIME_RETAINED,
+            SNAPSHOT_EXPIRE_LIMIT,
+            SNAPSHOT_EXPIRE_EXECUTION_MODE,
+            CONSUMER_EXPIRATION_TIME,
         ];
         for (k, v) in raw {
             if k == LOOKUP_CACHE_MAX_DISK_SIZE {
@@ -439,5 +512,54 @@ mod tests {
             assert!(e.contains("changelog-producer") && e.contains(mode) && e.contains("primary key"), "{e}");
         }
         CoreOptions::parse(&opts(&[("changelog-producer", "input")])).unwrap().check_for_table(false).unwrap();
+    }
+
+    /// The expiration options: Paimon's defaults, positive counts, min <= max, durations with units, and
+    /// `async` refused naming the option and the value.
+    #[test]
+    fn expiration_options() {
+        let o = CoreOptions::parse(&opts(&[])).unwrap();
+        assert_eq!((o.snapshot_num_retained_min, o.snapshot_num_retained_max), (10, i32::MAX as usize));
+        assert_eq!((o.snapshot_time_retained, o.snapshot_expire_limit), (Duration::from_secs(3600), 10));
+        assert_eq!(o.consumer_expiration_time, None);
+        let o = CoreOptions::parse(&opts(&[
+            (SNAPSHOT_NUM_RETAINED_MIN, "2"),
+            (SNAPSHOT_NUM_RETAINED_MAX, "5"),
+            (SNAPSHOT_TIME_RETAINED, "30 min"),
+            (SNAPSHOT_EXPIRE_LIMIT, "3"),
+            (CONSUMER_EXPIRATION_TIME, "1 d"),
+            (SNAPSHOT_EXPIRE_EXECUTION_MODE, "SYNC"),
+        ]))
+        .unwrap();
+        assert_eq!((o.snapshot_num_retained_min, o.snapshot_num_retained_max, o.snapshot_expire_limit), (2, 5, 3));
+        assert_eq!(o.snapshot_time_retained, Duration::from_secs(1800));
+        assert_eq!(o.consumer_expiration_time, Some(Duration::from_secs(86_400)));
+        CoreOptions::check_known_keys(&opts(&[(SNAPSHOT_TIME_RETAINED, "2 h"), (CONSUMER_EXPIRATION_TIME, "1h")]))
+            .unwrap();
+        for (k, v) in [
+            (SNAPSHOT_NUM_RETAINED_MIN, "0"),
+            (SNAPSHOT_NUM_RETAINED_MIN, "-1"),
+            (SNAPSHOT_NUM_RETAINED_MAX, "0"),
+            (SNAPSHOT_NUM_RETAINED_MAX, "many"),
+            (SNAPSHOT_TIME_RETAINED, "an hour"),
+            (SNAPSHOT_EXPIRE_LIMIT, "0"),
+            (CONSUMER_EXPIRATION_TIME, "1 fortnight"),
+            (SNAPSHOT_EXPIRE_EXECUTION_MODE, "lazy"),
+        ] {
+            let e = CoreOptions::parse(&opts(&[(k, v)])).unwrap_err().to_string();
+            assert!(e.contains(k) && e.contains(v), "{e}");
+        }
+        let e = CoreOptions::parse(&opts(&[(SNAPSHOT_NUM_RETAINED_MIN, "6"), (SNAPSHOT_NUM_RETAINED_MAX, "5")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(SNAPSHOT_NUM_RETAINED_MIN) && e.contains('6') && e.contains(SNAPSHOT_NUM_RETAINED_MAX),
+            "{e}"
+        );
+        let e = CoreOptions::parse(&opts(&[(SNAPSHOT_EXPIRE_EXECUTION_MODE, "async")])).unwrap_err().to_string();
+        assert!(
+            e.contains(SNAPSHOT_EXPIRE_EXECUTION_MODE) && e.contains("async") && e.contains("does not support"),
+            "{e}"
+        );
     }
 }

@@ -127,5 +127,8 @@ mod tests {
         }
         assert_eq!(parse_duration("2 s"), Some(Duration::from_secs(2)));
         assert_eq!(parse_duration("15"), Some(Duration::from_millis(15)));
+        assert_eq!(parse_duration("1 h"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("2d"), Some(Duration::from_secs(2 * 86_400)));
+        assert_eq!(parse_duration("1 week"), None);
     }
 }

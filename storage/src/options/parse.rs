@@ -29,7 +29,7 @@ pub(super) fn is_true(options: &BTreeMap<String, String>, key: &str) -> bool {
     options.get(key).is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
 }
 
-/// Parses `500 ms`, `2s`, `1 min`; a bare number is milliseconds.
+/// Parses `500 ms`, `2s`, `1 min`, `1 h`, `7 d` (Paimon's duration units); a bare number is milliseconds.
 pub fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
     let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
@@ -39,6 +39,8 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
         "" | "ms" | "millis" | "milliseconds" => value,
         "s" | "sec" | "secs" | "second" | "seconds" => value.checked_mul(1000)?,
         "min" | "mins" | "minute" | "minutes" => value.checked_mul(60_000)?,
+        "h" | "hour" | "hours" => value.checked_mul(3_600_000)?,
+        "d" | "day" | "days" => value.checked_mul(86_400_000)?,
         _ => return None,
     };
     Some(Duration::from_millis(millis))
