@@ -231,6 +231,17 @@ fn cli_compact_and_stats() {
     assert_eq!(v["sortedRunsMax"], 1);
     assert!(v["writeAmplification"].as_f64().unwrap() > 1.0, "{stats}");
     assert!(fails(&wh, &["compact", "db.c", "--partition", "nope=1"]).contains("nope"));
+
+    // `expire-snapshots`: keep the 2 newest of the 6 snapshots; the table reads the same.
+    let out = ok(&wh, &["expire-snapshots", "db.c", "--retain-max", "2", "--retain-min", "1"]);
+    assert!(out.contains("expired 4 snapshots") && out.contains("earliest snapshot now 5"), "{out}");
+    let snapshots = ok(&wh, &["snapshots", "db.c", "--format", "jsonl"]);
+    assert_eq!(snapshots.lines().count(), 2, "{snapshots}");
+    let mut c: Vec<String> = ok(&wh, &["scan", "db.c", "--format", "jsonl"]).lines().map(str::to_string).collect();
+    c.sort();
+    assert_eq!(c, b);
+    assert!(fails(&wh, &["scan", "db.c", "--snapshot", "2"]).contains("expired"));
+    assert!(fails(&wh, &["expire-snapshots", "db.c", "--older-than", "yesterday"]).contains("--older-than"));
 }
 
 /// `dyntable tail` prints a table's changes as JSON objects with `rowkind`: the snapshot's rows with `full`,

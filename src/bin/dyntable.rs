@@ -17,7 +17,7 @@ use dyntable::convert::{batch_to_json_rows, read_csv, read_jsonl, read_parquet, 
 use dyntable::{Catalog, Identifier, TableSpec};
 use dyntable_query::filter::parse_predicate;
 use dyntable_storage::stream::{ChangeReader, StartFrom};
-use dyntable_storage::{Datum, Error, FileStoreTable, OverwriteScope, Predicate, Result, ScanFrom};
+use dyntable_storage::{Datum, Error, ExpireConfig, FileStoreTable, OverwriteScope, Predicate, Result, ScanFrom};
 use futures::TryStreamExt;
 
 #[derive(Parser)]
@@ -99,6 +99,24 @@ enum Command {
         /// Only partitions matching k=v (repeatable).
         #[arg(long = "partition")]
         partitions: Vec<String>,
+    },
+    /// Expire old snapshots now, as Paimon's `expire_snapshots` (the table's `snapshot.*` options unless
+    /// overridden): deletes the files only expired snapshots use, then the snapshots.
+    ExpireSnapshots {
+        table: String,
+        /// Keep at most this many snapshots.
+        #[arg(long)]
+        retain_max: Option<usize>,
+        /// Keep at least this many snapshots.
+        #[arg(long)]
+        retain_min: Option<usize>,
+        /// Expire snapshots committed before this time (ISO-8601, e.g. 2024-01-01T12:00:00) instead of those
+        /// older than `snapshot.time-retained`.
+        #[arg(long)]
+        older_than: Option<String>,
+        /// Expire at most this many snapshots.
+        #[arg(long)]
+        max_deletes: Option<usize>,
     },
     /// Write amplification and LSM shape of a table, computed from its manifests.
     Stats {
@@ -303,6 +321,18 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Sql(args) => dyntable_query::shell::run(&cx.warehouse, args).await,
         Command::Compact { table, full, partitions } => compact(&mut cx, &table, full, &partitions).await,
         Command::Stats { table, format } => stats(&mut cx, &table, format).await,
+        Command::ExpireSnapshots { table, retain_max, retain_min, older_than, max_deletes } => {
+            let older_than_millis = match older_than {
+                Some(t) => Some(
+                    dyntable_storage::datum::parse_timestamp(&t)
+                        .map_err(|e| Error::invalid(format!("--older-than `{t}`: {e}")))?
+                        .0,
+                ),
+                None => None,
+            };
+            let config = ExpireConfig { retain_max, retain_min, older_than_millis, max_deletes };
+            expire_snapshots(&mut cx, &table, &config).await
+        }
         Command::Demo { commits, rows } => demo(&mut cx, commits, rows).await,
     }
 }
@@ -689,6 +719,16 @@ async fn list(cx: &mut Cx, database: Option<String>) -> Result<()> {
         }
     }
     Ok(())
+}
+
+async fn expire_snapshots(cx: &mut Cx, table: &str, config: &ExpireConfig) -> Result<()> {
+    let t = cx.table(table).await?;
+    let r = t.expire_snapshots_report(config).await?;
+    let earliest = r.earliest.map_or("none".to_string(), |e| e.to_string());
+    cx.emit(&format!(
+        "expired {} snapshots of {table} (earliest snapshot now {earliest}); deleted {} data files, {} changelog files, {} manifest files",
+        r.expired_snapshots, r.deleted_data_files, r.deleted_changelog_files, r.deleted_manifests
+    ))
 }
 
 async fn compact(cx: &mut Cx, table: &str, full: bool, partitions: &[String]) -> Result<()> {

@@ -271,8 +271,11 @@ impl ExpireSnapshots {
         }
         // 3. Manifests and manifest lists no kept snapshot names.
         for snapshot in expiring.values() {
-            let lists = [Some(&snapshot.base_manifest_list), Some(&snapshot.delta_manifest_list)];
-            for list in lists.into_iter().chain([snapshot.changelog_manifest_list.as_ref()]).flatten() {
+            // Owned names: an iterator of borrowed options held across the awaits below makes the future not
+            // `Send` (a higher-ranked lifetime rustc cannot prove).
+            let mut lists = vec![snapshot.base_manifest_list.clone(), snapshot.delta_manifest_list.clone()];
+            lists.extend(snapshot.changelog_manifest_list.clone());
+            for list in &lists {
                 if kept.manifests.contains(list) {
                     continue;
                 }

@@ -421,7 +421,12 @@ impl FileStoreTable {
     /// the log segments only expired snapshots needed are freed afterwards (by the table's next writer
     /// commit).
     pub async fn expire_snapshots(&self, config: &ExpireConfig) -> Result<usize> {
-        Ok(self.expiration()?.expire_with(config).await?.expired_snapshots)
+        Ok(self.expire_snapshots_report(config).await?.expired_snapshots)
+    }
+
+    /// [`Self::expire_snapshots`] with what the run deleted.
+    pub async fn expire_snapshots_report(&self, config: &ExpireConfig) -> Result<crate::expire::ExpireReport> {
+        self.expiration()?.expire_with(config).await
     }
 }
 

@@ -308,15 +308,10 @@ impl CoreOptions {
         let snapshot_time_retained = duration(SNAPSHOT_TIME_RETAINED)?.unwrap_or(Duration::from_secs(3600));
         let consumer_expiration_time = duration(CONSUMER_EXPIRATION_TIME)?;
         let snapshot_expire_limit = positive(SNAPSHOT_EXPIRE_LIMIT, 10)?;
+        // `async` is refused when a table is created or altered (`check_known_keys`); a table another engine
+        // wrote with it still opens, and dyntable expires its snapshots synchronously.
         match get(SNAPSHOT_EXPIRE_EXECUTION_MODE).map(|v| v.to_ascii_lowercase()).as_deref() {
-            None | Some("sync") => {}
-            Some("async") => {
-                return Err(opt_err(
-                    SNAPSHOT_EXPIRE_EXECUTION_MODE,
-                    "async",
-                    "dyntable does not support asynchronous expiration: it expires snapshots synchronously after each commit (use `sync`)",
-                ))
-            }
+            None | Some("sync") | Some("async") => {}
             Some(v) => return Err(opt_err(SNAPSHOT_EXPIRE_EXECUTION_MODE, v, "allowed: sync")),
         }
         Ok(CoreOptions {
@@ -386,6 +381,13 @@ impl CoreOptions {
             CONSUMER_EXPIRATION_TIME,
         ];
         for (k, v) in raw {
+            if k == SNAPSHOT_EXPIRE_EXECUTION_MODE && v.eq_ignore_ascii_case("async") {
+                return Err(opt_err(
+                    k,
+                    v,
+                    "dyntable does not support asynchronous expiration: it expires snapshots synchronously after each commit (use `sync`)",
+                ));
+            }
             if k == LOOKUP_CACHE_MAX_DISK_SIZE {
                 return Err(opt_err(
                     k,
@@ -556,7 +558,10 @@ mod tests {
             e.contains(SNAPSHOT_NUM_RETAINED_MIN) && e.contains('6') && e.contains(SNAPSHOT_NUM_RETAINED_MAX),
             "{e}"
         );
-        let e = CoreOptions::parse(&opts(&[(SNAPSHOT_EXPIRE_EXECUTION_MODE, "async")])).unwrap_err().to_string();
+        // A table another engine wrote with `async` opens; creating one is refused.
+        CoreOptions::parse(&opts(&[(SNAPSHOT_EXPIRE_EXECUTION_MODE, "async")])).unwrap();
+        let e =
+            CoreOptions::check_known_keys(&opts(&[(SNAPSHOT_EXPIRE_EXECUTION_MODE, "async")])).unwrap_err().to_string();
         assert!(
             e.contains(SNAPSHOT_EXPIRE_EXECUTION_MODE) && e.contains("async") && e.contains("does not support"),
             "{e}"
