@@ -189,29 +189,45 @@ impl BucketState {
         }
     }
 
-    /// Gathers the live key states into one source batch when the sources hold twice as many rows as there are
-    /// keys (and more than a batch's worth).
+    /// Bounds the sources: when there are more than 32, the live rows of the oldest 16 (by then mostly
+    /// replaced by newer rows) are gathered into one batch; when the sources hold more than four times as many
+    /// rows as there are keys, all live rows are.
     pub(super) fn maybe_compact(&mut self) -> Result<()> {
-        if self.sources.len() <= 16 || self.rows_held <= 2 * self.keys.len() + 65_536 {
-            return Ok(());
+        if self.rows_held > 4 * self.keys.len() + 65_536 && self.sources.len() > 1 {
+            self.compact_oldest(self.sources.len())
+        } else if self.sources.len() > 32 {
+            self.compact_oldest(16)
+        } else {
+            Ok(())
         }
-        let mut picks: Vec<(usize, usize)> = Vec::with_capacity(self.keys.len());
+    }
+
+    /// Gathers the live rows of sources `0..n` into one batch, source 0; later sources move down.
+    fn compact_oldest(&mut self, n: usize) -> Result<()> {
+        let mut picks: Vec<(usize, usize)> = Vec::new();
         for v in self.keys.values() {
             if let KeyState::At { source, row, .. } = *v {
-                picks.push((source as usize, row as usize));
+                if (source as usize) < n {
+                    picks.push((source as usize, row as usize));
+                }
             }
         }
-        let refs: Vec<&RecordBatch> = self.sources.iter().collect();
+        let refs: Vec<&RecordBatch> = self.sources[..n].iter().collect();
         let batch = compute::interleave_record_batch(&refs, &picks)?;
         let mut j = 0u32;
         for v in self.keys.values_mut() {
             if let KeyState::At { source, row, .. } = v {
-                (*source, *row) = (0, j);
-                j += 1;
+                if (*source as usize) < n {
+                    (*source, *row) = (0, j);
+                    j += 1;
+                } else {
+                    *source -= n as u32 - 1;
+                }
             }
         }
-        self.rows_held = batch.num_rows();
-        self.sources = vec![batch];
+        let dropped: usize = self.sources[..n].iter().map(|s| s.num_rows()).sum();
+        self.rows_held = self.rows_held - dropped + batch.num_rows();
+        self.sources.splice(..n, [batch]);
         Ok(())
     }
 }
