@@ -33,6 +33,7 @@ pub enum OverwriteScope {
 
 /// Commits files of one writer (one `commit_user`) to one table.
 pub struct TableCommit {
+    io: FileIO,
     schema: Arc<TableSchema>,
     options: CoreOptions,
     commit_user: String,
@@ -54,6 +55,7 @@ impl TableCommit {
             uuid: table_io.seams().new_id(),
             seams: table_io.seams().clone(),
             counter: AtomicU64::new(0),
+            io: table_io,
         })
     }
 
@@ -249,15 +251,21 @@ impl TableCommit {
             Some(s) => (data_manifests(&self.manifests, s).await?, s.total_record_count.unwrap_or(0)),
             None => (Vec::new(), 0),
         };
+        let reused: HashSet<String> = base_metas.iter().map(|m| m.file_name.clone()).collect();
         let base_metas = self.maybe_merge(base_metas).await?;
+        // What this attempt writes: deleted again when another writer takes the snapshot id.
+        let mut written: Vec<String> =
+            base_metas.iter().filter(|m| !reused.contains(&m.file_name)).map(|m| m.file_name.clone()).collect();
         let delta_meta = self
             .manifests
             .write_manifest(&self.next_name("manifest"), &delta, self.schema.id, self.partition_stats(&delta)?)
             .await?;
+        written.push(delta_meta.file_name.clone());
         let base_list = self.next_name("manifest-list");
         let base_size = self.manifests.write_list(&base_list, &base_metas).await?;
         let delta_list = self.next_name("manifest-list");
         let delta_size = self.manifests.write_list(&delta_list, &[delta_meta]).await?;
+        written.extend([base_list.clone(), delta_list.clone()]);
         // Changelog files get their own manifest and list (`changelogManifestList`); they are never live data.
         let (changelog_list, changelog_list_size, changelog_rows) = if changelog.is_empty() {
             (None, None, 0)
@@ -272,7 +280,9 @@ impl TableCommit {
                 )
                 .await?;
             let name = self.next_name("manifest-list");
+            written.push(meta.file_name.clone());
             let size = self.manifests.write_list(&name, &[meta]).await?;
+            written.push(name.clone());
             (Some(name), Some(size), changelog.iter().map(|e| e.file.row_count).sum())
         };
         let added: i64 = delta.iter().filter(|e| e.kind == FileKind::Add).map(|e| e.file.row_count).sum();
@@ -305,6 +315,13 @@ impl TableCommit {
         if self.snapshots.try_publish(&snapshot).await? {
             Ok(Some(id))
         } else {
+            // Lost the race for the id (definite: the create found the file), so no snapshot names what this
+            // attempt wrote; the retry writes its own. Best effort: a failure leaves orphans for
+            // `remove_orphan_files`, and must not fail a commit that the retry may still make. (An I/O error of
+            // the publish is ambiguous, the snapshot may exist, so nothing is deleted then.)
+            for name in written {
+                let _ = self.io.delete(&format!("manifest/{name}")).await;
+            }
             Ok(None)
         }
     }
@@ -417,4 +434,45 @@ fn cmp_rows(a: &[Datum], b: &[Datum]) -> std::cmp::Ordering {
         }
     }
     std::cmp::Ordering::Equal
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::expire::tests::{actual_files, create, rt, upsert, Rows};
+    use crate::seams::ManualClock;
+
+    /// An attempt that loses the snapshot id to another writer deletes the manifests and lists it wrote.
+    #[test]
+    fn a_lost_race_deletes_its_manifests() {
+        rt().block_on(async {
+            let t = create(Arc::new(ManualClock::new(1_000_000, 1)), &[("manifest.merge-min-count", "2")]).await;
+            let mut w = t.writer().await.unwrap();
+            let (mut model, mut history) = (Rows::new(), BTreeMap::new());
+            for round in 0..3 {
+                upsert(&mut w, &mut model, &mut history, &[round], round).await;
+            }
+            let mut write = t.new_write().await.unwrap();
+            let batch = arrow::array::RecordBatch::try_from_iter([
+                ("id", Arc::new(arrow::array::Int64Array::from(vec![9])) as arrow::array::ArrayRef),
+                ("v", Arc::new(arrow::array::StringArray::from(vec!["x"])) as arrow::array::ArrayRef),
+            ])
+            .unwrap();
+            write.write(&batch).await.unwrap();
+            let messages = write.prepare_commit().await.unwrap();
+            let commit = t.new_commit("late-writer").unwrap();
+            let entries = commit.entries(&messages[0], FileKind::Add, &messages[0].new_files).unwrap();
+            let before = actual_files(&t).await;
+            // Based on snapshot 2 while 3 exists: the create of snapshot 3 fails, as when another writer wins.
+            let stale = t.snapshot_manager().snapshot(2).await.unwrap();
+            let attempt = commit.try_commit_once(&entries, &entries, None, CommitKind::Append, 1, Some(&stale), None);
+            assert_eq!(attempt.await.unwrap(), None);
+            assert_eq!(actual_files(&t).await, before, "the lost attempt left files");
+            // The retry on the real latest publishes.
+            let ids = commit.commit(&messages, 1).await.unwrap();
+            assert_eq!(ids, vec![4]);
+        });
+    }
 }

@@ -381,4 +381,4 @@ fn is_missing(e: &Error) -> bool {
 
 #[cfg(test)]
 #[path = "expire_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -17,19 +17,19 @@ use crate::scan::{live_entries, ScanFrom};
 use crate::seams::{Clock, ManualClock, Seams, SeededIds, SystemClock};
 use crate::table::{FileStoreTable, TableWriter};
 
-const MINUTE: i64 = 60_000;
+pub(crate) const MINUTE: i64 = 60_000;
 
-fn rt() -> tokio::runtime::Runtime {
+pub(crate) fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
 }
 
 /// A primary-key table `id BIGINT, v STRING` in one bucket on an in-memory store whose clock is `clock`.
 /// Writers never compact on their own (`write-only`): compactions come from [`FileStoreTable::compact`].
-async fn create(clock: Arc<ManualClock>, options: &[(&str, &str)]) -> FileStoreTable {
+pub(crate) async fn create(clock: Arc<ManualClock>, options: &[(&str, &str)]) -> FileStoreTable {
     create_with(clock, "id BIGINT NOT NULL, v STRING", &["id"], &[], options).await
 }
 
-async fn create_with(
+pub(crate) async fn create_with(
     clock: Arc<ManualClock>,
     schema: &str,
     pk: &[&str],
@@ -51,15 +51,21 @@ async fn create_with(
     Catalog::from_io(io).create_table(&Identifier::parse("db.t").unwrap(), &spec, false).await.unwrap()
 }
 
-type Rows = BTreeMap<i64, String>;
+pub(crate) type Rows = BTreeMap<i64, String>;
 
 /// Upserts `ids` with value `v{round}` through `w`, commits, and records the expected rows of the snapshot made.
-async fn upsert(w: &mut TableWriter, model: &mut Rows, history: &mut BTreeMap<i64, Rows>, ids: &[i64], round: i64) {
+pub(crate) async fn upsert(
+    w: &mut TableWriter,
+    model: &mut Rows,
+    history: &mut BTreeMap<i64, Rows>,
+    ids: &[i64],
+    round: i64,
+) {
     write_rows(w, model, history, ids, round, false).await
 }
 
 /// As [`upsert`]; with `partitioned`, also a partition column `p` = id % 2.
-async fn write_rows(
+pub(crate) async fn write_rows(
     w: &mut TableWriter,
     model: &mut Rows,
     history: &mut BTreeMap<i64, Rows>,
@@ -85,7 +91,7 @@ async fn write_rows(
     history.insert(id, model.clone());
 }
 
-async fn rows(t: &FileStoreTable, from: &ScanFrom) -> Result<Rows> {
+pub(crate) async fn rows(t: &FileStoreTable, from: &ScanFrom) -> Result<Rows> {
     let mut out = Rows::new();
     for b in t.scan_collect(from, None, None).await? {
         let ids = b.column(0).as_primitive::<Int64Type>();
@@ -97,13 +103,13 @@ async fn rows(t: &FileStoreTable, from: &ScanFrom) -> Result<Rows> {
     Ok(out)
 }
 
-async fn earliest_latest(t: &FileStoreTable) -> (i64, i64) {
+pub(crate) async fn earliest_latest(t: &FileStoreTable) -> (i64, i64) {
     let sm = t.snapshot_manager();
     (sm.earliest_id().await.unwrap().unwrap(), sm.latest_id().await.unwrap().unwrap())
 }
 
 /// Every file under the table's root, relative to it.
-async fn actual_files(t: &FileStoreTable) -> BTreeSet<String> {
+pub(crate) async fn actual_files(t: &FileStoreTable) -> BTreeSet<String> {
     let root = format!("{}/", t.io().root);
     let listed: Vec<_> = t.io().store.list(Some(&t.io().root)).try_collect().await.unwrap();
     listed.into_iter().map(|m| m.location.as_ref().strip_prefix(&root).unwrap().to_string()).collect()
@@ -111,7 +117,7 @@ async fn actual_files(t: &FileStoreTable) -> BTreeSet<String> {
 
 /// The files the retained snapshots and the tags use: schema, hints, snapshot files, their manifest lists and
 /// manifests, their live data files and their changelog files. Exactly these must remain after expiration.
-async fn expected_files(t: &FileStoreTable) -> BTreeSet<String> {
+pub(crate) async fn expected_files(t: &FileStoreTable) -> BTreeSet<String> {
     let sm = t.snapshot_manager();
     let ms = t.manifest_store();
     let schema = t.schema();
@@ -128,17 +134,20 @@ async fn expected_files(t: &FileStoreTable) -> BTreeSet<String> {
     for (id, _) in t.consumers().list().await.unwrap() {
         out.insert(format!("consumer/consumer-{id}"));
     }
+    let snapshots = kept.len();
     for (name, s) in sm.tags().await.unwrap() {
         out.insert(format!("tag/tag-{name}"));
         kept.push(s);
     }
-    for s in &kept {
-        let lists = [Some(&s.base_manifest_list), Some(&s.delta_manifest_list), s.changelog_manifest_list.as_ref()];
+    for (i, s) in kept.iter().enumerate() {
+        // A tag keeps its data, not its changelog (expiration deletes that with the tagged snapshot).
+        let changelog = s.changelog_manifest_list.as_ref().filter(|_| i < snapshots);
+        let lists = [Some(&s.base_manifest_list), Some(&s.delta_manifest_list), changelog];
         for list in lists.into_iter().flatten() {
             out.insert(format!("manifest/{list}"));
             for m in ms.read_list(list).await.unwrap() {
                 out.insert(format!("manifest/{}", m.file_name));
-                if Some(list) == s.changelog_manifest_list.as_ref() {
+                if Some(list) == changelog {
                     for e in ms.read_manifest(&m.file_name).await.unwrap() {
                         out.insert(path(&e));
                     }
@@ -154,7 +163,7 @@ async fn expected_files(t: &FileStoreTable) -> BTreeSet<String> {
 
 /// Checks that every retained snapshot reads what it read when it was committed, and that exactly the files
 /// the retained snapshots and tags use remain.
-async fn check_retained(t: &FileStoreTable, history: &BTreeMap<i64, Rows>) {
+pub(crate) async fn check_retained(t: &FileStoreTable, history: &BTreeMap<i64, Rows>) {
     let (earliest, latest) = earliest_latest(t).await;
     for id in earliest..=latest {
         assert_eq!(&rows(t, &ScanFrom::Snapshot(id)).await.unwrap(), &history[&id], "snapshot {id}");

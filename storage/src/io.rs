@@ -128,6 +128,31 @@ impl FileIO {
         }
     }
 
+    /// Every file under `dir` (all depths, `""` for the whole root): its path relative to this FileIO's root, size
+    /// and last-modified time (milliseconds since the epoch, as the store reports it).
+    pub async fn list_recursive(&self, dir: &str) -> Result<Vec<ListedFile>> {
+        let path = self.path(dir);
+        let prefix = format!("{}/", self.root);
+        let listed: Vec<object_store::ObjectMeta> = match self.store.list(Some(&path)).try_collect().await {
+            Ok(l) => l,
+            Err(object_store::Error::NotFound { .. }) => Vec::new(),
+            Err(e) => return Err(io_err("list", &path, e)),
+        };
+        Ok(listed
+            .into_iter()
+            .map(|m| {
+                let full = m.location.as_ref();
+                let relative =
+                    if self.root.as_ref().is_empty() { full } else { full.strip_prefix(&prefix).unwrap_or(full) };
+                ListedFile {
+                    path: relative.to_string(),
+                    size: m.size,
+                    last_modified_millis: m.last_modified.timestamp_millis(),
+                }
+            })
+            .collect())
+    }
+
     /// Deletes a file; a file already gone is not an error (a crashed earlier run may have deleted it).
     pub async fn delete(&self, relative: &str) -> Result<()> {
         let path = self.path(relative);
@@ -155,6 +180,15 @@ impl FileIO {
         }
         Ok(())
     }
+}
+
+/// A file found by [`FileIO::list_recursive`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedFile {
+    /// Relative to the listing FileIO's root.
+    pub path: String,
+    pub size: u64,
+    pub last_modified_millis: i64,
 }
 
 pub fn io_err(action: &'static str, path: &Path, source: object_store::Error) -> Error {

@@ -8,7 +8,8 @@
 //! - `commit`: the files become manifests ([`manifest`], Avro) and a snapshot, published by conditional create
 //!   so concurrent writers never both win ([`TableCommit`], [`Snapshot`]).
 //! - [`scan`] and [`read`]: a snapshot's live files, pruned by a [`Predicate`], read back with merge-on-read.
-//! - [`expire`]: snapshot expiration (Paimon's retention options), run after every commit of a [`TableWriter`].
+//! - [`expire`]: snapshot expiration (Paimon's retention options), run after every commit of a [`TableWriter`];
+//!   [`rollback`] (back to a snapshot or tag) and [`orphan`] (unreferenced files): administrative maintenance.
 //! - [`compact`]: the compaction job and its scheduler; [`changelog`], [`consumer`] and [`stream`]: the table
 //!   as a stream.
 //! - [`catalog`]: warehouses (path, `file://`, `memory://`, `s3://`), databases and tables.
@@ -16,8 +17,8 @@
 //!   reading time and ids through [`seams`].
 //!
 //! **API boundary.** The modules other crates (query, the CLI, the benchmarks, tests) use are `pub`; `bucket`,
-//! `commit`, `error`, `merge`, `predicate`, `row_kind`, `snapshot` and `table` are private, and the types users
-//! name from them are re-exported here.
+//! `commit`, `error`, `merge`, `predicate`, `references`, `row_kind`, `snapshot` and `table` are private, and the
+//! types users name from them are re-exported here.
 //!
 //! The format facts this crate follows are in `docs/paimon-format.md` of the project.
 
@@ -38,9 +39,12 @@ pub mod lookup;
 pub mod manifest;
 mod merge;
 pub mod options;
+pub mod orphan;
 mod predicate;
 pub mod producer;
 pub mod read;
+mod references;
+pub mod rollback;
 mod row_kind;
 pub mod scan;
 pub mod schema;
@@ -61,7 +65,9 @@ pub use expire::{ExpireConfig, ExpireReport, ExpireSnapshots};
 pub use incremental::ChangeScanMode;
 pub use io::FileIO;
 pub use lookup::{BucketLookup, LookupCache, LookupResult, TableLookup};
+pub use orphan::{OrphanFilesClean, OrphanReport};
 pub use predicate::{CmpOp, Predicate};
+pub use rollback::{ConsumerReset, Rollback, RollbackReport, RollbackTarget};
 pub use row_kind::RowKind;
 pub use scan::{DataSplit, ScanFrom, ScanPlan};
 pub use schema::TableSchema;

@@ -1,4 +1,5 @@
-//! A table handle over the format pieces: open/create, write + commit, plan + read, tags.
+//! A table handle over the format pieces: open/create, write + commit, plan + read, tags, and the maintenance
+//! operations (expiration, rollback, orphan cleanup).
 //!
 //! Layering: [`crate::stream`] (the change reader) sits above this module; this module sits above
 //! [`crate::consumer`] (consumer files and recorded log offsets, for log recovery and retention) and
@@ -23,8 +24,10 @@ use crate::incremental::{self, ChangeScanMode};
 use crate::io::FileIO;
 use crate::manifest::{ManifestCache, ManifestEntry, ManifestStore};
 use crate::options::LogConfig;
+use crate::orphan::{OrphanFilesClean, OrphanReport};
 use crate::predicate::Predicate;
 use crate::read::{BatchStream, TableRead};
+use crate::rollback::{Rollback, RollbackReport, RollbackTarget};
 use crate::scan::{live_entries, max_sequence_numbers, plan, resolve_snapshot, ScanFrom, ScanPlan};
 use crate::schema::{SchemaManager, TableSchema};
 use crate::snapshot::{Snapshot, SnapshotManager};
@@ -422,6 +425,22 @@ impl FileStoreTable {
     /// commit).
     pub async fn expire_snapshots(&self, config: &ExpireConfig) -> Result<usize> {
         Ok(self.expire_snapshots_report(config).await?.expired_snapshots)
+    }
+
+    /// Rolls the table back to `target` (Paimon's `rollback_to`): afterwards it reads as it did at the target and
+    /// the next commit makes snapshot `target + 1`. Deletes the newer snapshots, the tags on them and the files
+    /// only they used; consumers past the new latest are reset to `target + 1` (named in the report). An
+    /// administrative operation: stop every writer of the table first. Refused for a table with the embedded
+    /// log. See [`crate::rollback`].
+    pub async fn rollback_to(&self, target: RollbackTarget) -> Result<RollbackReport> {
+        Rollback::new(self.io.clone(), self.name.clone(), self.schema.clone())?.rollback_to(&target).await
+    }
+
+    /// Deletes the files under the table directory that no snapshot, tag or long-lived changelog references
+    /// and that were last modified before `older_than_millis` (default: one day before now on the table's
+    /// clock); with `dry_run` only reports them. See [`crate::orphan`].
+    pub async fn remove_orphan_files(&self, older_than_millis: Option<i64>, dry_run: bool) -> Result<OrphanReport> {
+        OrphanFilesClean::new(self.io.clone(), self.schema.clone())?.clean(older_than_millis, dry_run).await
     }
 
     /// [`Self::expire_snapshots`] with what the run deleted.

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use crate::bucket::BucketKey;
 use crate::commit::TableCommit;
 use crate::compact::job::{sorted_run_count, BucketCompactor, CompactionMetrics};
+use crate::datafile::bucket_dir;
 use crate::error::{Error, Result};
 use crate::io::FileIO;
 use crate::manifest::ManifestStore;
@@ -74,6 +75,9 @@ pub struct SchedulerMetrics {
 /// docs.
 pub struct CompactionScheduler {
     compactor: Arc<BucketCompactor>,
+    /// Where discarded compaction outputs are deleted, with the partition directory name of null values.
+    io: FileIO,
+    default_partition: String,
     snapshots: SnapshotManager,
     manifests: ManifestStore,
     running: Option<CompactionTask>,
@@ -101,9 +105,11 @@ impl CompactionScheduler {
         }
         let wait = options.force_compact;
         let full_every = options.full_compaction_delta_commits;
-        let compactor = Arc::new(BucketCompactor::new(io, schema)?);
+        let compactor = Arc::new(BucketCompactor::new(io.clone(), schema)?);
         Ok(Some(CompactionScheduler {
             compactor,
+            io,
+            default_partition: options.partition_default_name,
             snapshots,
             manifests,
             running: None,
@@ -208,7 +214,7 @@ impl CompactionScheduler {
     }
 
     /// Waits for the running compaction and commits it as a `COMPACT` snapshot; a conflict with another
-    /// writer's compaction of the same files discards it (the files it wrote become orphans).
+    /// writer's compaction of the same files discards it and deletes the files it wrote.
     async fn commit_running(&mut self, commit: &TableCommit, next_identifier: &mut i64) -> Result<Option<i64>> {
         let Some(task) = self.running.take() else { return Ok(None) };
         // Each COMPACT commit gets its own identifier, so idempotence checks never confuse two of them.
@@ -225,9 +231,32 @@ impl CompactionScheduler {
             }
             Err(Error::Conflict(_)) => {
                 self.metrics.conflicts += 1;
+                self.delete_discarded(&messages).await;
                 Ok(None)
             }
             Err(e) => Err(e),
+        }
+    }
+
+    /// Deletes the files a discarded compaction wrote (its after-files other than upgraded before-files, which
+    /// are live, and its changelog files). A conflict is definite (no snapshot names them, and none will: the
+    /// messages are dropped), so they are orphans. Best effort: a failure leaves them to `remove_orphan_files`,
+    /// and must not turn the writer's successful commit into an error.
+    async fn delete_discarded(&self, messages: &[CommitMessage]) {
+        let default_name = &self.default_partition;
+        for m in messages {
+            let dir = bucket_dir(self.compactor.schema(), &m.partition, m.bucket, default_name);
+            let written = m
+                .compact_after
+                .iter()
+                .filter(|f| !m.compact_before.iter().any(|b| b.file_name == f.file_name))
+                .chain(&m.compact_changelog);
+            for f in written {
+                for name in std::iter::once(&f.file_name).chain(&f.extra_files) {
+                    // Ignored: see above.
+                    let _ = self.io.delete(&format!("{dir}/{name}")).await;
+                }
+            }
         }
     }
 
@@ -238,5 +267,66 @@ impl CompactionScheduler {
         let manifests = self.manifests.clone();
         self.running =
             Some(tokio::spawn(async move { compact_latest(&snapshots, &manifests, &compactor, full, None).await }));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::expire::tests::{actual_files, create, expected_files, rows, rt, upsert, Rows};
+    use crate::scan::ScanFrom;
+    use crate::seams::ManualClock;
+
+    /// A background compaction that loses to another compaction of the same files is discarded, and the files
+    /// it wrote are deleted: nothing leaks, and the table reads the same.
+    #[test]
+    fn a_discarded_compaction_deletes_its_files() {
+        rt().block_on(async {
+            let t = create(Arc::new(ManualClock::new(1_000_000, 1)), &[]).await;
+            let mut w = t.writer().await.unwrap();
+            let (mut model, mut history) = (Rows::new(), BTreeMap::new());
+            for round in 0..4 {
+                upsert(&mut w, &mut model, &mut history, &[1, 2, round + 10], round).await;
+            }
+            // The table is `write-only`, so its writers have no scheduler: make one as a compacting writer would.
+            let mut schema = (**t.schema()).clone();
+            schema.options.remove("write-only");
+            let mut scheduler = CompactionScheduler::for_table(
+                t.io().clone(),
+                Arc::new(schema),
+                t.snapshot_manager(),
+                t.manifest_store(),
+            )
+            .unwrap()
+            .expect("a primary-key table without write-only compacts");
+            scheduler.start(true);
+            let (messages, metrics) = scheduler.running.take().unwrap().await.unwrap().unwrap();
+            let written: Vec<String> = messages
+                .iter()
+                .flat_map(|m| {
+                    m.compact_after.iter().filter(|f| !m.compact_before.iter().any(|b| b.file_name == f.file_name))
+                })
+                .map(|f| format!("bucket-0/{}", f.file_name))
+                .collect();
+            assert!(!written.is_empty());
+            for path in &written {
+                assert!(t.io().exists(path).await.unwrap(), "{path}");
+            }
+            scheduler.running = Some(tokio::spawn(async move { Ok((messages, metrics)) }));
+
+            // Another writer compacts the same files first.
+            t.compact(true, None).await.unwrap();
+            let commit = t.new_commit("compacting-writer").unwrap();
+            let mut next_identifier = 1;
+            assert_eq!(scheduler.finish(&commit, &mut next_identifier).await.unwrap(), None);
+            assert_eq!(scheduler.metrics().conflicts, 1);
+            for path in &written {
+                assert!(!t.io().exists(path).await.unwrap(), "{path} of the discarded compaction is still there");
+            }
+            assert_eq!(rows(&t, &ScanFrom::Latest).await.unwrap(), model);
+            assert_eq!(actual_files(&t).await, expected_files(&t).await);
+        });
     }
 }
