@@ -242,6 +242,32 @@ fn cli_compact_and_stats() {
     assert_eq!(c, b);
     assert!(fails(&wh, &["scan", "db.c", "--snapshot", "2"]).contains("expired"));
     assert!(fails(&wh, &["expire-snapshots", "db.c", "--older-than", "yesterday"]).contains("--older-than"));
+
+    // `rollback`: back to snapshot 5 (the full compaction of partition d0 only); it reads the same rows.
+    let out = ok(&wh, &["rollback", "db.c", "--to-snapshot", "5"]);
+    assert!(out.contains("rolled back db.c to snapshot 5") && out.contains("[6]"), "{out}");
+    assert_eq!(ok(&wh, &["snapshots", "db.c", "--format", "jsonl"]).lines().count(), 1);
+    let mut d: Vec<String> = ok(&wh, &["scan", "db.c", "--format", "jsonl"]).lines().map(str::to_string).collect();
+    d.sort();
+    assert_eq!(d, b);
+    assert!(fails(&wh, &["rollback", "db.c", "--to-snapshot", "9"]).contains("snapshot 9"));
+    assert!(fails(&wh, &["rollback", "db.c", "--to-tag", "nope"]).contains("nope"));
+
+    // `remove-orphan-files`: a stray file in a bucket directory goes (the cutoff in the future makes it old
+    // enough); the table reads the same.
+    let stray = wh.join("db.db/c/dt=d0/bucket-0/data-stray.parquet");
+    std::fs::write(&stray, b"not a data file").unwrap();
+    let dry = ok(&wh, &["remove-orphan-files", "db.c", "--older-than", "2999-01-01T00:00:00", "--dry-run"]);
+    assert!(dry.contains("would delete dt=d0/bucket-0/data-stray.parquet") && dry.contains("dry run"), "{dry}");
+    assert!(stray.exists());
+    let out = ok(&wh, &["remove-orphan-files", "db.c", "--older-than", "2999-01-01T00:00:00"]);
+    assert!(out.contains("deleted dt=d0/bucket-0/data-stray.parquet"), "{out}");
+    assert!(!stray.exists());
+    let young = ok(&wh, &["remove-orphan-files", "db.c"]);
+    assert!(young.contains("0 orphan files"), "{young}");
+    let mut e: Vec<String> = ok(&wh, &["scan", "db.c", "--format", "jsonl"]).lines().map(str::to_string).collect();
+    e.sort();
+    assert_eq!(e, b);
 }
 
 /// `dyntable tail` prints a table's changes as JSON objects with `rowkind`: the snapshot's rows with `full`,

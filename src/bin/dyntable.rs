@@ -17,7 +17,9 @@ use dyntable::convert::{batch_to_json_rows, read_csv, read_jsonl, read_parquet, 
 use dyntable::{Catalog, Identifier, TableSpec};
 use dyntable_query::filter::parse_predicate;
 use dyntable_storage::stream::{ChangeReader, StartFrom};
-use dyntable_storage::{Datum, Error, ExpireConfig, FileStoreTable, OverwriteScope, Predicate, Result, ScanFrom};
+use dyntable_storage::{
+    Datum, Error, ExpireConfig, FileStoreTable, OverwriteScope, Predicate, Result, RollbackTarget, ScanFrom,
+};
 use futures::TryStreamExt;
 
 #[derive(Parser)]
@@ -117,6 +119,27 @@ enum Command {
         /// Expire at most this many snapshots.
         #[arg(long)]
         max_deletes: Option<usize>,
+    },
+    /// Roll a table back to a snapshot or tag (Paimon's `rollback_to`): later snapshots, their tags and the files
+    /// only they used are deleted; consumers past the target are reset to it. An administrative operation: no
+    /// writer may run on the table meanwhile. Refused for tables with the embedded log.
+    Rollback {
+        table: String,
+        #[arg(long, conflicts_with = "to_tag", required_unless_present = "to_tag")]
+        to_snapshot: Option<i64>,
+        #[arg(long)]
+        to_tag: Option<String>,
+    },
+    /// Delete files under the table that no snapshot, tag or changelog references and that are older than
+    /// --older-than (default: one day ago, as Paimon), so an in-flight commit is never broken.
+    RemoveOrphanFiles {
+        table: String,
+        /// Only files last modified before this time (ISO-8601).
+        #[arg(long)]
+        older_than: Option<String>,
+        /// List the orphans without deleting them.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Write amplification and LSM shape of a table, computed from its manifests.
     Stats {
@@ -322,16 +345,21 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Compact { table, full, partitions } => compact(&mut cx, &table, full, &partitions).await,
         Command::Stats { table, format } => stats(&mut cx, &table, format).await,
         Command::ExpireSnapshots { table, retain_max, retain_min, older_than, max_deletes } => {
-            let older_than_millis = match older_than {
-                Some(t) => Some(
-                    dyntable_storage::datum::parse_timestamp(&t)
-                        .map_err(|e| Error::invalid(format!("--older-than `{t}`: {e}")))?
-                        .0,
-                ),
-                None => None,
-            };
+            let older_than_millis = older_than.as_deref().map(parse_older_than).transpose()?;
             let config = ExpireConfig { retain_max, retain_min, older_than_millis, max_deletes };
             expire_snapshots(&mut cx, &table, &config).await
+        }
+        Command::Rollback { table, to_snapshot, to_tag } => {
+            let target = match (to_snapshot, to_tag) {
+                (Some(id), None) => RollbackTarget::Snapshot(id),
+                (None, Some(tag)) => RollbackTarget::Tag(tag),
+                _ => return Err(Error::invalid("give one of --to-snapshot N, --to-tag T")),
+            };
+            rollback(&mut cx, &table, target).await
+        }
+        Command::RemoveOrphanFiles { table, older_than, dry_run } => {
+            let older_than_millis = older_than.as_deref().map(parse_older_than).transpose()?;
+            remove_orphan_files(&mut cx, &table, older_than_millis, dry_run).await
         }
         Command::Demo { commits, rows } => demo(&mut cx, commits, rows).await,
     }
@@ -719,6 +747,46 @@ async fn list(cx: &mut Cx, database: Option<String>) -> Result<()> {
         }
     }
     Ok(())
+}
+
+fn parse_older_than(t: &str) -> Result<i64> {
+    Ok(dyntable_storage::datum::parse_timestamp(t).map_err(|e| Error::invalid(format!("--older-than `{t}`: {e}")))?.0)
+}
+
+async fn rollback(cx: &mut Cx, table: &str, target: RollbackTarget) -> Result<()> {
+    let t = cx.table(table).await?;
+    let r = t.rollback_to(target).await?;
+    let mut out = format!(
+        "rolled back {table} to snapshot {}; removed snapshots {:?}, tags {:?}; deleted {} data files, {} changelog files, {} manifest files",
+        r.snapshot, r.removed_snapshots, r.removed_tags, r.deleted_data_files, r.deleted_changelog_files, r.deleted_manifests
+    );
+    if let Some(tag) = &r.recreated_from_tag {
+        out.push_str(&format!("; snapshot {} recreated from tag `{tag}`", r.snapshot));
+    }
+    for c in &r.reset_consumers {
+        out.push_str(&format!(
+            "\nconsumer `{}` reset from snapshot {} to {}: it had read past the target",
+            c.consumer, c.from_snapshot, c.to_snapshot
+        ));
+    }
+    cx.emit(&out)
+}
+
+async fn remove_orphan_files(cx: &mut Cx, table: &str, older_than: Option<i64>, dry_run: bool) -> Result<()> {
+    let t = cx.table(table).await?;
+    let r = t.remove_orphan_files(older_than, dry_run).await?;
+    let mut out = String::new();
+    for f in &r.orphans {
+        out.push_str(&format!("{} {}\n", if dry_run { "would delete" } else { "deleted" }, f.path));
+    }
+    out.push_str(&format!(
+        "{} orphan files ({} bytes) in {table}{}; {} unreferenced files kept as younger than the cutoff",
+        r.orphans.len(),
+        r.bytes,
+        if dry_run { ", dry run: nothing deleted" } else { "" },
+        r.kept_young
+    ));
+    cx.emit(&out)
 }
 
 async fn expire_snapshots(cx: &mut Cx, table: &str, config: &ExpireConfig) -> Result<()> {

@@ -1,7 +1,11 @@
-//! `CALL` procedures: `sys.create_tag`, `sys.delete_tag` and `sys.expire_snapshots`.
+//! `CALL` procedures: `sys.create_tag`, `sys.delete_tag`, `sys.expire_snapshots`, `sys.rollback_to` and
+//! `sys.remove_orphan_files`, with Paimon's arguments (named or in order).
 
+use std::sync::Arc;
+
+use arrow::array::{Int64Array, StringArray};
 use datafusion::error::Result;
-use dyntable_storage::Identifier;
+use dyntable_storage::{Identifier, RollbackTarget};
 
 use super::parser::Parser;
 use super::result::StatementResult;
@@ -47,12 +51,56 @@ impl DyntableSession {
                 let ident = table_arg(arg(0, "table"))?;
                 let config = expire_config(&args)?;
                 let expired = self.table(&ident).await?.expire_snapshots(&config).await.map_err(external)?;
-                let column = std::sync::Arc::new(arrow::array::Int64Array::from(vec![expired as i64]));
+                let column = Arc::new(Int64Array::from(vec![expired as i64]));
                 return StatementResult::rows(vec![("expired_snapshots", column)]);
+            }
+            "sys.rollback_to" => {
+                // Paimon's: table, tag, snapshot_id (a snapshot id or a tag name).
+                let ident = table_arg(arg(0, "table"))?;
+                let target = match (arg(1, "tag"), arg(2, "snapshot_id")) {
+                    (Some(tag), None) => match tag.trim().parse::<i64>() {
+                        // An unnamed second argument that is a number is a snapshot id (Paimon's `version`).
+                        Ok(id) if args.get(1).is_some_and(|a| a.0.is_none()) => RollbackTarget::Snapshot(id),
+                        _ => RollbackTarget::Tag(tag),
+                    },
+                    (None, Some(id)) => RollbackTarget::Snapshot(parse_snapshot_id(&id)?),
+                    _ => {
+                        return Err(plan_err(
+                            "CALL sys.rollback_to: give the table and one of tag => 'name' or snapshot_id => N",
+                        ))
+                    }
+                };
+                let r = self.table(&ident).await?.rollback_to(target).await.map_err(external)?;
+                let column = Arc::new(Int64Array::from(vec![r.snapshot]));
+                return StatementResult::rows(vec![("snapshot_id", column)]);
+            }
+            "sys.remove_orphan_files" => {
+                // Paimon's: table, older_than, dry_run.
+                let ident = table_arg(arg(0, "table"))?;
+                let older_than = match arg(1, "older_than") {
+                    None => None,
+                    Some(t) => Some(
+                        dyntable_storage::datum::parse_timestamp(&t)
+                            .map_err(|e| plan_err(format!("CALL sys.remove_orphan_files: `older_than` = '{t}': {e}")))?
+                            .0,
+                    ),
+                };
+                let dry_run = match arg(2, "dry_run").map(|v| v.trim().to_ascii_lowercase()) {
+                    None => false,
+                    Some(v) if v == "true" => true,
+                    Some(v) if v == "false" => false,
+                    Some(v) => {
+                        return Err(plan_err(format!("CALL sys.remove_orphan_files: `dry_run` = '{v}' is not true or false")))
+                    }
+                };
+                let r = self.table(&ident).await?.remove_orphan_files(older_than, dry_run).await.map_err(external)?;
+                let paths = Arc::new(StringArray::from(r.orphans.iter().map(|f| f.path.clone()).collect::<Vec<_>>()));
+                let sizes = Arc::new(Int64Array::from(r.orphans.iter().map(|f| f.size as i64).collect::<Vec<_>>()));
+                return StatementResult::rows(vec![("path", paths), ("bytes", sizes)]);
             }
             other => {
                 return Err(plan_err(format!(
-                    "unknown procedure `{other}`; supported: sys.create_tag, sys.delete_tag, sys.expire_snapshots"
+                    "unknown procedure `{other}`; supported: sys.create_tag, sys.delete_tag, sys.expire_snapshots, sys.rollback_to, sys.remove_orphan_files"
                 )))
             }
         }
