@@ -221,13 +221,19 @@ impl SchemaProvider for DyntableSchemaProvider {
             .with_metadata_cache(self.metadata_cache.clone())
             .with_manifest_cache(self.manifest_cache.clone());
         if !table.schema().primary_keys.is_empty() {
-            let capacity = table.schema().options().map_err(external)?.lookup_cache_max_memory_size;
-            let capacity = usize::try_from(capacity).unwrap_or(usize::MAX);
+            let options = table.schema().options().map_err(external)?;
+            let capacity = usize::try_from(options.lookup_cache_max_memory_size).unwrap_or(usize::MAX);
+            let disk = match options.lookup_cache_max_disk_size {
+                Some(0) => None,
+                bound => Some(bound.unwrap_or(u64::MAX)),
+            };
             if let Ok(mut lookups) = self.lookups.lock() {
                 // Reused while the table's schema and cache bound stay (ALTER TABLE starts a new one).
-                let current = lookups
-                    .get(&ident.to_string())
-                    .filter(|l| l.table().schema().id == table.schema().id && l.cache().capacity_bytes() == capacity);
+                let current = lookups.get(&ident.to_string()).filter(|l| {
+                    l.table().schema().id == table.schema().id
+                        && l.cache().capacity_bytes() == capacity
+                        && l.cache().disk_capacity_bytes() == disk
+                });
                 let lookup = match current {
                     Some(l) => l.clone(),
                     None => {

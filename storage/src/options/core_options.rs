@@ -37,6 +37,9 @@ pub const LOOKUP_CACHE_MAX_DISK_SIZE: &str = "lookup.cache-max-disk-size";
 /// files (point lookups skip row groups with it). Paimon's `file-index.bloom-filter.columns` is a different
 /// mechanism (Paimon's own file index), which dyntable does not write.
 pub const KEY_BLOOM_FILTER: &str = "dyntable.parquet.key-bloom-filter";
+/// Where point lookups keep their disk tier (a private directory per cache is made under it; default: the
+/// system's temporary directory).
+pub const LOOKUP_CACHE_DIR: &str = "dyntable.lookup.cache-dir";
 /// Snapshot expiration (see [`crate::expire`]): the newest snapshots always kept (default 10).
 pub const SNAPSHOT_NUM_RETAINED_MIN: &str = "snapshot.num-retained.min";
 /// At most this many snapshots are kept (default Integer.MAX: unlimited).
@@ -157,6 +160,11 @@ pub struct CoreOptions {
     pub row_group_rows: Option<usize>,
     /// [`LOOKUP_CACHE_MAX_MEMORY_SIZE`] in bytes.
     pub lookup_cache_max_memory_size: u64,
+    /// `lookup.cache-max-disk-size`: the lookup cache's disk tier bound (`None`: unlimited, Paimon's default;
+    /// `Some(0)`: no disk tier).
+    pub lookup_cache_max_disk_size: Option<u64>,
+    /// `dyntable.lookup.cache-dir`.
+    pub lookup_cache_dir: Option<String>,
     /// [`KEY_BLOOM_FILTER`].
     pub key_bloom_filter: bool,
     /// [`SNAPSHOT_NUM_RETAINED_MIN`]: at least 1, at most `snapshot_num_retained_max`.
@@ -277,6 +285,14 @@ impl CoreOptions {
                 .ok_or_else(|| opt_err(LOOKUP_CACHE_MAX_MEMORY_SIZE, &v, "expected a memory size such as `256 mb`"))?,
             None => 256 << 20,
         };
+        let lookup_cache_max_disk_size = match get(LOOKUP_CACHE_MAX_DISK_SIZE) {
+            Some(v) if v.trim().eq_ignore_ascii_case("unlimited") => None,
+            Some(v) => Some(parse_memory_size(&v).ok_or_else(|| {
+                opt_err(LOOKUP_CACHE_MAX_DISK_SIZE, &v, "expected a size such as `10 gb` (or `unlimited`)")
+            })?),
+            None => None,
+        };
+        let lookup_cache_dir = get(LOOKUP_CACHE_DIR).map(|v| v.to_string());
         let positive = |key: &str, default: usize| -> Result<usize> {
             match get(key) {
                 Some(v) => v
@@ -337,6 +353,8 @@ impl CoreOptions {
             ignore_delete,
             row_group_rows: get(ROW_GROUP_ROWS).and_then(|v| v.parse::<usize>().ok()).filter(|r| *r > 0),
             lookup_cache_max_memory_size,
+            lookup_cache_max_disk_size,
+            lookup_cache_dir,
             key_bloom_filter,
             snapshot_num_retained_min,
             snapshot_num_retained_max,
@@ -372,6 +390,8 @@ impl CoreOptions {
             IGNORE_DELETE,
             ROW_GROUP_ROWS,
             LOOKUP_CACHE_MAX_MEMORY_SIZE,
+            LOOKUP_CACHE_MAX_DISK_SIZE,
+            LOOKUP_CACHE_DIR,
             KEY_BLOOM_FILTER,
             SNAPSHOT_NUM_RETAINED_MIN,
             SNAPSHOT_NUM_RETAINED_MAX,
@@ -386,13 +406,6 @@ impl CoreOptions {
                     k,
                     v,
                     "dyntable does not support asynchronous expiration: it expires snapshots synchronously after each commit (use `sync`)",
-                ));
-            }
-            if k == LOOKUP_CACHE_MAX_DISK_SIZE {
-                return Err(opt_err(
-                    k,
-                    v,
-                    "dyntable keeps point-lookup caches in memory only (see `lookup.cache-max-memory-size`); it has no disk tier",
                 ));
             }
             let known = parsed.contains(&k.as_str())
@@ -487,9 +500,13 @@ mod tests {
         assert_eq!((o.lookup_cache_max_memory_size, o.key_bloom_filter), (1 << 20, true));
         let e = CoreOptions::parse(&opts(&[("lookup.cache-max-memory-size", "lots")])).unwrap_err().to_string();
         assert!(e.contains("lookup.cache-max-memory-size") && e.contains("lots"), "{e}");
-        let e =
-            CoreOptions::check_known_keys(&opts(&[("lookup.cache-max-disk-size", "1 gb")])).unwrap_err().to_string();
-        assert!(e.contains("lookup.cache-max-disk-size") && e.contains("no disk tier"), "{e}");
+        CoreOptions::check_known_keys(&opts(&[("lookup.cache-max-disk-size", "1 gb"), (LOOKUP_CACHE_DIR, "/x")]))
+            .unwrap();
+        let o = CoreOptions::parse(&opts(&[("lookup.cache-max-disk-size", "1 gb"), (LOOKUP_CACHE_DIR, "/x")])).unwrap();
+        assert_eq!((o.lookup_cache_max_disk_size, o.lookup_cache_dir.as_deref()), (Some(1 << 30), Some("/x")));
+        assert_eq!(CoreOptions::parse(&opts(&[])).unwrap().lookup_cache_max_disk_size, None);
+        let e = CoreOptions::parse(&opts(&[("lookup.cache-max-disk-size", "huge")])).unwrap_err().to_string();
+        assert!(e.contains("lookup.cache-max-disk-size") && e.contains("huge"), "{e}");
         for (mode, want) in [
             ("none", ChangelogProducer::None),
             ("input", ChangelogProducer::Input),
