@@ -107,16 +107,29 @@ impl ChangeScanMode {
     }
 }
 
-/// Parses `incremental-between` = 'START,END' (snapshot ids).
-pub fn parse_between(text: &str) -> Result<(i64, i64)> {
+/// What `incremental-between` names: two snapshot ids, or two tags (a tag name is never only digits).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Between {
+    Snapshots(i64, i64),
+    Tags(String, String),
+}
+
+/// Parses `incremental-between` = 'START,END': snapshot ids, or tag names (as Java Paimon, where a tag's
+/// range is the difference between the two tagged snapshots, see [`between_tags`]).
+pub fn parse_between(text: &str) -> Result<Between> {
     let bad = |why: &str| Error::invalid(format!("`{INCREMENTAL_BETWEEN}` = '{text}': {why}"));
-    let (a, b) = text.split_once(',').ok_or_else(|| bad("expected two snapshot ids, e.g. '3,7'"))?;
-    let id = |s: &str| {
-        s.trim().parse::<i64>().ok().filter(|id| *id >= 0).ok_or_else(|| {
-            bad(&format!("`{}` is not a snapshot id (tag names are not supported in this option)", s.trim()))
-        })
-    };
-    Ok((id(a)?, id(b)?))
+    let (a, b) = text.split_once(',').ok_or_else(|| bad("expected two snapshot ids or tag names, e.g. '3,7'"))?;
+    let (a, b) = (a.trim(), b.trim());
+    if a.is_empty() || b.is_empty() || b.contains(',') {
+        return Err(bad("expected two snapshot ids or tag names, e.g. '3,7'"));
+    }
+    let id = |s: &str| s.parse::<i64>().ok().filter(|id| *id >= 0);
+    match (id(a), id(b)) {
+        (Some(a), Some(b)) => Ok(Between::Snapshots(a, b)),
+        _ if a.starts_with('-') || b.starts_with('-') => Err(bad("a snapshot id is not negative")),
+        (None, None) => Ok(Between::Tags(a.to_string(), b.to_string())),
+        _ => Err(bad("give two snapshot ids or two tag names, not one of each")),
+    }
 }
 
 /// Parses `incremental-between-timestamp` = 'START,END' (milliseconds since the epoch).
@@ -319,6 +332,156 @@ pub async fn between(
     Ok((out, read_change_splits(read, entries.into_values().collect(), merge)))
 }
 
+/// `incremental-between` = 'TAG1,TAG2', as Java Paimon 0.9 reads it (`IncrementalTagStartingScanner`): per
+/// bucket, the files of TAG2's snapshot that TAG1's does not have ("after") against the files of TAG1's that
+/// TAG2's does not have ("before"), each side merged per key (retractions kept): a key only after is its after
+/// row with its kind; a key only before is a `-D` of its before row (nothing when that row is a retraction);
+/// a key on both sides is its after row unless both rows are the same (or both retractions). Append tables:
+/// the before files' rows as `-D`, the after files' rows as they are. TAG2's snapshot must be after TAG1's.
+pub async fn between_tags(
+    snapshots: &SnapshotManager,
+    manifests: &ManifestStore,
+    read: &TableRead,
+    table_name: &str,
+    start_tag: &str,
+    end_tag: &str,
+) -> Result<(SchemaRef, BatchStream)> {
+    let schema = read.schema().clone();
+    let out = change_schema(&schema);
+    let named = |e: Error| match e {
+        Error::NotFound(m) => Error::NotFound(format!(
+            "{m} (named by `{INCREMENTAL_BETWEEN}` = '{start_tag},{end_tag}' of table `{table_name}`)"
+        )),
+        other => other,
+    };
+    let start = snapshots.tag(start_tag).await.map_err(named)?;
+    let end = snapshots.tag(end_tag).await.map_err(named)?;
+    if end.id <= start.id {
+        return Err(Error::invalid(format!(
+            "`{INCREMENTAL_BETWEEN}` = '{start_tag},{end_tag}' of table `{table_name}`: the end tag `{end_tag}` (snapshot {}) must be after the start tag `{start_tag}` (snapshot {})",
+            end.id, start.id
+        )));
+    }
+    let before_entries = crate::scan::live_entries(manifests, &start).await?;
+    let after_entries = crate::scan::live_entries(manifests, &end).await?;
+    let names = |entries: &[ManifestEntry]| -> std::collections::HashSet<(BucketKey, String)> {
+        entries.iter().map(|e| (BucketKey::new(e.partition.clone(), e.bucket), e.file.file_name.clone())).collect()
+    };
+    let (in_before, in_after) = (names(&before_entries), names(&after_entries));
+    let only = |entries: Vec<ManifestEntry>, other: &std::collections::HashSet<(BucketKey, String)>| {
+        entries
+            .into_iter()
+            .filter(|e| !other.contains(&(BucketKey::new(e.partition.clone(), e.bucket), e.file.file_name.clone())))
+            .collect::<Vec<_>>()
+    };
+    let before: BTreeMap<BucketKey, DataSplit> = group(&schema, only(before_entries, &in_after))?
+        .into_iter()
+        .map(|s| (BucketKey::new(s.partition_bytes.clone(), s.bucket), s))
+        .collect();
+    let mut after: BTreeMap<BucketKey, DataSplit> = group(&schema, only(after_entries, &in_before))?
+        .into_iter()
+        .map(|s| (BucketKey::new(s.partition_bytes.clone(), s.bucket), s))
+        .collect();
+    let mut buckets: Vec<(Option<DataSplit>, Option<DataSplit>)> = Vec::new();
+    for (k, b) in before {
+        buckets.push((Some(b), after.remove(&k)));
+    }
+    buckets.extend(after.into_values().map(|a| (None, Some(a))));
+    let mut batches = Vec::new();
+    for (b, a) in buckets {
+        let side = |split: Option<DataSplit>| async {
+            match split {
+                Some(s) => read.read_changes(s, true)?.try_collect::<Vec<RecordBatch>>().await,
+                None => Ok(Vec::new()),
+            }
+        };
+        let (b, a) = (side(b).await?, side(a).await?);
+        if let Some(diff) = diff_sides(&schema, &b, &a)? {
+            batches.push(with_kind_text(&diff, &out)?);
+        }
+    }
+    Ok((out, Box::pin(futures::stream::iter(batches.into_iter().map(Ok)))))
+}
+
+/// The difference of one bucket's merged before and after rows (batches of `_VALUE_KIND` and the table's
+/// columns), see [`between_tags`]; `None` when there is none.
+fn diff_sides(schema: &TableSchema, before: &[RecordBatch], after: &[RecordBatch]) -> Result<Option<RecordBatch>> {
+    let all: Vec<&RecordBatch> = before.iter().chain(after).collect();
+    let Some(first) = all.first() else { return Ok(None) };
+    let retract = |b: &RecordBatch, r: usize| {
+        RowKind::from_byte(b.column(0).as_primitive::<Int8Type>().value(r)).is_some_and(RowKind::is_retract)
+    };
+    // (side batch index in `all`, row, kind to emit)
+    let mut picks: Vec<(usize, usize, RowKind)> = Vec::new();
+    if schema.primary_keys.is_empty() {
+        for (i, b) in all.iter().enumerate() {
+            let kind = if i < before.len() { Some(RowKind::Delete) } else { None };
+            for r in 0..b.num_rows() {
+                let k = kind.unwrap_or_else(|| {
+                    RowKind::from_byte(b.column(0).as_primitive::<Int8Type>().value(r)).unwrap_or(RowKind::Insert)
+                });
+                picks.push((i, r, k));
+            }
+        }
+    } else {
+        let key_cols: Vec<usize> = schema
+            .primary_keys
+            .iter()
+            .map(|k| schema.field_index(k).map(|i| i + 1).ok_or_else(|| Error::Internal(format!("key `{k}`"))))
+            .collect::<Result<_>>()?;
+        let sort = |cols: &[usize]| {
+            arrow::row::RowConverter::new(
+                cols.iter().map(|c| arrow::row::SortField::new(first.column(*c).data_type().clone())).collect(),
+            )
+        };
+        let keys = sort(&key_cols)?;
+        let value_cols: Vec<usize> = (1..first.num_columns()).collect();
+        let values = sort(&value_cols)?;
+        let rows_of = |b: &RecordBatch, conv: &arrow::row::RowConverter, cols: &[usize]| {
+            conv.convert_columns(&cols.iter().map(|c| b.column(*c).clone()).collect::<Vec<_>>())
+        };
+        let key_rows: Vec<arrow::row::Rows> =
+            all.iter().map(|b| rows_of(b, &keys, &key_cols)).collect::<std::result::Result<_, _>>()?;
+        let value_rows: Vec<arrow::row::Rows> =
+            all.iter().map(|b| rows_of(b, &values, &value_cols)).collect::<std::result::Result<_, _>>()?;
+        let mut before_rows: std::collections::HashMap<&[u8], (usize, usize)> = std::collections::HashMap::new();
+        for (i, rows) in key_rows.iter().enumerate().take(before.len()) {
+            for r in 0..rows.num_rows() {
+                before_rows.insert(rows.row(r).data(), (i, r));
+            }
+        }
+        for (i, rows) in key_rows.iter().enumerate().skip(before.len()) {
+            for r in 0..rows.num_rows() {
+                let after_kind =
+                    RowKind::from_byte(all[i].column(0).as_primitive::<Int8Type>().value(r)).unwrap_or(RowKind::Insert);
+                match before_rows.remove(rows.row(r).data()) {
+                    Some((bi, br)) => {
+                        let (br_retract, ar_retract) = (retract(all[bi], br), retract(all[i], r));
+                        let same = br_retract == ar_retract
+                            && (ar_retract || value_rows[bi].row(br).data() == value_rows[i].row(r).data());
+                        if !same {
+                            picks.push((i, r, after_kind));
+                        }
+                    }
+                    None => picks.push((i, r, after_kind)),
+                }
+            }
+        }
+        let mut gone: Vec<(usize, usize)> =
+            before_rows.into_values().filter(|(bi, br)| !retract(all[*bi], *br)).collect();
+        gone.sort_unstable();
+        picks.extend(gone.into_iter().map(|(bi, br)| (bi, br, RowKind::Delete)));
+    }
+    if picks.is_empty() {
+        return Ok(None);
+    }
+    let indices: Vec<(usize, usize)> = picks.iter().map(|(i, r, _)| (*i, *r)).collect();
+    let gathered = arrow::compute::interleave_record_batch(&all, &indices)?;
+    let mut columns = gathered.columns().to_vec();
+    columns[0] = Arc::new(arrow::array::Int8Array::from(picks.iter().map(|p| p.2 as i8).collect::<Vec<_>>()));
+    Ok(Some(RecordBatch::try_new(gathered.schema(), columns)?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -326,9 +489,10 @@ mod tests {
     /// The options parse Paimon's spellings and reject anything else with the option's name.
     #[test]
     fn options_parse_or_name_themselves() {
-        assert_eq!(parse_between("3,7").unwrap(), (3, 7));
-        assert_eq!(parse_between(" 0 , 2 ").unwrap(), (0, 2));
-        for bad in ["3", "a,b", "3,", "-1,2", "1,2,3"] {
+        assert_eq!(parse_between("3,7").unwrap(), Between::Snapshots(3, 7));
+        assert_eq!(parse_between(" 0 , 2 ").unwrap(), Between::Snapshots(0, 2));
+        assert_eq!(parse_between("t1, t2").unwrap(), Between::Tags("t1".into(), "t2".into()));
+        for bad in ["3", "a,3", "3,", "-1,2", "1,2,3"] {
             let e = parse_between(bad).unwrap_err().to_string();
             assert!(e.contains(INCREMENTAL_BETWEEN) && e.contains(bad), "{bad}: {e}");
         }

@@ -346,6 +346,13 @@ impl FileStoreTable {
             .await
     }
 
+    /// `incremental-between` = 'TAG1,TAG2': the difference between the two tagged snapshots, as Java Paimon
+    /// reads it (see [`incremental::between_tags`]).
+    pub async fn incremental_between_tags(&self, start: &str, end: &str) -> Result<(SchemaRef, BatchStream)> {
+        let read = self.new_read(None, None)?;
+        incremental::between_tags(&self.snapshot_manager(), &self.manifest_store(), &read, &self.name, start, end).await
+    }
+
     /// `incremental-between-timestamp`: the changes of the snapshots committed after `start` up to `end`
     /// (milliseconds; see [`incremental::snapshots_between_timestamps`]), as [`Self::incremental_between`].
     pub async fn incremental_between_timestamps(
