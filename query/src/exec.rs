@@ -263,7 +263,7 @@ impl ExecutionPlan for DyntableScanExec {
         let read = self
             .read
             .clone()
-            .with_batch_size(context.session_config().batch_size())
+            .with_default_batch_size(context.session_config().batch_size())
             .with_prune_counters(counters.clone());
         let schema: SchemaRef = self.schema();
         let counted = PruneMetricsStream::new(read.read_splits(splits), counters, &self.metrics, partition);

@@ -254,6 +254,7 @@ impl Catalog {
             schema.options.insert("bucket".into(), "1".into());
         }
         schema.validate()?;
+        schema.check_create()?;
         self.create_database(&ident.database, true).await?;
         if !self.table_io(ident).list_names("schema").await?.is_empty() {
             if ignore_if_exists {

@@ -29,6 +29,8 @@ pub enum OverwriteScope {
     Table,
     /// Live files of the partitions matching this (partition-column only) predicate.
     Partitions(Predicate),
+    /// Live files of exactly these partitions (serialized BinaryRow bytes): dropping partitions.
+    PartitionRows(HashSet<Vec<u8>>),
 }
 
 /// Commits files of one writer (one `commit_user`) to one table.
@@ -227,6 +229,7 @@ impl TableCommit {
             for e in &live {
                 let matches = match scope {
                     OverwriteScope::Table => true,
+                    OverwriteScope::PartitionRows(rows) => rows.contains(&e.partition),
                     OverwriteScope::Partitions(p) => {
                         let values = deserialize_row(&e.partition, &partition_types)?;
                         let lookup = |c: &str| {
@@ -382,9 +385,15 @@ impl TableCommit {
         for m in &metas {
             all.extend(self.manifests.read_manifest(&m.file_name).await?);
         }
+        // `manifest.target-file-size`: entries per output manifest from the encoded bytes per entry of the
+        // inputs (entries of one table encode to similar sizes), at most 50,000.
+        let (bytes, count) =
+            metas.iter().fold((0i64, 0i64), |(b, n), m| (b + m.file_size, n + m.num_added_files + m.num_deleted_files));
+        let per_entry = u64::try_from(bytes / count.max(1)).unwrap_or(1).max(1);
+        let chunk_len = usize::try_from(self.options.manifest_target_file_size / per_entry).unwrap_or(usize::MAX);
         let live = merge_entries(all);
         let mut out = Vec::new();
-        for chunk in live.chunks(50_000) {
+        for chunk in live.chunks(chunk_len.clamp(1, 50_000)) {
             out.push(
                 self.manifests
                     .write_manifest(&self.next_name("manifest"), chunk, self.schema.id, self.partition_stats(chunk)?)

@@ -9,6 +9,7 @@
 //!   so concurrent writers never both win ([`TableCommit`], [`Snapshot`]).
 //! - [`scan`] and [`read`]: a snapshot's live files, pruned by a [`Predicate`], read back with merge-on-read.
 //! - [`expire`]: snapshot expiration (Paimon's retention options), run after every commit of a [`TableWriter`];
+//!   [`partition_expire`]: partition expiration (`partition.expiration-time`) and dropping partitions;
 //!   [`rollback`] (back to a snapshot or tag) and [`orphan`] (unreferenced files): administrative maintenance.
 //! - [`compact`]: the compaction job and its scheduler; [`changelog`], [`consumer`] and [`stream`]: the table
 //!   as a stream.
@@ -38,8 +39,11 @@ pub mod io;
 pub mod lookup;
 pub mod manifest;
 mod merge;
+#[cfg(test)]
+mod option_effects_tests;
 pub mod options;
 pub mod orphan;
+pub mod partition_expire;
 mod predicate;
 pub mod producer;
 pub mod read;
@@ -66,6 +70,7 @@ pub use incremental::ChangeScanMode;
 pub use io::FileIO;
 pub use lookup::{BucketLookup, LookupCache, LookupResult, TableLookup};
 pub use orphan::{OrphanFilesClean, OrphanReport};
+pub use partition_expire::{PartitionExpireReport, PartitionSpec};
 pub use predicate::{CmpOp, Predicate};
 pub use rollback::{ConsumerReset, Rollback, RollbackReport, RollbackTarget};
 pub use row_kind::RowKind;

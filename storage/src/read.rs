@@ -76,13 +76,13 @@ impl TableRead {
         let spec = Arc::new(MergeSpec::new(&schema)?);
         let schemas: SchemaCache = Default::default();
         Ok(TableRead {
+            batch_size: options.read_batch_size.unwrap_or(8192),
             io,
             schema,
             options,
             spec,
             projection,
             filter,
-            batch_size: 8192,
             schemas,
             counters: None,
             with_row_kind: false,
@@ -90,9 +90,16 @@ impl TableRead {
         })
     }
 
+    /// Rows per batch this read yields, whatever the table's `read.batch-size` says.
     pub fn with_batch_size(mut self, n: usize) -> Self {
         self.batch_size = n.max(1);
         self
+    }
+
+    /// Rows per batch unless the table sets `read.batch-size` (which wins: SQL passes its session's size here).
+    pub fn with_default_batch_size(self, n: usize) -> Self {
+        let n = self.options.read_batch_size.unwrap_or(n);
+        self.with_batch_size(n)
     }
 
     /// Adds what Parquet row-group and page-index pruning skips to `counters` (shared by clones of this read).

@@ -55,7 +55,19 @@ impl TableSchema {
         };
         schema.validate()?;
         CoreOptions::check_known_keys(&schema.options)?;
+        schema.check_create()?;
         Ok(schema)
+    }
+
+    /// The checks of a schema dyntable creates or alters beyond [`Self::validate`] (which also runs on schemas
+    /// read from disk): options dyntable refuses for these keys (see [`CoreOptions::check_create`]).
+    pub fn check_create(&self) -> Result<()> {
+        CoreOptions::check_create(
+            &self.options,
+            !self.primary_keys.is_empty(),
+            &self.partition_keys,
+            LogConfig::from_options(&self.options)?.embedded,
+        )
     }
 
     /// Checks the rules a table must satisfy (also applied to schemas read from disk).

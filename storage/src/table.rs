@@ -25,6 +25,7 @@ use crate::io::FileIO;
 use crate::manifest::{ManifestCache, ManifestEntry, ManifestStore};
 use crate::options::LogConfig;
 use crate::orphan::{OrphanFilesClean, OrphanReport};
+use crate::partition_expire::{partition_rows, PartitionDrop, PartitionExpireReport, PartitionSpec};
 use crate::predicate::Predicate;
 use crate::read::{BatchStream, TableRead};
 use crate::rollback::{Rollback, RollbackReport, RollbackTarget};
@@ -212,6 +213,7 @@ impl FileStoreTable {
             next_identifier: 1,
             compaction,
             expire: self.expiration()?,
+            partition_expire: self.writer_partition_expire()?,
             metrics: WriteMetrics::default(),
         })
     }
@@ -450,6 +452,54 @@ impl FileStoreTable {
         OrphanFilesClean::new(self.io.clone(), self.schema.clone())?.clean(older_than_millis, dry_run).await
     }
 
+    fn partition_drop(&self) -> Result<PartitionDrop> {
+        PartitionDrop::new(self.io.clone(), &self.name, self.schema.clone(), self.manifest_store())
+    }
+
+    /// A writer's partition expiration: `None` unless the table sets `partition.expiration-time`; the last
+    /// check is the writer's opening.
+    /// An unpartitioned table has nothing to expire (as in Java); a formatter or pattern dyntable cannot use
+    /// fails here rather than after a commit.
+    fn writer_partition_expire(&self) -> Result<Option<(PartitionDrop, i64)>> {
+        let options = self.schema.options()?.partition;
+        if options.expiration_time.is_none() || self.schema.partition_keys.is_empty() {
+            return Ok(None);
+        }
+        options.time_extractor(&self.schema.partition_keys)?;
+        Ok(Some((self.partition_drop()?, self.io.seams().now_millis())))
+    }
+
+    /// Drops the partitions older than `partition.expiration-time` now (Paimon's `expire_partitions`), at
+    /// `now_override` (ms since the epoch) or the table's clock, in one `OVERWRITE` snapshot; partitions whose
+    /// values make no time are skipped and reported. Refused for tables with the embedded log or without the
+    /// option. See [`crate::partition_expire`].
+    pub async fn expire_partitions(&self, now_override: Option<i64>) -> Result<PartitionExpireReport> {
+        let drop = self.partition_drop()?;
+        let now = now_override.unwrap_or_else(|| self.io.seams().now_millis());
+        let (expired, skipped) = drop.expired(now).await?;
+        let mut report = PartitionExpireReport { skipped, ..Default::default() };
+        if !expired.is_empty() {
+            let commit = self.new_commit(self.io.seams().new_id())?;
+            let scope = OverwriteScope::PartitionRows(partition_rows(&expired));
+            report.snapshot_id = Some(commit.overwrite(&[], scope, crate::snapshot::BATCH_COMMIT_IDENTIFIER).await?);
+            report.expired = expired.into_iter().map(|(_, spec)| spec).collect();
+        }
+        Ok(report)
+    }
+
+    /// Drops the partitions matching any of `specs` (`ALTER TABLE t DROP PARTITION (dt = 'x')`: partition key
+    /// -> value as the partition directories spell it) in one `OVERWRITE` snapshot; returns the partitions
+    /// dropped (none, and no snapshot, when nothing matched). Refused for tables with the embedded log.
+    pub async fn drop_partitions(&self, specs: &[BTreeMap<String, String>]) -> Result<Vec<PartitionSpec>> {
+        let found = self.partition_drop()?.matching(specs).await?;
+        if !found.is_empty() {
+            let commit = self.new_commit(self.io.seams().new_id())?;
+            let scope = OverwriteScope::PartitionRows(partition_rows(&found));
+            commit.overwrite(&[], scope, crate::snapshot::BATCH_COMMIT_IDENTIFIER).await?;
+        }
+        Ok(found.into_iter().map(|(_, spec)| spec).collect())
+    }
+
     /// [`Self::expire_snapshots`] with what the run deleted.
     pub async fn expire_snapshots_report(&self, config: &ExpireConfig) -> Result<crate::expire::ExpireReport> {
         self.expiration()?.expire_with(config).await
@@ -473,6 +523,9 @@ pub struct WriteMetrics {
     /// Snapshots expired after this writer's commits.
     #[serde(default)]
     pub expired_snapshots: u64,
+    /// Partitions dropped by `partition.expiration-time` after this writer's commits.
+    #[serde(default)]
+    pub expired_partitions: u64,
 }
 
 impl WriteMetrics {
@@ -526,6 +579,8 @@ pub struct TableWriter {
     compaction: Option<CompactionScheduler>,
     /// Runs after every successful commit (Java's committer expires after committing).
     expire: ExpireSnapshots,
+    /// With `partition.expiration-time`: the partitions to drop and when they were last checked.
+    partition_expire: Option<(PartitionDrop, i64)>,
     metrics: WriteMetrics,
 }
 
@@ -562,9 +617,10 @@ impl TableWriter {
 
     /// Commits everything written since the last commit; returns the id of the last snapshot made (`None`
     /// when there was nothing to commit). Expires snapshots after a commit (as the table's `snapshot.*`
-    /// options say), before log retention, so the log segments only expired snapshots needed are freed. An
-    /// error after the commit (expiration, log upload or retention) leaves the snapshot published: the next
-    /// commit retries the expiration.
+    /// options say), before log retention, so the log segments only expired snapshots needed are freed, then,
+    /// once per `partition.expiration-check-interval`, drops expired partitions (an `OVERWRITE` snapshot, whose
+    /// id is returned). An error after the commit (expiration, log upload or retention) leaves the snapshot
+    /// published: the next commit retries the expiration.
     pub async fn commit(&mut self) -> Result<Option<i64>> {
         let messages = self.write.prepare_commit().await?;
         for m in &messages {
@@ -580,9 +636,10 @@ impl TableWriter {
             // must not record offsets past them. Reopening replays them.
             self.write.stop_after_failure(format!("commit failed: {e}"));
         }
-        let last = committed?.last().copied();
+        let mut last = committed?.last().copied();
         if last.is_some() {
             self.expire_after_commit().await?;
+            last = self.expire_partitions_after_commit().await?.or(last);
         }
         if let Some(log) = &self.log {
             log.upload_sealed().await?;
@@ -603,6 +660,30 @@ impl TableWriter {
             self.expire_after_commit().await?;
         }
         compacted
+    }
+
+    /// Drops expired partitions when a check interval has passed since the last check (every commit for an
+    /// interval of 0); returns the `OVERWRITE` snapshot made, if any.
+    async fn expire_partitions_after_commit(&mut self) -> Result<Option<i64>> {
+        let Some((drop, last_check)) = &mut self.partition_expire else { return Ok(None) };
+        let now = self.table.io.seams().now_millis();
+        let interval = i64::try_from(drop.check_interval().as_millis()).unwrap_or(i64::MAX);
+        if interval > 0 && now <= last_check.saturating_add(interval) {
+            return Ok(None);
+        }
+        *last_check = now;
+        let (expired, _skipped) = drop.expired(now).await?;
+        if expired.is_empty() {
+            return Ok(None);
+        }
+        let rows = partition_rows(&expired);
+        let identifier = self.next_identifier;
+        self.next_identifier += 1;
+        let id = self.commit.overwrite(&[], OverwriteScope::PartitionRows(rows.clone()), identifier).await?;
+        // The `lookup` producer's key states of the dropped partitions describe rows that are gone.
+        self.write.forget_partitions(&rows);
+        self.metrics.expired_partitions += expired.len() as u64;
+        Ok(Some(id))
     }
 
     async fn expire_after_commit(&mut self) -> Result<()> {

@@ -6,7 +6,7 @@
 //! Invariant: within a bucket, sequence numbers only grow, starting after the largest one already
 //! committed, so a later write of a key always wins over an earlier one.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
@@ -750,6 +750,14 @@ impl FileStoreWrite {
         let mut out: Vec<CommitMessage> = self.pending.drain().map(|(_, m)| m).collect();
         out.sort_by(|a, b| (format!("{:?}", a.partition), a.bucket).cmp(&(format!("{:?}", b.partition), b.bucket)));
         Ok(out)
+    }
+
+    /// Forgets what this writer knows of the partitions with these serialized rows, dropped by an overwrite
+    /// (the `lookup` producer's key states). Call between commits.
+    pub fn forget_partitions(&mut self, partitions: &HashSet<Vec<u8>>) {
+        if let Some(lookup) = self.lookup.as_mut() {
+            lookup.forget_partitions(partitions);
+        }
     }
 
     /// Drops buffered rows and forgets uncommitted files (they stay on disk as orphans until cleaned).

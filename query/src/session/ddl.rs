@@ -230,6 +230,7 @@ impl DyntableSession {
         }
         next.id = latest.id + 1;
         next.validate().map_err(|e| plan_err(format!("ALTER TABLE `{ident}`: {e}")))?;
+        next.check_create().map_err(|e| plan_err(format!("ALTER TABLE `{ident}`: {e}")))?;
         manager.commit(&next).await.map_err(external)?;
         Ok(StatementResult::command(None))
     }

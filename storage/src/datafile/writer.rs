@@ -74,6 +74,13 @@ impl DataFileWriter {
         if let Some(rows) = options.row_group_rows {
             builder = builder.set_max_row_group_row_count(Some(rows));
         }
+        // `page-size`: a data page is closed once it holds about this many bytes. parquet-rs checks the size
+        // after each write batch of rows (1024 by default), so small pages get smaller batches (32 bytes a row
+        // assumed); the row limit above still applies.
+        if let Some(bytes) = options.page_size {
+            let bytes = usize::try_from(bytes).unwrap_or(usize::MAX);
+            builder = builder.set_data_page_size_limit(bytes).set_write_batch_size((bytes / 32).clamp(1, 1024));
+        }
         // Bloom filters on the key columns (opt-in): sized for a row group, folded down to the rows it got.
         if options.key_bloom_filter && !schema.primary_keys.is_empty() {
             for k in schema.key_fields() {

@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use super::log::LOG_OPTION_KEYS;
 use super::parse::{is_true, opt_err, parse_bool, parse_duration, parse_memory_size};
+use super::partition::PartitionExpireOptions;
 use crate::error::Result;
 
 pub const BUCKET: &str = "bucket";
@@ -53,28 +55,57 @@ pub const SNAPSHOT_EXPIRE_EXECUTION_MODE: &str = "snapshot.expire.execution-mode
 /// A consumer file not updated for this long is deleted and protects nothing (default: consumers never expire).
 pub const CONSUMER_EXPIRATION_TIME: &str = "consumer.expiration-time";
 pub const DEFAULT_PARTITION_NAME: &str = "__DEFAULT_PARTITION__";
+/// Parquet data page size in bytes (a page is closed once it holds about this much; unset: parquet-rs's 1 MiB).
+pub const PAGE_SIZE: &str = "page-size";
+/// Rows per batch a table read yields (unset: 8192, or the SQL session's batch size).
+pub const READ_BATCH_SIZE: &str = "read.batch-size";
+/// Manifests written when base manifests are merged hold about this many bytes each (default 8 mb).
+pub const MANIFEST_TARGET_FILE_SIZE: &str = "manifest.target-file-size";
+/// `avro` only: what dyntable writes.
+pub const MANIFEST_FORMAT: &str = "manifest.format";
+/// `zstd` only: what dyntable writes.
+pub const MANIFEST_COMPRESSION: &str = "manifest.compression";
+/// `false` only: dyntable's write buffer flushes level-0 files when full, it never spills to local disk.
+pub const WRITE_BUFFER_SPILLABLE: &str = "write-buffer-spillable";
+/// Paimon's time-based full compaction: refused (the compaction policy reads no clock).
+pub const COMPACTION_OPTIMIZATION_INTERVAL: &str = "compaction.optimization-interval";
+/// Paimon's older spellings of `ignore-delete` (its fallback keys).
+pub const IGNORE_DELETE_ALIASES: [&str; 3] =
+    ["partial-update.ignore-delete", "first-row.ignore-delete", "deduplicate.ignore-delete"];
+/// `fields.<field>.<suffix>` options the merge engines read (`fields.default-aggregate-function` too).
+const FIELD_OPTION_SUFFIXES: [&str; 5] =
+    ["aggregate-function", "ignore-retract", "sequence-group", "list-agg-delimiter", "distinct"];
 
-/// Keys accepted at creation besides the ones parsed here (validated by the crates that use them).
+/// Keys accepted at creation besides the ones parsed here (validated by the modules and crates that use them:
+/// the compaction crate, `merge.rs`, `partition.rs`, `log.rs`). `owner` is Paimon's informational table owner,
+/// kept in the schema.
 const OTHER_KNOWN_KEYS: &[&str] = &[
     "num-sorted-run.compaction-trigger",
     "num-sorted-run.stop-trigger",
     "num-levels",
     "compaction.max-size-amplification-percent",
     "compaction.size-ratio",
-    "manifest.target-file-size",
-    "manifest.format",
-    "manifest.compression",
-    "page-size",
-    "read.batch-size",
-    "write-buffer-spillable",
-    "partial-update.ignore-delete",
     "partial-update.remove-record-on-delete",
-    "first-row.ignore-delete",
-    "compaction.optimization-interval",
-    "log.system",
-    "log.consistency",
-    "path",
+    "fields.default-aggregate-function",
+    super::partition::PARTITION_EXPIRATION_TIME,
+    super::partition::PARTITION_EXPIRATION_CHECK_INTERVAL,
+    super::partition::PARTITION_TIMESTAMP_FORMATTER,
+    super::partition::PARTITION_TIMESTAMP_PATTERN,
+    super::partition::PARTITION_EXPIRATION_STRATEGY,
     "owner",
+];
+
+/// Keys Paimon knows that dyntable refuses at creation, and why (a table another engine wrote with them still
+/// opens).
+const UNSUPPORTED_KEYS: &[(&str, &str)] = &[
+    (
+        COMPACTION_OPTIMIZATION_INTERVAL,
+        "dyntable does not support time-based full compaction: its compaction policy reads no clock (use `full-compaction.delta-commits` or `FileStoreTable::compact`)",
+    ),
+    (
+        "path",
+        "dyntable does not support choosing a table's location: a table lives at `<warehouse>/<database>.db/<table>`",
+    ),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,6 +208,14 @@ pub struct CoreOptions {
     pub snapshot_expire_limit: usize,
     /// [`CONSUMER_EXPIRATION_TIME`]; `None`: consumers never expire.
     pub consumer_expiration_time: Option<Duration>,
+    /// [`PAGE_SIZE`] in bytes; `None`: parquet-rs's default.
+    pub page_size: Option<u64>,
+    /// [`READ_BATCH_SIZE`]; `None`: the reader's default.
+    pub read_batch_size: Option<usize>,
+    /// [`MANIFEST_TARGET_FILE_SIZE`] in bytes.
+    pub manifest_target_file_size: u64,
+    /// The `partition.*` expiration options.
+    pub partition: PartitionExpireOptions,
 }
 
 impl CoreOptions {
@@ -278,7 +317,8 @@ impl CoreOptions {
         };
         let deletion_vectors = flag(DELETION_VECTORS)?;
         let write_only = flag(WRITE_ONLY)?;
-        let ignore_delete = flag(IGNORE_DELETE)?;
+        // Paimon reads its older spellings as `ignore-delete` (unvalidated here; checked at creation).
+        let ignore_delete = flag(IGNORE_DELETE)? || IGNORE_DELETE_ALIASES.iter().any(|k| is_true(raw, k));
         let key_bloom_filter = flag(KEY_BLOOM_FILTER)?;
         let lookup_cache_max_memory_size = match get(LOOKUP_CACHE_MAX_MEMORY_SIZE) {
             Some(v) => parse_memory_size(&v)
@@ -330,7 +370,23 @@ impl CoreOptions {
             None | Some("sync") | Some("async") => {}
             Some(v) => return Err(opt_err(SNAPSHOT_EXPIRE_EXECUTION_MODE, v, "allowed: sync")),
         }
+        let size = |key: &str| -> Result<Option<u64>> {
+            get(key)
+                .map(|v| {
+                    parse_memory_size(&v)
+                        .filter(|s| *s > 0)
+                        .ok_or_else(|| opt_err(key, &v, "expected a positive memory size such as `64 kb`"))
+                })
+                .transpose()
+        };
+        let page_size = size(PAGE_SIZE)?;
+        let manifest_target_file_size = size(MANIFEST_TARGET_FILE_SIZE)?.unwrap_or(8 << 20);
+        let read_batch_size = get(READ_BATCH_SIZE).map(|_| positive(READ_BATCH_SIZE, 0)).transpose()?;
         Ok(CoreOptions {
+            partition: PartitionExpireOptions::parse(raw)?,
+            page_size,
+            read_batch_size,
+            manifest_target_file_size,
             raw: raw.clone(),
             bucket,
             bucket_key,
@@ -364,7 +420,9 @@ impl CoreOptions {
         })
     }
 
-    /// Rejects keys dyntable does not know (for tables dyntable creates).
+    /// Rejects keys dyntable does not know, and keys or values it knows but does not honour, naming the option
+    /// and saying dyntable does not support it (for tables dyntable creates or alters; `parse` accepts them, so a
+    /// table another engine wrote with them opens).
     pub fn check_known_keys(raw: &BTreeMap<String, String>) -> Result<()> {
         let parsed = [
             BUCKET,
@@ -399,8 +457,61 @@ impl CoreOptions {
             SNAPSHOT_EXPIRE_LIMIT,
             SNAPSHOT_EXPIRE_EXECUTION_MODE,
             CONSUMER_EXPIRATION_TIME,
+            PAGE_SIZE,
+            READ_BATCH_SIZE,
+            MANIFEST_TARGET_FILE_SIZE,
+            MANIFEST_FORMAT,
+            MANIFEST_COMPRESSION,
+            WRITE_BUFFER_SPILLABLE,
         ];
         for (k, v) in raw {
+            let value = v.trim();
+            if let Some((_, why)) = UNSUPPORTED_KEYS.iter().find(|(key, _)| key == k) {
+                return Err(opt_err(k, v, why));
+            }
+            let refuse = |allowed: bool, why: &str| if allowed { Ok(()) } else { Err(opt_err(k, v, why)) };
+            match k.as_str() {
+                DELETION_VECTORS => refuse(
+                    parse_bool(value) != Some(true),
+                    "dyntable does not support deletion vectors: it neither writes nor reads them",
+                )?,
+                WRITE_BUFFER_SPILLABLE => refuse(
+                    parse_bool(value) == Some(false),
+                    "dyntable does not support spilling the write buffer to disk: a full buffer is flushed as level-0 files (only `false` is accepted)",
+                )?,
+                MANIFEST_FORMAT => refuse(
+                    value.eq_ignore_ascii_case("avro"),
+                    "dyntable does not support this manifest format: it writes manifests in `avro` only",
+                )?,
+                MANIFEST_COMPRESSION => refuse(
+                    value.eq_ignore_ascii_case("zstd"),
+                    "dyntable does not support this manifest compression: it writes manifests with `zstd` only",
+                )?,
+                COMMIT_FORCE_COMPACT | CHANGELOG_ROW_DEDUPLICATE | "partial-update.remove-record-on-delete" => {
+                    refuse(parse_bool(value).is_some(), "expected true or false")?
+                }
+                ROW_GROUP_ROWS => refuse(value.parse::<usize>().is_ok_and(|n| n > 0), "expected a positive integer")?,
+                _ if IGNORE_DELETE_ALIASES.contains(&k.as_str()) => {
+                    refuse(parse_bool(value).is_some(), "expected true or false")?
+                }
+                _ => {}
+            }
+            if let Some(rest) = k.strip_prefix("log.") {
+                refuse(
+                    LOG_OPTION_KEYS.contains(&k.as_str()),
+                    &format!("dyntable does not support `log.{rest}`: its embedded log reads {LOG_OPTION_KEYS:?}"),
+                )?;
+                continue;
+            }
+            if let Some(rest) = k.strip_prefix("fields.") {
+                if k != "fields.default-aggregate-function" {
+                    refuse(
+                        FIELD_OPTION_SUFFIXES.iter().any(|s| rest.strip_suffix(s).is_some_and(|f| f.ends_with('.'))),
+                        &format!("dyntable does not support this field option: it reads `fields.<field>.` + one of {FIELD_OPTION_SUFFIXES:?}"),
+                    )?;
+                    continue;
+                }
+            }
             if k == SNAPSHOT_EXPIRE_EXECUTION_MODE && v.eq_ignore_ascii_case("async") {
                 return Err(opt_err(
                     k,
@@ -410,11 +521,39 @@ impl CoreOptions {
             }
             let known = parsed.contains(&k.as_str())
                 || OTHER_KNOWN_KEYS.contains(&k.as_str())
-                || k.starts_with("fields.")
-                || k.starts_with("log.");
+                || IGNORE_DELETE_ALIASES.contains(&k.as_str());
             if !known {
                 return Err(opt_err(k, v, "unknown option"));
             }
+        }
+        Ok(())
+    }
+
+    /// The checks of a table dyntable creates or alters that need its keys (a table another engine wrote with
+    /// these settings still opens): a primary-key table needs fixed buckets, and partition expiration needs
+    /// partitions and a table without the embedded log (dropping partitions writes no -D records to it).
+    pub fn check_create(
+        raw: &BTreeMap<String, String>,
+        primary_key: bool,
+        partition_keys: &[String],
+        log_embedded: bool,
+    ) -> Result<()> {
+        if let Some(v) = raw.get(BUCKET) {
+            if primary_key && v.trim() == "-1" {
+                return Err(opt_err(
+                    BUCKET,
+                    v,
+                    "dyntable does not support dynamic buckets for primary-key tables: set a positive number of buckets",
+                ));
+            }
+        }
+        PartitionExpireOptions::check_create(raw, partition_keys)?;
+        if let (true, Some(v)) = (log_embedded, raw.get(super::partition::PARTITION_EXPIRATION_TIME)) {
+            return Err(opt_err(
+                super::partition::PARTITION_EXPIRATION_TIME,
+                v,
+                "dyntable does not support partition expiration with `log.system` = 'embedded': dropping partitions writes no -D records to the log",
+            ));
         }
         Ok(())
     }
@@ -583,5 +722,53 @@ mod tests {
             e.contains(SNAPSHOT_EXPIRE_EXECUTION_MODE) && e.contains("async") && e.contains("does not support"),
             "{e}"
         );
+    }
+
+    /// Options dyntable does not honour are refused at creation naming the option and saying so, the values it
+    /// honours pass, and `parse` (which also runs when a table is opened) accepts them all.
+    #[test]
+    fn refusals_at_creation_only() {
+        for (k, v) in [
+            (DELETION_VECTORS, "true"),
+            (WRITE_BUFFER_SPILLABLE, "true"),
+            (MANIFEST_FORMAT, "orc"),
+            (MANIFEST_COMPRESSION, "snappy"),
+            (COMPACTION_OPTIMIZATION_INTERVAL, "2 h"),
+            ("path", "s3://elsewhere"),
+            ("log.format", "debezium-json"),
+            ("fields.v.nested-key", "k"),
+        ] {
+            let e = CoreOptions::check_known_keys(&opts(&[(k, v)])).unwrap_err().to_string();
+            assert!(e.contains(k) && e.contains(v) && e.contains("does not support"), "{e}");
+            CoreOptions::parse(&opts(&[(k, v)])).unwrap();
+        }
+        for (k, v) in [
+            (DELETION_VECTORS, "false"),
+            (WRITE_BUFFER_SPILLABLE, "FALSE"),
+            (MANIFEST_FORMAT, "avro"),
+            (MANIFEST_COMPRESSION, "ZSTD"),
+            ("log.fsync", "group"),
+            ("fields.v.ignore-retract", "true"),
+            ("fields.default-aggregate-function", "sum"),
+            ("owner", "me"),
+            (PAGE_SIZE, "1 mb"),
+            (READ_BATCH_SIZE, "512"),
+            (MANIFEST_TARGET_FILE_SIZE, "2 mb"),
+        ] {
+            CoreOptions::check_known_keys(&opts(&[(k, v)])).unwrap();
+        }
+        let o = CoreOptions::parse(&opts(&[(PAGE_SIZE, "1 mb"), (READ_BATCH_SIZE, "512")])).unwrap();
+        assert_eq!((o.page_size, o.read_batch_size, o.manifest_target_file_size), (Some(1 << 20), Some(512), 8 << 20));
+        let o = CoreOptions::parse(&opts(&[("first-row.ignore-delete", "true")])).unwrap();
+        assert!(o.ignore_delete);
+        // Dynamic buckets: refused for primary-key tables only; partition expiration refused with the log.
+        let e = CoreOptions::check_create(&opts(&[(BUCKET, "-1")]), true, &[], false).unwrap_err().to_string();
+        assert!(e.contains("bucket") && e.contains("-1") && e.contains("does not support dynamic buckets"), "{e}");
+        CoreOptions::check_create(&opts(&[(BUCKET, "-1")]), false, &[], false).unwrap();
+        let dt = vec!["dt".to_string()];
+        let expiring = opts(&[("partition.expiration-time", "1 d")]);
+        CoreOptions::check_create(&expiring, true, &dt, false).unwrap();
+        let e = CoreOptions::check_create(&expiring, true, &dt, true).unwrap_err().to_string();
+        assert!(e.contains("partition.expiration-time") && e.contains("log.system"), "{e}");
     }
 }

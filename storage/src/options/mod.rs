@@ -7,14 +7,17 @@
 //! - [`core_options`]: [`CoreOptions`], the options every part of the engine reads.
 //! - [`log`]: [`LogConfig`], the embedded changelog's `log.*` options.
 //! - [`merge`]: [`MergeOptions`], the merge engine's options, checked against the table's columns.
+//! - [`partition`]: [`PartitionExpireOptions`], the `partition.*` expiration options and the partition time.
 //! - [`parse`]: parsers of option values the groups share.
 
 pub mod core_options;
 pub mod log;
 pub mod merge;
 pub mod parse;
+pub mod partition;
 
 pub use core_options::*;
 pub use log::{LogConfig, LogConsistency};
 pub use merge::{AggFn, MergeOptions, AGG_FUNCTIONS};
 pub use parse::{parse_duration, parse_memory_size};
+pub use partition::{PartitionExpireOptions, PartitionTimeExtractor, TimestampFormatter};

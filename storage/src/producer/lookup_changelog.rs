@@ -327,6 +327,12 @@ impl LookupChangelog {
         self.previous.invalidate();
     }
 
+    /// Forgets the key states of the buckets of these partitions (serialized rows): their rows were dropped.
+    pub fn forget_partitions(&mut self, partitions: &std::collections::HashSet<Vec<u8>>) {
+        self.state.retain(|bucket, _| !partitions.contains(&bucket.partition));
+        self.previous.invalidate();
+    }
+
     fn sequence_cmp(&self, a: &RecordBatch, i: usize, b: &RecordBatch, j: usize) -> Result<std::cmp::Ordering> {
         for c in &self.sequence_columns {
             let cmp = arrow::array::make_comparator(
