@@ -323,7 +323,19 @@ fn sql_audit_log_incremental_between() {
             let got = lines(session.sql(&sql(&hint)).await.unwrap());
             assert_eq!(got, between(&t, a, b, ChangeScanMode::Delta).await.unwrap(), "{hint}: snapshots {a},{b}");
         }
+        // Tag names: the difference between the tagged snapshots (`FileStoreTable::incremental_between_tags`).
+        t.create_tag("first", Some(1)).await.unwrap();
+        t.create_tag("third", Some(3)).await.unwrap();
+        let got = lines(session.sql(&sql("'incremental-between' = 'first,third'")).await.unwrap());
+        let (_, stream) = t.incremental_between_tags("first", "third").await.unwrap();
+        let want: Vec<RecordBatch> = stream.try_collect().await.unwrap();
+        assert_eq!(got, lines(want));
+        assert!(!got.is_empty());
         for (hint, named) in [
+            ("'incremental-between' = 'first,3'", "not one of each"),
+            ("'incremental-between' = 'third,first'", "must be after"),
+            ("'incremental-between' = 'first,nope'", "nope"),
+            ("'incremental-between' = 'first,third', 'incremental-between-scan-mode' = 'delta'", "tagged snapshots"),
             ("'incremental-between-timestamp' = '5'", "incremental-between-timestamp"),
             ("'incremental-between-timestamp' = '9,1'", "incremental-between-timestamp"),
             ("'incremental-between-timestamp' = '1,2', 'incremental-between' = '1,2'", "give one"),

@@ -16,7 +16,7 @@ use dyntable_storage::{Catalog, Error as StorageError, Identifier, ScanFrom};
 
 pub use crate::error::external;
 use crate::provider::DyntableTableProvider;
-use crate::system::{self, Incremental};
+use crate::system::{self, Incremental, Range};
 
 /// The name the session registers the warehouse under (`paimon.db.t` resolves as `db.t`).
 pub const CATALOG_NAME: &str = "paimon";
@@ -148,8 +148,12 @@ impl TableName {
 
     /// The encoded name of `table` read incrementally.
     pub fn encode_incremental(table: &str, incremental: &Incremental) -> String {
-        let by = if incremental.timestamps { "incremental-timestamp" } else { "incremental" };
-        format!("{table}@{by}={},{},{}", incremental.start, incremental.end, incremental.mode)
+        let (by, start, end) = match &incremental.range {
+            Range::Snapshots(a, b) => ("incremental", a.to_string(), b.to_string()),
+            Range::Tags(a, b) => ("incremental", a.clone(), b.clone()),
+            Range::Timestamps(a, b) => ("incremental-timestamp", a.to_string(), b.to_string()),
+        };
+        format!("{table}@{by}={start},{end},{}", incremental.mode)
     }
 
     /// The encoded name of `table` read at `from`.
@@ -269,10 +273,10 @@ mod tests {
             let n = TableName::parse(&TableName::encode("t", &from)).unwrap();
             assert_eq!(n, TableName { table: "t".into(), system: None, from, incremental: None });
         }
-        for timestamps in [false, true] {
-            let inc = Incremental { start: 3, end: 7, mode: ChangeScanMode::Changelog, timestamps };
+        for range in [Range::Snapshots(3, 7), Range::Timestamps(3, 7), Range::Tags("a".into(), "b".into())] {
+            let inc = Incremental { range, mode: ChangeScanMode::Changelog };
             let n = TableName::parse(&TableName::encode_incremental("t$audit_log", &inc)).unwrap();
-            assert_eq!((n.system.as_deref(), n.incremental), (Some("audit_log"), Some(inc)));
+            assert_eq!((n.system.as_deref(), n.incremental.as_ref()), (Some("audit_log"), Some(&inc)));
         }
         assert!(TableName::parse("t$audit_log@incremental=3,7,diff").unwrap_err().to_string().contains("diff"));
         assert_eq!(TableName::parse("t$Snapshots").unwrap().system.as_deref(), Some("snapshots"));

@@ -20,7 +20,7 @@ use datafusion::datasource::MemTable;
 use datafusion::error::{DataFusionError, Result};
 use dyntable_storage::binary_row::deserialize_row;
 use dyntable_storage::datafile::bucket_dir;
-use dyntable_storage::incremental::{parse_between, parse_between_timestamp};
+use dyntable_storage::incremental::{parse_between, parse_between_timestamp, Between};
 use dyntable_storage::manifest::ManifestStore;
 use dyntable_storage::schema::SchemaManager;
 use dyntable_storage::{ChangeScanMode, Datum, FileStoreTable, RowKind, ScanFrom, TableSchema};
@@ -256,28 +256,38 @@ async fn consumers(table: &FileStoreTable) -> Result<RecordBatch> {
     ])
 }
 
-/// The changes between two snapshots, as the `incremental-between` options name them: by snapshot ids, or by
-/// commit times (`incremental-between-timestamp`, resolved to snapshots when read).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The changes between two snapshots, as the `incremental-between` options name them: by snapshot ids, by
+/// tags (the difference between the tagged snapshots), or by commit times (`incremental-between-timestamp`,
+/// resolved to snapshots when read).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Incremental {
-    pub start: i64,
-    pub end: i64,
+    pub range: Range,
     pub mode: ChangeScanMode,
-    /// `start` and `end` are milliseconds since the epoch, not snapshot ids.
-    pub timestamps: bool,
+}
+
+/// What an incremental read's range names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Range {
+    Snapshots(i64, i64),
+    Tags(String, String),
+    /// Milliseconds since the epoch.
+    Timestamps(i64, i64),
 }
 
 impl Incremental {
     /// From the option values (errors name the option).
     pub fn parse(between: &str, mode: Option<&str>) -> Result<Incremental> {
-        let (start, end) = parse_between(between).map_err(|e| DataFusionError::Plan(e.to_string()))?;
-        Ok(Incremental { start, end, mode: parse_mode(mode)?, timestamps: false })
+        let range = match parse_between(between).map_err(|e| DataFusionError::Plan(e.to_string()))? {
+            Between::Snapshots(a, b) => Range::Snapshots(a, b),
+            Between::Tags(a, b) => Range::Tags(a, b),
+        };
+        Ok(Incremental { range, mode: parse_mode(mode)? })
     }
 
     /// From `incremental-between-timestamp` (and the scan mode).
     pub fn parse_timestamps(between: &str, mode: Option<&str>) -> Result<Incremental> {
         let (start, end) = parse_between_timestamp(between).map_err(|e| DataFusionError::Plan(e.to_string()))?;
-        Ok(Incremental { start, end, mode: parse_mode(mode)?, timestamps: true })
+        Ok(Incremental { range: Range::Timestamps(start, end), mode: parse_mode(mode)? })
     }
 }
 
@@ -292,11 +302,18 @@ fn parse_mode(mode: Option<&str>) -> Result<ChangeScanMode> {
 /// `incremental-between-scan-mode`): the changes of the snapshots after the start up to the end, each row with
 /// its kind (see `dyntable_storage::incremental`).
 pub async fn audit_log_between(table: &FileStoreTable, incremental: &Incremental) -> Result<Arc<dyn TableProvider>> {
-    let (start, end, mode) = (incremental.start, incremental.end, incremental.mode);
-    let (schema, stream) = if incremental.timestamps {
-        table.incremental_between_timestamps(start, end, mode).await
-    } else {
-        table.incremental_between(start, end, mode).await
+    let mode = incremental.mode;
+    let (schema, stream) = match &incremental.range {
+        Range::Snapshots(start, end) => table.incremental_between(*start, *end, mode).await,
+        Range::Timestamps(start, end) => table.incremental_between_timestamps(*start, *end, mode).await,
+        Range::Tags(start, end) => {
+            if mode != ChangeScanMode::Auto {
+                return Err(DataFusionError::Plan(format!(
+                    "`incremental-between-scan-mode` = '{mode}' applies to snapshot ranges; a range of tags ('{start},{end}') reads the difference between the tagged snapshots"
+                )));
+            }
+            table.incremental_between_tags(start, end).await
+        }
     }
     .map_err(external)?;
     let batches: Vec<RecordBatch> = stream.try_collect().await.map_err(external)?;

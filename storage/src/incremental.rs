@@ -332,12 +332,13 @@ pub async fn between(
     Ok((out, read_change_splits(read, entries.into_values().collect(), merge)))
 }
 
-/// `incremental-between` = 'TAG1,TAG2', as Java Paimon 0.9 reads it (`IncrementalTagStartingScanner`): per
-/// bucket, the files of TAG2's snapshot that TAG1's does not have ("after") against the files of TAG1's that
-/// TAG2's does not have ("before"), each side merged per key (retractions kept): a key only after is its after
-/// row with its kind; a key only before is a `-D` of its before row (nothing when that row is a retraction);
-/// a key on both sides is its after row unless both rows are the same (or both retractions). Append tables:
-/// the before files' rows as `-D`, the after files' rows as they are. TAG2's snapshot must be after TAG1's.
+/// `incremental-between` = 'TAG1,TAG2', as Java Paimon 0.9 reads it (`IncrementalTagStartingScanner`, checked
+/// against it in `tests/interop_changes.rs`): per bucket, the files of TAG2's snapshot that TAG1's does not have
+/// ("after") against the files of TAG1's that TAG2's does not have ("before"), each side merged per key. A
+/// bucket with no before files gives its after rows as they are, retractions included. Otherwise retractions
+/// count as no row: a key only after is its after row; a key only before is a `-D` of its before row; a key
+/// on both sides is its after row unless the values are the same. Append tables: the before files' rows as
+/// `-D`, the after files' rows as they are. TAG2's snapshot must be after TAG1's.
 pub async fn between_tags(
     snapshots: &SnapshotManager,
     manifests: &ManifestStore,
@@ -413,7 +414,17 @@ fn diff_sides(schema: &TableSchema, before: &[RecordBatch], after: &[RecordBatch
     };
     // (side batch index in `all`, row, kind to emit)
     let mut picks: Vec<(usize, usize, RowKind)> = Vec::new();
-    if schema.primary_keys.is_empty() {
+    if before.is_empty() {
+        // Nothing left the bucket: its new files' merged rows as they are, retractions included (Java reads
+        // such a bucket as plain merged files).
+        for (i, b) in all.iter().enumerate() {
+            for r in 0..b.num_rows() {
+                let kind =
+                    RowKind::from_byte(b.column(0).as_primitive::<Int8Type>().value(r)).unwrap_or(RowKind::Insert);
+                picks.push((i, r, kind));
+            }
+        }
+    } else if schema.primary_keys.is_empty() {
         for (i, b) in all.iter().enumerate() {
             let kind = if i < before.len() { Some(RowKind::Delete) } else { None };
             for r in 0..b.num_rows() {
@@ -454,11 +465,14 @@ fn diff_sides(schema: &TableSchema, before: &[RecordBatch], after: &[RecordBatch
             for r in 0..rows.num_rows() {
                 let after_kind =
                     RowKind::from_byte(all[i].column(0).as_primitive::<Int8Type>().value(r)).unwrap_or(RowKind::Insert);
+                if retract(all[i], r) {
+                    // A retraction on the after side is no row (the key then counts as only before).
+                    continue;
+                }
                 match before_rows.remove(rows.row(r).data()) {
                     Some((bi, br)) => {
-                        let (br_retract, ar_retract) = (retract(all[bi], br), retract(all[i], r));
-                        let same = br_retract == ar_retract
-                            && (ar_retract || value_rows[bi].row(br).data() == value_rows[i].row(r).data());
+                        let same =
+                            !retract(all[bi], br) && value_rows[bi].row(br).data() == value_rows[i].row(r).data();
                         if !same {
                             picks.push((i, r, after_kind));
                         }
