@@ -474,7 +474,25 @@ impl FileStoreTable {
     /// values make no time are skipped and reported. Refused for tables with the embedded log or without the
     /// option. See [`crate::partition_expire`].
     pub async fn expire_partitions(&self, now_override: Option<i64>) -> Result<PartitionExpireReport> {
-        let drop = self.partition_drop()?;
+        self.expire_partitions_with(&BTreeMap::new(), now_override).await
+    }
+
+    /// [`Self::expire_partitions`] with some `partition.*` options overridden for this run (Paimon's
+    /// `expire_partitions` procedure arguments); the overrides are validated as the options are.
+    pub async fn expire_partitions_with(
+        &self,
+        overrides: &BTreeMap<String, String>,
+        now_override: Option<i64>,
+    ) -> Result<PartitionExpireReport> {
+        let drop = if overrides.is_empty() {
+            self.partition_drop()?
+        } else {
+            let mut schema = self.schema.as_ref().clone();
+            schema.options.extend(overrides.clone());
+            crate::options::CoreOptions::check_known_keys(&schema.options)?;
+            schema.validate()?;
+            PartitionDrop::new(self.io.clone(), &self.name, Arc::new(schema), self.manifest_store())?
+        };
         let now = now_override.unwrap_or_else(|| self.io.seams().now_millis());
         let (expired, skipped) = drop.expired(now).await?;
         let mut report = PartitionExpireReport { skipped, ..Default::default() };

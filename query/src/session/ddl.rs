@@ -1,5 +1,5 @@
 //! DDL and catalog statements: `CREATE DATABASE`, `CREATE TABLE`, `DROP TABLE`, `SHOW ...`, `DESCRIBE`, `ALTER
-//! TABLE SET/RESET`.
+//! TABLE SET/RESET`, `ALTER TABLE ... DROP PARTITION`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -197,6 +197,20 @@ impl DyntableSession {
         p.expect_kw("TABLE")?;
         let ident = self.table_ident(p)?;
         let table = self.table(&ident).await?;
+        if p.eat_kw("DROP") {
+            // `DROP PARTITION (k = 'v', ...) [, PARTITION (...)]`: an OVERWRITE snapshot deleting their files.
+            let mut specs = Vec::new();
+            loop {
+                p.expect_kw("PARTITION")?;
+                specs.push(p.partition_spec()?);
+                if !p.eat_punct(",") {
+                    break;
+                }
+            }
+            p.expect_end()?;
+            let dropped = table.drop_partitions(&specs).await.map_err(external)?;
+            return Ok(StatementResult::command(Some(dropped.len() as u64)));
+        }
         let manager = SchemaManager::new(table.io().clone());
         let latest = manager
             .latest()

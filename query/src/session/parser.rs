@@ -224,6 +224,23 @@ impl<'a> Parser<'a> {
         Ok(out)
     }
 
+    /// `(k = 'v', ...)`: a partition spec (column names, literal values).
+    pub(super) fn partition_spec(&mut self) -> Result<BTreeMap<String, String>> {
+        self.expect_punct("(")?;
+        let mut out = BTreeMap::new();
+        loop {
+            let k = self.ident()?;
+            self.expect_punct("=")?;
+            let v = self.literal()?.text();
+            out.insert(k, v);
+            if !self.eat_punct(",") {
+                break;
+            }
+        }
+        self.expect_punct(")")?;
+        Ok(out)
+    }
+
     /// `('k' = 'v', ...)`
     pub(super) fn option_list(&mut self) -> Result<BTreeMap<String, String>> {
         self.expect_punct("(")?;

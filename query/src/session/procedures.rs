@@ -98,9 +98,44 @@ impl DyntableSession {
                 let sizes = Arc::new(Int64Array::from(r.orphans.iter().map(|f| f.size as i64).collect::<Vec<_>>()));
                 return StatementResult::rows(vec![("path", paths), ("bytes", sizes)]);
             }
+            "sys.expire_partitions" => {
+                // Paimon's: table, expiration_time, timestamp_formatter, timestamp_pattern, expire_strategy
+                // (each overriding the table's `partition.*` option of that name for this run).
+                let ident = table_arg(arg(0, "table"))?;
+                let mut overrides = std::collections::BTreeMap::new();
+                for (i, (name, key)) in [
+                    ("expiration_time", "partition.expiration-time"),
+                    ("timestamp_formatter", "partition.timestamp-formatter"),
+                    ("timestamp_pattern", "partition.timestamp-pattern"),
+                    ("expire_strategy", "partition.expiration-strategy"),
+                ]
+                .into_iter()
+                .enumerate()
+                {
+                    if let Some(v) = arg(i + 1, name) {
+                        overrides.insert(key.to_string(), v);
+                    }
+                }
+                if let Some((Some(n), _)) = args.iter().find(|(n, _)| {
+                    n.as_deref().is_some_and(|n| {
+                        !["table", "expiration_time", "timestamp_formatter", "timestamp_pattern", "expire_strategy"]
+                            .contains(&n)
+                    })
+                }) {
+                    return Err(plan_err(format!("CALL sys.expire_partitions: dyntable does not support the argument `{n}`")));
+                }
+                let table = self.table(&ident).await?;
+                let r = table.expire_partitions_with(&overrides, None).await.map_err(external)?;
+                let names: Vec<String> = r
+                    .expired
+                    .iter()
+                    .map(|p| p.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","))
+                    .collect();
+                return StatementResult::rows(vec![("expired_partition", Arc::new(StringArray::from(names)))]);
+            }
             other => {
                 return Err(plan_err(format!(
-                    "unknown procedure `{other}`; supported: sys.create_tag, sys.delete_tag, sys.expire_snapshots, sys.rollback_to, sys.remove_orphan_files"
+                    "unknown procedure `{other}`; supported: sys.create_tag, sys.delete_tag, sys.expire_snapshots, sys.rollback_to, sys.remove_orphan_files, sys.expire_partitions"
                 )))
             }
         }
