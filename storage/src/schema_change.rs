@@ -167,6 +167,9 @@ impl TableSchema {
                 if self.field(name).is_some() {
                     return Err(Error::invalid(format!("cannot add column `{name}`: it already exists in the table")));
                 }
+                if name.trim().is_empty() {
+                    return Err(Error::invalid("cannot add a column with an empty name"));
+                }
                 if !data_type.nullable {
                     return Err(Error::invalid(format!(
                         "column `{name}` cannot specify NOT NULL in the table: rows written before have no value for it"

@@ -494,6 +494,9 @@ fn refused_changes_name_the_column_and_reason() {
                 "cannot drop column `id`",
             ),
             (vec![], "no schema change given"),
+            (vec![add(" ", "INT", ColumnPosition::Last)], "cannot add a column with an empty name"),
+            (vec![rename("x", "")], "cannot rename column `x` to an empty name"),
+            (vec![add("_KEY_id", "INT", ColumnPosition::Last)], "column name `_KEY_id` is reserved"),
         ];
         for (changes, message) in cases {
             let e = t.alter_columns(&changes).await.unwrap_err();
