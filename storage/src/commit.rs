@@ -291,10 +291,17 @@ impl TableCommit {
         let added: i64 = delta.iter().filter(|e| e.kind == FileKind::Add).map(|e| e.file.row_count).sum();
         let deleted: i64 = delta.iter().filter(|e| e.kind == FileKind::Delete).map(|e| e.file.row_count).sum();
         let id = latest.map(|s| s.id + 1).unwrap_or(1);
+        // As Java's `FileStoreCommitImpl`: a snapshot records the table's latest schema, which may be newer than
+        // the committing writer's after an ALTER (its files keep their own schema id).
+        let schema_id = crate::schema::SchemaManager::new(self.io.clone())
+            .list_ids()
+            .await?
+            .last()
+            .map_or(self.schema.id, |latest| (*latest).max(self.schema.id));
         let snapshot = Snapshot {
             version: 3,
             id,
-            schema_id: self.schema.id,
+            schema_id,
             base_manifest_list: base_list,
             base_manifest_list_size: Some(base_size),
             delta_manifest_list: delta_list,

@@ -52,6 +52,9 @@ pub mod rollback;
 mod row_kind;
 pub mod scan;
 pub mod schema;
+pub mod schema_change;
+#[cfg(test)]
+mod schema_evolution_tests;
 pub mod seams;
 mod snapshot;
 pub mod stats;
@@ -76,6 +79,7 @@ pub use rollback::{ConsumerReset, Rollback, RollbackReport, RollbackTarget};
 pub use row_kind::RowKind;
 pub use scan::{DataSplit, ScanFrom, ScanPlan};
 pub use schema::TableSchema;
+pub use schema_change::{ColumnPosition, SchemaChange};
 pub use snapshot::{CommitKind, Snapshot, SnapshotManager};
 pub use table::{FileStoreTable, LogRecovery, TableWriter, WriteMetrics};
 pub use types::{DataField, DataType, TypeKind};

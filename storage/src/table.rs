@@ -31,6 +31,7 @@ use crate::read::{BatchStream, TableRead};
 use crate::rollback::{Rollback, RollbackReport, RollbackTarget};
 use crate::scan::{live_entries, max_sequence_numbers, plan, resolve_snapshot, ScanFrom, ScanPlan};
 use crate::schema::{SchemaManager, TableSchema};
+use crate::schema_change::SchemaChange;
 use crate::snapshot::{Snapshot, SnapshotManager};
 use crate::write::FileStoreWrite;
 
@@ -157,6 +158,26 @@ impl FileStoreTable {
     }
     pub fn schema(&self) -> &Arc<TableSchema> {
         &self.schema
+    }
+
+    /// Alters the table's columns: applies `changes` to the latest schema and publishes `schema/schema-N+1`
+    /// atomically (see [`crate::schema_change`]); returns the new schema. This handle keeps its schema, as do
+    /// writers already open (their files and log records carry their schema id and stay readable): open the
+    /// table again to read and write with the new one, as Paimon's writers pick it up when restarted.
+    pub async fn alter_columns(&self, changes: &[SchemaChange]) -> Result<TableSchema> {
+        SchemaManager::new(self.io.clone()).commit_changes(changes).await
+    }
+
+    /// This table as of `from` with the schema that snapshot was committed with, as Java Paimon's time travel
+    /// reads (`scan.snapshot-id`, `scan.tag-name`, ...): columns added since are absent, renamed ones carry
+    /// their old names. A plain [`Self::scan`] of an old snapshot reads it in this handle's (latest) schema.
+    pub async fn travel_to(&self, from: &ScanFrom) -> Result<FileStoreTable> {
+        let Some(snapshot) = self.resolve(from).await? else { return Ok(self.clone()) };
+        if snapshot.schema_id == self.schema.id {
+            return Ok(self.clone());
+        }
+        let schema = SchemaManager::new(self.io.clone()).schema(snapshot.schema_id).await?;
+        Ok(FileStoreTable { schema: Arc::new(schema), ..self.clone() })
     }
     pub fn io(&self) -> &FileIO {
         &self.io

@@ -159,6 +159,13 @@ impl BucketCompactor {
         if self.schema.primary_keys.is_empty() {
             return Err(Error::invalid("compaction of append tables is not supported yet"));
         }
+        // Rewriting a file of a newer schema in this older one would lose the columns added since.
+        if let Some(newer) = split.files.iter().find(|f| f.schema_id > self.schema.id) {
+            return Err(Error::SchemaMismatch(format!(
+                "cannot compact bucket {} with schema {}: data file `{}` was written with the newer schema {} and would lose its columns; open the table again to compact with the latest schema",
+                split.bucket, self.schema.id, newer.file_name, newer.schema_id
+            )));
+        }
         let levels = levels_of(&split.files, &self.schema, &self.options)?;
         let trigger = if full { CompactionTrigger::Full } else { CompactionTrigger::Normal };
         let strategy = UniversalCompaction::from_options(&self.options);
