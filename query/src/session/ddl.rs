@@ -197,6 +197,12 @@ impl DyntableSession {
         p.expect_kw("TABLE")?;
         let ident = self.table_ident(p)?;
         let table = self.table(&ident).await?;
+        if p.peek_kw("DROP") && !p.peek_at(1).is_some_and(|t| t.is_kw(p.src, "PARTITION")) || !p.peek_kw("DROP") {
+            if let Some(changes) = super::alter_columns::parse(p, &table)? {
+                table.alter_columns(&changes).await.map_err(|e| plan_err(format!("ALTER TABLE `{ident}`: {e}")))?;
+                return Ok(StatementResult::command(None));
+            }
+        }
         if p.eat_kw("DROP") {
             // `DROP PARTITION (k = 'v', ...) [, PARTITION (...)]`: an OVERWRITE snapshot deleting their files.
             let mut specs = Vec::new();

@@ -35,6 +35,7 @@
 //! [`crate::lexer`]; `columns.rs` the conversion of query output to table columns; `result.rs` what a statement
 //! returns.
 
+mod alter_columns;
 mod columns;
 mod ddl;
 mod dml;
