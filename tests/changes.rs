@@ -128,6 +128,20 @@ fn tail_a_table_without_log_from_each_start_position() {
         assert_eq!(sorted(got[..6].to_vec()), sorted(rows_of_2));
         assert_eq!(sorted(got[6..].to_vec()), sorted([4, 5].iter().flat_map(|s| changes_of(*s)).collect()));
 
+        // compacted-full: the rows of the latest COMPACT snapshot, then the changes after it.
+        let mut compacted = None;
+        for s in snapshots.all().await.unwrap() {
+            if s.commit_kind == dyntable_storage::CommitKind::Compact {
+                compacted = Some(s.id);
+            }
+        }
+        let compacted = compacted.expect("the test table has a COMPACT snapshot");
+        let mut reader = ChangeReader::open(&t, "compacted-full".parse().unwrap()).await.unwrap();
+        let got = drain(&mut reader, &t).await;
+        let mut same = ChangeReader::open(&t, StartFrom::FromSnapshotFull(compacted)).await.unwrap();
+        assert_eq!(sorted(got.clone()), sorted(drain(&mut same, &t).await));
+        assert!(!got.is_empty());
+
         // full: the latest rows, then nothing until a new commit.
         let mut reader = ChangeReader::open(&t, "full".parse().unwrap()).await.unwrap();
         let got = drain(&mut reader, &t).await;

@@ -70,7 +70,9 @@ impl FileReader {
             (Some(StartFrom::FromTimestamp(millis)), None) => {
                 (None, first_at_or_after(&snapshots, millis).await?.unwrap_or(after_latest))
             }
-            (None, None) => return Err(Error::Internal("a change reader needs a start point or a position".into())),
+            (Some(StartFrom::CompactedFull), None) | (None, None) => {
+                return Err(Error::Internal("a change reader needs a resolved start point or a position".into()))
+            }
         };
         let full = match &full_snapshot {
             Some(s) => Some(table.scan(&ScanFrom::Snapshot(s.id), None, None).await?.1),

@@ -68,12 +68,15 @@ pub enum StartFrom {
     FromSnapshotFull(i64),
     /// Paimon's `from-timestamp`: the changes of every snapshot committed at or after this epoch-millis time.
     FromTimestamp(i64),
+    /// Paimon's `scan.mode = compacted-full`: the rows of the latest `COMPACT` snapshot (the latest snapshot
+    /// when none was compacted), then the changes of the later snapshots.
+    CompactedFull,
 }
 
 impl FromStr for StartFrom {
     type Err = Error;
 
-    /// `latest`, `full` / `latest-full`, `snapshot:N` / `from-snapshot:N`, `snapshot-full:N`,
+    /// `latest`, `full` / `latest-full`, `compacted-full`, `snapshot:N` / `from-snapshot:N`, `snapshot-full:N`,
     /// `timestamp:T` / `from-timestamp:T` (T an ISO-8601 UTC time, `2024-05-01T12:00:00[.fff]`, or epoch millis).
     fn from_str(text: &str) -> Result<StartFrom> {
         let text = text.trim();
@@ -85,6 +88,7 @@ impl FromStr for StartFrom {
         match text {
             "latest" => Ok(StartFrom::Latest),
             "full" | "latest-full" => Ok(StartFrom::LatestFull),
+            "compacted-full" => Ok(StartFrom::CompactedFull),
             _ => {
                 if let Some(n) =
                     text.strip_prefix("snapshot-full:").or_else(|| text.strip_prefix("from-snapshot-full:"))
@@ -105,7 +109,7 @@ impl FromStr for StartFrom {
                     Ok(StartFrom::FromTimestamp(millis))
                 } else {
                     Err(Error::invalid(format!(
-                        "unknown start point `{text}` (use latest, full, snapshot:N, snapshot-full:N or timestamp:T)"
+                        "unknown start point `{text}` (use latest, full, compacted-full, snapshot:N, snapshot-full:N or timestamp:T)"
                     )))
                 }
             }
@@ -297,6 +301,20 @@ impl ChangeReader {
         from: Option<StartFrom>,
         position: Option<StreamPosition>,
     ) -> Result<ChangeReader> {
+        let from = match from {
+            Some(StartFrom::CompactedFull) => {
+                // The latest COMPACT snapshot, read whole, then what followed (Paimon's `compacted-full`).
+                let mut compacted = None;
+                for s in table.snapshot_manager().all().await?.into_iter().rev() {
+                    if s.commit_kind == crate::snapshot::CommitKind::Compact {
+                        compacted = Some(s.id);
+                        break;
+                    }
+                }
+                Some(compacted.map_or(StartFrom::LatestFull, StartFrom::FromSnapshotFull))
+            }
+            other => other,
+        };
         let inner = if table.log_config()?.embedded {
             Inner::Log(Box::new(LogReader::open(table, from, position).await?))
         } else {
@@ -483,7 +501,7 @@ impl LogReader {
                     let offsets = recorded_log_offsets(&snapshots, &snapshot).await?;
                     (Some(snapshot), offsets, id + 1)
                 }
-                (Some(StartFrom::FromTimestamp(_)), None) | (None, None) => {
+                (Some(StartFrom::FromTimestamp(_)), None) | (Some(StartFrom::CompactedFull), None) | (None, None) => {
                     return Err(Error::Internal("a change reader needs a start point or a position".into()))
                 }
             };
