@@ -232,7 +232,7 @@ struct GetArgs {
 struct TailArgs {
     table: String,
     /// Where to start: `latest` (changes from now), `full` (the latest snapshot's rows, then changes),
-    /// `snapshot:N` (the changes of snapshot N and later), `snapshot-full:N` or `timestamp:T` (the changes of
+    /// `compacted-full` (the latest compaction's snapshot's rows, then changes), `snapshot:N` (the changes of snapshot N and later), `snapshot-full:N` or `timestamp:T` (the changes of
     /// snapshots committed at or after T, ISO-8601 UTC or epoch millis). Tables without the embedded log are
     /// followed snapshot by snapshot (delta files, or changelog files with a changelog producer).
     #[arg(long, default_value = "full")]
