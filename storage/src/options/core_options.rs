@@ -465,6 +465,13 @@ impl CoreOptions {
             WRITE_BUFFER_SPILLABLE,
         ];
         for (k, v) in raw {
+            if k.starts_with("changelog.num-retained") || k == "changelog.time-retained" {
+                return Err(opt_err(
+                    k,
+                    v,
+                    "dyntable does not support a changelog kept longer than its snapshots (Paimon's long-lived changelog) yet: changelog files expire with their snapshots (see `snapshot.num-retained.*`)",
+                ));
+            }
             let value = v.trim();
             if let Some((_, why)) = UNSUPPORTED_KEYS.iter().find(|(key, _)| key == k) {
                 return Err(opt_err(k, v, why));
@@ -714,6 +721,8 @@ mod tests {
             e.contains(SNAPSHOT_NUM_RETAINED_MIN) && e.contains('6') && e.contains(SNAPSHOT_NUM_RETAINED_MAX),
             "{e}"
         );
+        let e = CoreOptions::check_known_keys(&opts(&[("changelog.num-retained.max", "100")])).unwrap_err().to_string();
+        assert!(e.contains("changelog.num-retained.max") && e.contains("does not support"), "{e}");
         // A table another engine wrote with `async` opens; creating one is refused.
         CoreOptions::parse(&opts(&[(SNAPSHOT_EXPIRE_EXECUTION_MODE, "async")])).unwrap();
         let e =
