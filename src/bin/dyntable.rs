@@ -287,6 +287,14 @@ fn main() -> ExitCode {
     }
 }
 
+#[path = "dyntable/lifecycle.rs"]
+mod lifecycle;
+#[path = "dyntable/system.rs"]
+mod system;
+
+use lifecycle::{expire_snapshots, parse_older_than, remove_orphan_files, rollback};
+use system::{files, snapshots};
+
 /// What every subcommand works with: the warehouse, the directory of embedded logs, and standard output.
 struct Cx {
     warehouse: String,
@@ -602,117 +610,6 @@ async fn get(cx: &mut Cx, args: GetArgs) -> Result<()> {
     print_batches(&[result.rows], &schema.fields, format, cx)
 }
 
-/// `snapshots`: the table format shows the query crate's `t$snapshots` system table (its columns under the
-/// CLI's headers); jsonl prints each snapshot file as Paimon stores it (every field, e.g. `logOffsets`).
-async fn snapshots(cx: &mut Cx, table: &str, format: OutFormat) -> Result<()> {
-    let t = cx.table(table).await?;
-    match format {
-        OutFormat::Jsonl => {
-            for s in t.snapshot_manager().all().await? {
-                cx.emit(&serde_json::to_string(&s).map_err(|e| Error::Internal(e.to_string()))?)?;
-            }
-            Ok(())
-        }
-        OutFormat::Table => {
-            let columns =
-                "snapshot_id AS id, schema_id AS schema, commit_kind AS kind, commit_user AS \"commit user\", \
-                 commit_identifier AS identifier, commit_time AS \"time (UTC)\", total_record_count AS \"total rows\", \
-                 delta_record_count AS \"delta rows\"";
-            let provider = dyntable_query::system::system_table(&t, "snapshots")
-                .await
-                .map_err(|e| system_table_error("snapshots", e))?;
-            let (header, rows) = system_table_rows(provider, "snapshots", columns).await?;
-            emit_system_rows(cx, header, rows, OutFormat::Table)
-        }
-    }
-}
-
-/// The columns `columns` (a SQL select list) of a system table of the query crate (`provider`, registered as
-/// `name`): the column names, then a row of JSON values per row (integers as numbers, NULL as null, the rest as
-/// Arrow's text).
-async fn system_table_rows(
-    provider: Arc<dyn TableProvider>,
-    name: &str,
-    columns: &str,
-) -> Result<(Vec<String>, Vec<Vec<serde_json::Value>>)> {
-    let sql_error = |e| system_table_error(name, e);
-    let ctx = SessionContext::new();
-    ctx.register_table(name, provider).map_err(sql_error)?;
-    let frame = ctx.sql(&format!("SELECT {columns} FROM {name}")).await.map_err(sql_error)?;
-    let header = frame.schema().fields().iter().map(|f| f.name().clone()).collect::<Vec<_>>();
-    let mut rows = Vec::new();
-    let options = FormatOptions::default();
-    for b in frame.collect().await.map_err(sql_error)? {
-        let formatters =
-            b.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &options)).collect::<Result<Vec<_>, _>>()?;
-        for r in 0..b.num_rows() {
-            let row = b.columns().iter().zip(&formatters).map(|(c, f)| {
-                if c.is_null(r) {
-                    serde_json::Value::Null
-                } else if c.data_type().is_integer() {
-                    let text = f.value(r).to_string();
-                    text.parse::<i64>().map(serde_json::Value::from).unwrap_or(serde_json::Value::String(text))
-                } else {
-                    serde_json::Value::String(f.value(r).to_string())
-                }
-            });
-            rows.push(row.collect());
-        }
-    }
-    Ok((header, rows))
-}
-
-/// A storage error that reached us through DataFusion is that error again (e.g. "not found: snapshot 9");
-/// anything else is named after the system table.
-fn system_table_error(name: &str, e: datafusion::error::DataFusionError) -> Error {
-    match e {
-        datafusion::error::DataFusionError::External(inner) => match inner.downcast::<Error>() {
-            Ok(storage) => *storage,
-            Err(other) => Error::Internal(format!("system table `{name}`: {other}")),
-        },
-        other => Error::Internal(format!("system table `{name}`: {other}")),
-    }
-}
-
-/// Prints system-table rows as a text table or as JSON objects keyed by column name.
-fn emit_system_rows(
-    cx: &mut Cx,
-    header: Vec<String>,
-    rows: Vec<Vec<serde_json::Value>>,
-    format: OutFormat,
-) -> Result<()> {
-    match format {
-        OutFormat::Jsonl => {
-            for row in rows {
-                let object: serde_json::Map<String, serde_json::Value> = header.iter().cloned().zip(row).collect();
-                cx.emit(&serde_json::Value::Object(object).to_string())?;
-            }
-            Ok(())
-        }
-        OutFormat::Table => {
-            let text = |v: serde_json::Value| match v {
-                serde_json::Value::Null => String::new(),
-                serde_json::Value::String(s) => s,
-                other => other.to_string(),
-            };
-            let mut tbl = vec![header];
-            tbl.extend(rows.into_iter().map(|r| r.into_iter().map(text).collect()));
-            cx.emit(&text_table(&tbl))
-        }
-    }
-}
-
-/// `files`: the live data files of a snapshot, as the query crate's `t$files` system table lists them.
-async fn files(cx: &mut Cx, table: &str, snapshot: Option<i64>, format: OutFormat) -> Result<()> {
-    let t = cx.table(table).await?;
-    let from = snapshot.map(ScanFrom::Snapshot).unwrap_or(ScanFrom::Latest);
-    let provider = dyntable_query::system::files_at(&t, &from).await.map_err(|e| system_table_error("files", e))?;
-    let columns = "partition, bucket, level, file_path AS file, record_count AS rows, file_size_in_bytes AS bytes, \
-                   min_sequence_number AS \"min seq\", max_sequence_number AS \"max seq\", schema_id AS schema";
-    let (header, rows) = system_table_rows(provider, "files", columns).await?;
-    emit_system_rows(cx, header, rows, format)
-}
-
 async fn tag(cx: &mut Cx, action: TagAction) -> Result<()> {
     match action {
         TagAction::Create { table, name, snapshot } => {
@@ -747,56 +644,6 @@ async fn list(cx: &mut Cx, database: Option<String>) -> Result<()> {
         }
     }
     Ok(())
-}
-
-fn parse_older_than(t: &str) -> Result<i64> {
-    Ok(dyntable_storage::datum::parse_timestamp(t).map_err(|e| Error::invalid(format!("--older-than `{t}`: {e}")))?.0)
-}
-
-async fn rollback(cx: &mut Cx, table: &str, target: RollbackTarget) -> Result<()> {
-    let t = cx.table(table).await?;
-    let r = t.rollback_to(target).await?;
-    let mut out = format!(
-        "rolled back {table} to snapshot {}; removed snapshots {:?}, tags {:?}; deleted {} data files, {} changelog files, {} manifest files",
-        r.snapshot, r.removed_snapshots, r.removed_tags, r.deleted_data_files, r.deleted_changelog_files, r.deleted_manifests
-    );
-    if let Some(tag) = &r.recreated_from_tag {
-        out.push_str(&format!("; snapshot {} recreated from tag `{tag}`", r.snapshot));
-    }
-    for c in &r.reset_consumers {
-        out.push_str(&format!(
-            "\nconsumer `{}` reset from snapshot {} to {}: it had read past the target",
-            c.consumer, c.from_snapshot, c.to_snapshot
-        ));
-    }
-    cx.emit(&out)
-}
-
-async fn remove_orphan_files(cx: &mut Cx, table: &str, older_than: Option<i64>, dry_run: bool) -> Result<()> {
-    let t = cx.table(table).await?;
-    let r = t.remove_orphan_files(older_than, dry_run).await?;
-    let mut out = String::new();
-    for f in &r.orphans {
-        out.push_str(&format!("{} {}\n", if dry_run { "would delete" } else { "deleted" }, f.path));
-    }
-    out.push_str(&format!(
-        "{} orphan files ({} bytes) in {table}{}; {} unreferenced files kept as younger than the cutoff",
-        r.orphans.len(),
-        r.bytes,
-        if dry_run { ", dry run: nothing deleted" } else { "" },
-        r.kept_young
-    ));
-    cx.emit(&out)
-}
-
-async fn expire_snapshots(cx: &mut Cx, table: &str, config: &ExpireConfig) -> Result<()> {
-    let t = cx.table(table).await?;
-    let r = t.expire_snapshots_report(config).await?;
-    let earliest = r.earliest.map_or("none".to_string(), |e| e.to_string());
-    cx.emit(&format!(
-        "expired {} snapshots of {table} (earliest snapshot now {earliest}); deleted {} data files, {} changelog files, {} manifest files",
-        r.expired_snapshots, r.deleted_data_files, r.deleted_changelog_files, r.deleted_manifests
-    ))
 }
 
 async fn compact(cx: &mut Cx, table: &str, full: bool, partitions: &[String]) -> Result<()> {
