@@ -117,6 +117,8 @@ pub struct FaultyStore {
     pub fail_after_put: AtomicUsize,
     pub fail_put: AtomicUsize,
     pub puts: AtomicUsize,
+    /// The next this many deletes whose path contains `pattern` fail (nothing is deleted).
+    pub fail_delete: Arc<AtomicUsize>,
 }
 
 impl FaultyStore {
@@ -127,7 +129,13 @@ impl FaultyStore {
             fail_after_put: AtomicUsize::new(0),
             fail_put: AtomicUsize::new(0),
             puts: AtomicUsize::new(0),
+            fail_delete: Arc::new(AtomicUsize::new(0)),
         }
+    }
+    /// Fails the next `deletes` deletes whose path contains `pattern`.
+    pub fn arm_delete(&self, pattern: &str, deletes: usize) {
+        *self.pattern.lock().unwrap() = pattern.to_string();
+        self.fail_delete.store(deletes, Ordering::SeqCst);
     }
     pub fn arm(&self, pattern: &str, after_put: usize, before_put: usize) {
         *self.pattern.lock().unwrap() = pattern.to_string();
@@ -182,7 +190,27 @@ impl ObjectStore for FaultyStore {
         &self,
         locations: BoxStream<'static, object_store::Result<Path>>,
     ) -> BoxStream<'static, object_store::Result<Path>> {
-        self.inner.delete_stream(locations)
+        use futures::StreamExt;
+        let (inner, pattern, failing) =
+            (self.inner.clone(), self.pattern.lock().unwrap().clone(), self.fail_delete.clone());
+        locations
+            .then(move |path| {
+                let (inner, pattern, failing) = (inner.clone(), pattern.clone(), failing.clone());
+                async move {
+                    let path = path?;
+                    if path.as_ref().contains(pattern.as_str()) && Self::take(&failing) {
+                        return Err(injected(&path));
+                    }
+                    let one = futures::stream::once(async move { Ok(path.clone()) }).boxed();
+                    match inner.delete_stream(one).next().await {
+                        Some(r) => r,
+                        None => {
+                            Err(object_store::Error::Generic { store: "faulty", source: "no delete result".into() })
+                        }
+                    }
+                }
+            })
+            .boxed()
     }
     fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
         self.inner.list(prefix)
