@@ -6,6 +6,7 @@
 
 use std::path::PathBuf;
 
+pub mod counting_store;
 pub mod gen;
 pub mod plain;
 pub mod stats;

@@ -57,6 +57,7 @@ mod error;
 mod levels;
 mod options;
 mod plan;
+pub mod random;
 mod rewrite;
 pub mod sim;
 mod strategy;

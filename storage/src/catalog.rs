@@ -50,6 +50,20 @@ pub struct TableSpec {
     pub comment: Option<String>,
 }
 
+impl TableSpec {
+    /// A table of `schema` (SQL column list) with these key, partition columns and options, no comment.
+    pub fn new(schema: &str, primary_key: &[&str], partition: &[&str], options: &[(&str, &str)]) -> TableSpec {
+        let owned = |v: &[&str]| v.iter().map(|s| s.to_string()).collect();
+        TableSpec {
+            schema: schema.to_string(),
+            primary_key: owned(primary_key),
+            partition: owned(partition),
+            options: options.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            comment: None,
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Catalog {
     io: FileIO,

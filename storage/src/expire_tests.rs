@@ -38,16 +38,9 @@ pub(crate) async fn create_with(
 ) -> FileStoreTable {
     let seams = Seams { clock, ids: Arc::new(SeededIds::new(7)) };
     let io = FileIO::new(Arc::new(object_store::memory::InMemory::new()), "wh".into()).with_seams(seams);
-    let mut opts: BTreeMap<String, String> = options.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    opts.insert("bucket".into(), "1".into());
-    opts.insert("write-only".into(), "true".into());
-    let spec = TableSpec {
-        schema: schema.into(),
-        primary_key: pk.iter().map(|s| s.to_string()).collect(),
-        partition: partition.iter().map(|s| s.to_string()).collect(),
-        options: opts,
-        comment: None,
-    };
+    let mut spec = TableSpec::new(schema, pk, partition, options);
+    spec.options.insert("bucket".into(), "1".into());
+    spec.options.insert("write-only".into(), "true".into());
     Catalog::from_io(io).create_table(&Identifier::parse("db.t").unwrap(), &spec, false).await.unwrap()
 }
 
@@ -423,25 +416,20 @@ fn embedded_log_is_freed_after_expiration() {
     rt().block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let catalog = Catalog::open(dir.path().to_str().unwrap(), true).unwrap();
-        let options: BTreeMap<String, String> = [
-            ("bucket", "1"),
-            ("write-only", "true"),
-            ("log.system", "embedded"),
-            ("log.segment.size", "4 kb"),
-            ("log.compression", "none"),
-            ("snapshot.num-retained.min", "1"),
-            ("snapshot.num-retained.max", "2"),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-        let spec = TableSpec {
-            schema: "id BIGINT NOT NULL, v STRING".into(),
-            primary_key: vec!["id".into()],
-            partition: vec![],
-            options,
-            comment: None,
-        };
+        let spec = TableSpec::new(
+            "id BIGINT NOT NULL, v STRING",
+            &["id"],
+            &[],
+            &[
+                ("bucket", "1"),
+                ("write-only", "true"),
+                ("log.system", "embedded"),
+                ("log.segment.size", "4 kb"),
+                ("log.compression", "none"),
+                ("snapshot.num-retained.min", "1"),
+                ("snapshot.num-retained.max", "2"),
+            ],
+        );
         let t = catalog.create_table(&Identifier::parse("db.logged").unwrap(), &spec, false).await.unwrap();
         let mut w = t.writer().await.unwrap();
         let (mut model, mut history) = (Rows::new(), BTreeMap::new());

@@ -147,13 +147,7 @@ fn memory_catalog() -> Catalog {
 }
 
 fn table_spec(pk: bool, options: &[(&str, &str)]) -> TableSpec {
-    TableSpec {
-        schema: "id BIGINT NOT NULL, v STRING".into(),
-        primary_key: if pk { vec!["id".into()] } else { Vec::new() },
-        partition: Vec::new(),
-        options: options.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-        comment: None,
-    }
+    TableSpec::new("id BIGINT NOT NULL, v STRING", if pk { &["id"] } else { &[] }, &[], options)
 }
 
 /// Refused options: creation fails naming the option and saying dyntable does not support it; the values

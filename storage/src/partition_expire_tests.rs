@@ -249,17 +249,9 @@ fn drop_partitions_by_spec() {
 }
 
 fn spec_table(options: &[(&str, &str)], partition: &[&str]) -> TableSpec {
-    TableSpec {
-        schema: "dt STRING NOT NULL, id BIGINT NOT NULL".into(),
-        primary_key: vec!["dt".into(), "id".into()],
-        partition: partition.iter().map(|s| s.to_string()).collect(),
-        options: options
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .chain([("bucket".into(), "1".into())])
-            .collect(),
-        comment: None,
-    }
+    let mut spec = TableSpec::new("dt STRING NOT NULL, id BIGINT NOT NULL", &["dt", "id"], partition, options);
+    spec.options.insert("bucket".into(), "1".into());
+    spec
 }
 
 /// Tables with the embedded log refuse dropping and expiring partitions (and the option at creation); bad

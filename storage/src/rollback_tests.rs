@@ -207,17 +207,8 @@ fn embedded_log_tables_are_refused() {
     rt().block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let catalog = Catalog::open(dir.path().to_str().unwrap(), true).unwrap();
-        let options: BTreeMap<String, String> = [("bucket", "1"), ("write-only", "true"), ("log.system", "embedded")]
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let spec = TableSpec {
-            schema: "id BIGINT NOT NULL, v STRING".into(),
-            primary_key: vec!["id".into()],
-            partition: vec![],
-            options,
-            comment: None,
-        };
+        let options = [("bucket", "1"), ("write-only", "true"), ("log.system", "embedded")];
+        let spec = TableSpec::new("id BIGINT NOT NULL, v STRING", &["id"], &[], &options);
         let t = catalog.create_table(&Identifier::parse("db.logged").unwrap(), &spec, false).await.unwrap();
         let mut w = t.writer().await.unwrap();
         let (mut model, mut history) = (Rows::new(), BTreeMap::new());

@@ -4,7 +4,6 @@
 //! columns, point lookups, compaction, time travel, a writer opened before the change, the embedded log's
 //! records across it, and every refused change with its message.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, Float32Array, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray};
@@ -33,15 +32,8 @@ fn ty(sql: &str) -> crate::types::DataType {
 /// A table `db.t` on an in-memory store; writers never compact on their own (`write-only`).
 async fn create(schema: &str, pk: &[&str], partition: &[&str], options: &[(&str, &str)]) -> FileStoreTable {
     let io = FileIO::new(Arc::new(object_store::memory::InMemory::new()), "wh".into());
-    let mut opts: BTreeMap<String, String> = options.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    opts.insert("write-only".into(), "true".into());
-    let spec = TableSpec {
-        schema: schema.into(),
-        primary_key: pk.iter().map(|s| s.to_string()).collect(),
-        partition: partition.iter().map(|s| s.to_string()).collect(),
-        options: opts,
-        comment: None,
-    };
+    let mut spec = TableSpec::new(schema, pk, partition, options);
+    spec.options.insert("write-only".into(), "true".into());
     Catalog::from_io(io).create_table(&Identifier::parse("db.t").unwrap(), &spec, false).await.unwrap()
 }
 
@@ -370,18 +362,9 @@ fn embedded_log_reads_records_across_the_change() {
     rt().block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let catalog = Catalog::open(dir.path().to_str().unwrap(), true).unwrap();
-        let options: BTreeMap<String, String> =
-            [("bucket", "1"), ("write-only", "true"), ("log.system", "embedded"), ("log.compression", "none")]
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
-        let spec = TableSpec {
-            schema: "id BIGINT NOT NULL, v INT, s STRING".into(),
-            primary_key: vec!["id".into()],
-            partition: vec![],
-            options,
-            comment: None,
-        };
+        let options =
+            [("bucket", "1"), ("write-only", "true"), ("log.system", "embedded"), ("log.compression", "none")];
+        let spec = TableSpec::new("id BIGINT NOT NULL, v INT, s STRING", &["id"], &[], &options);
         let ident = Identifier::parse("db.logged").unwrap();
         let t = catalog.create_table(&ident, &spec, false).await.unwrap();
         let mut w = t.writer().await.unwrap();

@@ -94,13 +94,7 @@ pub async fn create(
     partition: &[&str],
     options: &[(&str, &str)],
 ) -> dyntable_storage::Result<FileStoreTable> {
-    let spec = TableSpec {
-        schema: schema.into(),
-        primary_key: pk.iter().map(|s| s.to_string()).collect(),
-        partition: partition.iter().map(|s| s.to_string()).collect(),
-        options: options.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-        comment: None,
-    };
+    let spec = TableSpec::new(schema, pk, partition, options);
     catalog.create_table(&Identifier::parse(name)?, &spec, false).await
 }
 

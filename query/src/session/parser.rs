@@ -227,29 +227,23 @@ impl<'a> Parser<'a> {
     /// `(k = 'v', ...)`: a partition spec (column names, literal values).
     pub(super) fn partition_spec(&mut self) -> Result<BTreeMap<String, String>> {
         self.expect_punct("(")?;
-        let mut out = BTreeMap::new();
-        loop {
-            let k = self.ident()?;
-            self.expect_punct("=")?;
-            let v = self.literal()?.text();
-            out.insert(k, v);
-            if !self.eat_punct(",") {
-                break;
-            }
-        }
-        self.expect_punct(")")?;
-        Ok(out)
+        self.key_values(Self::ident)
     }
 
     /// `('k' = 'v', ...)`
     pub(super) fn option_list(&mut self) -> Result<BTreeMap<String, String>> {
         self.expect_punct("(")?;
-        let mut out = BTreeMap::new();
         if self.eat_punct(")") {
-            return Ok(out);
+            return Ok(BTreeMap::new());
         }
+        self.key_values(Self::string)
+    }
+
+    /// `k = literal, ...)` after an opening parenthesis, each key read by `key`.
+    fn key_values(&mut self, key: fn(&mut Self) -> Result<String>) -> Result<BTreeMap<String, String>> {
+        let mut out = BTreeMap::new();
         loop {
-            let k = self.string()?;
+            let k = key(self)?;
             self.expect_punct("=")?;
             let v = self.literal()?.text();
             out.insert(k, v);

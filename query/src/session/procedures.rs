@@ -77,14 +77,7 @@ impl DyntableSession {
             "sys.remove_orphan_files" => {
                 // Paimon's: table, older_than, dry_run.
                 let ident = table_arg(arg(0, "table"))?;
-                let older_than = match arg(1, "older_than") {
-                    None => None,
-                    Some(t) => Some(
-                        dyntable_storage::datum::parse_timestamp(&t)
-                            .map_err(|e| plan_err(format!("CALL sys.remove_orphan_files: `older_than` = '{t}': {e}")))?
-                            .0,
-                    ),
-                };
+                let older_than = timestamp_arg("sys.remove_orphan_files", "older_than", arg(1, "older_than"))?;
                 let dry_run = match arg(2, "dry_run").map(|v| v.trim().to_ascii_lowercase()) {
                     None => false,
                     Some(v) if v == "true" => true,
@@ -160,18 +153,22 @@ fn expire_config(args: &[(Option<String>, String)]) -> Result<dyntable_storage::
             }),
         }
     };
-    let older_than_millis = match arg(3, "older_than") {
-        None => None,
-        Some(t) => Some(
-            dyntable_storage::datum::parse_timestamp(&t)
-                .map_err(|e| plan_err(format!("CALL sys.expire_snapshots: `older_than` = '{t}': {e}")))?
-                .0,
-        ),
-    };
+    let older_than_millis = timestamp_arg("sys.expire_snapshots", "older_than", arg(3, "older_than"))?;
     Ok(dyntable_storage::ExpireConfig {
         retain_max: count(1, "retain_max")?,
         retain_min: count(2, "retain_min")?,
         older_than_millis,
         max_deletes: count(4, "max_deletes")?,
     })
+}
+
+/// A procedure's timestamp argument (ISO-8601) as milliseconds since the epoch; errors name the argument.
+fn timestamp_arg(procedure: &str, name: &str, value: Option<String>) -> Result<Option<i64>> {
+    value
+        .map(|t| {
+            dyntable_storage::datum::parse_timestamp(&t)
+                .map(|(ms, _)| ms)
+                .map_err(|e| plan_err(format!("CALL {procedure}: `{name}` = '{t}': {e}")))
+        })
+        .transpose()
 }
