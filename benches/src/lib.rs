@@ -6,6 +6,7 @@
 
 use std::path::PathBuf;
 
+#[cfg(feature = "bench-sql")]
 pub mod counting_store;
 pub mod gen;
 pub mod plain;
