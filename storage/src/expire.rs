@@ -15,6 +15,14 @@
 //! expiring snapshots: file names are unique, so a file gone from one snapshot never comes back, and a file
 //! a later snapshot still uses is live in `end`. Changelog files of expiring snapshots are theirs alone.
 //!
+//! **Long-lived changelog.** When changelogs outlive snapshots
+//! ([`crate::options::CoreOptions::changelog_decoupled`]), each expiring snapshot's metadata is kept as
+//! `changelog/changelog-N` ([`crate::long_lived`]) before its snapshot file goes, and what its changes are read
+//! from stays: its changelog list and files, or, without a changelog producer (changes are read from the delta
+//! files), its base and delta lists and the `APPEND` data files a delta DELETEd (files without a `_FILE_SOURCE`
+//! count as `APPEND`, as Java). [`ExpireSnapshots::expire_changelogs`] deletes them when the changelog expires; every run
+//! ends with a changelog expiration.
+//!
 //! **Crash safety.** Deletions go in an order where every prefix leaves a readable table: data files, then
 //! changelog files, then manifests and manifest lists, then the snapshot files oldest first, then the
 //! `EARLIEST` hint. Until its snapshot file goes, an expiring snapshot may be unreadable, but no retained
@@ -33,8 +41,11 @@ use crate::consumer::ConsumerStore;
 use crate::datafile::bucket_dir;
 use crate::error::{Error, Result};
 use crate::io::FileIO;
+use crate::long_lived::ChangelogManager;
 use crate::manifest::{FileKind, ManifestEntry, ManifestStore};
-use crate::options::{CoreOptions, SNAPSHOT_EXPIRE_LIMIT, SNAPSHOT_NUM_RETAINED_MAX, SNAPSHOT_NUM_RETAINED_MIN};
+use crate::options::{
+    ChangelogProducer, CoreOptions, SNAPSHOT_EXPIRE_LIMIT, SNAPSHOT_NUM_RETAINED_MAX, SNAPSHOT_NUM_RETAINED_MIN,
+};
 use crate::scan::{data_manifests, live_entries};
 use crate::schema::TableSchema;
 use crate::snapshot::{Snapshot, SnapshotManager};
@@ -64,12 +75,17 @@ pub struct ExpireReport {
     pub earliest: Option<i64>,
     /// Data files (and their extra files) deleted.
     pub deleted_data_files: usize,
-    /// Changelog files deleted.
+    /// Changelog files deleted (of expired snapshots, and of expired long-lived changelogs: for these also the
+    /// data files only they kept).
     pub deleted_changelog_files: usize,
     /// Manifest files and manifest lists deleted.
     pub deleted_manifests: usize,
     /// Consumers deleted for `consumer.expiration-time`.
     pub expired_consumers: Vec<String>,
+    /// Long-lived changelogs written for expired snapshots (`changelog/changelog-N`).
+    pub kept_changelogs: usize,
+    /// Long-lived changelogs deleted by the changelog expiration that ends the run.
+    pub expired_changelogs: usize,
 }
 
 /// The step an expiration run stops after (tests simulate a crash with it).
@@ -90,6 +106,7 @@ pub struct ExpireSnapshots {
     snapshots: SnapshotManager,
     manifests: ManifestStore,
     consumers: ConsumerStore,
+    changelogs: ChangelogManager,
     #[cfg(test)]
     pub(crate) stop_after: Option<StopAfter>,
 }
@@ -113,6 +130,7 @@ impl ExpireSnapshots {
             snapshots: SnapshotManager::new(table_io.clone()),
             manifests: ManifestStore::new(table_io.clone()),
             consumers: ConsumerStore::new(table_io.clone()),
+            changelogs: ChangelogManager::new(table_io.clone()),
             io: table_io,
             #[cfg(test)]
             stop_after: None,
@@ -159,6 +177,7 @@ impl ExpireSnapshots {
             }
         }
         self.expire_until(earliest, end, &mut report).await?;
+        self.expire_changelogs(now, &mut report).await?;
         Ok(report)
     }
 
@@ -236,6 +255,8 @@ impl ExpireSnapshots {
         let tags: Vec<Snapshot> =
             self.snapshots.tags().await?.into_iter().map(|(_, s)| s).filter(|s| s.id < end).collect();
         let kept = self.kept_files(std::iter::once(&retained).chain(&tags)).await?;
+        let decoupled = self.options.changelog_decoupled();
+        let produces = self.options.changelog_producer != ChangelogProducer::None;
 
         // 1. Data files DELETEd by the deltas of (begin, end]: used by expiring snapshots only.
         for id in begin + 1..=end {
@@ -250,13 +271,16 @@ impl ExpireSnapshots {
                 };
             }
             for (path, e) in removed {
-                if !kept.data.contains(&path) {
+                // Without a producer a long-lived changelog reads the files its delta ADDed: those stay until
+                // the changelog that DELETEd them expires.
+                let read_by_changelog = decoupled && !produces && e.file.file_source.unwrap_or(0) == 0;
+                if !kept.data.contains(&path) && !read_by_changelog {
                     self.delete_with_extras(&path, &e, &mut report.deleted_data_files).await?;
                 }
             }
         }
-        // 2. Changelog files of the expiring snapshots.
-        for snapshot in expiring.values() {
+        // 2. Changelog files of the expiring snapshots (kept for long-lived changelogs).
+        for snapshot in expiring.values().filter(|_| !decoupled) {
             let Some(list) = &snapshot.changelog_manifest_list else { continue };
             for e in self.entries_if_present(list).await? {
                 let path = self.data_path(&e)?;
@@ -273,8 +297,13 @@ impl ExpireSnapshots {
         for snapshot in expiring.values() {
             // Owned names: an iterator of borrowed options held across the awaits below makes the future not
             // `Send` (a higher-ranked lifetime rustc cannot prove).
-            let mut lists = vec![snapshot.base_manifest_list.clone(), snapshot.delta_manifest_list.clone()];
-            lists.extend(snapshot.changelog_manifest_list.clone());
+            let mut lists = Vec::new();
+            if !decoupled || produces {
+                lists.extend([snapshot.base_manifest_list.clone(), snapshot.delta_manifest_list.clone()]);
+            }
+            if !decoupled {
+                lists.extend(snapshot.changelog_manifest_list.clone());
+            }
             for list in &lists {
                 if kept.manifests.contains(list) {
                     continue;
@@ -293,8 +322,13 @@ impl ExpireSnapshots {
         if self.stop_after == Some(StopAfter::Manifests) {
             return Ok(());
         }
-        // 4. The snapshot files, oldest first, so the earliest present snapshot is always whole.
+        // 4. The snapshot files, oldest first, so the earliest present snapshot is always whole; each one's
+        // long-lived changelog first.
         for id in begin..end {
+            if let Some(snapshot) = expiring.get(&id).filter(|_| decoupled) {
+                self.changelogs.commit(snapshot).await?;
+                report.kept_changelogs += 1;
+            }
             self.io.delete(&SnapshotManager::snapshot_path(id)).await?;
             report.expired_snapshots += 1;
         }
@@ -378,6 +412,8 @@ struct KeptFiles {
 fn is_missing(e: &Error) -> bool {
     matches!(e, Error::Io { source: object_store::Error::NotFound { .. }, .. })
 }
+
+mod changelog;
 
 #[cfg(test)]
 #[path = "expire_tests.rs"]

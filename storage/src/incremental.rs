@@ -31,6 +31,7 @@ use futures::{StreamExt, TryStreamExt};
 use crate::binary_row::deserialize_row;
 use crate::bucket::BucketKey;
 use crate::error::{Error, Result};
+use crate::long_lived::snapshot_or_changelog;
 use crate::manifest::{FileKind, ManifestEntry, ManifestStore};
 use crate::read::{BatchStream, TableRead};
 use crate::row_kind::RowKind;
@@ -289,11 +290,16 @@ pub async fn between(
     if start == end {
         return Ok((out, Box::pin(futures::stream::empty())));
     }
+    let changelogs = snapshots.changelogs();
     let (earliest, latest) = (snapshots.earliest_id().await?, snapshots.latest_id().await?);
-    let range = match (earliest, latest) {
-        (Some(e), Some(l)) => format!("snapshots {e}..={l} exist"),
+    // Long-lived changelogs extend the range back.
+    let first_changelog = changelogs.earliest_id().await?.filter(|c| earliest.is_some_and(|e| *c < e));
+    let range = match (earliest, latest, first_changelog) {
+        (Some(e), Some(l), Some(c)) => format!("changelogs {c}..{e} and snapshots {e}..={l} exist"),
+        (Some(e), Some(l), None) => format!("snapshots {e}..={l} exist"),
         _ => "it has no snapshots".to_string(),
     };
+    let earliest = first_changelog.or(earliest);
     let missing = |id: i64| {
         Error::NotFound(format!(
             "snapshot {id} of table `{table_name}`, named by `{INCREMENTAL_BETWEEN}` = '{start},{end}' ({range}; a start snapshot may be one before the earliest)"
@@ -313,7 +319,7 @@ pub async fn between(
     let files = mode.files(&schema)?;
     let mut entries: BTreeMap<BucketKey, DataSplit> = BTreeMap::new();
     for id in start + 1..=end {
-        let snapshot = match snapshots.snapshot(id).await {
+        let snapshot = match snapshot_or_changelog(snapshots, &changelogs, id).await {
             Ok(s) => s,
             Err(Error::NotFound(_)) => return Err(missing(id)),
             Err(e) => return Err(e),

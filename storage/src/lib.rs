@@ -36,6 +36,7 @@ mod error;
 pub mod expire;
 pub mod incremental;
 pub mod io;
+pub mod long_lived;
 pub mod lookup;
 pub mod manifest;
 mod merge;

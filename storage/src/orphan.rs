@@ -25,7 +25,8 @@ use std::sync::Arc;
 
 use crate::error::Result;
 use crate::io::{FileIO, ListedFile};
-use crate::references::{long_lived_changelogs, ReferenceReader, References};
+use crate::long_lived::ChangelogManager;
+use crate::references::{ReferenceReader, References};
 use crate::schema::TableSchema;
 use crate::snapshot::SnapshotManager;
 
@@ -83,7 +84,7 @@ impl OrphanFilesClean {
         let mut refs = References::default();
         let half_expired = self.refs.add_snapshots(&mut refs, &self.snapshots.all().await?).await?;
         self.refs.add_tags(&mut refs, &self.snapshots.tags().await?).await?;
-        for changelog in long_lived_changelogs(&self.io).await? {
+        for changelog in ChangelogManager::new(self.io.clone()).all().await? {
             self.refs.add(&mut refs, &changelog, true).await?;
         }
         let mut report = OrphanReport {

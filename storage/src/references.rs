@@ -176,21 +176,3 @@ impl ReferenceReader {
         Ok(())
     }
 }
-
-/// The long-lived changelog files (`changelog/changelog-N`, written by Java Paimon when changelogs outlive
-/// snapshots; snapshot JSON), with their ids.
-pub(crate) async fn long_lived_changelogs(io: &FileIO) -> Result<Vec<Snapshot>> {
-    let mut out = Vec::new();
-    for name in io.list_names("changelog").await? {
-        let Some(id) = name.strip_prefix("changelog-").and_then(|n| n.parse::<i64>().ok()) else { continue };
-        let rel = format!("changelog/{name}");
-        let Some(bytes) = io.read_opt(&rel).await? else { continue };
-        let s = Snapshot::from_json_bytes(&bytes, io.path(&rel).as_ref())?;
-        if s.id != id {
-            return Err(Error::corrupt(io.path(&rel), format!("file holds changelog id {} instead of {id}", s.id)));
-        }
-        out.push(s);
-    }
-    out.sort_by_key(|s| s.id);
-    Ok(out)
-}

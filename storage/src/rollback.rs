@@ -43,9 +43,10 @@ use bytes::Bytes;
 use crate::consumer::{ConsumerStore, StreamPosition};
 use crate::error::{Error, Result};
 use crate::io::FileIO;
+use crate::long_lived::ChangelogManager;
 use crate::manifest::ManifestEntry;
 use crate::options::LogConfig;
-use crate::references::{long_lived_changelogs, ReferenceReader, References};
+use crate::references::{ReferenceReader, References};
 use crate::schema::TableSchema;
 use crate::snapshot::{Snapshot, SnapshotManager};
 
@@ -179,9 +180,10 @@ impl Rollback {
                 report.removed_tags.push(name);
             }
         }
-        for changelog in long_lived_changelogs(&self.io).await? {
+        let changelogs = ChangelogManager::new(self.io.clone());
+        for changelog in changelogs.all().await? {
             if changelog.id > snapshot.id {
-                self.io.delete(&format!("changelog/changelog-{}", changelog.id)).await?;
+                changelogs.delete(changelog.id).await?;
                 report.removed_changelogs.push(changelog.id);
             }
         }
@@ -291,7 +293,7 @@ impl Rollback {
         let mut kept = References::default();
         self.refs.add_snapshots(&mut kept, &self.snapshots.all().await?).await?;
         self.refs.add_tags(&mut kept, &self.snapshots.tags().await?).await?;
-        for changelog in long_lived_changelogs(&self.io).await? {
+        for changelog in ChangelogManager::new(self.io.clone()).all().await? {
             // Java expires these on its own schedule; what remains of them is kept.
             self.refs.add(&mut kept, &changelog, true).await?;
         }

@@ -93,6 +93,11 @@ impl SnapshotManager {
         SnapshotManager { io: table_io }
     }
 
+    /// The same table's long-lived changelogs ([`crate::long_lived`]).
+    pub fn changelogs(&self) -> crate::long_lived::ChangelogManager {
+        crate::long_lived::ChangelogManager::new(self.io.clone())
+    }
+
     pub fn snapshot_path(id: i64) -> String {
         format!("snapshot/snapshot-{id}")
     }

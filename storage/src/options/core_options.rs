@@ -52,6 +52,14 @@ pub const SNAPSHOT_TIME_RETAINED: &str = "snapshot.time-retained";
 pub const SNAPSHOT_EXPIRE_LIMIT: &str = "snapshot.expire.limit";
 /// `sync` only: dyntable expires in the committing writer and refuses Paimon's `async`.
 pub const SNAPSHOT_EXPIRE_EXECUTION_MODE: &str = "snapshot.expire.execution-mode";
+/// Changelog expiration (see [`crate::expire::ExpireSnapshots::expire_changelogs`]): the newest changelogs always kept (default:
+/// `snapshot.num-retained.min`). Larger retention than the snapshots' keeps the changelog of expired snapshots
+/// as `changelog/changelog-N` (Paimon's long-lived changelog).
+pub const CHANGELOG_NUM_RETAINED_MIN: &str = "changelog.num-retained.min";
+/// At most this many changelogs are kept (default: `snapshot.num-retained.max`).
+pub const CHANGELOG_NUM_RETAINED_MAX: &str = "changelog.num-retained.max";
+/// Changelogs older than this expire, beyond the minimum kept (default: `snapshot.time-retained`).
+pub const CHANGELOG_TIME_RETAINED: &str = "changelog.time-retained";
 /// A consumer file not updated for this long is deleted and protects nothing (default: consumers never expire).
 pub const CONSUMER_EXPIRATION_TIME: &str = "consumer.expiration-time";
 pub const DEFAULT_PARTITION_NAME: &str = "__DEFAULT_PARTITION__";
@@ -206,6 +214,12 @@ pub struct CoreOptions {
     pub snapshot_time_retained: Duration,
     /// [`SNAPSHOT_EXPIRE_LIMIT`]: at least 1.
     pub snapshot_expire_limit: usize,
+    /// [`CHANGELOG_NUM_RETAINED_MIN`], the snapshots' when unset.
+    pub changelog_num_retained_min: usize,
+    /// [`CHANGELOG_NUM_RETAINED_MAX`], the snapshots' when unset.
+    pub changelog_num_retained_max: usize,
+    /// [`CHANGELOG_TIME_RETAINED`], the snapshots' when unset.
+    pub changelog_time_retained: Duration,
     /// [`CONSUMER_EXPIRATION_TIME`]; `None`: consumers never expire.
     pub consumer_expiration_time: Option<Duration>,
     /// [`PAGE_SIZE`] in bytes; `None`: parquet-rs's default.
@@ -219,6 +233,14 @@ pub struct CoreOptions {
 }
 
 impl CoreOptions {
+    /// Whether changelogs outlive snapshots (Paimon's "changelog lifecycle decoupled"): a changelog retention
+    /// above the snapshots' keeps each expiring snapshot's changes as `changelog/changelog-N`.
+    pub fn changelog_decoupled(&self) -> bool {
+        self.changelog_num_retained_max > self.snapshot_num_retained_max
+            || self.changelog_num_retained_min > self.snapshot_num_retained_min
+            || self.changelog_time_retained > self.snapshot_time_retained
+    }
+
     /// Parses options; fails on malformed values whatever their origin.
     pub fn parse(raw: &BTreeMap<String, String>) -> Result<Self> {
         let get = |k: &str| raw.get(k).map(|s| s.trim().to_string());
@@ -363,6 +385,16 @@ impl CoreOptions {
         };
         let snapshot_time_retained = duration(SNAPSHOT_TIME_RETAINED)?.unwrap_or(Duration::from_secs(3600));
         let consumer_expiration_time = duration(CONSUMER_EXPIRATION_TIME)?;
+        let changelog_num_retained_min = positive(CHANGELOG_NUM_RETAINED_MIN, snapshot_num_retained_min)?;
+        let changelog_num_retained_max = positive(CHANGELOG_NUM_RETAINED_MAX, snapshot_num_retained_max)?;
+        if changelog_num_retained_min > changelog_num_retained_max {
+            return Err(opt_err(
+                CHANGELOG_NUM_RETAINED_MIN,
+                &changelog_num_retained_min.to_string(),
+                &format!("must not exceed `{CHANGELOG_NUM_RETAINED_MAX}` = {changelog_num_retained_max}"),
+            ));
+        }
+        let changelog_time_retained = duration(CHANGELOG_TIME_RETAINED)?.unwrap_or(snapshot_time_retained);
         let snapshot_expire_limit = positive(SNAPSHOT_EXPIRE_LIMIT, 10)?;
         // `async` is refused when a table is created or altered (`check_known_keys`); a table another engine
         // wrote with it still opens, and dyntable expires its snapshots synchronously.
@@ -416,6 +448,9 @@ impl CoreOptions {
             snapshot_num_retained_max,
             snapshot_time_retained,
             snapshot_expire_limit,
+            changelog_num_retained_min,
+            changelog_num_retained_max,
+            changelog_time_retained,
             consumer_expiration_time,
         })
     }
@@ -456,6 +491,9 @@ impl CoreOptions {
             SNAPSHOT_TIME_RETAINED,
             SNAPSHOT_EXPIRE_LIMIT,
             SNAPSHOT_EXPIRE_EXECUTION_MODE,
+            CHANGELOG_NUM_RETAINED_MIN,
+            CHANGELOG_NUM_RETAINED_MAX,
+            CHANGELOG_TIME_RETAINED,
             CONSUMER_EXPIRATION_TIME,
             PAGE_SIZE,
             READ_BATCH_SIZE,
@@ -465,13 +503,6 @@ impl CoreOptions {
             WRITE_BUFFER_SPILLABLE,
         ];
         for (k, v) in raw {
-            if k.starts_with("changelog.num-retained") || k == "changelog.time-retained" {
-                return Err(opt_err(
-                    k,
-                    v,
-                    "dyntable does not support a changelog kept longer than its snapshots (Paimon's long-lived changelog) yet: changelog files expire with their snapshots (see `snapshot.num-retained.*`)",
-                ));
-            }
             let value = v.trim();
             if let Some((_, why)) = UNSUPPORTED_KEYS.iter().find(|(key, _)| key == k) {
                 return Err(opt_err(k, v, why));
@@ -721,8 +752,23 @@ mod tests {
             e.contains(SNAPSHOT_NUM_RETAINED_MIN) && e.contains('6') && e.contains(SNAPSHOT_NUM_RETAINED_MAX),
             "{e}"
         );
-        let e = CoreOptions::check_known_keys(&opts(&[("changelog.num-retained.max", "100")])).unwrap_err().to_string();
-        assert!(e.contains("changelog.num-retained.max") && e.contains("does not support"), "{e}");
+        // Changelog retention falls back to the snapshots'; longer retention decouples the changelog.
+        let o =
+            CoreOptions::parse(&opts(&[(SNAPSHOT_NUM_RETAINED_MAX, "5"), (SNAPSHOT_NUM_RETAINED_MIN, "2")])).unwrap();
+        assert_eq!((o.changelog_num_retained_min, o.changelog_num_retained_max), (2, 5));
+        assert!(!o.changelog_decoupled());
+        CoreOptions::check_known_keys(&opts(&[(CHANGELOG_NUM_RETAINED_MAX, "100")])).unwrap();
+        let o = CoreOptions::parse(&opts(&[(CHANGELOG_NUM_RETAINED_MAX, "100"), (SNAPSHOT_NUM_RETAINED_MAX, "20")]))
+            .unwrap();
+        assert!(o.changelog_decoupled());
+        let o = CoreOptions::parse(&opts(&[(CHANGELOG_TIME_RETAINED, "2 h")])).unwrap();
+        assert!(o.changelog_decoupled());
+        let e = CoreOptions::parse(&opts(&[(CHANGELOG_NUM_RETAINED_MIN, "30"), (CHANGELOG_NUM_RETAINED_MAX, "20")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(CHANGELOG_NUM_RETAINED_MIN) && e.contains("30") && e.contains("20"), "{e}");
+        let e = CoreOptions::parse(&opts(&[(CHANGELOG_NUM_RETAINED_MIN, "0")])).unwrap_err().to_string();
+        assert!(e.contains(CHANGELOG_NUM_RETAINED_MIN) && e.contains("positive"), "{e}");
         // A table another engine wrote with `async` opens; creating one is refused.
         CoreOptions::parse(&opts(&[(SNAPSHOT_EXPIRE_EXECUTION_MODE, "async")])).unwrap();
         let e =

@@ -12,13 +12,15 @@ use arrow::array::{ArrayRef, RecordBatch, StringArray};
 use arrow_schema::SchemaRef;
 use futures::StreamExt;
 
-use super::{first_at_or_after, require_snapshot, ChangeBatch, SnapshotWatch, StartFrom};
+use super::{require_snapshot, ChangeBatch, SnapshotWatch, StartFrom};
 use crate::consumer::StreamPosition;
 use crate::error::{Error, Result};
 use crate::incremental::{change_schema, read_change_splits, snapshot_change_splits, ChangeFiles, ChangeScanMode};
+use crate::long_lived::{earliest_change_id, snapshot_or_changelog};
 use crate::read::{BatchStream, TableRead};
 use crate::row_kind::RowKind;
 use crate::scan::ScanFrom;
+use crate::snapshot::{Snapshot, SnapshotManager};
 use crate::table::FileStoreTable;
 
 pub(super) struct FileReader {
@@ -61,14 +63,14 @@ impl FileReader {
             (Some(StartFrom::Latest), None) => (None, after_latest),
             (Some(StartFrom::LatestFull), None) => (latest.clone(), after_latest),
             (Some(StartFrom::FromSnapshot(id)), None) => {
-                require_snapshot(table, latest.as_ref(), id).await?;
+                require_change_start(table, latest.as_ref(), id).await?;
                 (None, id)
             }
             (Some(StartFrom::FromSnapshotFull(id)), None) => {
                 (Some(require_snapshot(table, latest.as_ref(), id).await?), id + 1)
             }
             (Some(StartFrom::FromTimestamp(millis)), None) => {
-                (None, first_at_or_after(&snapshots, millis).await?.unwrap_or(after_latest))
+                (None, first_change_at_or_after(&snapshots, millis).await?.unwrap_or(after_latest))
             }
             (Some(StartFrom::CompactedFull), None) | (None, None) => {
                 return Err(Error::Internal("a change reader needs a resolved start point or a position".into()))
@@ -166,13 +168,16 @@ impl FileReader {
         if id > latest {
             return Ok(false);
         }
-        let earliest = snapshots.earliest_id().await?.unwrap_or(latest);
-        let snapshot = match snapshots.snapshot(id).await {
+        let changelogs = snapshots.changelogs();
+        let earliest = earliest_change_id(&snapshots, &changelogs).await?.unwrap_or(latest);
+        // Below the earliest snapshot, a long-lived changelog holds the expired snapshot's changes.
+        let snapshot = match snapshot_or_changelog(&snapshots, &changelogs, id).await {
             Ok(s) if id >= earliest => s,
             Ok(_) | Err(Error::NotFound(_)) => {
                 return Err(Error::NotFound(format!(
-                    "snapshot {id} of table `{}`, where this reader's changes continue: it has expired (snapshots {earliest}..={latest} exist); start from a later point, e.g. `full` or `snapshot:{earliest}`",
-                    self.table.name()
+                    "snapshot {id} of table `{}`, where this reader's changes continue: it has expired ({}); start from a later point, e.g. `full` or `snapshot:{earliest}`",
+                    self.table.name(),
+                    change_range(&snapshots, latest).await?,
                 )))
             }
             Err(e) => return Err(e),
@@ -184,4 +189,54 @@ impl FileReader {
         }
         Ok(true)
     }
+}
+
+/// Which snapshot ids changes can be read from, for messages: the snapshots, and the long-lived changelogs
+/// before them.
+async fn change_range(snapshots: &SnapshotManager, latest: i64) -> Result<String> {
+    let earliest = snapshots.earliest_id().await?.unwrap_or(latest);
+    Ok(match snapshots.changelogs().earliest_id().await? {
+        Some(c) if c < earliest => {
+            format!("changelogs {c}..{earliest} and snapshots {earliest}..={latest} exist")
+        }
+        _ => format!("snapshots {earliest}..={latest} exist"),
+    })
+}
+
+/// That changes can be read from snapshot `id` on: a snapshot or a long-lived changelog.
+async fn require_change_start(table: &FileStoreTable, latest: Option<&Snapshot>, id: i64) -> Result<()> {
+    let Some(latest) = latest else { return require_snapshot(table, None, id).await.map(|_| ()) };
+    let snapshots = table.snapshot_manager();
+    if (1..=latest.id).contains(&id) {
+        match snapshot_or_changelog(&snapshots, &snapshots.changelogs(), id).await {
+            Ok(_) => return Ok(()),
+            Err(Error::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Err(Error::NotFound(format!(
+        "snapshot {id} of table `{}` ({})",
+        table.name(),
+        change_range(&snapshots, latest.id).await?
+    )))
+}
+
+/// The first snapshot or long-lived changelog committed at or after `millis` (ids grow with commit times).
+async fn first_change_at_or_after(snapshots: &SnapshotManager, millis: i64) -> Result<Option<i64>> {
+    let changelogs = snapshots.changelogs();
+    let (Some(earliest), Some(latest)) =
+        (earliest_change_id(snapshots, &changelogs).await?, snapshots.latest_id().await?)
+    else {
+        return Ok(None);
+    };
+    let (mut lo, mut hi) = (earliest, latest + 1);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if snapshot_or_changelog(snapshots, &changelogs, mid).await?.time_millis >= millis {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    Ok((lo <= latest).then_some(lo))
 }

@@ -1,0 +1,139 @@
+//! Paimon's long-lived changelog: when changelogs outlive snapshots (`changelog.num-retained.*` or
+//! `changelog.time-retained` above the snapshots' retention, [`crate::options::CoreOptions::changelog_decoupled`]),
+//! snapshot expiration keeps what each expiring snapshot's changes are read from and writes its metadata (the
+//! snapshot's JSON, unchanged) as `changelog/changelog-N`, with `LATEST` and `EARLIEST` hints as in `snapshot/`.
+//! Readers that follow snapshots (streaming reads without the embedded log, `incremental-between`) continue
+//! into these ids below the earliest snapshot ([`snapshot_or_changelog`]); changelog expiration
+//! ([`crate::expire::ExpireSnapshots::expire_changelogs`]) deletes them.
+//!
+//! Layering: beside [`crate::snapshot`]; needs only the table's [`FileIO`].
+
+use bytes::Bytes;
+
+use crate::error::{Error, Result};
+use crate::io::FileIO;
+use crate::snapshot::{Snapshot, SnapshotManager};
+
+/// Reads and writes the long-lived changelogs of one table.
+#[derive(Clone, Debug)]
+pub struct ChangelogManager {
+    io: FileIO,
+}
+
+impl ChangelogManager {
+    pub fn new(table_io: FileIO) -> Self {
+        ChangelogManager { io: table_io }
+    }
+
+    pub fn changelog_path(id: i64) -> String {
+        format!("changelog/changelog-{id}")
+    }
+
+    async fn read_hint(&self, name: &str) -> Result<Option<i64>> {
+        Ok(self
+            .io
+            .read_opt(&format!("changelog/{name}"))
+            .await?
+            .and_then(|b| std::str::from_utf8(&b).ok()?.trim().parse().ok()))
+    }
+
+    /// The ids of the changelog files, ascending.
+    pub async fn list_ids(&self) -> Result<Vec<i64>> {
+        let mut ids: Vec<i64> = self
+            .io
+            .list_names("changelog")
+            .await?
+            .iter()
+            .filter_map(|n| n.strip_prefix("changelog-")?.parse().ok())
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// The newest long-lived changelog id, trusting `LATEST` only when the next changelog does not exist.
+    pub async fn latest_id(&self) -> Result<Option<i64>> {
+        if let Some(hint) = self.read_hint("LATEST").await? {
+            if self.exists(hint).await? && !self.exists(hint + 1).await? {
+                return Ok(Some(hint));
+            }
+        }
+        Ok(self.list_ids().await?.last().copied())
+    }
+
+    /// The oldest long-lived changelog id, trusting `EARLIEST` only when that changelog exists.
+    pub async fn earliest_id(&self) -> Result<Option<i64>> {
+        if let Some(hint) = self.read_hint("EARLIEST").await? {
+            if self.exists(hint).await? {
+                return Ok(Some(hint));
+            }
+        }
+        Ok(self.list_ids().await?.first().copied())
+    }
+
+    pub async fn exists(&self, id: i64) -> Result<bool> {
+        self.io.exists(&Self::changelog_path(id)).await
+    }
+
+    /// The changelog `id`; [`Error::NotFound`] when there is none.
+    pub async fn changelog(&self, id: i64) -> Result<Snapshot> {
+        let rel = Self::changelog_path(id);
+        let path = self.io.path(&rel).to_string();
+        let bytes =
+            self.io.read_opt(&rel).await?.ok_or_else(|| Error::NotFound(format!("changelog {id} (path `{path}`)")))?;
+        let s = Snapshot::from_json_bytes(&bytes, &path)?;
+        if s.id != id {
+            return Err(Error::corrupt(path, format!("file holds changelog id {} instead of {id}", s.id)));
+        }
+        Ok(s)
+    }
+
+    /// Every long-lived changelog, ascending (those deleted while listing are left out).
+    pub async fn all(&self) -> Result<Vec<Snapshot>> {
+        let mut out = Vec::new();
+        for id in self.list_ids().await? {
+            match self.changelog(id).await {
+                Ok(s) => out.push(s),
+                Err(Error::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Writes `snapshot` as its long-lived changelog (an overwrite: a re-run after a crash writes the same
+    /// content), then the `LATEST` hint.
+    pub async fn commit(&self, snapshot: &Snapshot) -> Result<()> {
+        self.io.write(&Self::changelog_path(snapshot.id), snapshot.to_json_bytes()?).await?;
+        self.io.write("changelog/LATEST", Bytes::from(snapshot.id.to_string())).await
+    }
+
+    pub async fn write_earliest_hint(&self, id: i64) -> Result<()> {
+        self.io.write("changelog/EARLIEST", Bytes::from(id.to_string())).await
+    }
+
+    pub async fn delete(&self, id: i64) -> Result<()> {
+        self.io.delete(&Self::changelog_path(id)).await
+    }
+}
+
+/// Snapshot `id`, or its long-lived changelog when the snapshot expired: what a reader of changes follows.
+/// [`Error::NotFound`] when neither exists.
+pub async fn snapshot_or_changelog(
+    snapshots: &SnapshotManager,
+    changelogs: &ChangelogManager,
+    id: i64,
+) -> Result<Snapshot> {
+    match snapshots.snapshot(id).await {
+        Err(Error::NotFound(_)) => changelogs.changelog(id).await,
+        other => other,
+    }
+}
+
+/// The first id changes can be read from: the earliest long-lived changelog, else the earliest snapshot.
+pub async fn earliest_change_id(snapshots: &SnapshotManager, changelogs: &ChangelogManager) -> Result<Option<i64>> {
+    let earliest = snapshots.earliest_id().await?;
+    Ok(match (changelogs.earliest_id().await?, earliest) {
+        (Some(c), Some(s)) => Some(c.min(s)),
+        (c, s) => c.or(s),
+    })
+}
