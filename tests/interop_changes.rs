@@ -8,6 +8,7 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -440,4 +441,164 @@ fn tag_ranges_match_java() {
         let ours = rt().block_on(pk.incremental_between_tags(a, b)).err().expect("dyntable refuses it").to_string();
         assert!(ours.contains(if *bad == "s3,s0" { "must be after" } else { "nope" }), "{bad}: {ours} (Java: {java})");
     }
+}
+
+/// Options that keep changelogs longer than snapshots (as the oracle check of Java 0.9 used): one snapshot
+/// survives a commit, the changelogs of the last six.
+const LONG_LIVED: [(&str, &str); 6] = [
+    ("snapshot.num-retained.min", "1"),
+    ("snapshot.num-retained.max", "2"),
+    ("snapshot.time-retained", "1 ms"),
+    ("changelog.num-retained.min", "1"),
+    ("changelog.num-retained.max", "6"),
+    ("changelog.time-retained", "1 h"),
+];
+
+/// Commit `c` of the long-lived changelog tables: five upserts over eight keys.
+fn upsert_rows(c: i64) -> Vec<Value> {
+    (0..5).map(|i| json!({"id": (c * 3 + i) % 8, "v": format!("c{c}-{i}")})).collect()
+}
+
+fn java_create(wh: &Path, name: &str, options: &[(&str, &str)]) {
+    let mut cmd = python("java");
+    cmd.arg(scripts().join("java_paimon.py")).arg("create").arg(wh).arg(name);
+    cmd.args(["--schema", "id BIGINT NOT NULL, v STRING", "--primary-key", "id", "--option", "bucket=1"]);
+    for (k, v) in options {
+        cmd.arg("--option").arg(format!("{k}={v}"));
+    }
+    run(&mut cmd);
+}
+
+fn java_write(wh: &Path, name: &str, files: &[PathBuf]) {
+    run(python("java").arg(scripts().join("java_paimon.py")).arg("write").arg(wh).arg(name).args(files));
+}
+
+/// Long-lived changelogs across implementations. Java Paimon 0.9 writes a table whose snapshots expire into
+/// `changelog/changelog-N`: dyntable reads each expired snapshot's changes from them exactly as Java reads the
+/// same snapshot of a twin table that kept its snapshots (Java itself refuses ranges below its earliest
+/// snapshot, which is asserted: dyntable reads further). Then Java goes on writing a dyntable table with
+/// long-lived changelogs (Java's expiration runs over dyntable's changelog directory): both read its rows
+/// identically and every changelog left reads as it did when dyntable wrote it.
+#[test]
+fn long_lived_changelogs_match_java() {
+    let dir = tempfile::tempdir().unwrap();
+    let wh = dir.path();
+    let files: Vec<PathBuf> = (0..10)
+        .map(|c| {
+            let path = wh.join(format!("u{c}.jsonl"));
+            std::fs::write(&path, upsert_rows(c).iter().map(|r| r.to_string() + "\n").collect::<String>()).unwrap();
+            path
+        })
+        .collect();
+    let producers = ["none", "input", "lookup"];
+    for p in producers {
+        let producer = ("changelog-producer", p);
+        java_create(wh, &format!("db.kept_{p}"), &[producer]);
+        let mut options = LONG_LIVED.to_vec();
+        options.push(producer);
+        java_create(wh, &format!("db.expired_{p}"), &options);
+        java_write(wh, &format!("db.kept_{p}"), &files);
+        java_write(wh, &format!("db.expired_{p}"), &files);
+    }
+    let catalog = Catalog::open(wh.to_str().unwrap(), true).unwrap();
+    let get = |name: String| rt().block_on(catalog.get_table(&Identifier::parse(&name).unwrap())).unwrap();
+
+    // Java's reading of every snapshot of the kept tables, and of the expired tables' changelog range.
+    let mut reads = Vec::new();
+    let mut asked = Vec::new();
+    let mut ranges = Vec::new();
+    for p in producers {
+        let (kept, expired) = (get(format!("db.kept_{p}")), get(format!("db.expired_{p}")));
+        let (changelogs, latest) = rt().block_on(async {
+            let sm = expired.snapshot_manager();
+            let ids = sm.changelogs().list_ids().await.unwrap();
+            // The twin tables made the same snapshots (Java compacts deterministically in batch writes).
+            for id in &ids {
+                let (a, b) = (
+                    sm.changelogs().changelog(*id).await.unwrap(),
+                    kept.snapshot_manager().snapshot(*id).await.unwrap(),
+                );
+                assert_eq!(
+                    (a.commit_kind, a.delta_record_count),
+                    (b.commit_kind, b.delta_record_count),
+                    "{p}: snapshot {id}"
+                );
+            }
+            (ids, sm.latest_id().await.unwrap().unwrap())
+        });
+        assert_eq!(changelogs, (latest - 5..latest).collect::<Vec<_>>(), "Java kept the changelogs of db.expired_{p}");
+        for id in latest - 5..=latest {
+            reads.push(JavaRead {
+                db: "db".into(),
+                table: format!("kept_{p}$audit_log"),
+                options: vec![("incremental-between".into(), format!("{},{id}", id - 1))],
+            });
+            asked.push((p, id));
+        }
+        reads.push(JavaRead {
+            db: "db".into(),
+            table: format!("expired_{p}$audit_log"),
+            options: vec![("incremental-between".into(), format!("{},{latest}", latest - 5))],
+        });
+        ranges.push((p, latest));
+    }
+    let answers = java_reads(wh, &reads);
+    rt().block_on(async {
+        let mut union: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        let mut answers = answers.into_iter();
+        for (p, latest) in &ranges {
+            let expired = catalog.get_table(&Identifier::parse(&format!("db.expired_{p}")).unwrap()).await.unwrap();
+            for _ in latest - 5..=*latest {
+                let (_, id) = asked.remove(0);
+                let theirs = answers.next().unwrap().expect("Java reads its kept table");
+                let what = format!("db.expired_{p}: changes of snapshot {id} (Java: db.kept_{p})");
+                assert_same(&what, &between(&expired, id - 1, id, ChangeScanMode::Auto).await, &theirs);
+                union.entry(p).or_default().extend(theirs);
+            }
+            let java = answers.next().unwrap().expect_err("Java 0.9 reads no long-lived changelog");
+            assert!(java.contains("out of available snapshotId range"), "{java}");
+            let expect = sorted(union[p].clone());
+            assert_same(
+                &format!("tail db.expired_{p} from its earliest changelog"),
+                &tail(&expired, StartFrom::FromSnapshot(latest - 5)).await,
+                &expect,
+            );
+        }
+    });
+
+    // Java writes on into a dyntable table whose changelogs dyntable kept.
+    let (name, recorded) = rt().block_on(async {
+        let mut options = LONG_LIVED.to_vec();
+        options.extend([("bucket", "1"), ("changelog-producer", "input")]);
+        let t =
+            common::create(&catalog, "db.ours", "id BIGINT NOT NULL, v STRING", &["id"], &[], &options).await.unwrap();
+        let mut recorded = BTreeMap::new();
+        let mut w = t.writer().await.unwrap();
+        for c in 0..8 {
+            w.write(&common::batch(&t, &upsert_rows(c))).await.unwrap();
+            let id = w.commit().await.unwrap().expect("a snapshot");
+            recorded.insert(id, between(&t, id - 1, id, ChangeScanMode::Auto).await);
+        }
+        let ids = t.snapshot_manager().changelogs().list_ids().await.unwrap();
+        assert!(ids.len() >= 5, "dyntable kept long-lived changelogs: {ids:?}");
+        ("db.ours".to_string(), recorded)
+    });
+    java_write(wh, &name, &files[8..]);
+    let t = get(name);
+    rt().block_on(async {
+        let sm = t.snapshot_manager();
+        let latest = sm.latest_id().await.unwrap().unwrap();
+        let ids = sm.changelogs().list_ids().await.unwrap();
+        assert_eq!(ids, (latest - 5..latest).collect::<Vec<_>>(), "Java expired dyntable's changelogs its way");
+        for &id in ids.iter().filter(|id| recorded.contains_key(id)) {
+            assert_same(
+                &format!("db.ours: changes of {id}"),
+                &between(&t, id - 1, id, ChangeScanMode::Auto).await,
+                &recorded[&id],
+            );
+        }
+        let theirs = java_reads(wh, &[JavaRead { db: "db".into(), table: "ours".into(), options: vec![] }]);
+        let ours = common::lines(&t, &dyntable_storage::ScanFrom::Latest).await;
+        assert_same("db.ours rows", &sorted(ours), theirs[0].as_ref().unwrap());
+    });
 }
