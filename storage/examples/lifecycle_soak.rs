@@ -6,7 +6,16 @@
 //! ```text
 //! cargo build --release -p dyntable-storage --example lifecycle_soak
 //! target/release/examples/lifecycle_soak [--commits 10000] [--rows 20] [--keys 5000] [--segment-size '256 kb']
-//!     [--expire-commits 1500] [--dir DIR] [--keep] [--json FILE]
+//!     [--expire-commits 1500] [--changelog-retained N] [--producer none|input|lookup] [--dir DIR] [--keep]
+//!     [--json FILE]
+//! ```
+//!
+//! `--changelog-retained N` keeps the changelogs of the last N snapshots (`changelog.num-retained.max`, beyond
+//! the 50 snapshots kept; `changelog.time-retained = 1 h`): expired snapshots leave long-lived changelogs
+//! (`changelog/changelog-N`), which must
+//! stay bounded too.
+//!
+//! ```text
 //! ```
 
 use std::collections::BTreeMap;
@@ -32,6 +41,8 @@ struct Args {
     keys: u64,
     segment_size: String,
     expire_commits: usize,
+    changelog_retained: Option<usize>,
+    producer: String,
     dir: Option<PathBuf>,
     keep: bool,
     json: Option<PathBuf>,
@@ -44,6 +55,8 @@ fn parse_args() -> Args {
         keys: 5_000,
         segment_size: "256 kb".into(),
         expire_commits: 1_500,
+        changelog_retained: None,
+        producer: "none".into(),
         dir: None,
         keep: false,
         json: None,
@@ -57,11 +70,13 @@ fn parse_args() -> Args {
             "--keys" => a.keys = val().parse().expect("--keys N"),
             "--segment-size" => a.segment_size = val(),
             "--expire-commits" => a.expire_commits = val().parse().expect("--expire-commits N"),
+            "--changelog-retained" => a.changelog_retained = Some(val().parse().expect("--changelog-retained N")),
+            "--producer" => a.producer = val(),
             "--dir" => a.dir = Some(PathBuf::from(val())),
             "--json" => a.json = Some(PathBuf::from(val())),
             "--keep" => a.keep = true,
             "--help" | "-h" => {
-                println!("lifecycle_soak [--commits N] [--rows N] [--keys N] [--segment-size SIZE] [--expire-commits N] [--dir DIR] [--keep] [--json FILE]");
+                println!("lifecycle_soak [--commits N] [--rows N] [--keys N] [--segment-size SIZE] [--expire-commits N] [--changelog-retained N] [--producer P] [--dir DIR] [--keep] [--json FILE]");
                 std::process::exit(0);
             }
             other => panic!("unknown argument {other} (see --help)"),
@@ -79,6 +94,8 @@ struct DirStats {
     snapshot_files: u64,
     log_segments: u64,
     log_index_files: u64,
+    changelog_metadata_files: u64,
+    changelog_data_files: u64,
     other_files: u64,
     total_files: u64,
     total_bytes: u64,
@@ -96,6 +113,8 @@ impl DirStats {
             (&mut self.snapshot_files, o.snapshot_files),
             (&mut self.log_segments, o.log_segments),
             (&mut self.log_index_files, o.log_index_files),
+            (&mut self.changelog_metadata_files, o.changelog_metadata_files),
+            (&mut self.changelog_data_files, o.changelog_data_files),
             (&mut self.other_files, o.other_files),
             (&mut self.total_files, o.total_files),
             (&mut self.total_bytes, o.total_bytes),
@@ -137,6 +156,11 @@ fn dir_stats(table_dir: &Path) -> DirStats {
             } else if rel.starts_with("log/") && name.ends_with(".log") {
                 s.log_segments += 1;
                 s.log_bytes += len;
+            } else if rel.starts_with("changelog/") && name.starts_with("changelog-") {
+                s.changelog_metadata_files += 1;
+            } else if rel.starts_with("bucket-") && name.starts_with("changelog-") {
+                s.changelog_data_files += 1;
+                s.data_bytes += len;
             } else if rel.starts_with("log/") && name.ends_with(".index") {
                 s.log_index_files += 1;
                 s.log_bytes += len;
@@ -283,6 +307,8 @@ struct Report {
     rows_per_commit: usize,
     keys: u64,
     segment_size: String,
+    changelog_retained: Option<usize>,
+    producer: String,
     wall_seconds: f64,
     start: DirStats,
     end: DirStats,
@@ -345,6 +371,12 @@ async fn run(args: Args) -> Res<()> {
         ("snapshot.num-retained.max", "50"),
         ("snapshot.time-retained", "1 s"),
     ];
+    let retained = args.changelog_retained.map(|n| n.to_string());
+    let mut soak_options = soak_options.to_vec();
+    soak_options.push(("changelog-producer", args.producer.as_str()));
+    if let Some(n) = &retained {
+        soak_options.extend([("changelog.num-retained.max", n.as_str()), ("changelog.time-retained", "1 h")]);
+    }
     let ident = Identifier::parse("db.soak")?;
     let table = catalog.create_table(&ident, &spec(&soak_options), false).await?;
     let table_dir = root.join("db.db").join("soak");
@@ -363,8 +395,8 @@ async fn run(args: Args) -> Res<()> {
     let mut rows_written = 0u64;
     let t0 = Instant::now();
     println!(
-        "{:>7} {:>6} {:>6} {:>8} {:>8} {:>8} {:>10} {:>9} {:>9}",
-        "commit", "data", "manif", "snapshot", "log.seg", "files", "MiB", "p50 ms", "p99 ms"
+        "{:>7} {:>6} {:>6} {:>8} {:>8} {:>8} {:>8} {:>10} {:>9} {:>9}",
+        "commit", "data", "manif", "snapshot", "chlog", "log.seg", "files", "MiB", "p50 ms", "p99 ms"
     );
     for c in 0..args.commits {
         let b = batch(&mut rng, args.rows, args.keys, c);
@@ -388,11 +420,12 @@ async fn run(args: Args) -> Res<()> {
             let window = &commit_ms[done.saturating_sub(1_000)..done];
             let l = lat(window);
             println!(
-                "{:>7} {:>6} {:>6} {:>8} {:>8} {:>8} {:>10.2} {:>9.2} {:>9.2}",
+                "{:>7} {:>6} {:>6} {:>8} {:>8} {:>8} {:>8} {:>10.2} {:>9.2} {:>9.2}",
                 done,
-                s.data_files,
+                s.data_files + s.changelog_data_files,
                 s.manifest_files,
                 s.snapshot_files,
+                s.changelog_metadata_files,
                 s.log_segments,
                 s.total_files,
                 s.total_bytes as f64 / 1048576.0,
@@ -492,6 +525,8 @@ async fn run(args: Args) -> Res<()> {
         rows_per_commit: args.rows,
         keys: args.keys,
         segment_size: args.segment_size.clone(),
+        changelog_retained: args.changelog_retained,
+        producer: args.producer.clone(),
         wall_seconds: soak_wall,
         start: start_stats,
         end: end_stats,
@@ -539,15 +574,23 @@ async fn run(args: Args) -> Res<()> {
 fn print_report(r: &Report) {
     println!();
     println!(
-        "== lifecycle soak: {} commits of {} upserts over {} keys, bucket 2, log.segment.size {}, snapshot.num-retained 10..50, time-retained 1 s; soak wall {:.1} s ==",
-        r.commits, r.rows_per_commit, r.keys, r.segment_size, r.wall_seconds
+        "== lifecycle soak: {} commits of {} upserts over {} keys, bucket 2, log.segment.size {}, snapshot.num-retained 10..50, time-retained 1 s, changelog-producer {}, changelog.num-retained.max {}; soak wall {:.1} s ==",
+        r.commits,
+        r.rows_per_commit,
+        r.keys,
+        r.segment_size,
+        r.producer,
+        r.changelog_retained.map_or("unset".to_string(), |n| n.to_string()),
+        r.wall_seconds
     );
     println!("Files under the table directory (after commit 100 = start; after the last commit and finish() = end; max = largest seen at the 1,000-commit checkpoints):");
     println!("| | start | end | max |");
     println!("|---|---|---|---|");
     type Column = (&'static str, fn(&DirStats) -> u64);
-    let rows: [Column; 8] = [
+    let rows: [Column; 10] = [
         ("data files", |s| s.data_files),
+        ("changelog files (bucket-N/changelog-*)", |s| s.changelog_data_files),
+        ("long-lived changelogs (changelog/changelog-N)", |s| s.changelog_metadata_files),
         ("manifest files + lists", |s| s.manifest_files),
         ("snapshot files", |s| s.snapshot_files),
         ("log segments (.log)", |s| s.log_segments),
