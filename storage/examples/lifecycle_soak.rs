@@ -12,8 +12,7 @@
 //!
 //! `--changelog-retained N` keeps the changelogs of the last N snapshots (`changelog.num-retained.max`, beyond
 //! the 50 snapshots kept; `changelog.time-retained = 1 h`): expired snapshots leave long-lived changelogs
-//! (`changelog/changelog-N`), which must
-//! stay bounded too.
+//! (`changelog/changelog-N`), which must stay bounded too.
 //!
 //! ```text
 //! ```
