@@ -19,12 +19,16 @@ use crate::table::{FileStoreTable, TableWriter};
 
 pub(crate) const MINUTE: i64 = 60_000;
 
+/// A `num-sorted-run.compaction-trigger` no test reaches: writers that expire but never compact on their own.
+pub(crate) const NO_COMPACTION: &str = "1000";
+
 pub(crate) fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
 }
 
 /// A primary-key table `id BIGINT, v STRING` in one bucket on an in-memory store whose clock is `clock`.
-/// Writers never compact on their own (`write-only`): compactions come from [`FileStoreTable::compact`].
+/// Writers never compact on their own (a compaction trigger no test reaches; not `write-only`, whose writers do
+/// not expire either): compactions come from [`FileStoreTable::compact`].
 pub(crate) async fn create(clock: Arc<ManualClock>, options: &[(&str, &str)]) -> FileStoreTable {
     create_with(clock, "id BIGINT NOT NULL, v STRING", &["id"], &[], options).await
 }
@@ -40,7 +44,7 @@ pub(crate) async fn create_with(
     let io = FileIO::new(Arc::new(object_store::memory::InMemory::new()), "wh".into()).with_seams(seams);
     let mut spec = TableSpec::new(schema, pk, partition, options);
     spec.options.insert("bucket".into(), "1".into());
-    spec.options.insert("write-only".into(), "true".into());
+    spec.options.insert("num-sorted-run.compaction-trigger".into(), NO_COMPACTION.into());
     Catalog::from_io(io).create_table(&Identifier::parse("db.t").unwrap(), &spec, false).await.unwrap()
 }
 
@@ -194,6 +198,28 @@ fn expires_by_count_after_every_commit() {
         assert_eq!(expired, 2);
         let (earliest, latest) = earliest_latest(&t).await;
         assert_eq!(latest - earliest + 1, 2);
+        check_retained(&t, &history).await;
+    });
+}
+
+/// `write-only` writers neither compact nor expire (Paimon's option: a dedicated compaction job does both);
+/// [`FileStoreTable::compact`], that job, expires.
+#[test]
+fn write_only_writers_leave_expiration_to_the_compaction_job() {
+    rt().block_on(async {
+        let clock = Arc::new(ManualClock::new(1_000_000, 1));
+        let options = [("snapshot.num-retained.min", "1"), ("snapshot.num-retained.max", "2"), ("write-only", "true")];
+        let t = create(clock.clone(), &options).await;
+        let mut w = t.writer().await.unwrap();
+        let (mut model, mut history) = (Rows::new(), BTreeMap::new());
+        for round in 0..5 {
+            upsert(&mut w, &mut model, &mut history, &[round], round).await;
+        }
+        assert_eq!(earliest_latest(&t).await, (1, 5));
+        assert_eq!(w.metrics().expired_snapshots, 0);
+        let (id, _) = t.compact(true, None).await.unwrap();
+        history.insert(id.unwrap(), model.clone());
+        assert_eq!(earliest_latest(&t).await, (5, 6));
         check_retained(&t, &history).await;
     });
 }
@@ -422,7 +448,7 @@ fn embedded_log_is_freed_after_expiration() {
             &[],
             &[
                 ("bucket", "1"),
-                ("write-only", "true"),
+                ("num-sorted-run.compaction-trigger", NO_COMPACTION),
                 ("log.system", "embedded"),
                 ("log.segment.size", "4 kb"),
                 ("log.compression", "none"),

@@ -233,7 +233,7 @@ impl FileStoreTable {
             commit: self.new_commit(self.io.seams().new_id())?,
             next_identifier: 1,
             compaction,
-            expire: self.expiration()?,
+            expire: if self.schema.options()?.write_only { None } else { Some(self.expiration()?) },
             partition_expire: self.writer_partition_expire()?,
             metrics: WriteMetrics::default(),
         })
@@ -482,8 +482,10 @@ impl FileStoreTable {
     /// An unpartitioned table has nothing to expire (as in Java); a formatter or pattern dyntable cannot use
     /// fails here rather than after a commit.
     fn writer_partition_expire(&self) -> Result<Option<(PartitionDrop, i64)>> {
-        let options = self.schema.options()?.partition;
-        if options.expiration_time.is_none() || self.schema.partition_keys.is_empty() {
+        let all = self.schema.options()?;
+        let options = all.partition;
+        // `write-only` writers leave partition expiration to the dedicated job too (as Java).
+        if options.expiration_time.is_none() || self.schema.partition_keys.is_empty() || all.write_only {
             return Ok(None);
         }
         options.time_extractor(&self.schema.partition_keys)?;
@@ -616,8 +618,9 @@ pub struct TableWriter {
     next_identifier: i64,
     /// `None` when this writer does not compact (append tables, `write-only = true`).
     compaction: Option<CompactionScheduler>,
-    /// Runs after every successful commit (Java's committer expires after committing).
-    expire: ExpireSnapshots,
+    /// Runs after every successful commit (Java's committer expires after committing); `None` for `write-only`
+    /// tables, whose snapshots the dedicated compaction job expires (as Java).
+    expire: Option<ExpireSnapshots>,
     /// With `partition.expiration-time`: the partitions to drop and when they were last checked.
     partition_expire: Option<(PartitionDrop, i64)>,
     metrics: WriteMetrics,
@@ -726,7 +729,8 @@ impl TableWriter {
     }
 
     async fn expire_after_commit(&mut self) -> Result<()> {
-        self.metrics.expired_snapshots += self.expire.expire().await?.expired_snapshots as u64;
+        let Some(expire) = &self.expire else { return Ok(()) };
+        self.metrics.expired_snapshots += expire.expire().await?.expired_snapshots as u64;
         Ok(())
     }
 

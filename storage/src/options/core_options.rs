@@ -188,7 +188,7 @@ pub struct CoreOptions {
     pub changelog_row_deduplicate: bool,
     /// `full-compaction.delta-commits`: force a full compaction every this many commits (full-compaction producer).
     pub full_compaction_delta_commits: Option<u32>,
-    /// `write-only`: writers never compact (a dedicated job does).
+    /// `write-only`: writers never compact nor expire snapshots and partitions (a dedicated job does).
     pub write_only: bool,
     /// `commit.force-compact`: every commit waits for compaction. Not validated: `true` (any case) turns it on,
     /// any other value leaves it off.
