@@ -511,11 +511,11 @@ fn long_lived_changelogs_match_java() {
         let (kept, expired) = (get(format!("db.kept_{p}")), get(format!("db.expired_{p}")));
         let (changelogs, latest) = rt().block_on(async {
             let sm = expired.snapshot_manager();
-            let ids = sm.changelogs().list_ids().await.unwrap();
+            let ids = expired.changelog_manager().list_ids().await.unwrap();
             // The twin tables made the same snapshots (Java compacts deterministically in batch writes).
             for id in &ids {
                 let (a, b) = (
-                    sm.changelogs().changelog(*id).await.unwrap(),
+                    expired.changelog_manager().changelog(*id).await.unwrap(),
                     kept.snapshot_manager().snapshot(*id).await.unwrap(),
                 );
                 assert_eq!(
@@ -579,7 +579,7 @@ fn long_lived_changelogs_match_java() {
             let id = w.commit().await.unwrap().expect("a snapshot");
             recorded.insert(id, between(&t, id - 1, id, ChangeScanMode::Auto).await);
         }
-        let ids = t.snapshot_manager().changelogs().list_ids().await.unwrap();
+        let ids = t.changelog_manager().list_ids().await.unwrap();
         assert!(ids.len() >= 5, "dyntable kept long-lived changelogs: {ids:?}");
         ("db.ours".to_string(), recorded)
     });
@@ -588,7 +588,7 @@ fn long_lived_changelogs_match_java() {
     rt().block_on(async {
         let sm = t.snapshot_manager();
         let latest = sm.latest_id().await.unwrap().unwrap();
-        let ids = sm.changelogs().list_ids().await.unwrap();
+        let ids = t.changelog_manager().list_ids().await.unwrap();
         assert_eq!(ids, (latest - 5..latest).collect::<Vec<_>>(), "Java expired dyntable's changelogs its way");
         for &id in ids.iter().filter(|id| recorded.contains_key(id)) {
             assert_same(

@@ -31,7 +31,7 @@ use futures::{StreamExt, TryStreamExt};
 use crate::binary_row::deserialize_row;
 use crate::bucket::BucketKey;
 use crate::error::{Error, Result};
-use crate::long_lived::snapshot_or_changelog;
+use crate::long_lived::{snapshot_or_changelog, ChangelogManager};
 use crate::manifest::{FileKind, ManifestEntry, ManifestStore};
 use crate::read::{BatchStream, TableRead};
 use crate::row_kind::RowKind;
@@ -290,7 +290,7 @@ pub async fn between(
     if start == end {
         return Ok((out, Box::pin(futures::stream::empty())));
     }
-    let changelogs = snapshots.changelogs();
+    let changelogs = ChangelogManager::of(snapshots);
     let (earliest, latest) = (snapshots.earliest_id().await?, snapshots.latest_id().await?);
     // Long-lived changelogs extend the range back.
     let first_changelog = changelogs.earliest_id().await?.filter(|c| earliest.is_some_and(|e| *c < e));

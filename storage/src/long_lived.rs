@@ -25,6 +25,11 @@ impl ChangelogManager {
         ChangelogManager { io: table_io }
     }
 
+    /// The long-lived changelogs of the table whose snapshots `snapshots` reads.
+    pub fn of(snapshots: &SnapshotManager) -> Self {
+        ChangelogManager { io: snapshots.io().clone() }
+    }
+
     pub fn changelog_path(id: i64) -> String {
         format!("changelog/changelog-{id}")
     }

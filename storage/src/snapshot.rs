@@ -93,9 +93,9 @@ impl SnapshotManager {
         SnapshotManager { io: table_io }
     }
 
-    /// The same table's long-lived changelogs ([`crate::long_lived`]).
-    pub fn changelogs(&self) -> crate::long_lived::ChangelogManager {
-        crate::long_lived::ChangelogManager::new(self.io.clone())
+    /// The table's file access (what the other metadata stores of the table are made from).
+    pub(crate) fn io(&self) -> &FileIO {
+        &self.io
     }
 
     pub fn snapshot_path(id: i64) -> String {

@@ -185,6 +185,10 @@ impl FileStoreTable {
     pub fn snapshot_manager(&self) -> SnapshotManager {
         SnapshotManager::new(self.io.clone())
     }
+    /// The table's long-lived changelogs (`changelog/changelog-N`, [`crate::long_lived`]).
+    pub fn changelog_manager(&self) -> crate::long_lived::ChangelogManager {
+        crate::long_lived::ChangelogManager::new(self.io.clone())
+    }
     pub fn manifest_store(&self) -> ManifestStore {
         ManifestStore::new(self.io.clone()).with_cache(self.manifest_cache.clone())
     }

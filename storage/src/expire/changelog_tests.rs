@@ -55,7 +55,7 @@ async fn stream_from(t: &FileStoreTable, from: i64) -> crate::error::Result<Vec<
 }
 
 async fn changelog_ids(t: &FileStoreTable) -> Vec<i64> {
-    t.snapshot_manager().changelogs().list_ids().await.unwrap()
+    t.changelog_manager().list_ids().await.unwrap()
 }
 
 /// Nothing under the table is unreferenced (dry run; every file counts as old enough).

@@ -16,7 +16,7 @@ use super::{require_snapshot, ChangeBatch, SnapshotWatch, StartFrom};
 use crate::consumer::StreamPosition;
 use crate::error::{Error, Result};
 use crate::incremental::{change_schema, read_change_splits, snapshot_change_splits, ChangeFiles, ChangeScanMode};
-use crate::long_lived::{earliest_change_id, snapshot_or_changelog};
+use crate::long_lived::{earliest_change_id, snapshot_or_changelog, ChangelogManager};
 use crate::read::{BatchStream, TableRead};
 use crate::row_kind::RowKind;
 use crate::scan::ScanFrom;
@@ -168,7 +168,7 @@ impl FileReader {
         if id > latest {
             return Ok(false);
         }
-        let changelogs = snapshots.changelogs();
+        let changelogs = ChangelogManager::of(&snapshots);
         let earliest = earliest_change_id(&snapshots, &changelogs).await?.unwrap_or(latest);
         // Below the earliest snapshot, a long-lived changelog holds the expired snapshot's changes.
         let snapshot = match snapshot_or_changelog(&snapshots, &changelogs, id).await {
@@ -195,7 +195,7 @@ impl FileReader {
 /// before them.
 async fn change_range(snapshots: &SnapshotManager, latest: i64) -> Result<String> {
     let earliest = snapshots.earliest_id().await?.unwrap_or(latest);
-    Ok(match snapshots.changelogs().earliest_id().await? {
+    Ok(match ChangelogManager::of(snapshots).earliest_id().await? {
         Some(c) if c < earliest => {
             format!("changelogs {c}..{earliest} and snapshots {earliest}..={latest} exist")
         }
@@ -208,7 +208,7 @@ async fn require_change_start(table: &FileStoreTable, latest: Option<&Snapshot>,
     let Some(latest) = latest else { return require_snapshot(table, None, id).await.map(|_| ()) };
     let snapshots = table.snapshot_manager();
     if (1..=latest.id).contains(&id) {
-        match snapshot_or_changelog(&snapshots, &snapshots.changelogs(), id).await {
+        match snapshot_or_changelog(&snapshots, &ChangelogManager::of(&snapshots), id).await {
             Ok(_) => return Ok(()),
             Err(Error::NotFound(_)) => {}
             Err(e) => return Err(e),
@@ -223,7 +223,7 @@ async fn require_change_start(table: &FileStoreTable, latest: Option<&Snapshot>,
 
 /// The first snapshot or long-lived changelog committed at or after `millis` (ids grow with commit times).
 async fn first_change_at_or_after(snapshots: &SnapshotManager, millis: i64) -> Result<Option<i64>> {
-    let changelogs = snapshots.changelogs();
+    let changelogs = ChangelogManager::of(snapshots);
     let (Some(earliest), Some(latest)) =
         (earliest_change_id(snapshots, &changelogs).await?, snapshots.latest_id().await?)
     else {
