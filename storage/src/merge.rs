@@ -133,12 +133,12 @@ impl MergeSpec {
                 base: i,
                 columns: None,
             })),
-            MergeEngine::PartialUpdate => self.partial_update(v),
+            MergeEngine::PartialUpdate => self.partial_update(v, types),
             MergeEngine::Aggregation => self.aggregate(v, types).map(Some),
         }
     }
 
-    fn partial_update(&self, v: &Versions) -> Result<Option<Merged>> {
+    fn partial_update(&self, v: &Versions, types: &[DataType]) -> Result<Option<Merged>> {
         let ncols = v.value_names.len();
         let mut cols: Vec<ColSrc> = vec![ColSrc::Null; ncols];
         let mut grouped = vec![false; ncols];
@@ -207,17 +207,69 @@ impl MergeSpec {
             let deleted = (0..v.rows.len()).rev().find(|i| v.kind(*i).is_retract());
             return Ok(deleted.map(|i| Merged { kind: RowKind::Delete, base: i, columns: None }).or(None));
         }
+        for (seq, members) in &self.sequence_groups {
+            for m in members {
+                let (Some(c), Some((agg, ignore_retract))) = (idx(m), self.aggs.get(m)) else { continue };
+                cols[c] = self.group_aggregate(v, seq, c, (agg, *ignore_retract), &types[c], m)?;
+            }
+        }
         Ok(Some(Merged { kind: RowKind::Insert, base, columns: Some(cols) }))
     }
 
-    /// Whether version `i`'s sequence tuple for a group is not older than the current owner's (a null tuple
-    /// never updates the group).
-    fn group_newer(&self, v: &Versions, i: usize, owner: Option<usize>, seq: &[String]) -> Result<bool> {
+    /// Partial-update aggregation (Java's `PartialUpdateMergeFunction` with field aggregators): a member `c` of
+    /// sequence group `g` folds with its function over the versions whose group sequence is not null, in the
+    /// group's sequence order: a version not older than the group's current sequence comes after what was
+    /// folded so far, an older one before it (Java's `aggReversed`); retractions retract whatever their
+    /// sequence.
+    fn group_aggregate(
+        &self,
+        v: &Versions,
+        seq: &[String],
+        c: usize,
+        (agg, ignore_retract): (&AggFn, bool),
+        ty: &DataType,
+        name: &str,
+    ) -> Result<ColSrc> {
+        let mut order: std::collections::VecDeque<usize> = std::collections::VecDeque::new();
+        let mut owner: Option<usize> = None;
+        for i in 0..v.rows.len() {
+            let retract = v.kind(i).is_retract();
+            if retract && self.ignore_delete {
+                continue;
+            }
+            let Some(cmp) = self.group_seq_cmp(v, i, owner, seq)? else { continue };
+            if retract || cmp.is_ge() {
+                order.push_back(i);
+            } else {
+                order.push_front(i);
+            }
+            if cmp.is_gt() {
+                owner = Some(i);
+            }
+        }
+        let order: Vec<usize> = order.into();
+        let rows: Vec<(&RecordBatch, usize)> = order.iter().map(|&i| v.rows[i]).collect();
+        let ordered = Versions { rows: &rows, nkeys: v.nkeys, value_names: v.value_names };
+        Ok(match fold(agg, ignore_retract, false, &ordered, c, ty, name)? {
+            ColSrc::Pick(j) => ColSrc::Pick(order[j]),
+            other => other,
+        })
+    }
+
+    /// How version `i`'s group sequence compares with the current owner's (`Greater` without an owner);
+    /// `None` when all its sequence fields are null (the version does not touch the group).
+    fn group_seq_cmp(
+        &self,
+        v: &Versions,
+        i: usize,
+        owner: Option<usize>,
+        seq: &[String],
+    ) -> Result<Option<std::cmp::Ordering>> {
         let idx: Vec<usize> = seq.iter().filter_map(|s| v.value_names.iter().position(|n| n == s)).collect();
         if idx.is_empty() || idx.iter().all(|c| v.is_null(i, *c)) {
-            return Ok(false);
+            return Ok(None);
         }
-        let Some(o) = owner else { return Ok(true) };
+        let Some(o) = owner else { return Ok(Some(std::cmp::Ordering::Greater)) };
         for c in idx {
             let (a, r) = v.col(i, c);
             let (b, s) = v.col(o, c);
@@ -226,13 +278,17 @@ impl MergeSpec {
                 b.as_ref(),
                 arrow_schema::SortOptions { descending: false, nulls_first: true },
             )?(r, s);
-            match cmp {
-                std::cmp::Ordering::Greater => return Ok(true),
-                std::cmp::Ordering::Less => return Ok(false),
-                std::cmp::Ordering::Equal => {}
+            if cmp.is_ne() {
+                return Ok(Some(cmp));
             }
         }
-        Ok(true)
+        Ok(Some(std::cmp::Ordering::Equal))
+    }
+
+    /// Whether version `i`'s sequence tuple for a group is not older than the current owner's (a null tuple
+    /// never updates the group).
+    fn group_newer(&self, v: &Versions, i: usize, owner: Option<usize>, seq: &[String]) -> Result<bool> {
+        Ok(self.group_seq_cmp(v, i, owner, seq)?.is_some_and(|c| c.is_ge()))
     }
 
     fn aggregate(&self, v: &Versions, types: &[DataType]) -> Result<Merged> {

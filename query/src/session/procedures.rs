@@ -54,6 +54,45 @@ impl DyntableSession {
                 let column = Arc::new(Int64Array::from(vec![expired as i64]));
                 return StatementResult::rows(vec![("expired_snapshots", column)]);
             }
+            "sys.compact" => {
+                // Paimon's: table, partitions, order_strategy, order_by, options, where, partition_idle_time,
+                // compact_strategy.
+                let ident = table_arg(arg(0, "table"))?;
+                for (i, unsupported) in
+                    [(2, "order_strategy"), (3, "order_by"), (4, "options"), (5, "where"), (6, "partition_idle_time")]
+                {
+                    let ignorable = |v: &str| {
+                        v.trim().is_empty() || (unsupported == "order_strategy" && v.trim().eq_ignore_ascii_case("none"))
+                    };
+                    match arg(i, unsupported) {
+                        Some(v) if !ignorable(&v) => {
+                            return Err(plan_err(format!(
+                                "CALL sys.compact: dyntable does not support `{unsupported}` = '{v}' (sorting compaction, per-call options, filters and idle partitions are not implemented)"
+                            )))
+                        }
+                        _ => {}
+                    }
+                }
+                let full = match arg(7, "compact_strategy").map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+                    None | Some("full") => true,
+                    Some("minor") => false,
+                    Some(other) => {
+                        return Err(plan_err(format!(
+                            "CALL sys.compact: `compact_strategy` = '{other}' is not 'full' or 'minor'"
+                        )))
+                    }
+                };
+                let table = self.table(&ident).await?;
+                let filter = match arg(1, "partitions") {
+                    Some(p) if !p.trim().is_empty() => Some(partitions_filter(&table, &p)?),
+                    _ => None,
+                };
+                let (id, _) = table.compact(full, filter.as_ref()).await.map_err(external)?;
+                return StatementResult::rows(vec![
+                    ("result", Arc::new(arrow::array::BooleanArray::from(vec![true]))),
+                    ("snapshot_id", Arc::new(Int64Array::from(vec![id]))),
+                ]);
+            }
             "sys.rollback_to" => {
                 // Paimon's: table, tag, snapshot_id (a snapshot id or a tag name).
                 let ident = table_arg(arg(0, "table"))?;
@@ -128,12 +167,54 @@ impl DyntableSession {
             }
             other => {
                 return Err(plan_err(format!(
-                    "unknown procedure `{other}`; supported: sys.create_tag, sys.delete_tag, sys.expire_snapshots, sys.rollback_to, sys.remove_orphan_files, sys.expire_partitions"
+                    "unknown procedure `{other}`; supported: sys.compact, sys.create_tag, sys.delete_tag, sys.expire_snapshots, sys.rollback_to, sys.remove_orphan_files, sys.expire_partitions"
                 )))
             }
         }
         Ok(StatementResult::command(None))
     }
+}
+
+/// `partitions` of `sys.compact` (Paimon's form: `k1=v1,k2=v2;k1=v3`): the partitions whose keys have these
+/// values, as a filter on the partition columns (values typed as the columns are).
+fn partitions_filter(table: &dyntable_storage::FileStoreTable, text: &str) -> Result<dyntable_storage::Predicate> {
+    use dyntable_storage::datum::Datum;
+    use dyntable_storage::types::TypeKind;
+    let schema = table.schema();
+    let mut any = Vec::new();
+    for spec in text.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+        let mut all = Vec::new();
+        for pair in spec.split(',') {
+            let (k, v) = pair.split_once('=').ok_or_else(|| {
+                plan_err(format!("CALL sys.compact: partition `{pair}` in `partitions` = '{text}' is not key=value"))
+            })?;
+            let (k, v) = (k.trim(), v.trim());
+            let field =
+                schema.partition_keys.iter().any(|p| p == k).then(|| schema.field(k)).flatten().ok_or_else(|| {
+                    plan_err(format!(
+                        "CALL sys.compact: `{k}` is not a partition key of {} (partition keys: {:?})",
+                        table.name(),
+                        schema.partition_keys
+                    ))
+                })?;
+            let literal = match field.data_type.kind {
+                TypeKind::TinyInt | TypeKind::SmallInt | TypeKind::Int | TypeKind::BigInt => {
+                    v.parse::<i64>().map(Datum::I64).map_err(|_| {
+                        plan_err(format!("CALL sys.compact: partition value `{k}` = '{v}' is not an integer"))
+                    })
+                }
+                TypeKind::Boolean => v.parse::<bool>().map(Datum::Bool).map_err(|_| {
+                    plan_err(format!("CALL sys.compact: partition value `{k}` = '{v}' is not true or false"))
+                }),
+                _ => Ok(Datum::String(v.to_string())),
+            }?
+            .coerce_to(&field.data_type)
+            .map_err(|e| plan_err(format!("CALL sys.compact: partition value `{k}` = '{v}': {e}")))?;
+            all.push(dyntable_storage::Predicate::eq(k, literal));
+        }
+        any.push(if all.len() == 1 { all.remove(0) } else { dyntable_storage::Predicate::And(all) });
+    }
+    Ok(if any.len() == 1 { any.remove(0) } else { dyntable_storage::Predicate::Or(any) })
 }
 
 /// The arguments of `sys.expire_snapshots` after the table (Paimon's: retain_max, retain_min, older_than,
