@@ -48,16 +48,19 @@ enum Engine {
     FirstRow,
     PartialUpdate,
     PartialUpdateGroups,
+    /// Partial-update with an aggregated member (`n` sums in `g`'s sequence order).
+    PartialUpdateGroupAgg,
     Aggregation,
 }
 
 impl Engine {
-    const ALL: [Engine; 6] = [
+    const ALL: [Engine; 7] = [
         Engine::Deduplicate,
         Engine::DeduplicateSequenceField,
         Engine::FirstRow,
         Engine::PartialUpdate,
         Engine::PartialUpdateGroups,
+        Engine::PartialUpdateGroupAgg,
         Engine::Aggregation,
     ];
 
@@ -70,6 +73,11 @@ impl Engine {
             Engine::PartialUpdate => vec![("merge-engine", "partial-update"), ("partial-update.ignore-delete", "true")],
             // `v` updates only from rows whose `g` is not older; a retraction clears the group when newer.
             Engine::PartialUpdateGroups => vec![("merge-engine", "partial-update"), ("fields.g.sequence-group", "v")],
+            Engine::PartialUpdateGroupAgg => vec![
+                ("merge-engine", "partial-update"),
+                ("fields.g.sequence-group", "v,n"),
+                ("fields.n.aggregate-function", "sum"),
+            ],
             Engine::Aggregation => vec![
                 ("merge-engine", "aggregation"),
                 ("fields.n.aggregate-function", "sum"),
@@ -82,7 +90,10 @@ impl Engine {
 
     /// Whether rows may leave columns null (as partial rows).
     fn partial(self) -> bool {
-        matches!(self, Engine::PartialUpdate | Engine::PartialUpdateGroups | Engine::Aggregation)
+        matches!(
+            self,
+            Engine::PartialUpdate | Engine::PartialUpdateGroups | Engine::PartialUpdateGroupAgg | Engine::Aggregation
+        )
     }
 }
 
@@ -229,16 +240,14 @@ fn random_rows(rng: &mut SmallRng, engine: Engine) -> Vec<Value> {
             // at that COMPACT snapshot with no write (seed 99: key ("b", 1): -U n=-4, then +I n=3: the table reads
             // 7, then 3 after the COMPACT), which no write-time changelog can carry. So retractions here carry
             // no `n` (the other columns ignore retractions): dropping them changes nothing.
-            let n = if (partial && v.is_string()) || (engine == Engine::Aggregation && ["-U", "-D"].contains(&op)) {
+            let folds = matches!(engine, Engine::Aggregation | Engine::PartialUpdateGroupAgg);
+            let n = if (partial && v.is_string()) || (folds && ["-U", "-D"].contains(&op)) {
                 Value::Null
             } else {
                 json!(rng.random_range(-4..10))
             };
-            let g = if engine == Engine::PartialUpdateGroups && rng.random_bool(0.1) {
-                Value::Null
-            } else {
-                json!(rng.random_range(0..6))
-            };
+            let grouped = matches!(engine, Engine::PartialUpdateGroups | Engine::PartialUpdateGroupAgg);
+            let g = if grouped && rng.random_bool(0.1) { Value::Null } else { json!(rng.random_range(0..6)) };
             json!({"_op": op, "p": p, "k": k, "v": v, "n": n, "g": g})
         })
         .collect()

@@ -5,7 +5,9 @@
 //! - `first-row`: the oldest insert wins; later versions and retractions are ignored.
 //! - `partial-update`: each column takes the newest non-null value; `fields.<g>.sequence-group = a,b` makes
 //!   `a,b` update together, only from rows whose `g` is not older; deletes need `ignore-delete`,
-//!   `partial-update.remove-record-on-delete` or sequence groups (retracting the group's fields).
+//!   `partial-update.remove-record-on-delete` or sequence groups (retracting the group's fields). A column with
+//!   `fields.<f>.aggregate-function` (or `fields.default-aggregate-function`) folds instead: in its group's
+//!   sequence order, or over every insert outside the groups (which then must exist).
 //! - `aggregation`: each value column folds with `fields.<f>.aggregate-function` (default
 //!   `fields.default-aggregate-function`, else `last_non_null_value`); -U/-D retract where the function can
 //!   (sum, product, last_value, last_non_null_value, collect, merge_map) unless `fields.<f>.ignore-retract`.
@@ -213,14 +215,27 @@ impl MergeSpec {
                 cols[c] = self.group_aggregate(v, seq, c, (agg, *ignore_retract), &types[c], m)?;
             }
         }
+        // A column outside every group with a function folds every insert (nulls included) in arrival order;
+        // retractions do not touch it (as Java).
+        for (c, name) in v.value_names.iter().enumerate() {
+            let Some((agg, _)) = self.aggs.get(name).filter(|_| !grouped[c]) else { continue };
+            let inserts: Vec<(&RecordBatch, usize)> =
+                (0..v.rows.len()).filter(|&i| !v.kind(i).is_retract()).map(|i| v.rows[i]).collect();
+            let order: Vec<usize> = (0..v.rows.len()).filter(|&i| !v.kind(i).is_retract()).collect();
+            let ordered = Versions { rows: &inserts, nkeys: v.nkeys, value_names: v.value_names };
+            cols[c] = match fold(agg, true, false, &ordered, c, &types[c], name)? {
+                ColSrc::Pick(j) => ColSrc::Pick(order[j]),
+                other => other,
+            };
+        }
         Ok(Some(Merged { kind: RowKind::Insert, base, columns: Some(cols) }))
     }
 
     /// Partial-update aggregation (Java's `PartialUpdateMergeFunction` with field aggregators): a member `c` of
-    /// sequence group `g` folds with its function over the versions whose group sequence is not null, in the
+    /// a sequence group folds with its function over the versions whose group sequence is not null, in the
     /// group's sequence order: a version not older than the group's current sequence comes after what was
-    /// folded so far, an older one before it (Java's `aggReversed`); retractions retract whatever their
-    /// sequence.
+    /// folded so far, an older one before it (Java's `aggReversed`; `collect` appends it); retractions retract
+    /// whatever their sequence.
     fn group_aggregate(
         &self,
         v: &Versions,
@@ -238,7 +253,8 @@ impl MergeSpec {
                 continue;
             }
             let Some(cmp) = self.group_seq_cmp(v, i, owner, seq)? else { continue };
-            if retract || cmp.is_ge() {
+            // `collect` appends older rows' elements too (Java's `FieldCollectAgg` folds in arrival order).
+            if retract || cmp.is_ge() || matches!(agg, AggFn::Collect { .. }) {
                 order.push_back(i);
             } else {
                 order.push_front(i);

@@ -179,8 +179,18 @@ fn refused_options_name_the_option() {
             ("manifest.compression", "zstd"),
             ("owner", "ops"),
             ("log.segment.size", "1 mb"),
-            ("fields.v.aggregate-function", "last_value"),
         ];
+        // An aggregate function on an engine that does not fold names the engines it applies to.
+        let e = catalog
+            .create_table(
+                &Identifier::parse("db.agg_dedup").unwrap(),
+                &table_spec(true, &[("fields.v.aggregate-function", "last_value")]),
+                false,
+            )
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("fields.v.aggregate-function") && e.contains("'aggregation' or 'partial-update'"), "{e}");
         let ok = Identifier::parse("db.ok").unwrap();
         catalog.create_table(&ok, &table_spec(true, accepted), false).await.unwrap();
         // Append tables keep the dynamic default.

@@ -586,6 +586,27 @@ impl CoreOptions {
             }
         }
         PartitionExpireOptions::check_create(raw, partition_keys)?;
+        // Aggregate functions only mean something to the engines that fold (Java ignores them elsewhere).
+        let engine = raw.get("merge-engine").map(|e| e.trim().to_ascii_lowercase());
+        if !matches!(engine.as_deref(), Some("aggregation") | Some("partial-update")) {
+            let folding = |k: &&String| {
+                k.as_str() == "fields.default-aggregate-function"
+                    || k.starts_with("fields.")
+                        && [".aggregate-function", ".ignore-retract", ".distinct", ".list-agg-delimiter"]
+                            .iter()
+                            .any(|suffix| k.ends_with(suffix))
+            };
+            if let Some(k) = raw.keys().find(folding) {
+                return Err(opt_err(
+                    k,
+                    &raw[k],
+                    &format!(
+                        "applies to merge-engine 'aggregation' or 'partial-update', not '{}'",
+                        engine.as_deref().unwrap_or("deduplicate")
+                    ),
+                ));
+            }
+        }
         if let (true, Some(v)) = (log_embedded, raw.get(super::partition::PARTITION_EXPIRATION_TIME)) {
             return Err(opt_err(
                 super::partition::PARTITION_EXPIRATION_TIME,

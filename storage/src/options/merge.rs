@@ -195,6 +195,44 @@ impl MergeOptions {
                 m.aggs.insert(field.to_string(), (agg, is_true(o, &format!("fields.{field}.ignore-retract"))));
             }
         }
+        if engine == MergeEngine::PartialUpdate {
+            // Java 0.9: every field without its own function takes the default, and any function needs a
+            // sequence group. A group's sequence fields are never aggregated here (0.9 also folds them, which
+            // makes the result depend on column order; later Paimon versions do not).
+            if let Some(d) = o.get("fields.default-aggregate-function") {
+                let default = AggFn::parse(d, "default", o)?;
+                let sequence_fields: Vec<&String> = m.sequence_groups.iter().flat_map(|(seq, _)| seq).collect();
+                for f in fields {
+                    if primary_keys.contains(&f.name)
+                        || m.aggs.contains_key(&f.name)
+                        || sequence_fields.contains(&&f.name)
+                    {
+                        continue;
+                    }
+                    if !default.accepts(&f.data_type) {
+                        return Err(Error::InvalidOption {
+                            key: "fields.default-aggregate-function".into(),
+                            value: default.name().into(),
+                            reason: format!("cannot aggregate column `{}` of type {}", f.name, f.data_type.to_json()),
+                        });
+                    }
+                    m.aggs.insert(
+                        f.name.clone(),
+                        (default.clone(), is_true(o, &format!("fields.{}.ignore-retract", f.name))),
+                    );
+                }
+            }
+            if !m.aggs.is_empty() && m.sequence_groups.is_empty() {
+                let field = m.aggs.keys().min().expect("not empty");
+                let own = format!("fields.{field}.aggregate-function");
+                let key = if o.contains_key(&own) { own } else { "fields.default-aggregate-function".into() };
+                return Err(Error::InvalidOption {
+                    key,
+                    value: m.aggs[field].0.name().into(),
+                    reason: "Must use sequence group for aggregation functions: a partial-update table aggregates only with a `fields.<seq>.sequence-group`".into(),
+                });
+            }
+        }
         if engine == MergeEngine::Aggregation {
             let default = o
                 .get("fields.default-aggregate-function")
