@@ -205,15 +205,28 @@ impl MergeSpec {
                 }
             }
         }
-        if !alive {
-            let deleted = (0..v.rows.len()).rev().find(|i| v.kind(*i).is_retract());
-            return Ok(deleted.map(|i| Merged { kind: RowKind::Delete, base: i, columns: None }).or(None));
-        }
+        // Aggregated group members; over retractions only, folded as values (the merged row stays a retraction,
+        // so merged later with older rows it retracts their total).
         for (seq, members) in &self.sequence_groups {
             for m in members {
                 let (Some(c), Some((agg, ignore_retract))) = (idx(m), self.aggs.get(m)) else { continue };
-                cols[c] = self.group_aggregate(v, seq, c, (agg, *ignore_retract), &types[c], m)?;
+                cols[c] = self.group_aggregate(v, seq, c, (agg, *ignore_retract, !alive), &types[c], m)?;
             }
+        }
+        if !alive {
+            if !self.sequence_groups.is_empty() {
+                // Retractions only: one retraction row carrying each group's newest sequence (members null,
+                // aggregated members their retracted total), so that merging it later equals merging the
+                // retractions one by one; the other columns (keys included) are the last retraction's.
+                for (c, col) in cols.iter_mut().enumerate() {
+                    if !grouped[c] {
+                        *col = ColSrc::Pick(base);
+                    }
+                }
+                return Ok(Some(Merged { kind: RowKind::Delete, base, columns: Some(cols) }));
+            }
+            let deleted = (0..v.rows.len()).rev().find(|i| v.kind(*i).is_retract());
+            return Ok(deleted.map(|i| Merged { kind: RowKind::Delete, base: i, columns: None }).or(None));
         }
         // A column outside every group with a function folds every insert (nulls included) in arrival order;
         // retractions do not touch it (as Java).
@@ -241,7 +254,7 @@ impl MergeSpec {
         v: &Versions,
         seq: &[String],
         c: usize,
-        (agg, ignore_retract): (&AggFn, bool),
+        (agg, ignore_retract, as_values): (&AggFn, bool, bool),
         ty: &DataType,
         name: &str,
     ) -> Result<ColSrc> {
@@ -266,7 +279,7 @@ impl MergeSpec {
         let order: Vec<usize> = order.into();
         let rows: Vec<(&RecordBatch, usize)> = order.iter().map(|&i| v.rows[i]).collect();
         let ordered = Versions { rows: &rows, nkeys: v.nkeys, value_names: v.value_names };
-        Ok(match fold(agg, ignore_retract, false, &ordered, c, ty, name)? {
+        Ok(match fold(agg, ignore_retract, as_values, &ordered, c, ty, name)? {
             ColSrc::Pick(j) => ColSrc::Pick(order[j]),
             other => other,
         })

@@ -28,6 +28,28 @@ pub struct Staged {
     batch_sources: usize,
     rows: Rows,
     undo: Vec<Undo>,
+    /// Input rows the writer must not keep: retractions of keys without a visible row (see
+    /// [`Staged::retained`]).
+    dropped: Vec<u32>,
+}
+
+impl Staged {
+    /// The rows of `input` (the batch given to [`LookupChangelog::changes`]) the writer keeps: all but the
+    /// retractions of keys that had no visible row when they came. Such a retraction changes nothing a reader
+    /// sees now, but kept in a file it would change how later rows of the key merge until a compaction to the
+    /// last level drops it, so a key would read differently depending on when compactions ran (an aggregate
+    /// retracted from nothing, a partial-update group taken over by a retraction); dropped at write time, the
+    /// key reads as it would after that compaction, always, and the changelog is exact.
+    pub fn retained(&self, input: &RecordBatch) -> Result<RecordBatch> {
+        if self.dropped.is_empty() {
+            return Ok(input.clone());
+        }
+        let mut keep = vec![true; input.num_rows()];
+        for &i in &self.dropped {
+            keep[i as usize] = false;
+        }
+        Ok(compute::filter_record_batch(input, &arrow::array::BooleanArray::from(keep))?)
+    }
 }
 
 /// The `lookup` producer's change computation (see the module docs).
@@ -150,22 +172,28 @@ impl LookupChangelog {
         let batch_sources = held.sources.len();
         let input_source = held.push_source(input.clone());
         let mut undo = Vec::new();
+        let mut dropped = Vec::new();
         let mut out = Changes::default();
         let computed = if self.engine == MergeEngine::Deduplicate && self.sequence_columns.is_empty() {
             // Deduplicate by arrival: the merged row is the input row itself, kind included.
             for &i in &live {
+                if is_retract(kinds, i) && held.get(rows.row(i as usize).data()).visible().is_none() {
+                    dropped.push(i);
+                    continue;
+                }
                 let new = KeyState::at(input_source, i, kinds);
                 let old = held.set(&rows, i, new, input_source, &mut undo);
                 self.emit(&held.sources, i, old, new, &mut out);
             }
             Ok(())
         } else {
-            self.merge_rounds(held, &rows, &live, input_source, &mut undo, &mut out)
+            self.merge_rounds(held, &rows, &live, input_source, &mut undo, &mut out, &mut dropped)
         };
+        dropped.sort_unstable();
         let changes =
             computed.and_then(|()| out.finish(&held.sources, input_source, &self.from_input, input.schema(), nkeys));
         match changes {
-            Ok(changes) => Ok((changes, Staged { bucket: bucket.clone(), batch_sources, rows, undo })),
+            Ok(changes) => Ok((changes, Staged { bucket: bucket.clone(), batch_sources, rows, undo, dropped })),
             Err(e) => {
                 held.undo(&rows, &undo, batch_sources);
                 Err(e)
@@ -219,6 +247,7 @@ impl LookupChangelog {
 
     /// Merges each row with its key's state. Rows are taken in rounds (a key's first row in the batch, then
     /// its second, ...) so that every round merges distinct keys and builds its merged rows as one batch.
+    #[allow(clippy::too_many_arguments)]
     fn merge_rounds(
         &self,
         held: &mut BucketState,
@@ -227,6 +256,7 @@ impl LookupChangelog {
         input_source: u32,
         undo: &mut Vec<Undo>,
         out: &mut Changes,
+        dropped: &mut Vec<u32>,
     ) -> Result<()> {
         let mut rounds: Vec<Vec<u32>> = Vec::new();
         {
@@ -243,10 +273,22 @@ impl LookupChangelog {
         let seq =
             |b: &RecordBatch, r: usize| b.column(self.nkeys).as_primitive::<arrow::datatypes::Int64Type>().value(r);
         let ins = input_source as usize;
+        let input_kinds = kinds_of(&held.sources[ins], self.nkeys).clone();
         for round in rounds {
             let round_source = held.sources.len() as u32;
             let mut builder = OutputBuilder::new();
             let mut merged_rows: Vec<Option<u32>> = Vec::with_capacity(round.len());
+            // Rows that cannot change what the key reads now but would once a compaction dropped a retraction
+            // are dropped (see `Staged::retained` and `droppable`).
+            let mut round_kept = Vec::with_capacity(round.len());
+            for i in round {
+                if self.droppable(held, rows, &input_kinds, ins, i)? {
+                    dropped.push(i);
+                } else {
+                    round_kept.push(i);
+                }
+            }
+            let round = round_kept;
             {
                 let input = &held.sources[ins];
                 for &i in &round {
@@ -297,6 +339,27 @@ impl LookupChangelog {
         // Back to arrival order (rounds emit a key's later rows after other keys' first rows).
         out.sort_by_row();
         Ok(())
+    }
+
+    /// Whether input row `i` (of source `input`) is one the writer drops: a retraction of a key with no visible
+    /// row, or, with `sequence.field` on deduplicate, a row older (by sequence) than the deletion the key's
+    /// state is. Kept, either would change how the key merges once a compaction to the last level dropped a
+    /// retraction (a deletion resurrecting an older row written after it), so the key's rows would depend on
+    /// when compactions ran; dropped, the key reads the same whatever they do.
+    fn droppable(&self, held: &BucketState, rows: &Rows, kinds: &Int8Array, input: usize, i: u32) -> Result<bool> {
+        let state = held.get(rows.row(i as usize).data());
+        if is_retract(kinds, i) && state.visible().is_none() {
+            return Ok(true);
+        }
+        match state {
+            KeyState::At { source, row, visible: false }
+                if self.engine == MergeEngine::Deduplicate && !self.sequence_columns.is_empty() =>
+            {
+                let (new, old) = (&held.sources[input], &held.sources[source as usize]);
+                Ok(self.sequence_cmp(new, i as usize, old, row as usize)?.is_lt())
+            }
+            _ => Ok(false),
+        }
     }
 
     /// Keeps a batch's changes of the key states (the batch was accepted).
@@ -369,6 +432,11 @@ impl LookupChangelog {
         (self.nkeys + 2..a.num_columns())
             .all(|c| a.column(c).slice(ra as usize, 1).to_data() == b.column(c).slice(rb as usize, 1).to_data())
     }
+}
+
+/// Whether row `i` of a batch whose kinds are `kinds` is a retraction (-U or -D).
+fn is_retract(kinds: &Int8Array, i: u32) -> bool {
+    RowKind::from_byte(kinds.value(i as usize)).is_some_and(RowKind::is_retract)
 }
 
 /// The changes of one input batch as they are found: (source, row) of each changed row, the kind it is

@@ -256,7 +256,17 @@ impl FileStoreWrite {
                 Ok((rows, row_kinds)) => match self.file_rows(&key, &rows, row_kinds, None) {
                     Ok(kv) => {
                         let lookup = self.lookup.as_mut().expect("lookup producer");
-                        lookup.changes(&key, &partition, &kv).await.map(|(changes, staged)| (kv, changes, staged))
+                        match lookup.changes(&key, &partition, &kv).await {
+                            // Retractions of keys without a visible row are not kept (`Staged::retained`).
+                            Ok((changes, staged)) => match staged.retained(&kv) {
+                                Ok(kv) => Ok((kv, changes, staged)),
+                                Err(e) => {
+                                    lookup.discard(staged);
+                                    Err(e)
+                                }
+                            },
+                            Err(e) => Err(e),
+                        }
                     }
                     Err(e) => Err(e),
                 },
@@ -283,6 +293,10 @@ impl FileStoreWrite {
                 let changes = self.logged_rows(&changes)?;
                 let input = self.logged_rows(&input)?;
                 let records = (changes.kinds.len() + input.kinds.len()) as u32;
+                if records == 0 {
+                    // Only dropped retractions: nothing to log.
+                    continue;
+                }
                 appends.push((bucket, encode_lookup_changes(self.schema.id, &changes, &input)?, records));
             }
             if let Err(e) = log.append(appends).await {
@@ -305,7 +319,9 @@ impl FileStoreWrite {
                     self.roll_changelog(&key, &partition, batches);
                 }
             }
-            self.push_buffer(key, partition, kv);
+            if kv.num_rows() > 0 {
+                self.push_buffer(key, partition, kv);
+            }
         }
         // At most two rolled changelog files in flight: their rows are held until written.
         let mut flushed = self.collect_encoding_to(2).await;
@@ -364,11 +380,16 @@ impl FileStoreWrite {
                 let (rows, row_kinds) = take_changes(input, &logged.kinds, &indices)?;
                 let seqs = compute::take(&logged.sequence, &UInt32Array::from(indices.clone()), None)?;
                 let kv = self.file_rows(&key, &rows, row_kinds, Some(seqs.as_primitive()))?;
-                if let Some(lookup) = self.lookup.as_mut() {
+                let kv = match self.lookup.as_mut() {
                     // Rebuilds the key states; the changes themselves come from the log below.
-                    let (_, staged) = lookup.changes(&key, &partition, &kv).await?;
-                    lookup.apply(staged)?;
-                }
+                    Some(lookup) => {
+                        let (_, staged) = lookup.changes(&key, &partition, &kv).await?;
+                        let kv = staged.retained(&kv)?;
+                        lookup.apply(staged)?;
+                        kv
+                    }
+                    None => kv,
+                };
                 self.push_buffer(key, partition, kv);
             }
         }
@@ -406,10 +427,11 @@ impl FileStoreWrite {
         groups.sort_by(|a, b| a.0.cmp(&b.0));
         for (key, (partition, indices)) in groups {
             let (rows, row_kinds) = take_changes(values, kinds, &indices)?;
-            let file_batch = self.file_rows(&key, &rows, row_kinds, None)?;
+            let mut file_batch = self.file_rows(&key, &rows, row_kinds, None)?;
             if let Some(lookup) = self.lookup.as_mut() {
                 // Replaying a log batch written without the lookup producer: compute its changes now.
                 let (changes, staged) = lookup.changes(&key, &partition, &file_batch).await?;
+                file_batch = staged.retained(&file_batch)?;
                 lookup.apply(staged)?;
                 if changes.num_rows() > 0 {
                     self.changelog.entry(key.clone()).or_default().push(changes);
