@@ -36,6 +36,23 @@ impl TableSchema {
         comment: Option<String>,
     ) -> Result<Self> {
         let mut fields = fields;
+        let (mut options, mut partition_keys, mut primary_keys) = (options, partition_keys, primary_keys);
+        // Keys given as table options (`'primary-key' = 'a,b'`, `'partition' = 'dt'`, as Spark and Java users
+        // set them) become the schema's keys, as Java's `Schema` normalizes them.
+        for (key, keys, what) in
+            [("primary-key", &mut primary_keys, "primary key"), ("partition", &mut partition_keys, "partition")]
+        {
+            if let Some(v) = options.remove(key) {
+                if !keys.is_empty() {
+                    return Err(Error::InvalidOption {
+                        key: key.into(),
+                        value: v,
+                        reason: format!("Cannot define {what} on DDL and table options at the same time."),
+                    });
+                }
+                *keys = v.split(',').map(|k| k.trim().to_string()).filter(|k| !k.is_empty()).collect();
+            }
+        }
         // Primary-key columns are NOT NULL, as in Java.
         for f in fields.iter_mut() {
             if primary_keys.contains(&f.name) {
