@@ -26,6 +26,7 @@ impl DyntableSession {
         };
         p.eat_kw("TABLE");
         let ident = self.table_ident(p)?;
+        let dynamic_overwrite = insert_hint(p, overwrite, &ident)?;
         let table = self.table(&ident).await?;
         let schema = table.schema().clone();
         let what = format!("INSERT INTO `{ident}`");
@@ -95,7 +96,7 @@ impl DyntableSession {
         let mut writer = table.writer().await.map_err(external)?;
         let mut rows = 0u64;
         let mut partitions: BTreeMap<String, Vec<Datum>> = BTreeMap::new();
-        let dynamic = overwrite && statics.is_empty() && !schema.partition_keys.is_empty();
+        let dynamic = overwrite && dynamic_overwrite && statics.is_empty() && !schema.partition_keys.is_empty();
         while let Some(batch) = stream.next().await {
             let batch = batch?;
             if batch.num_rows() == 0 {
@@ -123,7 +124,9 @@ impl DyntableSession {
             writer.commit().await.map_err(external)?;
             return Ok(StatementResult::command(Some(rows)));
         }
-        let scope = if schema.partition_keys.is_empty() {
+        // Static overwrite (`dynamic-partition-overwrite` = 'false') without a PARTITION clause replaces the whole
+        // table, as Flink's Paimon sink does.
+        let scope = if schema.partition_keys.is_empty() || (!dynamic_overwrite && statics.is_empty()) {
             OverwriteScope::Table
         } else if !statics.is_empty() {
             let parts = statics
@@ -283,4 +286,46 @@ impl DyntableSession {
         }
         Ok(format!(" WHERE {cond}"))
     }
+}
+
+/// The `/*+ OPTIONS(...) */` hint on an INSERT's target table: `dynamic-partition-overwrite` (Paimon's,
+/// default true) for INSERT OVERWRITE; every other option, or a hint of another kind, is refused. Returns whether
+/// an overwrite is dynamic.
+fn insert_hint(p: &Parser<'_>, overwrite: bool, ident: &Identifier) -> Result<bool> {
+    let mut dynamic = true;
+    for hint in p.hints_before_current()? {
+        let body = &hint[3..hint.len() - 2];
+        let mut h = Parser::new(body)?;
+        if !h.eat_kw("OPTIONS") {
+            return Err(plan_err(format!("INSERT into `{ident}`: unsupported hint `{}`", hint.trim())));
+        }
+        let options = h.option_list()?;
+        h.expect_end()?;
+        for (k, v) in options {
+            match k.as_str() {
+                "dynamic-partition-overwrite" if overwrite => {
+                    dynamic = match v.trim().to_ascii_lowercase().as_str() {
+                        "true" => true,
+                        "false" => false,
+                        _ => {
+                            return Err(plan_err(format!(
+                                "INSERT OVERWRITE `{ident}`: `dynamic-partition-overwrite` = '{v}' is not true or false"
+                            )))
+                        }
+                    }
+                }
+                "dynamic-partition-overwrite" => {
+                    return Err(plan_err(format!(
+                        "INSERT INTO `{ident}`: `dynamic-partition-overwrite` applies to INSERT OVERWRITE"
+                    )))
+                }
+                other => {
+                    return Err(plan_err(format!(
+                        "INSERT into `{ident}`: dyntable does not support the option `{other}` in a hint on the target table (supported: dynamic-partition-overwrite)"
+                    )))
+                }
+            }
+        }
+    }
+    Ok(dynamic)
 }

@@ -9,7 +9,7 @@
 //! | `DROP TABLE [IF EXISTS] t` | |
 //! | `SHOW DATABASES`, `SHOW TABLES [FROM db]`, `SHOW CREATE TABLE t`, `DESCRIBE t`, `USE db` | |
 //! | `INSERT INTO t [PARTITION (k = v, ..)] [(cols)] VALUES ... \| SELECT ...` | positional; types must be compatible (no string to number) |
-//! | `INSERT OVERWRITE t [PARTITION (k = v, ..)] ...` | replaces the whole table (unpartitioned), the partitions of the `PARTITION` spec, or else the partitions the new rows fall in (dynamic overwrite, as Paimon's default `dynamic-partition-overwrite`) |
+//! | `INSERT OVERWRITE t [/*+ OPTIONS('dynamic-partition-overwrite' = 'false') */] [PARTITION (k = v, ..)] ...` | replaces the whole table (unpartitioned, or static overwrite without PARTITION), the partitions of the `PARTITION` spec, or else the partitions the new rows fall in (dynamic overwrite, Paimon's default `dynamic-partition-overwrite`); other hint options on the target, and hints on statements other than queries and INSERT, are refused |
 //! | `DELETE FROM t [WHERE ..]` | primary-key tables: matching rows are written as `-D` |
 //! | `UPDATE t SET c = expr, .. [WHERE ..]` | primary-key tables: `-U` (old) and `+U` (new) rows; key columns cannot be set |
 //! | `ALTER TABLE t SET ('k' = 'v', ..)`, `ALTER TABLE t RESET ('k', ..)` | publishes schema N+1 |
@@ -126,6 +126,18 @@ impl DyntableSession {
         let mut p = Parser::new(statement)?;
         let Some(first) = p.peek() else { return Err(plan_err("empty statement")) };
         let first = first.text(statement).to_ascii_uppercase();
+        // Queries read their `/*+ OPTIONS(..) */` hints (time travel, incremental reads), INSERT its target's;
+        // a hint on any other statement would be dropped, so it is refused.
+        if !matches!(first.as_str(), "SELECT" | "WITH" | "VALUES" | "EXPLAIN" | "(" | "INSERT") {
+            if let Some(hint) =
+                crate::lexer::tokenize(statement)?.into_iter().find(|t| t.kind == crate::lexer::Kind::Hint)
+            {
+                return Err(plan_err(format!(
+                    "{first} statements take no hints; `{}` is not supported here",
+                    &statement[hint.start..hint.end]
+                )));
+            }
+        }
         match first.as_str() {
             "SELECT" | "WITH" | "VALUES" | "EXPLAIN" | "(" => self.query(statement).await,
             "CREATE" => {

@@ -78,6 +78,14 @@ impl<'a> Parser<'a> {
         Parser { src, toks, pos: 0 }
     }
 
+    /// The `/*+ ... */` hints between the previous token and the current one (the cursor skips hints).
+    pub(super) fn hints_before_current(&self) -> Result<Vec<&'a str>> {
+        let start = self.pos.checked_sub(1).and_then(|i| self.toks.get(i)).map_or(0, |t| t.end);
+        let end = self.peek().map_or(self.src.len(), |t| t.start);
+        let between = &self.src[start..end];
+        Ok(tokenize(between)?.into_iter().filter(|t| t.kind == Kind::Hint).map(|t| &between[t.start..t.end]).collect())
+    }
+
     pub(super) fn peek(&self) -> Option<Token> {
         self.toks.get(self.pos).copied()
     }
