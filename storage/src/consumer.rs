@@ -120,6 +120,22 @@ impl ConsumerStore {
         Ok(expired)
     }
 
+    /// Points consumer `id` at snapshot `next` (Paimon's `reset_consumer`): its next read starts with that
+    /// snapshot's changes (the log offsets before it, for a table with the embedded log). `next` must be a
+    /// snapshot (or long-lived changelog) that exists, or the one after the latest.
+    pub async fn reset(&self, snapshots: &SnapshotManager, id: &str, next: i64) -> Result<()> {
+        let latest = snapshots.latest_id().await?.unwrap_or(0);
+        let changelogs = crate::long_lived::ChangelogManager::of(snapshots);
+        let earliest = crate::long_lived::earliest_change_id(snapshots, &changelogs).await?.unwrap_or(1);
+        if next < earliest || next > latest + 1 {
+            return Err(Error::invalid(format!(
+                "consumer `{id}` cannot be reset to snapshot {next}: changes can be read from snapshots {earliest}..={}",
+                latest + 1
+            )));
+        }
+        self.save(id, &StreamPosition { next_snapshot: next, log_offsets: Default::default() }).await
+    }
+
     /// Removes a consumer, releasing what it pinned.
     pub async fn delete(&self, id: &str) -> Result<()> {
         check_consumer_id(id)?;

@@ -501,7 +501,7 @@ impl FileStoreTable {
     /// values make no time are skipped and reported. Refused for tables with the embedded log or without the
     /// option. See [`crate::partition_expire`].
     pub async fn expire_partitions(&self, now_override: Option<i64>) -> Result<PartitionExpireReport> {
-        self.expire_partitions_with(&BTreeMap::new(), now_override).await
+        self.expire_partitions_with(&BTreeMap::new(), now_override, None).await
     }
 
     /// [`Self::expire_partitions`] with some `partition.*` options overridden for this run (Paimon's
@@ -510,6 +510,7 @@ impl FileStoreTable {
         &self,
         overrides: &BTreeMap<String, String>,
         now_override: Option<i64>,
+        max_expires: Option<usize>,
     ) -> Result<PartitionExpireReport> {
         let drop = if overrides.is_empty() {
             self.partition_drop()?
@@ -521,7 +522,12 @@ impl FileStoreTable {
             PartitionDrop::new(self.io.clone(), &self.name, Arc::new(schema), self.manifest_store())?
         };
         let now = now_override.unwrap_or_else(|| self.io.seams().now_millis());
-        let (expired, skipped) = drop.expired(now).await?;
+        let (mut expired, skipped) = drop.expired(now).await?;
+        if let Some(max) = max_expires {
+            // Paimon's `max_expires`: the oldest partitions first.
+            expired.sort_by(|a, b| a.1.cmp(&b.1));
+            expired.truncate(max);
+        }
         let mut report = PartitionExpireReport { skipped, ..Default::default() };
         if !expired.is_empty() {
             let commit = self.new_commit(self.io.seams().new_id())?;

@@ -31,20 +31,107 @@ impl DyntableSession {
             let parts: Vec<String> = t.split('.').map(str::to_string).collect();
             self.resolve_name(&parts)
         };
+        // Paimon's argument names per procedure, in order; a name not in the list, or more unnamed arguments
+        // than it has, is an error (an argument dyntable does not honour is never dropped).
+        let signature: &[&str] = match name.as_str() {
+            "sys.create_tag" => &["table", "tag", "snapshot_id", "time_retained"],
+            "sys.create_tag_from_timestamp" => &["table", "tag", "timestamp", "time_retained"],
+            "sys.delete_tag" => &["table", "tag"],
+            "sys.expire_snapshots" => &["table", "retain_max", "retain_min", "older_than", "max_deletes"],
+            "sys.rollback_to" => &["table", "tag", "snapshot_id"],
+            "sys.remove_orphan_files" => &["table", "older_than", "dry_run"],
+            "sys.expire_partitions" => &[
+                "table",
+                "expiration_time",
+                "timestamp_formatter",
+                "timestamp_pattern",
+                "expire_strategy",
+                "max_expires",
+            ],
+            "sys.compact" => &[
+                "table",
+                "partitions",
+                "order_strategy",
+                "order_by",
+                "options",
+                "where",
+                "partition_idle_time",
+                "compact_strategy",
+            ],
+            "sys.reset_consumer" => &["table", "consumer_id", "next_snapshot_id"],
+            _ => &[],
+        };
+        if !signature.is_empty() {
+            if let Some((Some(n), _)) = args.iter().find(|(n, _)| n.as_deref().is_some_and(|n| !signature.contains(&n)))
+            {
+                return Err(plan_err(format!(
+                    "CALL {name}: unknown argument `{n}` (arguments: {})",
+                    signature.join(", ")
+                )));
+            }
+            let unnamed = args.iter().filter(|(n, _)| n.is_none()).count();
+            if unnamed > signature.len() {
+                return Err(plan_err(format!(
+                    "CALL {name}: {unnamed} arguments given, it takes at most {} ({})",
+                    signature.len(),
+                    signature.join(", ")
+                )));
+            }
+        }
         match name.as_str() {
-            "sys.create_tag" => {
+            "sys.create_tag" | "sys.create_tag_from_timestamp" => {
                 let ident = table_arg(arg(0, "table"))?;
-                let tag = arg(1, "tag").ok_or_else(|| plan_err("CALL sys.create_tag: missing the tag name"))?;
-                let snapshot = match arg(2, "snapshot_id") {
-                    Some(s) => Some(parse_snapshot_id(&s)?),
-                    None => None,
+                let tag = arg(1, "tag").ok_or_else(|| plan_err(format!("CALL {name}: missing the tag name")))?;
+                if let Some(t) = arg(3, "time_retained") {
+                    return Err(plan_err(format!(
+                        "CALL {name}: dyntable does not support `time_retained` = '{t}' (tags do not expire by time)"
+                    )));
+                }
+                let table = self.table(&ident).await?;
+                let snapshot = if name == "sys.create_tag" {
+                    match arg(2, "snapshot_id") {
+                        Some(s) => Some(parse_snapshot_id(&s)?),
+                        None => None,
+                    }
+                } else {
+                    // The first snapshot committed at or after the timestamp (Paimon's `laterOrEqualTimeMills`).
+                    let t = arg(2, "timestamp")
+                        .ok_or_else(|| plan_err("CALL sys.create_tag_from_timestamp: missing the timestamp"))?;
+                    let millis: i64 = t.trim().parse().map_err(|_| {
+                        plan_err(format!(
+                            "CALL sys.create_tag_from_timestamp: `timestamp` = '{t}' is not milliseconds since the epoch"
+                        ))
+                    })?;
+                    let found = table.snapshot_manager().all().await.map_err(external)?.into_iter().find(|s| s.time_millis >= millis);
+                    Some(found.map(|s| s.id).ok_or_else(|| {
+                        plan_err(format!(
+                            "CALL sys.create_tag_from_timestamp: no snapshot of `{ident}` was committed at or after {millis}"
+                        ))
+                    })?)
                 };
-                self.table(&ident).await?.create_tag(&tag, snapshot).await.map_err(external)?;
+                table.create_tag(&tag, snapshot).await.map_err(external)?;
             }
             "sys.delete_tag" => {
+                // Paimon takes several tags separated by commas.
                 let ident = table_arg(arg(0, "table"))?;
-                let tag = arg(1, "tag").ok_or_else(|| plan_err("CALL sys.delete_tag: missing the tag name"))?;
-                self.table(&ident).await?.delete_tag(&tag).await.map_err(external)?;
+                let tags = arg(1, "tag").ok_or_else(|| plan_err("CALL sys.delete_tag: missing the tag name"))?;
+                let table = self.table(&ident).await?;
+                for tag in tags.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+                    table.delete_tag(tag).await.map_err(external)?;
+                }
+            }
+            "sys.reset_consumer" => {
+                // Paimon's: table, consumer_id, next_snapshot_id (none: the consumer is deleted).
+                let ident = table_arg(arg(0, "table"))?;
+                let id = arg(1, "consumer_id").ok_or_else(|| plan_err("CALL sys.reset_consumer: missing the consumer id"))?;
+                let table = self.table(&ident).await?;
+                match arg(2, "next_snapshot_id") {
+                    None => table.consumers().delete(&id).await.map_err(external)?,
+                    Some(n) => {
+                        let next = parse_snapshot_id(&n)?;
+                        table.consumers().reset(&table.snapshot_manager(), &id, next).await.map_err(external)?;
+                    }
+                }
             }
             "sys.expire_snapshots" => {
                 // Paimon's arguments: table, retain_max, retain_min, older_than, max_deletes (named or in order).
@@ -148,16 +235,14 @@ impl DyntableSession {
                         overrides.insert(key.to_string(), v);
                     }
                 }
-                if let Some((Some(n), _)) = args.iter().find(|(n, _)| {
-                    n.as_deref().is_some_and(|n| {
-                        !["table", "expiration_time", "timestamp_formatter", "timestamp_pattern", "expire_strategy"]
-                            .contains(&n)
-                    })
-                }) {
-                    return Err(plan_err(format!("CALL sys.expire_partitions: dyntable does not support the argument `{n}`")));
-                }
                 let table = self.table(&ident).await?;
-                let r = table.expire_partitions_with(&overrides, None).await.map_err(external)?;
+                let max_expires = match arg(5, "max_expires") {
+                    None => None,
+                    Some(v) => Some(v.trim().parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                        plan_err(format!("CALL sys.expire_partitions: `max_expires` = '{v}' is not a positive count"))
+                    })?),
+                };
+                let r = table.expire_partitions_with(&overrides, None, max_expires).await.map_err(external)?;
                 let names: Vec<String> = r
                     .expired
                     .iter()
@@ -167,7 +252,7 @@ impl DyntableSession {
             }
             other => {
                 return Err(plan_err(format!(
-                    "unknown procedure `{other}`; supported: sys.compact, sys.create_tag, sys.delete_tag, sys.expire_snapshots, sys.rollback_to, sys.remove_orphan_files, sys.expire_partitions"
+                    "unknown procedure `{other}`; supported: sys.compact, sys.create_tag, sys.create_tag_from_timestamp, sys.delete_tag, sys.reset_consumer, sys.expire_snapshots, sys.rollback_to, sys.remove_orphan_files, sys.expire_partitions"
                 )))
             }
         }
