@@ -121,7 +121,9 @@ fn aggregation() {
         .await;
         assert_eq!(
             got,
-            canon(&[json!({"id": 1, "total": {"$decimal": "2.75"}, "hi": 9, "lo": 1, "names": "a,b", "ok": true, "tags": ["x"], "attrs": [["k", 2]], "first": "f2", "last": null})])
+            // `last` (last_non_null_value by default): the retraction carries a null, which (as Java 0.9) does
+            // not clear it (`tests/interop_aggregates.rs` checks every function's retraction against Java).
+            canon(&[json!({"id": 1, "total": {"$decimal": "2.75"}, "hi": 9, "lo": 1, "names": "a,b", "ok": true, "tags": ["x"], "attrs": [["k", 2]], "first": "f2", "last": "l1"})])
         );
     });
 }

@@ -500,3 +500,28 @@ async fn explain_analyze_shows_row_group_and_page_pruning() -> TestResult {
     assert!(!line.contains("parquet_prunable_files"), "{line}");
     Ok(())
 }
+
+/// Names are case-sensitive, as Paimon's filesystem catalog under Flink SQL: `CREATE TABLE T` lives in
+/// `default.db/T`, `t` is another table, columns keep their case; the Rust API and the SQL name the same table.
+#[tokio::test]
+async fn names_keep_their_case() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let session = dyntable_query::DyntableSession::open(dir.path().to_str().unwrap()).await?;
+    session.execute("CREATE TABLE T (ID INT NOT NULL, Name STRING, PRIMARY KEY (ID) NOT ENFORCED)").await?;
+    session.execute("CREATE TABLE t (id INT)").await?;
+    assert!(dir.path().join("default.db/T/schema/schema-0").exists());
+    assert!(dir.path().join("default.db/t/schema/schema-0").exists());
+    session.execute("INSERT INTO T VALUES (1, 'upper')").await?;
+    session.execute("INSERT INTO t VALUES (2)").await?;
+    let got = session.execute("SELECT ID, Name FROM T").await?;
+    assert_eq!(rows(&got.batches), vec!["1|upper"]);
+    let got = session.execute("SELECT id FROM t").await?;
+    assert_eq!(rows(&got.batches), vec!["2"]);
+    // `id` is not a column of `T` (its column is `ID`).
+    let e = session.execute("SELECT id FROM T").await.unwrap_err().to_string();
+    assert!(e.contains("id"), "{e}");
+    // The Rust API names the same table.
+    let table = session.catalog().get_table(&dyntable_storage::Identifier::parse("default.T")?).await?;
+    assert_eq!(table.schema().fields.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(), ["ID", "Name"]);
+    Ok(())
+}

@@ -431,7 +431,13 @@ fn fold(
             let mut seen_first = false;
             for i in 0..n {
                 if retract_ok(i)? {
-                    if !ignore_retract && matches!(agg, AggFn::LastValue | AggFn::LastNonNullValue) {
+                    // Java: last_value's retraction clears it; last_non_null_value's only when not null.
+                    let clears = match agg {
+                        AggFn::LastValue => true,
+                        AggFn::LastNonNullValue => !v.is_null(i, c),
+                        _ => false,
+                    };
+                    if !ignore_retract && clears {
                         cur = None;
                     }
                     continue;
@@ -511,12 +517,11 @@ fn fold(
                     continue;
                 }
                 acc = if acc.is_null() {
-                    if retract {
-                        // Retracting from nothing: sum starts at zero, product at one.
-                        let zero =
-                            if matches!(agg, AggFn::Sum) { Datum::I64(0) } else { Datum::I64(1) }.coerce_to(ty)?;
-                        numeric_op(&zero, &d, true, matches!(agg, AggFn::Product), name)?
+                    if retract && matches!(agg, AggFn::Sum) {
+                        // Retracting from nothing: a sum starts at zero (Java: -x).
+                        numeric_op(&Datum::I64(0).coerce_to(ty)?, &d, true, false, name)?
                     } else {
+                        // An insert, or a product's retraction from nothing, which Java takes as the value.
                         d
                     }
                 } else {
@@ -560,50 +565,51 @@ fn collect(
     ignore_retract: bool,
     as_values: bool,
 ) -> Result<ColSrc> {
+    // In order, as Java's `FieldCollectAgg`: an insert appends its elements (`distinct`: those not collected
+    // yet), a retraction removes one collected occurrence of each of its elements (nothing when nothing was
+    // collected: it does not reach later inserts), a null changes nothing. All retracted leaves an empty list.
     let mut pieces: Vec<ArrayRef> = Vec::new();
-    let mut retracted: Vec<ArrayRef> = Vec::new();
-    let mut any = false;
+    // The collected elements: (piece, index in piece, row bytes).
+    let mut acc: Option<Vec<(usize, usize, Vec<u8>)>> = None;
     for i in 0..v.rows.len() {
         let (a, r) = v.col(i, c);
         if a.is_null(r) {
             continue;
         }
         let values = a.as_list::<i32>().value(r);
+        let rows = element_rows(&values)?;
         if !as_values && v.kind(i).is_retract() {
-            if !ignore_retract {
-                retracted.push(values);
+            if ignore_retract {
+                continue;
+            }
+            if let Some(acc) = acc.as_mut() {
+                for x in rows.iter() {
+                    if let Some(p) = acc.iter().position(|(_, _, k)| k.as_slice() == x.as_ref()) {
+                        acc.remove(p);
+                    }
+                }
             }
             continue;
         }
-        any = true;
+        let piece = pieces.len();
         pieces.push(values);
-    }
-    if !any {
-        return Ok(ColSrc::Null);
-    }
-    let refs: Vec<&dyn Array> = pieces.iter().map(|a| a.as_ref()).collect();
-    let all = arrow::compute::concat(&refs)?;
-    let rows = element_rows(&all)?;
-    let mut remove: Vec<Vec<u8>> = Vec::new();
-    for r in &retracted {
-        let rr = element_rows(r)?;
-        remove.extend(rr.iter().map(|x| x.as_ref().to_vec()));
-    }
-    let mut keep = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    for i in 0..all.len() {
-        let key = rows.row(i).as_ref().to_vec();
-        if let Some(p) = remove.iter().position(|x| *x == key) {
-            remove.swap_remove(p);
-            continue;
+        let acc = acc.get_or_insert_with(Vec::new);
+        for (e, x) in rows.iter().enumerate() {
+            if distinct && acc.iter().any(|(_, _, k)| k.as_slice() == x.as_ref()) {
+                continue;
+            }
+            acc.push((piece, e, x.as_ref().to_vec()));
         }
-        if distinct && !seen.insert(key) {
-            continue;
-        }
-        keep.push(i as u32);
     }
-    let values = arrow::compute::take(&all, &arrow::array::UInt32Array::from(keep), None)?;
+    let Some(acc) = acc else { return Ok(ColSrc::Null) };
     let ArrowType::List(field) = ty.to_arrow() else { return Err(Error::Internal("collect on a non-list".into())) };
+    let picks: Vec<(usize, usize)> = acc.iter().map(|(p, e, _)| (*p, *e)).collect();
+    let values = if pieces.is_empty() {
+        arrow::array::new_empty_array(field.data_type())
+    } else {
+        let refs: Vec<&dyn Array> = pieces.iter().map(|a| a.as_ref()).collect();
+        arrow::compute::interleave(&refs, &picks)?
+    };
     let list = ListArray::try_new(
         field,
         OffsetBuffer::new(ScalarBuffer::from(vec![0i32, values.len() as i32])),

@@ -27,7 +27,8 @@
 //! System tables are `t$snapshots`, `t$schemas`, `t$options`, `t$files`, `t$manifests`, `t$partitions`,
 //! `t$audit_log`, `t$tags`, `t$consumers` (see [`crate::system`]).
 //!
-//! Unquoted names are case-insensitive (folded to lower case, as DataFusion does); quote to keep case.
+//! Names are case-sensitive and keep their case, quoted or not (Flink SQL over Paimon's catalog): `CREATE TABLE T`
+//! makes `default.db/T`, and `t` names another table.
 //! Every failure is an error naming what is wrong; a failed statement commits nothing.
 //!
 //! The files: this one holds [`DyntableSession`] and its statement dispatch; `ddl.rs`, `dml.rs`, `procedures.rs`
@@ -83,6 +84,10 @@ impl DyntableSession {
             .with_default_catalog_and_schema(CATALOG_NAME, "default")
             .with_create_default_catalog_and_schema(false)
             .with_information_schema(false);
+        // Names keep their case, as in Flink SQL over Paimon's catalog (case-sensitive: `CREATE TABLE T` lives in
+        // `default.db/T`); quoted or not, `T` and `t` are different tables and columns.
+        let mut config = config;
+        config.options_mut().sql_parser.enable_ident_normalization = false;
         let ctx = SessionContext::new_with_config(config);
         let databases = catalog.list_databases().await.map_err(external)?;
         let provider = Arc::new(DyntableCatalogProvider::new(catalog.clone(), databases));

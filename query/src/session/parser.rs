@@ -19,11 +19,11 @@ pub(super) fn is_name_token(t: &Token) -> bool {
     matches!(t.kind, Kind::Word | Kind::QuotedIdent)
 }
 
-/// An identifier's value: quoted names as written, unquoted ones folded to lower case (as DataFusion).
+/// An identifier's value, quoted or not, with its case (names are case-sensitive, as in Flink SQL over Paimon).
 pub(super) fn ident_value(t: &Token, src: &str) -> String {
     match t.kind {
         Kind::QuotedIdent => t.value(src),
-        _ => t.text(src).to_ascii_lowercase(),
+        _ => t.text(src).to_string(),
     }
 }
 
