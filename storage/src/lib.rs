@@ -32,6 +32,7 @@ pub mod compact;
 pub mod consumer;
 pub mod datafile;
 pub mod datum;
+pub mod defaults;
 mod error;
 pub mod expire;
 pub mod incremental;

@@ -40,6 +40,9 @@ pub struct TableRead {
     spec: Arc<MergeSpec>,
     projection: Vec<DataField>,
     filter: Option<Predicate>,
+    /// Column defaults (nulls read as them, [`crate::defaults`]) and what of `filter` may prune by statistics.
+    defaults: crate::defaults::SharedDefaults,
+    prune_filter: Option<Predicate>,
     batch_size: usize,
     schemas: SchemaCache,
     /// Where Parquet pruning adds what it skipped (`None`: not counted).
@@ -74,6 +77,8 @@ impl TableRead {
             f.validate(&schema)?;
         }
         let spec = Arc::new(MergeSpec::new(&schema)?);
+        let defaults = Arc::new(crate::defaults::DefaultValues::of(&schema)?);
+        let prune_filter = defaults.prunable(filter.as_ref());
         let schemas: SchemaCache = Default::default();
         Ok(TableRead {
             batch_size: options.read_batch_size.unwrap_or(8192),
@@ -83,6 +88,8 @@ impl TableRead {
             spec,
             projection,
             filter,
+            defaults,
+            prune_filter,
             schemas,
             counters: None,
             with_row_kind: false,
@@ -133,7 +140,7 @@ impl TableRead {
     /// The files of `split` whose Parquet statistics a filter may prune: all files of an append table, the
     /// files of a bucket that is one sorted run (no other version of a key elsewhere); none without a filter.
     pub fn prunable_files(&self, split: &DataSplit) -> Result<usize> {
-        if self.filter.is_none() {
+        if self.prune_filter.is_none() {
             return Ok(0);
         }
         if self.schema.primary_keys.is_empty() || self.sorted_runs(&split.files)?.len() == 1 {
@@ -189,7 +196,7 @@ impl TableRead {
         };
         // Row-group statistics may prune only where no other version of a row can sit in another file: append
         // tables and single sorted runs (reads without the merge's system columns).
-        let prune = if cols.system == SystemColumns::All { None } else { self.filter.as_ref() };
+        let prune = if cols.system == SystemColumns::All { None } else { self.prune_filter.as_ref() };
         let read = DataFileRead {
             io: &self.io,
             rel_path: &rel,
@@ -245,9 +252,12 @@ impl TableRead {
         let projection: Vec<String> = self.projection.iter().map(|f| f.name.clone()).collect();
         let out_schema = self.output_schema();
         let with_row_kind = self.with_row_kind;
+        let defaults = self.defaults.clone();
         Ok(Box::pin(
             raw.and_then(move |b| {
-                let r = finish(&b, filter.as_ref(), &schema, &projection, with_row_kind, &out_schema);
+                let r = defaults
+                    .fill(&b)
+                    .and_then(|b| finish(&b, filter.as_ref(), &schema, &projection, with_row_kind, &out_schema));
                 futures::future::ready(r)
             })
             .try_filter(|b| futures::future::ready(b.num_rows() > 0)),

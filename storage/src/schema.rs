@@ -89,6 +89,7 @@ impl TableSchema {
 
     /// Checks the rules a table must satisfy (also applied to schemas read from disk).
     pub fn validate(&self) -> Result<()> {
+        crate::defaults::DefaultValues::of(self)?;
         let mut seen = std::collections::HashSet::new();
         for f in &self.fields {
             if !seen.insert(f.name.as_str()) {

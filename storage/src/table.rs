@@ -336,7 +336,9 @@ impl FileStoreTable {
             f.validate(&self.schema)?;
         }
         let snapshot = self.resolve(from).await?;
-        plan(&self.manifest_store(), &self.schema, snapshot, filter).await
+        // A filter on a column with a default value cannot prune by statistics (its nulls read as the default).
+        let prunable = crate::defaults::DefaultValues::of(&self.schema)?.prunable(filter);
+        plan(&self.manifest_store(), &self.schema, snapshot, prunable.as_ref()).await
     }
 
     /// Live manifest entries of a snapshot (all files, unpruned).

@@ -124,6 +124,8 @@ pub(super) fn conform(
         } else if let Some((_, a)) = statics.iter().find(|(k, _)| *k == f.name) {
             ScalarValue::try_from_array(a.as_ref(), 0)?.to_array_of_size(n)?
         } else {
+            // Left out: null, which reads as the column's default when it has one (`fields.<f>.default-value`,
+            // filled when read, as Java Paimon 0.9 does, so a changed default applies to it too).
             new_null_array(&f.data_type.to_arrow(), n)
         };
         if !f.data_type.nullable && col.null_count() > 0 {

@@ -59,6 +59,7 @@ impl DyntableSession {
                 "compact_strategy",
             ],
             "sys.reset_consumer" => &["table", "consumer_id", "next_snapshot_id"],
+            "sys.alter_column_default_value" => &["table", "column", "default_value"],
             _ => &[],
         };
         if !signature.is_empty() {
@@ -119,6 +120,24 @@ impl DyntableSession {
                 for tag in tags.split(',').map(str::trim).filter(|t| !t.is_empty()) {
                     table.delete_tag(tag).await.map_err(external)?;
                 }
+            }
+            "sys.alter_column_default_value" => {
+                // Paimon's: table, column, default_value: sets `fields.<column>.default-value` (validated as
+                // ALTER TABLE ... SET validates it).
+                let ident = table_arg(arg(0, "table"))?;
+                let column = arg(1, "column")
+                    .ok_or_else(|| plan_err("CALL sys.alter_column_default_value: missing the column"))?;
+                let value = arg(2, "default_value")
+                    .ok_or_else(|| plan_err("CALL sys.alter_column_default_value: missing the default value"))?;
+                let quote_ident = |s: &str| format!("`{}`", s.replace('`', "``"));
+                let statement = format!(
+                    "ALTER TABLE {}.{} SET ('{}' = '{}')",
+                    quote_ident(&ident.database),
+                    quote_ident(&ident.table),
+                    dyntable_storage::defaults::option_key(&column).replace('\'', "''"),
+                    value.replace('\'', "''")
+                );
+                Box::pin(self.execute(&statement)).await?;
             }
             "sys.reset_consumer" => {
                 // Paimon's: table, consumer_id, next_snapshot_id (none: the consumer is deleted).
@@ -252,7 +271,7 @@ impl DyntableSession {
             }
             other => {
                 return Err(plan_err(format!(
-                    "unknown procedure `{other}`; supported: sys.compact, sys.create_tag, sys.create_tag_from_timestamp, sys.delete_tag, sys.reset_consumer, sys.expire_snapshots, sys.rollback_to, sys.remove_orphan_files, sys.expire_partitions"
+                    "unknown procedure `{other}`; supported: sys.alter_column_default_value, sys.compact, sys.create_tag, sys.create_tag_from_timestamp, sys.delete_tag, sys.reset_consumer, sys.expire_snapshots, sys.rollback_to, sys.remove_orphan_files, sys.expire_partitions"
                 )))
             }
         }

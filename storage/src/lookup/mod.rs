@@ -278,7 +278,10 @@ impl TableLookup {
                 }
             }
         }
-        self.merge(versions)
+        // Nulls of columns with a default read as it (as a scan reads them).
+        let mut result = self.merge(versions)?;
+        result.rows = crate::defaults::DefaultValues::of(&this.schema)?.fill(&result.rows)?;
+        Ok(result)
     }
 
     /// The buckets of `snapshot` with their files' key ranges decoded, kept for the last few snapshots asked

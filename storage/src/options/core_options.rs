@@ -81,8 +81,8 @@ pub const COMPACTION_OPTIMIZATION_INTERVAL: &str = "compaction.optimization-inte
 pub const IGNORE_DELETE_ALIASES: [&str; 3] =
     ["partial-update.ignore-delete", "first-row.ignore-delete", "deduplicate.ignore-delete"];
 /// `fields.<field>.<suffix>` options the merge engines read (`fields.default-aggregate-function` too).
-const FIELD_OPTION_SUFFIXES: [&str; 5] =
-    ["aggregate-function", "ignore-retract", "sequence-group", "list-agg-delimiter", "distinct"];
+const FIELD_OPTION_SUFFIXES: [&str; 6] =
+    ["aggregate-function", "ignore-retract", "sequence-group", "list-agg-delimiter", "distinct", "default-value"];
 
 /// Keys accepted at creation besides the ones parsed here (validated by the modules and crates that use them:
 /// the compaction crate, `merge.rs`, `partition.rs`, `log.rs`). `owner` is Paimon's informational table owner,
