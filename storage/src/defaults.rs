@@ -3,20 +3,21 @@
 //! default applies to every null, and an INSERT that leaves the column out writes a null that reads so).
 //! Primary-key and partition columns take none. A filter on a column with a default cannot prune files, pages or
 //! row groups by their statistics (a null there reads as the default), so it is left out of pruning
-//! ([`DefaultValues::prunable`]) and applied to the rows after they are filled.
+//! ([`crate::predicate::Predicate::without_columns`]) and applied to the rows after they are filled.
 //!
-//! Layering: below [`crate::read`] and [`crate::lookup`]; needs only the schema.
+//! Layering: below [`crate::schema`] (which parses a table's defaults with it), [`crate::read`] and
+//! [`crate::lookup`]; needs only the types.
 
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, RecordBatch, Scalar};
 use arrow::compute;
 
+use std::collections::BTreeMap;
+
 use crate::datum::Datum;
 use crate::error::{Error, Result};
-use crate::predicate::Predicate;
-use crate::schema::TableSchema;
-use crate::types::{DataType, TypeKind};
+use crate::types::{DataField, DataType, TypeKind};
 
 /// The option key of column `name`'s default value.
 pub fn option_key(name: &str) -> String {
@@ -31,17 +32,26 @@ pub struct DefaultValues {
 }
 
 impl DefaultValues {
-    /// The defaults `schema`'s options declare; an error names the option when a default names an unknown,
-    /// primary-key or partition column, or does not parse as the column's type.
-    pub fn of(schema: &TableSchema) -> Result<DefaultValues> {
+    /// The defaults `options` declare for a table with columns `fields`, primary key `primary_keys` and
+    /// partition `partition_keys` (see [`crate::schema::TableSchema::default_values`]); an error names the option
+    /// when a default names an unknown, primary-key or partition column, or does not parse as the column's type.
+    pub fn parse(
+        options: &BTreeMap<String, String>,
+        fields: &[DataField],
+        primary_keys: &[String],
+        partition_keys: &[String],
+    ) -> Result<DefaultValues> {
         let mut columns = Vec::new();
-        for (k, v) in &schema.options {
+        for (k, v) in options {
             let Some(name) = k.strip_prefix("fields.").and_then(|r| r.strip_suffix(".default-value")) else {
                 continue;
             };
             let invalid = |reason: String| Error::InvalidOption { key: k.clone(), value: v.clone(), reason };
-            let field = schema.field(name).ok_or_else(|| invalid(format!("names unknown column `{name}`")))?;
-            if schema.primary_keys.iter().any(|p| p == name) || schema.partition_keys.iter().any(|p| p == name) {
+            let field = fields
+                .iter()
+                .find(|f| f.name == name)
+                .ok_or_else(|| invalid(format!("names unknown column `{name}`")))?;
+            if primary_keys.iter().any(|p| p == name) || partition_keys.iter().any(|p| p == name) {
                 return Err(invalid(format!(
                     "`{name}` is a primary-key or partition column, which cannot have a default value"
                 )));
@@ -51,6 +61,11 @@ impl DefaultValues {
             columns.push((name.to_string(), datum.to_array(&field.data_type)?));
         }
         Ok(DefaultValues { columns })
+    }
+
+    /// The columns that have a default.
+    pub fn columns(&self) -> Vec<&str> {
+        self.columns.iter().map(|(n, _)| n.as_str()).collect()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -83,31 +98,6 @@ impl DefaultValues {
             columns,
             &arrow::array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
         )?)
-    }
-
-    /// What of `filter` may prune by statistics: the conjuncts that name no column with a default.
-    pub fn prunable(&self, filter: Option<&Predicate>) -> Option<Predicate> {
-        let filter = filter?;
-        if self.columns.is_empty() {
-            return Some(filter.clone());
-        }
-        let touches = |p: &Predicate| {
-            let mut names = Vec::new();
-            p.columns(&mut names);
-            names.iter().any(|n| self.columns.iter().any(|(c, _)| c == n))
-        };
-        match filter {
-            Predicate::And(parts) => {
-                let kept: Vec<Predicate> = parts.iter().filter(|p| !touches(p)).cloned().collect();
-                match kept.len() {
-                    0 => None,
-                    1 => kept.into_iter().next(),
-                    _ => Some(Predicate::And(kept)),
-                }
-            }
-            p if touches(p) => None,
-            p => Some(p.clone()),
-        }
     }
 }
 

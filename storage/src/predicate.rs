@@ -31,6 +31,31 @@ pub enum Predicate {
 }
 
 impl Predicate {
+    /// What of this filter may prune by statistics when `columns` read differently from what the files store
+    /// (defaults fill their nulls): the conjuncts that name none of them; `None` when nothing is left.
+    pub fn without_columns(&self, columns: &[&str]) -> Option<Predicate> {
+        let touches = |p: &Predicate| {
+            let mut names = Vec::new();
+            p.columns(&mut names);
+            names.iter().any(|n| columns.contains(&n.as_str()))
+        };
+        if columns.is_empty() {
+            return Some(self.clone());
+        }
+        match self {
+            Predicate::And(parts) => {
+                let kept: Vec<Predicate> = parts.iter().filter(|p| !touches(p)).cloned().collect();
+                match kept.len() {
+                    0 => None,
+                    1 => kept.into_iter().next(),
+                    _ => Some(Predicate::And(kept)),
+                }
+            }
+            p if touches(p) => None,
+            p => Some(p.clone()),
+        }
+    }
+
     pub fn eq(col: &str, v: Datum) -> Self {
         Predicate::Cmp(col.into(), CmpOp::Eq, v)
     }

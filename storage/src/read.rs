@@ -77,8 +77,8 @@ impl TableRead {
             f.validate(&schema)?;
         }
         let spec = Arc::new(MergeSpec::new(&schema)?);
-        let defaults = Arc::new(crate::defaults::DefaultValues::of(&schema)?);
-        let prune_filter = defaults.prunable(filter.as_ref());
+        let defaults = Arc::new(schema.default_values()?);
+        let prune_filter = filter.as_ref().and_then(|f| f.without_columns(&defaults.columns()));
         let schemas: SchemaCache = Default::default();
         Ok(TableRead {
             batch_size: options.read_batch_size.unwrap_or(8192),

@@ -88,8 +88,13 @@ impl TableSchema {
     }
 
     /// Checks the rules a table must satisfy (also applied to schemas read from disk).
+    /// The column defaults its options declare (`fields.<f>.default-value`, [`crate::defaults`]).
+    pub fn default_values(&self) -> Result<crate::defaults::DefaultValues> {
+        crate::defaults::DefaultValues::parse(&self.options, &self.fields, &self.primary_keys, &self.partition_keys)
+    }
+
     pub fn validate(&self) -> Result<()> {
-        crate::defaults::DefaultValues::of(self)?;
+        self.default_values()?;
         let mut seen = std::collections::HashSet::new();
         for f in &self.fields {
             if !seen.insert(f.name.as_str()) {

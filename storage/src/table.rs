@@ -337,7 +337,8 @@ impl FileStoreTable {
         }
         let snapshot = self.resolve(from).await?;
         // A filter on a column with a default value cannot prune by statistics (its nulls read as the default).
-        let prunable = crate::defaults::DefaultValues::of(&self.schema)?.prunable(filter);
+        let defaults = self.schema.default_values()?;
+        let prunable = filter.and_then(|f| f.without_columns(&defaults.columns()));
         plan(&self.manifest_store(), &self.schema, snapshot, prunable.as_ref()).await
     }
 

@@ -280,7 +280,7 @@ impl TableLookup {
         }
         // Nulls of columns with a default read as it (as a scan reads them).
         let mut result = self.merge(versions)?;
-        result.rows = crate::defaults::DefaultValues::of(&this.schema)?.fill(&result.rows)?;
+        result.rows = this.schema.default_values()?.fill(&result.rows)?;
         Ok(result)
     }
 
