@@ -261,16 +261,7 @@ impl ExpireSnapshots {
         // 1. Data files DELETEd by the deltas of (begin, end]: used by expiring snapshots only.
         for id in begin + 1..=end {
             let Some(snapshot) = expiring.get(&id).or((id == end).then_some(&retained)) else { continue };
-            let mut removed: BTreeMap<String, ManifestEntry> = BTreeMap::new();
-            for e in self.entries_if_present(&snapshot.delta_manifest_list).await? {
-                let path = self.data_path(&e)?;
-                match e.kind {
-                    // Moved to another level in the same commit (an upgrade): still live.
-                    FileKind::Add => removed.remove(&path),
-                    FileKind::Delete => removed.insert(path, e),
-                };
-            }
-            for (path, e) in removed {
+            for (path, e) in self.deleted_by_delta(&snapshot.delta_manifest_list).await? {
                 // Without a producer a long-lived changelog reads the files its delta ADDed: those stay until
                 // the changelog that DELETEd them expires.
                 let read_by_changelog = decoupled && !produces && e.file.file_source.unwrap_or(0) == 0;
@@ -357,6 +348,20 @@ impl ExpireSnapshots {
             }
         }
         Ok(out)
+    }
+
+    /// The data files a delta manifest list DELETEd (not ADDed again in it: moved to another level in the same
+    /// commit, an upgrade, a file stays live), by path.
+    async fn deleted_by_delta(&self, delta_list: &str) -> Result<BTreeMap<String, ManifestEntry>> {
+        let mut removed: BTreeMap<String, ManifestEntry> = BTreeMap::new();
+        for e in self.entries_if_present(delta_list).await? {
+            let path = self.data_path(&e)?;
+            match e.kind {
+                FileKind::Add => removed.remove(&path),
+                FileKind::Delete => removed.insert(path, e),
+            };
+        }
+        Ok(removed)
     }
 
     /// The entries of the manifests a list names; files already deleted (by a crashed earlier run) read as

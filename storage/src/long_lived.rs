@@ -12,7 +12,9 @@ use bytes::Bytes;
 
 use crate::error::{Error, Result};
 use crate::io::FileIO;
-use crate::snapshot::{Snapshot, SnapshotManager};
+use crate::snapshot::{NumberedFiles, Snapshot, SnapshotManager};
+
+const CHANGELOGS: NumberedFiles = NumberedFiles { dir: "changelog", kind: "changelog" };
 
 /// Reads and writes the long-lived changelogs of one table.
 #[derive(Clone, Debug)]
@@ -31,48 +33,22 @@ impl ChangelogManager {
     }
 
     pub fn changelog_path(id: i64) -> String {
-        format!("changelog/changelog-{id}")
-    }
-
-    async fn read_hint(&self, name: &str) -> Result<Option<i64>> {
-        Ok(self
-            .io
-            .read_opt(&format!("changelog/{name}"))
-            .await?
-            .and_then(|b| std::str::from_utf8(&b).ok()?.trim().parse().ok()))
+        CHANGELOGS.path(id)
     }
 
     /// The ids of the changelog files, ascending.
     pub async fn list_ids(&self) -> Result<Vec<i64>> {
-        let mut ids: Vec<i64> = self
-            .io
-            .list_names("changelog")
-            .await?
-            .iter()
-            .filter_map(|n| n.strip_prefix("changelog-")?.parse().ok())
-            .collect();
-        ids.sort();
-        Ok(ids)
+        CHANGELOGS.list_ids(&self.io).await
     }
 
     /// The newest long-lived changelog id, trusting `LATEST` only when the next changelog does not exist.
     pub async fn latest_id(&self) -> Result<Option<i64>> {
-        if let Some(hint) = self.read_hint("LATEST").await? {
-            if self.exists(hint).await? && !self.exists(hint + 1).await? {
-                return Ok(Some(hint));
-            }
-        }
-        Ok(self.list_ids().await?.last().copied())
+        CHANGELOGS.latest_id(&self.io).await
     }
 
     /// The oldest long-lived changelog id, trusting `EARLIEST` only when that changelog exists.
     pub async fn earliest_id(&self) -> Result<Option<i64>> {
-        if let Some(hint) = self.read_hint("EARLIEST").await? {
-            if self.exists(hint).await? {
-                return Ok(Some(hint));
-            }
-        }
-        Ok(self.list_ids().await?.first().copied())
+        CHANGELOGS.earliest_id(&self.io).await
     }
 
     pub async fn exists(&self, id: i64) -> Result<bool> {
@@ -81,15 +57,7 @@ impl ChangelogManager {
 
     /// The changelog `id`; [`Error::NotFound`] when there is none.
     pub async fn changelog(&self, id: i64) -> Result<Snapshot> {
-        let rel = Self::changelog_path(id);
-        let path = self.io.path(&rel).to_string();
-        let bytes =
-            self.io.read_opt(&rel).await?.ok_or_else(|| Error::NotFound(format!("changelog {id} (path `{path}`)")))?;
-        let s = Snapshot::from_json_bytes(&bytes, &path)?;
-        if s.id != id {
-            return Err(Error::corrupt(path, format!("file holds changelog id {} instead of {id}", s.id)));
-        }
-        Ok(s)
+        CHANGELOGS.read(&self.io, id).await
     }
 
     /// Every long-lived changelog, ascending (those deleted while listing are left out).

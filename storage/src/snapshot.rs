@@ -99,61 +99,21 @@ impl SnapshotManager {
     }
 
     pub fn snapshot_path(id: i64) -> String {
-        format!("snapshot/snapshot-{id}")
-    }
-
-    async fn read_hint(&self, name: &str) -> Result<Option<i64>> {
-        Ok(self
-            .io
-            .read_opt(&format!("snapshot/{name}"))
-            .await?
-            .and_then(|b| std::str::from_utf8(&b).ok()?.trim().parse().ok()))
-    }
-
-    async fn list_ids(&self) -> Result<Vec<i64>> {
-        let mut ids: Vec<i64> = self
-            .io
-            .list_names("snapshot")
-            .await?
-            .iter()
-            .filter_map(|n| n.strip_prefix("snapshot-")?.parse().ok())
-            .collect();
-        ids.sort();
-        Ok(ids)
+        SNAPSHOTS.path(id)
     }
 
     /// The latest snapshot id, trusting `LATEST` only when the next snapshot does not exist.
     pub async fn latest_id(&self) -> Result<Option<i64>> {
-        if let Some(hint) = self.read_hint("LATEST").await? {
-            if self.io.exists(&Self::snapshot_path(hint)).await?
-                && !self.io.exists(&Self::snapshot_path(hint + 1)).await?
-            {
-                return Ok(Some(hint));
-            }
-        }
-        Ok(self.list_ids().await?.last().copied())
+        SNAPSHOTS.latest_id(&self.io).await
     }
 
     /// The earliest snapshot id, trusting `EARLIEST` only when that snapshot exists.
     pub async fn earliest_id(&self) -> Result<Option<i64>> {
-        if let Some(hint) = self.read_hint("EARLIEST").await? {
-            if self.io.exists(&Self::snapshot_path(hint)).await? {
-                return Ok(Some(hint));
-            }
-        }
-        Ok(self.list_ids().await?.first().copied())
+        SNAPSHOTS.earliest_id(&self.io).await
     }
 
     pub async fn snapshot(&self, id: i64) -> Result<Snapshot> {
-        let rel = Self::snapshot_path(id);
-        let path = self.io.path(&rel).to_string();
-        let bytes =
-            self.io.read_opt(&rel).await?.ok_or_else(|| Error::NotFound(format!("snapshot {id} (path `{path}`)")))?;
-        let s = Snapshot::from_json_bytes(&bytes, &path)?;
-        if s.id != id {
-            return Err(Error::corrupt(path, format!("file holds snapshot id {} instead of {id}", s.id)));
-        }
-        Ok(s)
+        SNAPSHOTS.read(&self.io, id).await
     }
 
     pub async fn latest(&self) -> Result<Option<Snapshot>> {
@@ -166,7 +126,7 @@ impl SnapshotManager {
     /// All snapshots from the earliest to the latest (those expired while listing are left out).
     pub async fn all(&self) -> Result<Vec<Snapshot>> {
         let mut out = Vec::new();
-        for id in self.list_ids().await? {
+        for id in SNAPSHOTS.list_ids(&self.io).await? {
             match self.snapshot(id).await {
                 Ok(s) => out.push(s),
                 Err(Error::NotFound(_)) => {}
@@ -179,7 +139,7 @@ impl SnapshotManager {
     /// The latest snapshot committed at or before `time_millis`.
     pub async fn at_or_before(&self, time_millis: i64) -> Result<Option<Snapshot>> {
         let mut found = None;
-        for id in self.list_ids().await? {
+        for id in SNAPSHOTS.list_ids(&self.io).await? {
             let s = match self.snapshot(id).await {
                 Ok(s) => s,
                 // Expired since the listing: older than every snapshot still there.
@@ -273,4 +233,69 @@ fn validate_tag_name(name: &str) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// Numbered snapshot-JSON files in one directory with `LATEST`/`EARLIEST` hints: the snapshots
+/// (`snapshot/snapshot-N`) and the long-lived changelogs (`changelog/changelog-N`).
+pub(crate) struct NumberedFiles {
+    pub(crate) dir: &'static str,
+    /// What one file is, for messages and file names (`snapshot` makes `snapshot-N`).
+    pub(crate) kind: &'static str,
+}
+
+pub(crate) const SNAPSHOTS: NumberedFiles = NumberedFiles { dir: "snapshot", kind: "snapshot" };
+
+impl NumberedFiles {
+    pub(crate) fn path(&self, id: i64) -> String {
+        format!("{}/{}-{id}", self.dir, self.kind)
+    }
+
+    async fn read_hint(&self, io: &FileIO, name: &str) -> Result<Option<i64>> {
+        Ok(io
+            .read_opt(&format!("{}/{name}", self.dir))
+            .await?
+            .and_then(|b| std::str::from_utf8(&b).ok()?.trim().parse().ok()))
+    }
+
+    /// The ids of the files, ascending.
+    pub(crate) async fn list_ids(&self, io: &FileIO) -> Result<Vec<i64>> {
+        let prefix = format!("{}-", self.kind);
+        let mut ids: Vec<i64> =
+            io.list_names(self.dir).await?.iter().filter_map(|n| n.strip_prefix(&prefix)?.parse().ok()).collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// The newest id, trusting `LATEST` only when the next file does not exist.
+    pub(crate) async fn latest_id(&self, io: &FileIO) -> Result<Option<i64>> {
+        if let Some(hint) = self.read_hint(io, "LATEST").await? {
+            if io.exists(&self.path(hint)).await? && !io.exists(&self.path(hint + 1)).await? {
+                return Ok(Some(hint));
+            }
+        }
+        Ok(self.list_ids(io).await?.last().copied())
+    }
+
+    /// The oldest id, trusting `EARLIEST` only when that file exists.
+    pub(crate) async fn earliest_id(&self, io: &FileIO) -> Result<Option<i64>> {
+        if let Some(hint) = self.read_hint(io, "EARLIEST").await? {
+            if io.exists(&self.path(hint)).await? {
+                return Ok(Some(hint));
+            }
+        }
+        Ok(self.list_ids(io).await?.first().copied())
+    }
+
+    /// File `id`; [`Error::NotFound`] when there is none, corrupt when it holds another id.
+    pub(crate) async fn read(&self, io: &FileIO, id: i64) -> Result<Snapshot> {
+        let rel = self.path(id);
+        let path = io.path(&rel).to_string();
+        let kind = self.kind;
+        let bytes = io.read_opt(&rel).await?.ok_or_else(|| Error::NotFound(format!("{kind} {id} (path `{path}`)")))?;
+        let s = Snapshot::from_json_bytes(&bytes, &path)?;
+        if s.id != id {
+            return Err(Error::corrupt(path, format!("file holds {kind} id {} instead of {id}", s.id)));
+        }
+        Ok(s)
+    }
 }

@@ -19,11 +19,11 @@
 //! **Crash safety.** Per changelog its files, then its `changelog-N` file, oldest first; `EARLIEST` last. A
 //! re-run starts from the oldest changelog file still present and treats missing files as deleted before.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 use super::{ExpireReport, ExpireSnapshots};
 use crate::error::{Error, Result};
-use crate::manifest::{FileKind, ManifestEntry};
+use crate::manifest::FileKind;
 use crate::scan::live_entries;
 use crate::snapshot::Snapshot;
 
@@ -108,15 +108,7 @@ impl ExpireSnapshots {
                     self.delete_list(list, &HashSet::new()).await?;
                 }
                 None => {
-                    let mut removed: BTreeMap<String, ManifestEntry> = BTreeMap::new();
-                    for e in self.entries_if_present(&changelog.delta_manifest_list).await? {
-                        let path = self.data_path(&e)?;
-                        match e.kind {
-                            FileKind::Add => removed.remove(&path),
-                            FileKind::Delete => removed.insert(path, e),
-                        };
-                    }
-                    for (path, e) in removed {
+                    for (path, e) in self.deleted_by_delta(&changelog.delta_manifest_list).await? {
                         if !tag_data.contains(&path) {
                             self.delete_with_extras(&path, &e, files).await?;
                         }

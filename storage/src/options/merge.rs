@@ -201,26 +201,8 @@ impl MergeOptions {
             // makes the result depend on column order; later Paimon versions do not).
             if let Some(d) = o.get("fields.default-aggregate-function") {
                 let default = AggFn::parse(d, "default", o)?;
-                let sequence_fields: Vec<&String> = m.sequence_groups.iter().flat_map(|(seq, _)| seq).collect();
-                for f in fields {
-                    if primary_keys.contains(&f.name)
-                        || m.aggs.contains_key(&f.name)
-                        || sequence_fields.contains(&&f.name)
-                    {
-                        continue;
-                    }
-                    if !default.accepts(&f.data_type) {
-                        return Err(Error::InvalidOption {
-                            key: "fields.default-aggregate-function".into(),
-                            value: default.name().into(),
-                            reason: format!("cannot aggregate column `{}` of type {}", f.name, f.data_type.to_json()),
-                        });
-                    }
-                    m.aggs.insert(
-                        f.name.clone(),
-                        (default.clone(), is_true(o, &format!("fields.{}.ignore-retract", f.name))),
-                    );
-                }
+                let sequence_fields: Vec<String> = m.sequence_groups.iter().flat_map(|(seq, _)| seq).cloned().collect();
+                m.default_for_others(&default, fields, &[primary_keys, &sequence_fields].concat(), o)?;
             }
             if !m.aggs.is_empty() && m.sequence_groups.is_empty() {
                 let field = m.aggs.keys().min().expect("not empty");
@@ -239,23 +221,34 @@ impl MergeOptions {
                 .map(|d| AggFn::parse(d, "default", o))
                 .transpose()?
                 .unwrap_or(AggFn::LastNonNullValue);
-            for f in fields {
-                if primary_keys.contains(&f.name) || m.aggs.contains_key(&f.name) {
-                    continue;
-                }
-                if !default.accepts(&f.data_type) {
-                    return Err(Error::InvalidOption {
-                        key: "fields.default-aggregate-function".into(),
-                        value: default.name().into(),
-                        reason: format!("cannot aggregate column `{}` of type {}", f.name, f.data_type.to_json()),
-                    });
-                }
-                m.aggs.insert(
-                    f.name.clone(),
-                    (default.clone(), is_true(o, &format!("fields.{}.ignore-retract", f.name))),
-                );
-            }
+            m.default_for_others(&default, fields, primary_keys, o)?;
         }
         Ok(m)
+    }
+
+    /// Gives `default` to every column of `fields` without its own function, except those in `skip`; fails,
+    /// naming `fields.default-aggregate-function`, when it cannot aggregate one of them.
+    fn default_for_others(
+        &mut self,
+        default: &AggFn,
+        fields: &[DataField],
+        skip: &[String],
+        o: &BTreeMap<String, String>,
+    ) -> Result<()> {
+        for f in fields {
+            if skip.contains(&f.name) || self.aggs.contains_key(&f.name) {
+                continue;
+            }
+            if !default.accepts(&f.data_type) {
+                return Err(Error::InvalidOption {
+                    key: "fields.default-aggregate-function".into(),
+                    value: default.name().into(),
+                    reason: format!("cannot aggregate column `{}` of type {}", f.name, f.data_type.to_json()),
+                });
+            }
+            self.aggs
+                .insert(f.name.clone(), (default.clone(), is_true(o, &format!("fields.{}.ignore-retract", f.name))));
+        }
+        Ok(())
     }
 }
