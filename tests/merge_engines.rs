@@ -410,3 +410,61 @@ fn partial_update_collect_and_merge_map() {
         }
     });
 }
+
+/// `rbm32` (Java Paimon 0.9's `FieldRoaringBitmap32Agg`): the union of Roaring bitmaps in the portable format.
+/// The inputs are the bytes Java's `RoaringBitmap` writes for {1, 2, 3} and {3, 4}; Java's own merge writes the
+/// union run-optimized (`3b30...`), dyntable as an array container (`3a30...`, what Java writes for
+/// `bitmapOf(1, 2, 3, 4)` without `runOptimize`): the same bitmap, which both read. A run container written by
+/// Java reads back too (the union with {5}).
+#[test]
+fn rbm32_unions_roaring_bitmaps_as_java() {
+    rt().block_on(async {
+        let java_123 = "3a300000010000000000020010000000010002000300";
+        let java_34 = "3a30000001000000000001001000000003000400";
+        let java_union_runs = "3b3000000100000300010001000300";
+        let options = [("merge-engine", "aggregation"), ("fields.v.aggregate-function", "rbm32")];
+        let got = run(
+            "rbm",
+            "id BIGINT NOT NULL, v BYTES",
+            &options,
+            &[vec![json!({"id": 1, "v": java_123, "_op": "+I"})], vec![json!({"id": 1, "v": java_34, "_op": "+I"})]],
+        )
+        .await;
+        assert_eq!(got.len(), 1);
+        assert!(got[0].contains("3a3000000100000000000300100000000100020003000400"), "{got:?}");
+        let got = run(
+            "rbm_runs",
+            "id BIGINT NOT NULL, v BYTES",
+            &options,
+            &[
+                vec![json!({"id": 1, "v": java_union_runs, "_op": "+I"})],
+                vec![json!({"id": 1, "v": "3a300000010000000000000010000000" .to_string() + "0500", "_op": "+I"})],
+            ],
+        )
+        .await;
+        assert!(got[0].contains("3a30000001000000000004001000000001000200030004000500"), "{got:?}");
+        // A single value stays as written (Java returns it unchanged).
+        let got = run(
+            "rbm_one",
+            "id BIGINT NOT NULL, v BYTES",
+            &options,
+            &[vec![json!({"id": 1, "v": java_union_runs, "_op": "+I"})]],
+        )
+        .await;
+        assert!(got[0].contains(java_union_runs), "{got:?}");
+        // Functions Java has that dyntable does not fold are refused by name.
+        let catalog = memory_catalog();
+        let e = create(
+            &catalog,
+            "db.rbm64",
+            "id BIGINT NOT NULL, v BYTES",
+            &["id"],
+            &[],
+            &[("merge-engine", "aggregation"), ("fields.v.aggregate-function", "rbm64")],
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("does not support Paimon's `rbm64`") && e.contains("Roaring64Bitmap"), "{e}");
+    });
+}

@@ -222,6 +222,36 @@ pub(super) fn fold(
         }
         AggFn::Collect { distinct } => collect(v, c, ty, *distinct, ignore_retract, as_values),
         AggFn::MergeMap => merge_map(v, c, ty, ignore_retract, as_values),
+        AggFn::Rbm32 => {
+            // As Java's `FieldRoaringBitmap32Agg`: a single value stays as its bytes; several are unioned.
+            let mut values = Vec::new();
+            for i in 0..n {
+                if retract_ok(i)? || v.is_null(i, c) {
+                    continue;
+                }
+                values.push(i);
+            }
+            match values.as_slice() {
+                [] => Ok(ColSrc::Null),
+                [one] => Ok(ColSrc::Pick(*one)),
+                _ => {
+                    let mut union = roaring::RoaringBitmap::new();
+                    for &i in &values {
+                        let Datum::Bytes(bytes) = datum(i)? else {
+                            return Err(Error::Internal(format!("rbm32 column `{name}` is not binary")));
+                        };
+                        union |= roaring::RoaringBitmap::deserialize_from(&bytes[..]).map_err(|e| {
+                            Error::invalid(format!(
+                                "column `{name}` (rbm32) holds bytes that are not a Roaring bitmap in the portable format: {e}"
+                            ))
+                        })?;
+                    }
+                    let mut out = Vec::with_capacity(union.serialized_size());
+                    union.serialize_into(&mut out).map_err(|e| Error::Internal(format!("rbm32: {e}")))?;
+                    Ok(ColSrc::Value(Datum::Bytes(out).to_array(ty)?))
+                }
+            }
+        }
     }
 }
 

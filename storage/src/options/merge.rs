@@ -22,12 +22,27 @@ pub enum AggFn {
     ListAgg(String),
     BoolAnd,
     BoolOr,
-    Collect { distinct: bool },
+    Collect {
+        distinct: bool,
+    },
     MergeMap,
+    /// The union of 32-bit Roaring bitmaps (BYTES in the portable format Java's `RoaringBitmap` writes).
+    Rbm32,
 }
 
 pub const AGG_FUNCTIONS: &str =
-    "sum, product, max, min, last_value, last_non_null_value, first_value, first_non_null_value, listagg, bool_and, bool_or, collect, merge_map";
+    "sum, product, max, min, last_value, last_non_null_value, first_value, first_non_null_value, listagg, bool_and, bool_or, collect, merge_map, rbm32";
+
+/// Functions Java Paimon has that dyntable does not fold (refused by name rather than as unknown).
+const JAVA_ONLY_FUNCTIONS: [(&str, &str); 4] = [
+    ("rbm64", "its bytes are Java's `Roaring64Bitmap` serialization, which no Rust library reads"),
+    ("hll_sketch", "its bytes are Apache DataSketches' HLL sketches, which no Rust library here writes as Java does"),
+    (
+        "theta_sketch",
+        "its bytes are Apache DataSketches' theta sketches, which no Rust library here writes as Java does",
+    ),
+    ("nested_update", "nested row tables are not implemented"),
+];
 
 impl AggFn {
     fn parse(name: &str, field: &str, options: &BTreeMap<String, String>) -> Result<AggFn> {
@@ -51,6 +66,15 @@ impl AggFn {
                     .is_some_and(|v| v.eq_ignore_ascii_case("true")),
             },
             "merge_map" => AggFn::MergeMap,
+            "rbm32" => AggFn::Rbm32,
+            other if JAVA_ONLY_FUNCTIONS.iter().any(|(n, _)| *n == other) => {
+                let why = JAVA_ONLY_FUNCTIONS.iter().find(|(n, _)| *n == other).map_or("", |(_, w)| w);
+                return Err(Error::InvalidOption {
+                    key: format!("fields.{field}.aggregate-function"),
+                    value: other.into(),
+                    reason: format!("dyntable does not support Paimon's `{other}`: {why}; allowed: {AGG_FUNCTIONS}"),
+                });
+            }
             other => {
                 return Err(Error::InvalidOption {
                     key: format!("fields.{field}.aggregate-function"),
@@ -76,6 +100,7 @@ impl AggFn {
             AggFn::BoolOr => "bool_or",
             AggFn::Collect { .. } => "collect",
             AggFn::MergeMap => "merge_map",
+            AggFn::Rbm32 => "rbm32",
         }
     }
 
@@ -98,6 +123,7 @@ impl AggFn {
             AggFn::BoolAnd | AggFn::BoolOr => matches!(t.kind, TypeKind::Boolean),
             AggFn::Collect { .. } => matches!(t.kind, TypeKind::Array(_)),
             AggFn::MergeMap => matches!(t.kind, TypeKind::Map(..)),
+            AggFn::Rbm32 => matches!(t.kind, TypeKind::Binary(_) | TypeKind::VarBinary(_)),
             _ => true,
         }
     }
