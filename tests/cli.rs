@@ -109,6 +109,16 @@ fn cli_round_trip() {
     assert_eq!(ok(&wh, &["scan", "db.t", "--tag", "first", "--format", "jsonl"]).lines().count(), 2);
     assert!(ok(&wh, &["tag", "list", "db.t"]).contains("first"));
     ok(&wh, &["tag", "delete", "db.t", "first"]);
+    // From a timestamp (the first snapshot committed at or after it: snapshot 1 for time 0), and several tags
+    // deleted at once, as Paimon's procedures.
+    ok(&wh, &["tag", "create", "db.t", "t0", "--timestamp", "0"]);
+    ok(&wh, &["tag", "create", "db.t", "t1"]);
+    let tags = ok(&wh, &["tag", "list", "db.t"]);
+    assert!(tags.contains("t0\tsnapshot 1") && tags.contains("t1\tsnapshot 2"), "{tags}");
+    let late = fails(&wh, &["tag", "create", "db.t", "t9", "--timestamp", "99999999999999"]);
+    assert!(late.contains("no snapshot of db.t was committed at or after 99999999999999"), "{late}");
+    ok(&wh, &["tag", "delete", "db.t", "t0,t1"]);
+    assert!(ok(&wh, &["tag", "list", "db.t"]).trim().is_empty());
     assert!(ok(&wh, &["list", "db"]).contains("db.t"));
 
     // A parquet file written by dyntable's own scan path is accepted as input too.

@@ -254,12 +254,18 @@ struct TailArgs {
 
 #[derive(Subcommand)]
 enum TagAction {
+    /// Tags a snapshot: `--snapshot N`, or the first committed at or after `--timestamp MS` (Paimon's
+    /// `create_tag_from_timestamp`), else the latest.
     Create {
         table: String,
         name: String,
-        #[arg(long)]
+        #[arg(long, conflicts_with = "timestamp")]
         snapshot: Option<i64>,
+        /// Milliseconds since the epoch.
+        #[arg(long)]
+        timestamp: Option<i64>,
     },
+    /// Deletes tags (several separated by commas, as Paimon's `delete_tag`).
     Delete {
         table: String,
         name: String,
@@ -612,13 +618,27 @@ async fn get(cx: &mut Cx, args: GetArgs) -> Result<()> {
 
 async fn tag(cx: &mut Cx, action: TagAction) -> Result<()> {
     match action {
-        TagAction::Create { table, name, snapshot } => {
-            cx.table(&table).await?.create_tag(&name, snapshot).await?;
+        TagAction::Create { table, name, snapshot, timestamp } => {
+            let t = cx.table(&table).await?;
+            let snapshot = match timestamp {
+                Some(ms) => {
+                    let found = t.snapshot_manager().all().await?.into_iter().find(|s| s.time_millis >= ms);
+                    Some(found.map(|s| s.id).ok_or_else(|| {
+                        Error::invalid(format!("no snapshot of {table} was committed at or after {ms}"))
+                    })?)
+                }
+                None => snapshot,
+            };
+            t.create_tag(&name, snapshot).await?;
             cx.emit(&format!("created tag {name}"))
         }
         TagAction::Delete { table, name } => {
-            cx.table(&table).await?.delete_tag(&name).await?;
-            cx.emit(&format!("deleted tag {name}"))
+            let t = cx.table(&table).await?;
+            for tag in name.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+                t.delete_tag(tag).await?;
+                cx.emit(&format!("deleted tag {tag}"))?;
+            }
+            Ok(())
         }
         TagAction::List { table } => {
             for (name, s) in cx.table(&table).await?.snapshot_manager().tags().await? {
