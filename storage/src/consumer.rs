@@ -162,7 +162,12 @@ pub async fn offsets_before(snapshots: &SnapshotManager, table_name: &str, id: i
     if id <= 1 {
         return Ok(BTreeMap::new());
     }
-    match snapshots.snapshot(id - 1).await {
+    // An expired snapshot's long-lived changelog records the same offsets.
+    let found = match snapshots.snapshot(id - 1).await {
+        Err(Error::NotFound(_)) => crate::long_lived::ChangelogManager::of(snapshots).changelog(id - 1).await,
+        other => other,
+    };
+    match found {
         Ok(s) => recorded_log_offsets(snapshots, &s).await,
         Err(Error::NotFound(_)) | Err(Error::Io { .. }) => Err(Error::NotFound(format!(
             "snapshot {} (where the changes of snapshot {id} begin) of table `{table_name}` has expired or never existed",

@@ -203,3 +203,58 @@ fn changelogs_are_kept_only_when_they_outlive_snapshots() {
         assert!(!t.io().exists("changelog/LATEST").await.unwrap());
     })
 }
+
+/// With the embedded log, a reader can start inside the long-lived changelog range (from the one after the
+/// earliest changelog: where its changes begin is recorded there), gets every change from there on, and log
+/// retention keeps those segments while deleting older ones.
+#[test]
+fn log_readers_start_in_the_long_lived_changelog_range() {
+    use crate::catalog::{Catalog, Identifier, TableSpec};
+    use crate::expire::tests::NO_COMPACTION;
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = Catalog::open(dir.path().to_str().unwrap(), true).unwrap();
+        let options = [
+            ("bucket", "1"),
+            ("log.system", "embedded"),
+            ("log.segment.size", "4 kb"),
+            ("log.compression", "none"),
+            ("snapshot.num-retained.min", "1"),
+            ("snapshot.num-retained.max", "2"),
+            ("changelog.num-retained.max", "6"),
+            ("changelog.time-retained", "1 h"),
+            ("num-sorted-run.compaction-trigger", NO_COMPACTION),
+        ];
+        let spec = TableSpec::new("id BIGINT NOT NULL, v STRING", &["id"], &[], &options);
+        let t = catalog.create_table(&Identifier::parse("db.logged").unwrap(), &spec, false).await.unwrap();
+        let mut w = t.writer().await.unwrap();
+        let (mut model, mut history) = (Rows::new(), BTreeMap::new());
+        for round in 1..=10 {
+            let ids: Vec<i64> = (round * 300..round * 300 + 300).collect();
+            upsert(&mut w, &mut model, &mut history, &ids, round).await;
+        }
+        assert_eq!(t.snapshot_manager().earliest_id().await.unwrap(), Some(9));
+        assert_eq!(changelog_ids(&t).await, vec![5, 6, 7, 8]);
+        // From snapshot 6 (a changelog now): exactly the rows of commits 6..=10, as +I.
+        let mut reader = ChangeReader::open(&t, StartFrom::FromSnapshot(6)).await.unwrap();
+        let mut batches = Vec::new();
+        while let Some(b) = reader.try_next().await.unwrap() {
+            batches.push(b.batch);
+        }
+        let mut expected: Vec<String> =
+            (6..=10i64).flat_map(|r| (r * 300..r * 300 + 300).map(move |id| format!("+I {id} v{r}"))).collect();
+        expected.sort();
+        assert_eq!(lines(&batches), expected);
+        // Where commit 5's changes begin is not recorded any more (changelog 4 expired): a clear error.
+        let e = ChangeReader::open(&t, StartFrom::FromSnapshot(5)).await.err().expect("an error").to_string();
+        assert!(e.contains("snapshot 4") && e.contains("expired"), "{e}");
+        // Log retention kept the segments from changelog 5's offsets on and deleted older ones.
+        let log = w.table_log().unwrap().log(0).unwrap();
+        let sm = t.snapshot_manager();
+        let kept = crate::consumer::recorded_log_offsets(&sm, &t.changelog_manager().changelog(5).await.unwrap())
+            .await
+            .unwrap();
+        assert!(log.log_start_offset() > 0, "older segments were deleted");
+        assert!(log.log_start_offset() as i64 <= kept[&0], "segments from changelog 5's offsets stay");
+    })
+}

@@ -204,7 +204,7 @@ async fn change_range(snapshots: &SnapshotManager, latest: i64) -> Result<String
 }
 
 /// That changes can be read from snapshot `id` on: a snapshot or a long-lived changelog.
-async fn require_change_start(table: &FileStoreTable, latest: Option<&Snapshot>, id: i64) -> Result<()> {
+pub(super) async fn require_change_start(table: &FileStoreTable, latest: Option<&Snapshot>, id: i64) -> Result<()> {
     let Some(latest) = latest else { return require_snapshot(table, None, id).await.map(|_| ()) };
     let snapshots = table.snapshot_manager();
     if (1..=latest.id).contains(&id) {

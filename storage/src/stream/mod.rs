@@ -493,7 +493,8 @@ impl LogReader {
                     (None, offsets, latest.as_ref().map_or(1, |s| s.id + 1))
                 }
                 (Some(StartFrom::FromSnapshot(id)), None) => {
-                    require_snapshot(table, latest.as_ref(), id).await?;
+                    // A snapshot, or a long-lived changelog of an expired one (its offsets are recorded too).
+                    files::require_change_start(table, latest.as_ref(), id).await?;
                     (None, offsets_before(&snapshots, table.name(), id).await?, id)
                 }
                 (Some(StartFrom::FromSnapshotFull(id)), None) => {

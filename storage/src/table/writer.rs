@@ -226,10 +226,17 @@ async fn apply_log_retention(table: &FileStoreTable, log: &TableLog) -> Result<u
     // With snapshot 1 retained every change can still be read (`from-snapshot 1`), so nothing may go (and the
     // consumers need not be read); once snapshots expired, the earliest start point is the earliest snapshot's
     // rows plus the changes after its offsets.
-    if earliest_id <= 1 {
+    // Long-lived changelogs keep their changes readable from the log too (from the one after the earliest).
+    let changelogs = crate::long_lived::ChangelogManager::of(&snapshots);
+    let first_changelog = changelogs.earliest_id().await?.filter(|c| *c < earliest_id);
+    if first_changelog.unwrap_or(earliest_id) <= 1 {
         return Ok(0);
     }
-    let earliest = recorded_log_offsets(&snapshots, &snapshots.snapshot(earliest_id).await?).await?;
+    let earliest_meta = match first_changelog {
+        Some(c) => changelogs.changelog(c).await?,
+        None => snapshots.snapshot(earliest_id).await?,
+    };
+    let earliest = recorded_log_offsets(&snapshots, &earliest_meta).await?;
     let mut keep: BTreeMap<i32, i64> =
         log.next_offsets().keys().map(|b| (*b, earliest.get(b).copied().unwrap_or(0))).collect();
     for (_, consumer) in table.consumers().list().await? {
