@@ -42,32 +42,6 @@ use crate::snapshot::Snapshot;
 use crate::table::FileStoreTable;
 use crate::types::{DataField, DataType, TypeKind};
 
-/// What a lookup found: the merged rows of the keys that exist, and for every key asked where its row is.
-#[derive(Debug, Clone)]
-pub struct LookupResult {
-    /// One row per key found, in the table's columns, in the order the keys were asked.
-    pub rows: RecordBatch,
-    /// Per key asked (in order), the index of its row in `rows`; `None` when the key has no row (never
-    /// written, deleted, or retracted by the merge engine).
-    pub found: Vec<Option<usize>>,
-}
-
-impl LookupResult {
-    /// The row of key `i` as a one-row batch, or `None`.
-    pub fn row(&self, i: usize) -> Option<RecordBatch> {
-        self.found.get(i).copied().flatten().map(|r| self.rows.slice(r, 1))
-    }
-
-    /// Keys that have a row.
-    pub fn found_count(&self) -> usize {
-        self.found.iter().filter(|f| f.is_some()).count()
-    }
-
-    fn empty(schema: &TableSchema, keys: usize) -> Self {
-        LookupResult { rows: RecordBatch::new_empty(schema.arrow_schema()), found: vec![None; keys] }
-    }
-}
-
 impl std::fmt::Debug for TableLookup {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TableLookup")
@@ -86,6 +60,8 @@ pub struct TableLookup {
 struct LookupInner {
     table: FileStoreTable,
     schema: Arc<TableSchema>,
+    /// Column defaults, filled into the rows a lookup returns (parsed once, not per lookup).
+    defaults: crate::defaults::DefaultValues,
     options: CoreOptions,
     spec: MergeSpec,
     read: TableRead,
@@ -166,6 +142,7 @@ impl TableLookup {
         Ok(TableLookup {
             inner: Arc::new(LookupInner {
                 table: table.clone(),
+                defaults: schema.default_values()?,
                 spec: MergeSpec::new(&schema)?,
                 read: table.new_read(None, None)?,
                 key_fields,
@@ -202,6 +179,7 @@ impl TableLookup {
             inner: Arc::new(LookupInner {
                 table: inner.table.clone(),
                 schema: inner.schema.clone(),
+                defaults: inner.defaults.clone(),
                 options: inner.options.clone(),
                 spec: inner.spec.clone(),
                 read: inner.read.clone(),
@@ -280,7 +258,7 @@ impl TableLookup {
         }
         // Nulls of columns with a default read as it (as a scan reads them).
         let mut result = self.merge(versions)?;
-        result.rows = this.schema.default_values()?.fill(&result.rows)?;
+        result.rows = this.defaults.fill(&result.rows)?;
         Ok(result)
     }
 
@@ -791,9 +769,11 @@ impl BucketLookup {
 
 mod cache;
 mod prune;
+mod result;
 #[cfg(test)]
 mod tests;
 
 pub use cache::LookupCache;
 use cache::{CacheKey, CacheValue, DecodedPage};
 use prune::{bloom_may_hold, within};
+pub use result::LookupResult;

@@ -347,14 +347,18 @@ impl LookupChangelog {
     /// retraction (a deletion resurrecting an older row written after it), so the key's rows would depend on
     /// when compactions ran; dropped, the key reads the same whatever they do.
     fn droppable(&self, held: &BucketState, rows: &Rows, kinds: &Int8Array, input: usize, i: u32) -> Result<bool> {
+        let retract = is_retract(kinds, i);
+        let dedup_by_sequence = self.engine == MergeEngine::Deduplicate && !self.sequence_columns.is_empty();
+        if !retract && !dedup_by_sequence {
+            // Most rows: no probe of the key states here (the merge probes them once).
+            return Ok(false);
+        }
         let state = held.get(rows.row(i as usize).data());
-        if is_retract(kinds, i) && state.visible().is_none() {
+        if retract && state.visible().is_none() {
             return Ok(true);
         }
         match state {
-            KeyState::At { source, row, visible: false }
-                if self.engine == MergeEngine::Deduplicate && !self.sequence_columns.is_empty() =>
-            {
+            KeyState::At { source, row, visible: false } if dedup_by_sequence => {
                 let (new, old) = (&held.sources[input], &held.sources[source as usize]);
                 Ok(self.sequence_cmp(new, i as usize, old, row as usize)?.is_lt())
             }
